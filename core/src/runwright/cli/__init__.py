@@ -1,0 +1,5 @@
+"""The ``runwright`` command line (typer). One module per command group."""
+
+from runwright.cli.app import app, main
+
+__all__ = ["app", "main"]

@@ -1,0 +1,36 @@
+"""The typer application and the error boundary: usage errors exit 2, never a traceback."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from runwright.errors import RunwrightError
+
+app = typer.Typer(
+    name="runwright",
+    help="Run, validate and inspect runwright workflow templates.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def fail_usage(message: str) -> typer.Exit:
+    """Print ``message`` on stderr and return the exit for a usage/validation error."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(EXIT_USAGE)
+
+
+def main() -> None:
+    from runwright.cli import plugins, run, templates  # noqa: F401 - registers commands
+
+    try:
+        app()
+    except RunwrightError as exc:  # anything a command did not turn into an exit itself
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)

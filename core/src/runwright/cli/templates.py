@@ -1,0 +1,60 @@
+"""``runwright validate`` and ``runwright schema``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from runwright.cli.app import EXIT_USAGE, app
+from runwright.errors import ConfError, RunwrightError
+from runwright.loader import build_model, conf_files, discover
+from runwright.runtime import Runtime
+from runwright.schema import template_file_schema
+
+
+@app.command()
+def validate(
+    path: Path | None = typer.Argument(None, help="A conf directory or one YAML file."),
+) -> None:
+    """Check every template; exit non-zero at the first file with errors, printing all of them."""
+    runtime = Runtime.default()
+    root = path or runtime.settings.conf_path
+    try:
+        files = conf_files(root)
+    except ConfError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+    try:
+        sources = discover(root)
+    except ConfError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+    count = 0
+    for file in files:
+        errors = []
+        for source in (s for s in sources.values() if s.file == file):
+            try:
+                build_model(source, runtime)
+                count += 1
+            except RunwrightError as exc:
+                errors.append(str(exc))
+        if errors:
+            for message in errors:
+                typer.echo(message, err=True)
+            raise typer.Exit(EXIT_USAGE)
+    typer.echo(f"ok: {count} template(s) in {len(files)} file(s) are valid")
+
+
+@app.command()
+def schema(
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file."),
+) -> None:
+    """Print the JSON Schema of a template file (for yaml-language-server and editors)."""
+    text = json.dumps(template_file_schema(Runtime.default()), indent=2)
+    if output:
+        output.write_text(text + "\n", encoding="utf-8")
+        typer.echo(f"wrote {output}")
+    else:
+        typer.echo(text)

@@ -1,0 +1,1 @@
+"""Deciding what runs next (runner) apart from running it (stage kinds, executors)."""

@@ -1,0 +1,133 @@
+"""What a running stage sees: its template variables, cancel scope, trace and temp dir."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runwright.masking import mask
+
+if TYPE_CHECKING:
+    from runwright.runtime import Runtime
+    from runwright.trace import RunTrace
+
+
+class CancelScope:
+    """A cancel flag that cancels its children too, never its parent or siblings.
+
+    The run has one scope; each job gets a child; each matrix strategy a grandchild. A failing
+    strategy with ``fail-fast`` cancels its job's scope only.
+    """
+
+    def __init__(self, parent: CancelScope | None = None, deadline: float | None = None) -> None:
+        self.event = threading.Event()
+        self.reason = ""
+        self._children: list[CancelScope] = []
+        self._lock = threading.Lock()
+        parent_deadline = parent.deadline if parent else None
+        candidates = [d for d in (deadline, parent_deadline) if d is not None]
+        self.deadline: float | None = min(candidates) if candidates else None
+        if parent is not None:
+            with parent._lock:
+                parent._children.append(self)
+                if parent.event.is_set():
+                    self.event.set()
+                    self.reason = parent.reason
+
+    def child(self, timeout_seconds: float | None = None) -> CancelScope:
+        deadline = time.monotonic() + timeout_seconds if timeout_seconds else None
+        return CancelScope(self, deadline)
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        with self._lock:
+            if not self.event.is_set():
+                self.reason = reason
+                self.event.set()
+            children = list(self._children)
+        for child in children:
+            child.cancel(reason)
+
+    @property
+    def cancelled(self) -> bool:
+        return self.event.is_set()
+
+    def remaining(self) -> float | None:
+        return None if self.deadline is None else self.deadline - time.monotonic()
+
+
+@dataclass
+class RunState:
+    """Shared by every job and stage of one run."""
+
+    runtime: Runtime
+    run_id: str
+    workflow: str
+    trace: RunTrace
+    scope: CancelScope
+    trigger_chain: tuple[str, ...] = ()
+    dry_run: bool = False
+    _tmp_dir: Path | None = None
+    _tmp_lock: threading.Lock = field(default_factory=threading.Lock)
+    _processes: set[Any] = field(default_factory=set)
+
+    def tmp_dir(self) -> Path:
+        """A private temporary directory for this run (scripts, output files), made on demand."""
+        with self._tmp_lock:
+            if self._tmp_dir is None:
+                self._tmp_dir = Path(tempfile.mkdtemp(prefix=f"runwright-{self.run_id}-"))
+            return self._tmp_dir
+
+    def cleanup(self) -> None:
+        if self._tmp_dir is not None:
+            shutil.rmtree(self._tmp_dir, ignore_errors=True)
+
+
+@dataclass
+class StageContext:
+    """The ``ctx`` passed to ``Stage.run``: render values, check cancel, log, get a temp dir."""
+
+    run: RunState
+    variables: dict[str, Any]
+    scope: CancelScope
+    job: str | None
+    stage: str
+    strategy: str | None = None
+
+    @property
+    def runtime(self) -> Runtime:
+        return self.run.runtime
+
+    @property
+    def cancel_event(self) -> threading.Event:
+        return self.scope.event
+
+    def render(self, value: Any) -> Any:
+        return self.run.runtime.expressions.render(value, self.variables)
+
+    def log(self, message: str, event: str = "log", **extra: Any) -> None:
+        self.run.trace.event(
+            event,
+            message,
+            job=self.job,
+            strategy=self.strategy,
+            stage=self.stage,
+            **extra,
+        )
+
+    def tmp_dir(self) -> Path:
+        return self.run.tmp_dir()
+
+    def mask(self, value: Any) -> Any:
+        return mask(value)
+
+    def remaining(self) -> float | None:
+        return self.scope.remaining()
+
+    def logger(self) -> Callable[[str], None]:
+        return lambda message: self.log(str(message))

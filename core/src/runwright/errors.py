@@ -1,0 +1,104 @@
+"""One error tree. Every error says where: file, template, path inside it, and what was expected.
+
+These are errors for the person holding the YAML file, so ``str(error)`` is the whole readable
+message; the CLI prints it without a traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class RunwrightError(Exception):
+    """Base of every error runwright raises on purpose."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong at one place of a template (``jobs.x.stages[2].uses``)."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class ConfError(RunwrightError):
+    """The conf path cannot be read: bad YAML, duplicate names, unknown template."""
+
+
+class TemplateError(RunwrightError):
+    """A template does not validate. Carries every problem found, not just the first."""
+
+    def __init__(self, file: Path | str | None, template: str, problems: list[Problem]) -> None:
+        self.file = str(file) if file is not None else "<memory>"
+        self.template = template
+        self.problems = problems
+        lines = [f"{self.file}: template '{template}' is invalid:"]
+        lines += [f"  - {problem}" for problem in problems]
+        super().__init__("\n".join(lines))
+
+
+class ParamError(RunwrightError):
+    """A run-time param is missing, unknown or of the wrong type."""
+
+    def __init__(self, workflow: str, param: str, message: str) -> None:
+        self.workflow = workflow
+        self.param = param
+        super().__init__(f"workflow '{workflow}': param '{param}': {message}")
+
+
+class EnvSubstitutionError(RunwrightError):
+    """A ``${VAR}`` names a variable that is not set and has no ``:-default``."""
+
+
+class ExpressionError(RunwrightError):
+    """A ``${{ ... }}`` expression cannot be compiled or evaluated."""
+
+    def __init__(self, expression: str, message: str) -> None:
+        self.expression = expression
+        super().__init__(f"expression '${{{{ {expression.strip()} }}}}': {message}")
+
+
+class CallResolutionError(RunwrightError):
+    """A ``uses:`` reference names no registered call function."""
+
+
+class CallArgumentError(RunwrightError):
+    """The ``with:`` arguments do not match the call function's signature."""
+
+
+class StageFailed(RunwrightError):
+    """A stage ran and failed (non-zero exit, ``raise:``, a call function's error).
+
+    ``error_name`` is what ``retry: {on: [...]}`` and ``catch:`` match; ``outputs`` keeps what
+    the stage produced before failing (a script's stdout and stderr).
+    """
+
+    def __init__(
+        self, message: str, *, error_name: str | None = None, outputs: dict | None = None
+    ) -> None:
+        super().__init__(message)
+        if error_name:
+            self.error_name = error_name
+        self.outputs = outputs or {}
+
+
+class StageSkipped(RunwrightError):
+    """Raised inside a stage to mark it SKIP with a reason."""
+
+
+class RunCancelled(RunwrightError):
+    """The run (or its scope) was cancelled while this work was in progress."""
+
+
+class StageTimeout(RunwrightError):
+    """Work ran past its ``timeout-minutes``. Named ``Timeout`` for ``retry: {on: [Timeout]}``."""
+
+    error_name = "Timeout"
+
+
+class WorkflowNotFound(ConfError):
+    """No template of that name in the conf path."""

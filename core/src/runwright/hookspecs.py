@@ -1,0 +1,79 @@
+"""Every extension point of runwright, in one place.
+
+Built-in features (stage kinds, filters, the registry-package call resolver, the local executor)
+implement these same hooks, so an outside plugin is never a second-class citizen. A plugin is a
+module (or object) with functions marked ``@runwright.hookimpl``, registered through the entry
+point group ``runwright``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("runwright")
+hookimpl = pluggy.HookimplMarker("runwright")
+
+
+@hookspec
+def register_stage_types(register: Callable[[type], None]) -> None:
+    """Register stage kinds by calling ``register(StageClass)`` once per kind.
+
+    A stage kind is a subclass of :class:`runwright.models.stage.Stage` whose ``kind`` class
+    variable names its distinguishing YAML key (``bash``, ``uses``...). A stage in a template is
+    parsed as the one kind whose key it holds; two kinds may not claim the same key.
+    """
+
+
+@hookspec
+def register_filters(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    """Register template filters by calling ``register(name, function)``.
+
+    The function receives the filtered value first, then the filter's arguments, as a jinja2
+    filter does: ``${{ params.run-date | fmt(fmt='%Y%m%d') }}``.
+    """
+
+
+@hookspec
+def register_executors(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    """Register job executors by calling ``register(name, factory)``.
+
+    ``factory(max_workers: int)`` returns an object with the ``concurrent.futures.Executor``
+    interface (``submit`` returning a future, ``shutdown``). The engine decides what runs
+    next; an executor only runs what it is given (local threads, a dask cluster...).
+    """
+
+
+@hookspec(firstresult=True)
+def resolve_call(module: str, name: str, tag: str) -> Any:
+    """Resolve ``uses: MODULE/NAME@TAG`` to a :class:`runwright.registry.CallFunction`.
+
+    Return ``None`` when this plugin does not provide it; the first non-None answer wins.
+    Resolution never imports an arbitrary path written in a template: only functions marked
+    with ``@tag`` in modules a plugin (or ``RUNWRIGHT_REGISTRY``) names are candidates.
+    """
+
+
+@hookspec
+def list_calls() -> list[Any]:
+    """Return the :class:`runwright.registry.CallFunction` objects this plugin provides.
+
+    Used to list what is available when a ``uses:`` reference is unknown, and by
+    ``runwright plugins``.
+    """
+
+
+@hookspec(firstresult=True)
+def make_audit_backend(url: str) -> Any:
+    """Make the audit backend for ``url`` (``file:///dir``, ``sqlite:///file.db``...).
+
+    Return ``None`` when the URL's scheme is not yours. The backend records one row per
+    release and claims (workflow, release) atomically; see ``runwright.audit``.
+    """
+
+
+@hookspec
+def audit_backend_schemes() -> list[str]:
+    """Return the URL schemes this plugin's audit backend accepts (for error messages)."""

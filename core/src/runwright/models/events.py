@@ -1,0 +1,48 @@
+"""``on:`` entries: when a workflow is released (cron ticks in a timezone)."""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+from pydantic import Field, field_validator
+
+from runwright.models.base import TemplateModel
+
+
+class CronEvent(TemplateModel):
+    """A 5-field cron expression read in an IANA timezone (default UTC)."""
+
+    cronjob: str
+    timezone: str = Field("UTC", alias="timezone")
+
+    @field_validator("cronjob")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        if len(value.split()) != 5 or not croniter.is_valid(value):
+            raise ValueError(f"'{value}' is not a valid 5-field cron expression")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _valid_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA timezone '{value}'") from None
+        return value
+
+
+def normalise_on(value: Any) -> Any:
+    """Accept the seed's list form, a mapping ``{schedule: [...]}`` or one cron mapping."""
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        if "schedule" in value:
+            extra = set(value) - {"schedule"}
+            if extra:
+                raise ValueError(f"unknown keys in 'on': {', '.join(sorted(extra))}")
+            return value["schedule"] or []
+        return [value]
+    return value

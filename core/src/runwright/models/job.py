@@ -1,0 +1,84 @@
+"""A job: stages run in order, after the jobs it ``needs``."""
+
+from __future__ import annotations
+
+import itertools
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+
+from runwright.models.base import TemplateModel
+from runwright.models.stage import AnyStage, Stage, check_unique_ids
+
+
+class TriggerRule(StrEnum):
+    ALL_SUCCESS = "all_success"
+    ALL_FAILED = "all_failed"
+    ALL_DONE = "all_done"
+    ONE_SUCCESS = "one_success"
+    ONE_FAILED = "one_failed"
+    NONE_FAILED = "none_failed"
+    NONE_SKIPPED = "none_skipped"
+
+
+class Strategy(TemplateModel):
+    """A matrix: the cartesian product of ``matrix``, plus ``include``, minus ``exclude``."""
+
+    matrix: dict[str, list[Any]] = Field(default_factory=dict)
+    include: list[dict[str, Any]] = Field(default_factory=list)
+    exclude: list[dict[str, Any]] = Field(default_factory=list)
+    max_parallel: int = Field(4, alias="max-parallel", ge=1)
+    fail_fast: bool = Field(False, alias="fail-fast")
+
+    def combinations(self) -> list[dict[str, Any]]:
+        """GitHub Actions semantics: ``include`` entries extend every combination whose original
+        values they do not contradict, and become a new combination when they extend none."""
+        keys = list(self.matrix)
+        combos = (
+            [dict(zip(keys, values, strict=True)) for values in itertools.product(*self.matrix.values())]
+            if keys
+            else []
+        )
+        combos = [
+            combo
+            for combo in combos
+            if not any(all(combo.get(k) == v for k, v in ex.items()) for ex in self.exclude)
+        ]
+        originals = [dict(combo) for combo in combos]
+        for extra in self.include:
+            extended = False
+            for combo, original in zip(combos, originals, strict=True):
+                if all(original[k] == v for k, v in extra.items() if k in original):
+                    combo.update(extra)
+                    extended = True
+            if not extended:
+                combos.append(dict(extra))
+                originals.append(dict(extra))
+        return combos or [{}]
+
+
+class Job(TemplateModel):
+    desc: str | None = None
+    needs: list[str] = Field(default_factory=list)
+    if_: str | bool | None = Field(None, alias="if")
+    trigger_rule: TriggerRule = Field(TriggerRule.ALL_SUCCESS, alias="trigger-rule")
+    strategy: Strategy | None = None
+    stages: list[AnyStage] = Field(min_length=1)  # type: ignore[valid-type]
+    outputs: dict[str, Any] = Field(default_factory=dict)
+    timeout_minutes: float | None = Field(None, alias="timeout-minutes", gt=0)
+    continue_on_error: bool = Field(False, alias="continue-on-error")
+
+    @field_validator("needs", mode="before")
+    @classmethod
+    def _needs_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _unique_stage_ids(self) -> Job:
+        check_unique_ids(self.stages, "this job")  # type: ignore[arg-type]
+        return self
+
+    @property
+    def stage_list(self) -> list[Stage]:
+        return self.stages  # type: ignore[return-value]

@@ -1,0 +1,257 @@
+"""Typed workflow params: shorthand (``name: str``) or full form, validated at run time."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BeforeValidator, Field, field_validator
+
+from runwright.models.base import TemplateModel
+
+
+class ParamBase(TemplateModel):
+    """Common fields. A param is required when it has no default (see ``has_default``)."""
+
+    desc: str | None = None
+    required: bool | None = None
+    default: Any = None
+
+    def has_default(self) -> bool:
+        return self.default is not None
+
+    def is_required(self) -> bool:
+        if self.required is not None:
+            return self.required
+        return not self.has_default()
+
+    def default_value(self) -> Any:
+        return None if self.default is None else self.convert(self.default)
+
+    def convert(self, value: Any) -> Any:  # pragma: no cover - every type overrides
+        raise NotImplementedError
+
+
+class StrParam(ParamBase):
+    type: Literal["str"] = "str"
+
+    def convert(self, value: Any) -> str:
+        if isinstance(value, dict | list):
+            raise ValueError(f"expected a string, got {type(value).__name__}")
+        return str(value)
+
+
+class IntParam(ParamBase):
+    type: Literal["int"] = "int"
+
+    def convert(self, value: Any) -> int:
+        if isinstance(value, bool) or isinstance(value, float) and not value.is_integer():
+            raise ValueError(f"expected an integer, got {value!r}")
+        try:
+            return int(str(value).strip()) if not isinstance(value, int | float) else int(value)
+        except ValueError:
+            raise ValueError(f"expected an integer, got {value!r}") from None
+
+
+class FloatParam(ParamBase):
+    type: Literal["float"] = "float"
+
+    def convert(self, value: Any) -> float:
+        if isinstance(value, bool):
+            raise ValueError(f"expected a number, got {value!r}")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"expected a number, got {value!r}") from None
+
+
+class DecimalParam(ParamBase):
+    type: Literal["decimal"] = "decimal"
+
+    def convert(self, value: Any) -> Decimal:
+        if isinstance(value, bool):
+            raise ValueError(f"expected a decimal number, got {value!r}")
+        try:
+            return Decimal(str(value).strip())
+        except InvalidOperation:
+            raise ValueError(f"expected a decimal number, got {value!r}") from None
+
+
+_TRUE = {"true", "1", "yes", "y", "on"}
+_FALSE = {"false", "0", "no", "n", "off"}
+
+
+class BoolParam(ParamBase):
+    type: Literal["bool"] = "bool"
+
+    def convert(self, value: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise ValueError(f"expected true or false, got {value!r}")
+
+
+class _ZonedParam(ParamBase):
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA timezone '{value}'") from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class DatetimeParam(_ZonedParam):
+    """ISO strings or ``now``; naive values are read in ``timezone`` (default UTC).
+
+    The result is always timezone-aware, whatever the host's timezone. Without a default the
+    param defaults to the run's current time.
+    """
+
+    type: Literal["datetime"] = "datetime"
+
+    def has_default(self) -> bool:
+        return True
+
+    def default_value(self) -> datetime:
+        return self.convert("now" if self.default is None else self.default)
+
+    def convert(self, value: Any) -> datetime:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.lower() == "now":
+                return datetime.now(UTC).astimezone(self.zone)
+            try:
+                value = datetime.fromisoformat(text)
+            except ValueError:
+                raise ValueError(f"expected an ISO datetime or 'now', got {value!r}") from None
+        if isinstance(value, datetime):
+            return value if value.tzinfo else value.replace(tzinfo=self.zone)
+        if isinstance(value, date):
+            return datetime(value.year, value.month, value.day, tzinfo=self.zone)
+        raise ValueError(f"expected an ISO datetime or 'now', got {value!r}")
+
+
+class DateParam(_ZonedParam):
+    """ISO dates, datetimes or ``today`` (today in ``timezone``). Defaults to today."""
+
+    type: Literal["date"] = "date"
+
+    def has_default(self) -> bool:
+        return True
+
+    def default_value(self) -> date:
+        return self.convert("today" if self.default is None else self.default)
+
+    def convert(self, value: Any) -> date:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.lower() in {"today", "now"}:
+                return datetime.now(UTC).astimezone(self.zone).date()
+            try:
+                value = datetime.fromisoformat(text) if "T" in text or " " in text else date.fromisoformat(text)
+            except ValueError:
+                raise ValueError(f"expected an ISO date or 'today', got {value!r}") from None
+        if isinstance(value, datetime):
+            return (value.astimezone(self.zone) if value.tzinfo else value).date()
+        if isinstance(value, date):
+            return value
+        raise ValueError(f"expected an ISO date or 'today', got {value!r}")
+
+
+class ChoiceParam(ParamBase):
+    type: Literal["choice"] = "choice"
+    options: list[Any] = Field(min_length=1)
+
+    def convert(self, value: Any) -> Any:
+        for option in self.options:
+            if value == option or str(value) == str(option):
+                return option
+        choices = ", ".join(repr(o) for o in self.options)
+        raise ValueError(f"expected one of {choices}, got {value!r}")
+
+
+class ArrayParam(ParamBase):
+    type: Literal["array"] = "array"
+
+    def has_default(self) -> bool:
+        return True
+
+    def default_value(self) -> list[Any]:
+        return self.convert([] if self.default is None else self.default)
+
+    def convert(self, value: Any) -> list[Any]:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                raise ValueError(f"expected a list or a JSON array, got {value!r}") from None
+        if isinstance(value, list | tuple):
+            return list(value)
+        raise ValueError(f"expected a list, got {type(value).__name__}")
+
+
+class MapParam(ParamBase):
+    type: Literal["map"] = "map"
+
+    def has_default(self) -> bool:
+        return True
+
+    def default_value(self) -> dict[str, Any]:
+        return self.convert({} if self.default is None else self.default)
+
+    def convert(self, value: Any) -> dict[str, Any]:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                raise ValueError(f"expected a mapping or a JSON object, got {value!r}") from None
+        if isinstance(value, dict):
+            return dict(value)
+        raise ValueError(f"expected a mapping, got {type(value).__name__}")
+
+
+Param = Annotated[
+    StrParam
+    | IntParam
+    | FloatParam
+    | DecimalParam
+    | BoolParam
+    | DateParam
+    | DatetimeParam
+    | ChoiceParam
+    | ArrayParam
+    | MapParam,
+    Field(discriminator="type"),
+]
+
+ParamShorthand = Literal[
+    "str", "int", "float", "decimal", "bool", "date", "datetime", "choice", "array", "map"
+]
+
+
+def expand_shorthand(value: Any) -> Any:
+    """``name: str`` is short for ``name: {type: str}``."""
+    if isinstance(value, str):
+        return {"type": value}
+    return value
+
+
+ParamSpec = Annotated[
+    Param, BeforeValidator(expand_shorthand, json_schema_input_type=ParamShorthand | Param)
+]
+"""A param in a template: the shorthand type name or the full mapping."""

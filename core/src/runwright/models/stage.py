@@ -1,0 +1,137 @@
+"""The stage base model and how a YAML stage finds its kind.
+
+A stage kind is a subclass of :class:`Stage` with a ``kind`` class variable naming its
+distinguishing key (``bash``, ``uses``...). Kinds arrive through the ``register_stage_types``
+hook; a raw stage mapping is validated as the one kind whose key it holds.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import Field, ValidationInfo, model_validator
+from pydantic_core import PydanticCustomError, core_schema
+
+from runwright.models.base import TemplateModel, slugify
+
+if TYPE_CHECKING:
+    from runwright.engine.context import StageContext
+
+
+class RetryPolicy(TemplateModel):
+    """Step Functions-style retry: how often, how long to wait, and for which errors."""
+
+    max_attempts: int = Field(3, alias="max-attempts", ge=1, le=100)
+    delay_seconds: float = Field(1.0, alias="delay-seconds", ge=0)
+    backoff: float = Field(2.0, ge=1)
+    max_delay_seconds: float = Field(300.0, alias="max-delay-seconds", ge=0)
+    jitter: bool = False
+    on: list[str] = Field(default_factory=lambda: ["all"])
+
+    def delay_before(self, attempt: int) -> float:
+        """Seconds to wait before attempt number ``attempt`` (2, 3, ...)."""
+        return min(self.delay_seconds * self.backoff ** (attempt - 2), self.max_delay_seconds)
+
+    def retries(self, error_name: str) -> bool:
+        return "all" in self.on or error_name in self.on
+
+
+class Stage(TemplateModel):
+    """Fields every stage kind has. Subclasses add their key field and implement ``run``."""
+
+    kind: ClassVar[str] = ""
+    raw_text_fields: ClassVar[tuple[str, ...]] = ()
+    """Fields holding script text where ``${VAR}`` is left for the shell, not substituted."""
+
+    name: str | None = None
+    id: str | None = None
+    desc: str | None = None
+    if_: str | bool | None = Field(None, alias="if")
+    timeout_minutes: float | None = Field(None, alias="timeout-minutes", gt=0)
+    continue_on_error: bool = Field(False, alias="continue-on-error")
+    retry: RetryPolicy | None = None
+
+    @model_validator(mode="after")
+    def _named(self) -> Stage:
+        if not self.name and not self.id:
+            raise ValueError("a stage needs a 'name' or an 'id'")
+        return self
+
+    @property
+    def identity(self) -> str:
+        """The key of this stage's result: ``id``, else its name slugified."""
+        return self.id or slugify(self.name or "")
+
+    @property
+    def label(self) -> str:
+        return self.name or self.id or self.kind
+
+    def run(self, ctx: StageContext) -> dict[str, Any]:  # pragma: no cover - abstract
+        """Do the work; return the outputs. Raise to fail (the error is recorded)."""
+        raise NotImplementedError
+
+    def nested_stages(self) -> list[list[Stage]]:
+        """Stage lists inside this stage (for validation of ids and dry runs)."""
+        return []
+
+
+def _dispatch_stage(value: Any, info: ValidationInfo) -> Stage:
+    if isinstance(value, Stage):
+        return value
+    kinds: Mapping[str, type[Stage]] = (info.context or {}).get("stage_kinds") or {}
+    if not kinds:
+        raise PydanticCustomError("no_stage_kinds", "no stage kinds are registered")
+    if not isinstance(value, Mapping):
+        raise PydanticCustomError(
+            "stage_type", "expected a stage mapping, got {got}", {"got": type(value).__name__}
+        )
+    found = [key for key in value if key in kinds]
+    if len(found) == 1:
+        return kinds[found[0]].model_validate(value, context=info.context)
+    known = ", ".join(sorted(kinds))
+    if not found:
+        keys = ", ".join(map(str, value)) or "none"
+        hint = ""
+        for key in value:
+            close = difflib.get_close_matches(str(key), list(kinds), n=1)
+            if close:
+                hint = f" (did you mean '{close[0]}' instead of '{key}'?)"
+                break
+        raise PydanticCustomError(
+            "stage_kind",
+            "cannot tell the stage's kind: found keys {keys}; a stage needs exactly one of "
+            "{known}{hint}",
+            {"keys": keys, "known": known, "hint": hint},
+        )
+    raise PydanticCustomError(
+        "stage_kind",
+        "a stage must have exactly one kind key, found several: {found}",
+        {"found": ", ".join(found)},
+    )
+
+
+STAGE_PLACEHOLDER = "x-runwright-any-stage"
+
+
+class AnyStage:
+    """Annotation for "a stage of any registered kind" (``list[AnyStage]``)."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> core_schema.CoreSchema:
+        return core_schema.with_info_plain_validator_function(_dispatch_stage)
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, schema: Any, handler: Any) -> dict[str, Any]:
+        return {STAGE_PLACEHOLDER: True}  # replaced by a $ref in runwright.schema
+
+
+def check_unique_ids(stages: list[Stage], where: str) -> None:
+    seen: set[str] = set()
+    for stage in stages:
+        if stage.identity in seen:
+            raise ValueError(
+                f"two stages in {where} have the id '{stage.identity}'; give one an 'id:'"
+            )
+        seen.add(stage.identity)

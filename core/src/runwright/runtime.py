@@ -1,0 +1,127 @@
+"""The runtime: what the plugins registered, collected once and shared by every run.
+
+A Runtime holds the plugin manager, the stage kinds, the filters and their compiled expression
+engine, the executors and a cache of resolved ``uses:`` references. ``Runtime.default()`` is the
+process's shared one; tests build their own with ``Runtime(get_plugin_manager(...))``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+import pluggy
+from pydantic import BaseModel
+
+from runwright.config import Settings
+from runwright.errors import CallResolutionError, RunwrightError
+from runwright.models.stage import Stage
+from runwright.plugins import get_plugin_manager
+from runwright.registry import CallFunction, parse_uses
+from runwright.templating.engine import ExpressionEngine
+
+
+class Runtime:
+    _default: Runtime | None = None
+    _default_lock = threading.Lock()
+
+    def __init__(self, pm: pluggy.PluginManager | None = None, settings: Settings | None = None):
+        self.settings = settings or Settings.from_env()
+        self.pm = pm or get_plugin_manager(self.settings)
+        self.stage_kinds: dict[str, type[Stage]] = {}
+        self.pm.hook.register_stage_types(register=self._register_stage_kind)
+        self.raw_text_fields = frozenset(
+            alias for cls in self.stage_kinds.values() for alias in cls.raw_text_fields
+        )
+        self.filters: dict[str, Callable[..., Any]] = {}
+        self.pm.hook.register_filters(register=self._register_filter)
+        self.executors: dict[str, Callable[..., Any]] = {}
+        self.pm.hook.register_executors(register=self._register_executor)
+        self.expressions = ExpressionEngine(self.filters)
+        self._calls: dict[str, CallFunction] = {}
+        self._calls_lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_lock = threading.Lock()
+
+    @classmethod
+    def default(cls) -> Runtime:
+        """The process-wide runtime, built on first use."""
+        if cls._default is None:
+            with cls._default_lock:
+                if cls._default is None:
+                    cls._default = Runtime()
+        return cls._default
+
+    @classmethod
+    def reset_default(cls) -> None:
+        cls._default = None
+
+    # -- registration callbacks -----------------------------------------------------------
+
+    def _register_stage_kind(self, cls: type[Stage]) -> None:
+        if not (isinstance(cls, type) and issubclass(cls, Stage)) or not cls.kind:
+            raise RunwrightError(f"stage type {cls!r} must subclass Stage and set 'kind'")
+        existing = self.stage_kinds.get(cls.kind)
+        if existing is not None and existing is not cls:
+            raise RunwrightError(
+                f"two stage types claim the key '{cls.kind}': "
+                f"{existing.__module__}.{existing.__name__} and {cls.__module__}.{cls.__name__}"
+            )
+        self.stage_kinds[cls.kind] = cls
+
+    def _register_filter(self, name: str, func: Callable[..., Any]) -> None:
+        self.filters[name] = func
+
+    def _register_executor(self, name: str, factory: Callable[..., Any]) -> None:
+        self.executors[name] = factory
+
+    # -- models ----------------------------------------------------------------------------
+
+    @property
+    def template_types(self) -> dict[str, type[BaseModel]]:
+        from runwright.models.workflow import Workflow
+
+        return {"Workflow": Workflow}
+
+    def validation_context(self) -> dict[str, Any]:
+        return {"stage_kinds": self.stage_kinds, "runtime": self}
+
+    # -- calls -----------------------------------------------------------------------------
+
+    def resolve_call(self, reference: str) -> CallFunction:
+        """``MODULE/NAME@TAG`` to its call function (cached); unknown is a listing error."""
+        cached = self._calls.get(reference)
+        if cached is not None:
+            return cached
+        module, name, tag = parse_uses(reference)
+        found = self.pm.hook.resolve_call(module=module, name=name, tag=tag)
+        if found is None:
+            available = sorted(
+                call.reference for group in self.pm.hook.list_calls() for call in group
+            )
+            listing = "\n  ".join(available) or "(none: set RUNWRIGHT_REGISTRY or install a plugin)"
+            raise CallResolutionError(
+                f"uses '{reference}': no call function '{name}' with tag '{tag}' in module "
+                f"'{module}'. Available:\n  {listing}"
+            )
+        with self._calls_lock:
+            self._calls[reference] = found
+        return found
+
+    # -- async call functions --------------------------------------------------------------
+
+    def run_coroutine(self, coroutine: Any, timeout: float | None = None) -> Any:
+        """Run an async call function on the engine's own event loop thread."""
+        with self._loop_lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(
+                    target=loop.run_forever, name="runwright-async", daemon=True
+                )
+                thread.start()
+                self._loop = loop
+        future: Future[Any] = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        return future.result(timeout)

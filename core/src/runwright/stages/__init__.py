@@ -1,0 +1,1 @@
+"""Built-in stage kinds, one file each, registered through the stage-type hook."""

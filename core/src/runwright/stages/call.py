@@ -1,0 +1,54 @@
+"""``uses:``: call a registered ``@tag`` function with ``with:`` checked against its hints."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from runwright.engine.context import StageContext
+from runwright.errors import StageFailed
+from runwright.hookspecs import hookimpl
+from runwright.masking import MASKER
+from runwright.models.stage import Stage
+from runwright.registry import collect_secret_values
+
+
+class CallStage(Stage):
+    kind = "uses"
+
+    uses: str = Field(description="MODULE/NAME@TAG of a registered call function (templated).")
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with", description="Arguments.")
+
+    def run(self, ctx: StageContext) -> dict[str, Any]:
+        reference = str(ctx.render(self.uses))
+        call = ctx.runtime.resolve_call(reference)
+        arguments = call.validate_arguments(ctx.render(self.with_))
+        for secret in collect_secret_values(arguments):
+            MASKER.add(secret)
+        reserved = call.reserved_parameters()
+        if "trace" in reserved:
+            arguments["trace"] = ctx.logger()
+        if "cancel_event" in reserved:
+            arguments["cancel_event"] = ctx.cancel_event
+        if call.is_async:
+            result = ctx.runtime.run_coroutine(call.func(**arguments), ctx.remaining())
+        else:
+            result = call.func(**arguments)
+        if result is None:
+            return {}
+        if isinstance(result, BaseModel):
+            return result.model_dump(mode="json", by_alias=True)
+        if not isinstance(result, dict):
+            raise StageFailed(
+                f"call '{call.reference}' returned {type(result).__name__}; "
+                "a call function must return a dict or a pydantic model",
+                error_name="CallReturnError",
+            )
+        return result
+
+
+@hookimpl
+def register_stage_types(register: Callable[[type], None]) -> None:
+    register(CallStage)

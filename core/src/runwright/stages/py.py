@@ -1,0 +1,60 @@
+"""``run:``: Python code in a fresh namespace; the variables it defines become outputs.
+
+Expressions inside the code are never spliced into it: each ``${{ ... }}`` becomes a variable
+``RW_EXPR_n`` bound to its rendered value, so a param can only ever be data.
+"""
+
+from __future__ import annotations
+
+import builtins
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import Field
+
+from runwright.engine.context import StageContext
+from runwright.hookspecs import hookimpl
+from runwright.models.stage import Stage
+
+
+class PyStage(Stage):
+    kind = "run"
+
+    run_: str = Field(alias="run", description="Python source to run.")
+    vars: dict[str, Any] = Field(default_factory=dict, description="Names bound before running.")
+
+    def run(self, ctx: StageContext) -> dict[str, Any]:
+        code, values = ctx.runtime.expressions.render_as_variables(
+            self.run_, ctx.variables, lambda name: name
+        )
+        namespace: dict[str, Any] = {
+            "__builtins__": builtins,
+            "__name__": f"runwright_stage_{self.identity.replace('-', '_')}",
+            "print": _printer(ctx),
+        }
+        namespace.update(ctx.render(self.vars))
+        namespace.update(values)
+        given = set(namespace)
+        exec(compile(code, f"<stage {self.identity}>", "exec"), namespace)  # noqa: S102
+        return {
+            name: value
+            for name, value in namespace.items()
+            if name not in given
+            and not name.startswith("_")
+            and not inspect.ismodule(value)
+            and not inspect.isclass(value)
+            and not callable(value)
+        }
+
+
+def _printer(ctx: StageContext) -> Callable[..., None]:
+    def emit(*args: Any, sep: str = " ", end: str = "\n", **_: Any) -> None:
+        ctx.log(sep.join(str(a) for a in args), event="stdout")
+
+    return emit
+
+
+@hookimpl
+def register_stage_types(register: Callable[[type], None]) -> None:
+    register(PyStage)

@@ -1,0 +1,271 @@
+"""Compile and render ``${{ ... }}`` expressions with jinja2's sandboxed environment.
+
+jinja2's own lexer splits a value into literal text and expressions (we configure it so only
+``${{ }}`` is special; ``{{ }}`` and ``{% %}`` in a script stay literal). Then:
+
+- a value that is exactly one expression keeps its native type (int, list, datetime...);
+- a value mixing text and expressions is a string;
+- in ``bash:`` scripts and ``run:`` code, expressions are never spliced into the text: each one
+  becomes a variable (``${RW_EXPR_1}`` / ``RW_EXPR_1``) that is set to the rendered value.
+
+Names may contain hyphens after a dot, as in GitHub Actions: ``params.source-extract`` reads the
+key ``source-extract`` (write ``a.b - 1`` with spaces for a subtraction).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined
+from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
+from jinja2.sandbox import SandboxedEnvironment
+from jinja2.utils import missing
+
+from runwright.errors import ExpressionError
+
+EXPRESSION_START = "${{"
+EXPRESSION_END = "}}"
+
+
+def has_expression(value: Any) -> bool:
+    """Cheap test used to skip rendering of plain values."""
+    return isinstance(value, str) and EXPRESSION_START in value
+
+
+class ExplainingUndefined(StrictUndefined):
+    """An undefined name fails loudly and says what was available."""
+
+    __slots__ = ()
+
+    @property
+    def _undefined_message(self) -> str:  # type: ignore[override]
+        obj, name = self._undefined_obj, self._undefined_name
+        if self._undefined_hint:
+            return self._undefined_hint
+        if isinstance(obj, Mapping):
+            keys = ", ".join(sorted(map(str, obj))) or "nothing"
+            return f"no key '{name}' here (available: {keys})"
+        if obj is not missing:
+            return f"'{type(obj).__name__}' value has no attribute '{name}'"
+        return f"unknown name '{name}'"
+
+
+class ExpressionEnvironment(SandboxedEnvironment):
+    """The sandbox, with GitHub-style dot access: ``outputs.items`` is the key, not dict.items."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, Mapping):
+            try:
+                return obj[attribute]
+            except (KeyError, TypeError):
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+
+def make_environment(filters: Mapping[str, Callable[..., Any]]) -> ExpressionEnvironment:
+    env = ExpressionEnvironment(
+        variable_start_string=EXPRESSION_START,
+        variable_end_string=EXPRESSION_END,
+        block_start_string="${%",
+        block_end_string="%}",
+        comment_start_string="${#",
+        comment_end_string="#}",
+        undefined=ExplainingUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(filters)
+    return env
+
+
+@dataclass(frozen=True)
+class CompiledValue:
+    """A string split into literal text (str) and compiled expressions (Expression)."""
+
+    source: str
+    parts: tuple[Any, ...]
+
+    @property
+    def is_single_expression(self) -> bool:
+        return len(self.parts) == 1 and isinstance(self.parts[0], Expression)
+
+    @property
+    def expressions(self) -> list[Expression]:
+        return [part for part in self.parts if isinstance(part, Expression)]
+
+
+@dataclass(frozen=True)
+class Expression:
+    text: str
+    evaluate: Callable[[Mapping[str, Any]], Any]
+
+
+class ExpressionEngine:
+    """Compiles each distinct string once and renders values against a context mapping."""
+
+    def __init__(self, filters: Mapping[str, Callable[..., Any]]) -> None:
+        self.env = make_environment(filters)
+        self.compile = functools.lru_cache(maxsize=8192)(self._compile)
+
+    def _compile(self, source: str) -> CompiledValue:
+        try:
+            tokens = list(self.env.lexer.tokeniter(source, None))
+        except TemplateSyntaxError as exc:
+            raise ExpressionError(source, f"cannot parse: {exc.message}") from None
+        parts: list[Any] = []
+        expression: list[tuple[str, str]] | None = None
+        for _, kind, value in tokens:
+            if kind == "variable_begin":
+                expression = []
+            elif kind == "variable_end":
+                assert expression is not None
+                parts.append(self._compile_expression(_join_hyphenated(expression)))
+                expression = None
+            elif expression is not None:
+                expression.append((kind, value))
+            elif kind in {"block_begin", "block_end", "comment_begin", "comment_end"}:
+                parts.append(value)
+            else:
+                parts.append(value)
+        if expression is not None:
+            raise ExpressionError(source, "'${{' is never closed with '}}'")
+        merged: list[Any] = []
+        for part in parts:
+            if isinstance(part, str) and merged and isinstance(merged[-1], str):
+                merged[-1] += part
+            else:
+                merged.append(part)
+        return CompiledValue(source=source, parts=tuple(merged))
+
+    def _compile_expression(self, text: str) -> Expression:
+        if not text.strip():
+            raise ExpressionError(text, "the expression is empty")
+        try:
+            compiled = self.env.compile_expression(text, undefined_to_none=False)
+        except TemplateSyntaxError as exc:
+            raise ExpressionError(text, _syntax_message(exc)) from None
+
+        def evaluate(context: Mapping[str, Any]) -> Any:
+            try:
+                value = compiled(**context) if context else compiled()
+                if isinstance(value, Undefined):
+                    value._fail_with_undefined_error()
+                return value
+            except SecurityError as exc:
+                raise ExpressionError(text, f"not allowed by the sandbox: {exc}") from None
+            except UndefinedError as exc:
+                raise ExpressionError(text, str(exc)) from None
+            except ExpressionError:
+                raise
+            except TemplateError as exc:
+                raise ExpressionError(text, str(exc)) from None
+            except Exception as exc:
+                raise ExpressionError(text, f"{type(exc).__name__}: {exc}") from None
+
+        return Expression(text=text, evaluate=evaluate)
+
+    def render(self, value: Any, context: Mapping[str, Any]) -> Any:
+        """Render every expression in ``value`` (recursing into dicts and lists)."""
+        if isinstance(value, str):
+            if EXPRESSION_START not in value:
+                return value
+            compiled = self.compile(value)
+            if compiled.is_single_expression:
+                return compiled.parts[0].evaluate(context)
+            return "".join(
+                part if isinstance(part, str) else _to_text(part.evaluate(context))
+                for part in compiled.parts
+            )
+        if isinstance(value, dict):
+            return {key: self.render(item, context) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.render(item, context) for item in value]
+        return value
+
+    def render_as_variables(
+        self, source: str, context: Mapping[str, Any], reference: Callable[[str], str]
+    ) -> tuple[str, dict[str, Any]]:
+        """Replace each expression by ``reference(name)`` and return the values by name.
+
+        Used for ``bash:`` (``reference = lambda n: "${" + n + "}"``) and ``run:`` code, so a
+        hostile param value is only ever data, never script text.
+        """
+        if EXPRESSION_START not in source:
+            return source, {}
+        compiled = self.compile(source)
+        text: list[str] = []
+        values: dict[str, Any] = {}
+        for part in compiled.parts:
+            if isinstance(part, str):
+                text.append(part)
+            else:
+                name = f"RW_EXPR_{len(values) + 1}"
+                values[name] = part.evaluate(context)
+                text.append(reference(name))
+        return "".join(text), values
+
+    def check(self, value: Any) -> None:
+        """Compile every expression in ``value`` (raises ExpressionError on the first bad one)."""
+        if isinstance(value, str):
+            if EXPRESSION_START in value:
+                self.compile(value)
+        elif isinstance(value, dict):
+            for item in value.values():
+                self.check(item)
+        elif isinstance(value, list):
+            for item in value:
+                self.check(item)
+
+
+def _join_hyphenated(tokens: list[tuple[str, str]]) -> str:
+    """Turn ``a.source-extract`` into ``a["source-extract"]`` using jinja's tokens."""
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        kind, value = tokens[i]
+        after_dot = i > 0 and tokens[i - 1] == ("operator", ".")
+        if kind == "name" and after_dot and _is_hyphen_at(tokens, i + 1):
+            pieces = [value]
+            j = i + 1
+            while _is_hyphen_at(tokens, j):
+                pieces.append(tokens[j + 1][1])
+                j += 2
+            out.pop()  # the dot
+            out.append(f'["{"-".join(pieces)}"]')
+            i = j
+            continue
+        out.append(value)
+        i += 1
+    return "".join(out)
+
+
+def _is_hyphen_at(tokens: list[tuple[str, str]], index: int) -> bool:
+    return (
+        index + 1 < len(tokens)
+        and tokens[index] == ("operator", "-")
+        and tokens[index + 1][0] in {"name", "integer"}
+    )
+
+
+def _syntax_message(exc: TemplateSyntaxError) -> str:
+    message = exc.message or "syntax error"
+    if "No filter named" in message:
+        return f"unknown filter: {message.split('No filter named', 1)[1].strip()}"
+    return message
+
+
+def _to_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if hasattr(value, "isoformat") and not isinstance(value, str):
+        return value.isoformat()
+    if isinstance(value, dict | list):
+        import json
+
+        return json.dumps(value, default=str)
+    return str(value)

@@ -1,0 +1,98 @@
+"""Run traces: one JSON line per event in ``<RUNWRIGHT_LOG_PATH>/<run_id>.jsonl``, masked.
+
+Each line carries the run id, parent run id, job, strategy, stage, event, time and message, so
+``runwright logs RUN_ID`` (and later the web page) can show a run as it happens.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from runwright.masking import mask
+
+
+class RunTrace:
+    """Append-only event writer for one run; thread-safe; a no-op sink when disabled."""
+
+    def __init__(
+        self,
+        run_id: str,
+        workflow: str,
+        parent_run_id: str | None = None,
+        log_dir: Path | None = None,
+    ) -> None:
+        self.run_id = run_id
+        self.workflow = workflow
+        self.parent_run_id = parent_run_id
+        self.path: Path | None = None
+        self._file: IO[str] | None = None
+        self._lock = threading.Lock()
+        if log_dir is not None:
+            log_dir.mkdir(parents=True, exist_ok=True)
+            self.path = log_dir / f"{run_id}.jsonl"
+            self._file = self.path.open("a", encoding="utf-8")
+
+    def event(
+        self,
+        event: str,
+        message: str = "",
+        *,
+        job: str | None = None,
+        strategy: str | None = None,
+        stage: str | None = None,
+        **extra: Any,
+    ) -> None:
+        if self._file is None:
+            return
+        record: dict[str, Any] = {
+            "time": time.time(),
+            "run_id": self.run_id,
+            "parent_run_id": self.parent_run_id,
+            "workflow": self.workflow,
+            "event": event,
+        }
+        if job is not None:
+            record["job"] = job
+        if strategy is not None:
+            record["strategy"] = strategy
+        if stage is not None:
+            record["stage"] = stage
+        if message:
+            record["message"] = message
+        if extra:
+            record.update(extra)
+        line = json.dumps(mask(record), default=str)
+        with self._lock:
+            if self._file is not None:
+                self._file.write(line + "\n")
+                self._file.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+
+def read_trace(path: Path) -> Iterator[dict[str, Any]]:
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            line = line.strip()
+            if line:
+                yield json.loads(line)
+
+
+def format_event(record: dict[str, Any]) -> str:
+    """One readable line: ``12:00:01.234 job/strategy/stage event: message``."""
+    stamp = time.strftime("%H:%M:%S", time.localtime(record.get("time", 0)))
+    millis = int((record.get("time", 0) % 1) * 1000)
+    where = "/".join(str(record[k]) for k in ("job", "strategy", "stage") if record.get(k))
+    text = f"{stamp}.{millis:03d} {where or record.get('workflow', '')} {record.get('event', '')}"
+    if record.get("message"):
+        text += f": {record['message']}"
+    return text

@@ -1,0 +1,110 @@
+"""The plugin manager: built-ins through the hooks, entry points, tracing, typos fail fast."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pluggy
+import pytest
+
+from runwright import Status, Workflow
+from runwright.config import Settings
+from runwright.plugins import describe_plugins, get_plugin_manager
+from runwright.runtime import Runtime
+from tests.conftest import run_cli
+
+FIXTURE = Path(__file__).parent / "fixtures" / "tiny_plugin"
+
+
+@pytest.fixture
+def installed_tiny_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Install the tiny plugin as a real dist-info with an entry point, on sys.path."""
+    site = tmp_path / "site"
+    shutil.copytree(FIXTURE / "runwright_tiny", site / "runwright_tiny")
+    dist = site / "runwright_tiny-0.3.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: runwright-tiny\nVersion: 0.3.0\n")
+    (dist / "entry_points.txt").write_text("[runwright]\ntiny = runwright_tiny\n")
+    monkeypatch.syspath_prepend(str(site))
+    yield site
+    sys.modules.pop("runwright_tiny", None)
+
+
+TINY_WF = """
+uses-tiny:
+  type: Workflow
+  jobs:
+    j:
+      stages:
+        - id: loud
+          shout: "${{ 'abc' | reverse }}"
+        - id: twice
+          uses: tiny/double@v1
+          with: {value: 21}
+"""
+
+
+def test_entry_point_plugin_is_usable_from_yaml(installed_tiny_plugin, conf) -> None:
+    folder = conf(TINY_WF)
+    settings = Settings.from_env()
+    runtime = Runtime(get_plugin_manager(settings), settings)
+    assert "shout" in runtime.stage_kinds and "reverse" in runtime.filters
+    result = Workflow.from_conf("uses-tiny", folder, runtime=runtime).execute()
+    assert result.status is Status.SUCCESS, result.errors
+    stages = result.context["jobs"]["j"]["stages"]
+    assert stages["loud"]["outputs"] == {"loud": "CBA"}
+    assert stages["twice"]["outputs"] == {"doubled": 42}
+
+
+def test_cli_lists_plugins_and_runs_them(installed_tiny_plugin, conf) -> None:
+    folder = conf(TINY_WF)
+    env = {"PYTHONPATH": os.pathsep.join([str(installed_tiny_plugin), os.environ.get("PYTHONPATH", "")])}
+    listed = run_cli("plugins", "--json", env=env)
+    assert listed.returncode == 0, listed.stderr
+    plugins = {p["name"]: p for p in json.loads(listed.stdout)}
+    tiny = plugins["tiny"]
+    assert (tiny["distribution"], tiny["version"]) == ("runwright-tiny", "0.3.0")
+    assert tiny["provides"] == {"stage types": ["shout"], "filters": ["reverse"], "calls": ["tiny/double@v1"]}
+    assert plugins["runwright.stages.bash"]["provides"]["stage types"] == ["bash"]
+    assert "fmt" in plugins["runwright.templating.filters"]["provides"]["filters"]
+    text = run_cli("plugins", env=env)
+    assert "tiny  (runwright-tiny 0.3.0)" in text.stdout
+    ran = run_cli("run", "uses-tiny", "--conf", str(folder), "--json", env=env)
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout)["context"]["jobs"]["j"]["stages"]["loud"]["outputs"] == {"loud": "CBA"}
+
+
+def test_autoload_can_be_disabled(installed_tiny_plugin, monkeypatch) -> None:
+    monkeypatch.setenv("RUNWRIGHT_DISABLE_PLUGIN_AUTOLOAD", "1")
+    pm = get_plugin_manager()
+    assert pm.get_plugin("tiny") is None
+    assert "shout" not in Runtime(pm).stage_kinds
+    # built-ins still arrive through the hooks
+    assert {"echo", "bash", "run", "uses", "raise"} <= set(Runtime(pm).stage_kinds)
+
+
+def test_misspelt_hook_fails_fast() -> None:
+    class Typo:
+        @pluggy.HookimplMarker("runwright")
+        def register_stage_typs(self, register):  # noqa: ANN001 - deliberately misspelt
+            pass
+
+    with pytest.raises(pluggy.PluginValidationError, match="register_stage_typs"):
+        get_plugin_manager(extra_plugins=(Typo(),))
+
+
+def test_trace_plugins_prints_hook_calls() -> None:
+    result = run_cli("plugins", env={"RUNWRIGHT_TRACE_PLUGINS": "1"})
+    assert result.returncode == 0
+    assert "register_stage_types" in result.stderr
+    assert "list_calls" in result.stderr
+
+
+def test_each_manager_is_fresh() -> None:
+    first, second = get_plugin_manager(), get_plugin_manager()
+    assert first is not second
+    assert describe_plugins(first)
