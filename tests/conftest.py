@@ -10,7 +10,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from runwright.config import Settings
 from runwright.masking import MASKER
 from runwright.plugins import get_plugin_manager

@@ -41,7 +41,10 @@ def test_run_success_failure_and_usage_errors(conf) -> None:
     for args, words in [
         (("run", "nope", "--conf", str(folder)), "no template named 'nope'"),
         (("run", "ok-wf", "--conf", str(folder)), "param 'n': is required"),
-        (("run", "ok-wf", "-p", "n=three", "--conf", str(folder)), "param 'n': expected an integer"),
+        (
+            ("run", "ok-wf", "-p", "n=three", "--conf", str(folder)),
+            "param 'n': expected an integer",
+        ),
         (("run", "ok-wf", "-p", "n", "--conf", str(folder)), "-p expects KEY=VALUE"),
         (("run", "ok-wf", "--conf", str(folder / "missing")), "does not exist"),
     ]:
@@ -83,23 +86,30 @@ def test_json_output_masks_secrets(conf) -> None:
               bash: echo "the key is $MY_SECRET_KEY"
               env: {MY_SECRET_KEY: "${SERVICE_SECRET_KEY}"}
     """)
-    result = run_cli("run", "leaky", "--conf", str(folder), "--json",
-                     env={"SERVICE_SECRET_KEY": "s3cr3t-value"})
+    result = run_cli(
+        "run", "leaky", "--conf", str(folder), "--json", env={"SERVICE_SECRET_KEY": "s3cr3t-value"}
+    )
     assert result.returncode == 0, result.stderr
     assert "s3cr3t-value" not in result.stdout
-    assert json.loads(result.stdout)["context"]["jobs"]["j"]["stages"]["s"]["outputs"]["stdout"] == "the key is ***"
+    assert (
+        json.loads(result.stdout)["context"]["jobs"]["j"]["stages"]["s"]["outputs"]["stdout"]
+        == "the key is ***"
+    )
 
 
 def test_validate_reports_all_problems_of_the_first_bad_file(conf) -> None:
     conf(GOOD, "a-good.yml")
-    folder = conf("""
+    folder = conf(
+        """
     one:
       type: Workflow
       jobs: {j: {stages: [{name: x, eche: y}]}}
     two:
       type: Workflow
       jobs: {j: {needs: [nope], stages: [{name: x, echo: y}]}}
-    """, "b-bad.yml")
+    """,
+        "b-bad.yml",
+    )
     conf("three:\n  type: Workflow\n  jobs: {j: {stages: [{name: x, baash: y}]}}\n", "c-bad.yml")
     result = run_cli("validate", str(folder))
     assert result.returncode == 2

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from runwright import Status, Workflow
 from runwright.errors import ConfError, EnvSubstitutionError, TemplateError, WorkflowNotFound
 from runwright.loader import discover
@@ -154,7 +153,8 @@ def test_bash_body_is_left_for_the_shell(workflow_from, monkeypatch) -> None:
 
 
 def test_validation_errors_are_readable_and_complete(conf, runtime) -> None:
-    folder = conf("""
+    folder = conf(
+        """
     broken:
       type: Workflow
       jobs:
@@ -171,22 +171,32 @@ def test_validation_errors_are_readable_and_complete(conf, runtime) -> None:
             - name: bad type
               uses: 5
               with: [1]
-    """, "broken.yml")
+    """,
+        "broken.yml",
+    )
     with pytest.raises(TemplateError) as info:
         Workflow.from_conf("broken", folder, runtime=runtime)
     message = str(info.value)
     assert message.startswith(f"{folder / 'broken.yml'}: template 'broken' is invalid:")
     assert "jobs.first.stages[0]: cannot tell the stage's kind: found keys name, eche" in message
     assert "did you mean 'echo' instead of 'eche'" in message
-    assert "jobs.first.stages[1]: a stage must have exactly one kind key, found several: echo, bash" in message
-    assert "jobs.first.stages[2].timeout: unknown key 'timeout' (did you mean 'timeout-minutes'?)" in message
+    assert (
+        "jobs.first.stages[1]: a stage must have exactly one kind key, found several: echo, bash"
+        in message
+    )
+    assert (
+        "jobs.first.stages[2].timeout: unknown key 'timeout' (did you mean 'timeout-minutes'?)"
+        in message
+    )
     assert "jobs.first.stages[3].uses: Input should be a valid string (got 5)" in message
     assert "jobs.first.stages[3].with: Input should be a valid dictionary" in message
     assert "Traceback" not in message
 
 
 def test_unknown_key_suggestion_at_job_level(workflow_from) -> None:
-    with pytest.raises(TemplateError, match=r"jobs\.j\.need: unknown key 'need' \(did you mean 'needs'\?\)"):
+    with pytest.raises(
+        TemplateError, match=r"jobs\.j\.need: unknown key 'need' \(did you mean 'needs'\?\)"
+    ):
         workflow_from("""
         wf:
           type: Workflow
@@ -206,7 +216,10 @@ def test_missing_type_and_unknown_type(conf, runtime) -> None:
     ("on", "words"),
     [
         ("[{cronjob: '61 * * * *'}]", "on[0].cronjob: '61 * * * *' is not a valid 5-field cron"),
-        ("[{cronjob: '* * * * *', timezone: Mars/Olympus}]", "on[0].timezone: unknown IANA timezone"),
+        (
+            "[{cronjob: '* * * * *', timezone: Mars/Olympus}]",
+            "on[0].timezone: unknown IANA timezone",
+        ),
         ("{schedule: [{cronjob: '* * * *'}]}", "on[0].cronjob"),
         ("[{cron: '* * * * *'}]", "unknown key 'cron' (did you mean 'cronjob'?)"),
     ],
@@ -223,9 +236,11 @@ def test_bad_on_entries(workflow_from, on: str, words: str) -> None:
 
 
 def test_on_forms(workflow_from) -> None:
-    for on in ("[{cronjob: '*/5 * * * *', timezone: Asia/Bangkok}]",
-               "{schedule: [{cronjob: '*/5 * * * *', timezone: Asia/Bangkok}]}",
-               "{cronjob: '*/5 * * * *', timezone: Asia/Bangkok}"):
+    for on in (
+        "[{cronjob: '*/5 * * * *', timezone: Asia/Bangkok}]",
+        "{schedule: [{cronjob: '*/5 * * * *', timezone: Asia/Bangkok}]}",
+        "{cronjob: '*/5 * * * *', timezone: Asia/Bangkok}",
+    ):
         wf = workflow_from(f"""
         wf:
           type: Workflow
@@ -242,7 +257,10 @@ def test_needs_unknown_and_cycles(workflow_from) -> None:
           type: Workflow
           jobs: {a: {needs: [zzz], stages: [{name: s, echo: x}]}}
         """)
-    with pytest.raises(TemplateError, match="jobs form a cycle: (a -> b -> c -> a|b -> c -> a -> b|c -> a -> b -> c)"):
+    with pytest.raises(
+        TemplateError,
+        match="jobs form a cycle: (a -> b -> c -> a|b -> c -> a -> b|c -> a -> b -> c)",
+    ):
         workflow_from("""
         wf:
           type: Workflow

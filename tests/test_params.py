@@ -8,7 +8,6 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-
 from runwright.errors import ParamError, TemplateError
 
 PARAMS_YAML = """
@@ -37,9 +36,19 @@ typed:
 
 def test_conversion_and_defaults(workflow_from) -> None:
     wf = workflow_from(PARAMS_YAML)
-    typed = wf.parameterize({"s": 5, "i": "7", "pick": "b", "ts": "2024-01-01T10:00:00",
-                             "local-ts": "2024-01-01T10:00:00", "arr": "[1, 2]",
-                             "mp": '{"k": "v"}', "day": "2024-02-03", "b": "yes"})
+    typed = wf.parameterize(
+        {
+            "s": 5,
+            "i": "7",
+            "pick": "b",
+            "ts": "2024-01-01T10:00:00",
+            "local-ts": "2024-01-01T10:00:00",
+            "arr": "[1, 2]",
+            "mp": '{"k": "v"}',
+            "day": "2024-02-03",
+            "b": "yes",
+        }
+    )
     assert typed["s"] == "5"
     assert typed["i"] == 7
     assert typed["f"] == 1.5
@@ -91,8 +100,15 @@ def test_datetimes_do_not_depend_on_host_timezone(workflow_from, monkeypatch) ->
     for zone in ("UTC", "Asia/Tokyo", "America/New_York"):
         monkeypatch.setenv("TZ", zone)
         time.tzset()
-        typed = wf.parameterize({"s": "x", "i": 1, "pick": "a", "ts": "2024-06-01T12:00:00",
-                                 "local-ts": "2024-06-01T12:00:00"})
+        typed = wf.parameterize(
+            {
+                "s": "x",
+                "i": 1,
+                "pick": "a",
+                "ts": "2024-06-01T12:00:00",
+                "local-ts": "2024-06-01T12:00:00",
+            }
+        )
         results.append((typed["ts"].isoformat(), typed["local-ts"].isoformat()))
     monkeypatch.delenv("TZ")
     time.tzset()

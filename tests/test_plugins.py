@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pluggy
 import pytest
-
 from runwright import Status, Workflow
 from runwright.config import Settings
 from runwright.plugins import describe_plugins, get_plugin_manager
 from runwright.runtime import Runtime
+
 from tests.conftest import run_cli
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tiny_plugin"
@@ -62,20 +62,30 @@ def test_entry_point_plugin_is_usable_from_yaml(installed_tiny_plugin, conf) -> 
 
 def test_cli_lists_plugins_and_runs_them(installed_tiny_plugin, conf) -> None:
     folder = conf(TINY_WF)
-    env = {"PYTHONPATH": os.pathsep.join([str(installed_tiny_plugin), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        "PYTHONPATH": os.pathsep.join(
+            [str(installed_tiny_plugin), os.environ.get("PYTHONPATH", "")]
+        )
+    }
     listed = run_cli("plugins", "--json", env=env)
     assert listed.returncode == 0, listed.stderr
     plugins = {p["name"]: p for p in json.loads(listed.stdout)}
     tiny = plugins["tiny"]
     assert (tiny["distribution"], tiny["version"]) == ("runwright-tiny", "0.3.0")
-    assert tiny["provides"] == {"stage types": ["shout"], "filters": ["reverse"], "calls": ["tiny/double@v1"]}
+    assert tiny["provides"] == {
+        "stage types": ["shout"],
+        "filters": ["reverse"],
+        "calls": ["tiny/double@v1"],
+    }
     assert plugins["runwright.stages.bash"]["provides"]["stage types"] == ["bash"]
     assert "fmt" in plugins["runwright.templating.filters"]["provides"]["filters"]
     text = run_cli("plugins", env=env)
     assert "tiny  (runwright-tiny 0.3.0)" in text.stdout
     ran = run_cli("run", "uses-tiny", "--conf", str(folder), "--json", env=env)
     assert ran.returncode == 0, ran.stderr
-    assert json.loads(ran.stdout)["context"]["jobs"]["j"]["stages"]["loud"]["outputs"] == {"loud": "CBA"}
+    assert json.loads(ran.stdout)["context"]["jobs"]["j"]["stages"]["loud"]["outputs"] == {
+        "loud": "CBA"
+    }
 
 
 def test_autoload_can_be_disabled(installed_tiny_plugin, monkeypatch) -> None:

@@ -7,10 +7,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from runwright import Status
 from runwright.config import Settings
-from runwright.errors import CallArgumentError, CallResolutionError
+from runwright.errors import CallResolutionError
 from runwright.plugins import get_plugin_manager
 from runwright.registry import CallRegistry, parse_uses
 from runwright.runtime import Runtime
@@ -22,7 +21,8 @@ def registry_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     package = tmp_path / "pkgs" / "my_registry"
     package.mkdir(parents=True)
     (package / "__init__.py").write_text("")
-    (package / "etl.py").write_text(textwrap.dedent('''
+    (package / "etl.py").write_text(
+        textwrap.dedent("""
         import asyncio
         from typing import Literal
         from pydantic import BaseModel
@@ -64,7 +64,8 @@ def registry_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
         @tag("v1")
         def boom(reason: str):
             raise RuntimeError(reason)
-    '''))
+    """)
+    )
     monkeypatch.syspath_prepend(str(package.parent))
     monkeypatch.setenv("RUNWRIGHT_REGISTRY", "my_registry")
     yield "my_registry"
@@ -95,10 +96,18 @@ def stage(result):
 
 
 def test_resolves_by_module_name_and_tag(registry_package, workflow_from) -> None:
-    result = run(workflow_from, "etl/load-table@v1",
-                 "{table-name: '${{ params.table }}', rows: '7', target: {bucket: b1}}")
+    result = run(
+        workflow_from,
+        "etl/load-table@v1",
+        "{table-name: '${{ params.table }}', rows: '7', target: {bucket: b1}}",
+    )
     assert result.status is Status.SUCCESS, result.errors
-    assert stage(result)["outputs"] == {"table": "sales", "rows": 7, "mode": "append", "bucket": "b1"}
+    assert stage(result)["outputs"] == {
+        "table": "sales",
+        "rows": 7,
+        "mode": "append",
+        "bucket": "b1",
+    }
     result = run(workflow_from, "etl/load-table@v2", "{table_name: x}")
     assert stage(result)["outputs"] == {"version": 2, "table": "x"}
 
@@ -138,7 +147,9 @@ def test_async_function_runs_on_engine_loop(registry_package, workflow_from) -> 
     assert stage(result)["outputs"] == {"sum": 5}
 
 
-def test_model_return_becomes_outputs_and_other_returns_fail(registry_package, workflow_from) -> None:
+def test_model_return_becomes_outputs_and_other_returns_fail(
+    registry_package, workflow_from
+) -> None:
     assert stage(run(workflow_from, "etl/as-model@v1", "{}"))["outputs"] == {"answer": 42}
     failed = run(workflow_from, "etl/not-a-dict@v1", "{}")
     assert failed.status is Status.FAILED
@@ -148,8 +159,12 @@ def test_model_return_becomes_outputs_and_other_returns_fail(registry_package, w
 def test_function_error_is_recorded(registry_package, workflow_from) -> None:
     result = run(workflow_from, "etl/boom@v1", "{reason: disk full}")
     assert stage(result)["status"] == "FAILED"
-    assert stage(result)["errors"][0] | {} == {"job": "j", "stage": "call", "name": "RuntimeError",
-                                                "message": "disk full"}
+    assert stage(result)["errors"][0] | {} == {
+        "job": "j",
+        "stage": "call",
+        "name": "RuntimeError",
+        "message": "disk full",
+    }
 
 
 def test_registry_scanned_once(registry_package) -> None:
@@ -161,7 +176,9 @@ def test_registry_scanned_once(registry_package) -> None:
     assert runtime.resolve_call("etl/load-table@v1") is first
     registry = CallRegistry.from_packages(["my_registry"])
     assert registry.resolve("etl", "load-table", "v2") is not None
-    assert registry.resolve("etl", "load-table", "v2") is registry.resolve("etl", "load-table", "v2")
+    assert registry.resolve("etl", "load-table", "v2") is registry.resolve(
+        "etl", "load-table", "v2"
+    )
 
 
 def test_duplicate_name_and_tag_in_a_module(tmp_path, monkeypatch) -> None:

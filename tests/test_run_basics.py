@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 
 from runwright import Result, Status, Workflow
+
 from tests.conftest import REPO, run_cli
 
 
@@ -38,7 +39,10 @@ def test_context_shape_and_outputs_flow(workflow_from) -> None:
     assert context["params"] == {"n": 4}
     first = context["jobs"]["first"]
     assert first["status"] == "SUCCESS"
-    assert first["stages"]["make-numbers"] == {"status": "SUCCESS", "outputs": {"numbers": [0, 1, 2, 3]}}
+    assert first["stages"]["make-numbers"] == {
+        "status": "SUCCESS",
+        "outputs": {"numbers": [0, 1, 2, 3]},
+    }
     assert first["stages"]["total"]["outputs"] == {"total": 6}
     assert context["jobs"]["second"]["stages"]["echoed"]["outputs"]["total"] == "6"
     json.dumps(result.to_dict())  # JSON-able
@@ -110,7 +114,9 @@ def test_raise_stage_and_error_name(workflow_from) -> None:
               error: DiskFull
     """)
     result = wf.execute()
-    assert result.errors == [{"job": "j", "stage": "stop", "name": "DiskFull", "message": "disk is full"}]
+    assert result.errors == [
+        {"job": "j", "stage": "stop", "name": "DiskFull", "message": "disk is full"}
+    ]
 
 
 def test_echo_sleep_and_trace_file(workflow_from) -> None:
@@ -125,7 +131,15 @@ def test_echo_sleep_and_trace_file(workflow_from) -> None:
     result = wf.execute()
     assert result.context["jobs"]["j"]["stages"]["nap"] == {"status": "SUCCESS", "outputs": {}}
     events = [json.loads(line) for line in open(result.log_file, encoding="utf-8")]
-    assert [e["event"] for e in events] == ["run-start", "job-start", "stage-start", "echo", "stage-end", "job-end", "run-end"]
+    assert [e["event"] for e in events] == [
+        "run-start",
+        "job-start",
+        "stage-start",
+        "echo",
+        "stage-end",
+        "job-end",
+        "run-end",
+    ]
     assert events[3]["message"] == "zz 2"
     assert {e["run_id"] for e in events} == {result.run_id}
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
-
 from runwright.errors import ExpressionError
 from runwright.runtime import Runtime
 
 CONTEXT = {
-    "params": {"n": 3, "items": [1, 2], "source-extract": "USD-THB", "when": datetime(2024, 1, 2, tzinfo=UTC)},
+    "params": {
+        "n": 3,
+        "items": [1, 2],
+        "source-extract": "USD-THB",
+        "when": datetime(2024, 1, 2, tzinfo=UTC),
+    },
     "stages": {"retrieve-api": {"outputs": {"x": "value", "items": "key-not-method"}}},
 }
 
@@ -49,8 +53,16 @@ def test_plain_braces_stay_literal(runtime: Runtime) -> None:
 
 
 def test_builtin_filters(runtime: Runtime) -> None:
-    ctx = {"d": datetime(2024, 3, 4, 5, 6, tzinfo=UTC), "day": date(2024, 3, 4), "s": "ab c",
-           "m": {"k": 1}, "l": [10, 20], "none": None, "neg": -4, "num": "42"}
+    ctx = {
+        "d": datetime(2024, 3, 4, 5, 6, tzinfo=UTC),
+        "day": date(2024, 3, 4),
+        "s": "ab c",
+        "m": {"k": 1},
+        "l": [10, 20],
+        "none": None,
+        "neg": -4,
+        "num": "42",
+    }
     cases = {
         "${{ d | fmt(fmt='%Y%m%d') }}": "20240304",
         "${{ day | fmt(fmt='%d/%m') }}": "04/03",
@@ -68,7 +80,7 @@ def test_builtin_filters(runtime: Runtime) -> None:
         "${{ m | getitem('missing', 'd') }}": "d",
         "${{ l | getindex(1) }}": 20,
         "${{ m | json }}": '{"k": 1}',
-        "${{ \"it's\" | shell_quote }}": "'it'\"'\"'s'",
+        '${{ "it\'s" | shell_quote }}': "'it'\"'\"'s'",
         "${{ l | join(',') }}": "10,20",
     }
     for source, expected in cases.items():

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from runwright.engine.result import Result, Status
-from runwright.hookspecs import hookimpl
 from runwright.errors import RunwrightError
+from runwright.hookspecs import hookimpl
 from runwright.models.workflow import Workflow
 from runwright.registry import custom_filter, tag
 

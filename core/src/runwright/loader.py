@@ -114,9 +114,7 @@ def conf_files(conf_path: Path) -> list[Path]:
         return [conf_path]
     if not conf_path.is_dir():
         raise ConfError(f"conf path '{conf_path}' does not exist")
-    return sorted(
-        p for p in conf_path.rglob("*") if p.suffix in {".yml", ".yaml"} and p.is_file()
-    )
+    return sorted(p for p in conf_path.rglob("*") if p.suffix in {".yml", ".yaml"} and p.is_file())
 
 
 def discover(conf_path: Path) -> dict[str, TemplateSource]:
@@ -271,7 +269,11 @@ def allowed_keys_at(
         except (KeyError, IndexError, TypeError):
             return None
         if current is AnyStage:
-            kinds = [stage_kinds[k] for k in value if k in stage_kinds] if isinstance(value, Mapping) else []
+            kinds = (
+                [stage_kinds[k] for k in value if k in stage_kinds]
+                if isinstance(value, Mapping)
+                else []
+            )
             if len(kinds) != 1:
                 return None
             current = kinds[0]
@@ -317,7 +319,9 @@ def build_model(source: TemplateSource, runtime: Runtime, expected: type[M] | No
             if template_type is None
             else f"unknown template type '{template_type}'"
         )
-        raise TemplateError(source.file, source.name, [Problem("type", f"{problem} (expected one of: {known})")])
+        raise TemplateError(
+            source.file, source.name, [Problem("type", f"{problem} (expected one of: {known})")]
+        )
     model = models[template_type]
     if expected is not None and not issubclass(model, expected):
         raise TemplateError(
@@ -337,10 +341,13 @@ def build_model(source: TemplateSource, runtime: Runtime, expected: type[M] | No
         vocabulary = model_vocabulary([model, *runtime.stage_kinds.values()]) | set(
             runtime.stage_kinds
         )
+
         def locate(loc: list[Any]) -> set[str] | None:
             return allowed_keys_at(model, raw, loc, runtime.stage_kinds)
 
-        raise TemplateError(source.file, source.name, problems_from(exc, vocabulary, locate)) from None
+        raise TemplateError(
+            source.file, source.name, problems_from(exc, vocabulary, locate)
+        ) from None
     instance._runtime = runtime  # type: ignore[attr-defined]
     instance._source = source.file  # type: ignore[attr-defined]
     instance._definition_hash = definition_hash(source.raw)  # type: ignore[attr-defined]
@@ -356,4 +363,6 @@ def load_template(
         close = difflib.get_close_matches(name, list(sources), n=3)
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         raise WorkflowNotFound(f"no template named '{name}' in '{conf_path}'{hint}")
-    return build_model(sources[name], runtime, expected)
+    instance = build_model(sources[name], runtime, expected)
+    instance._conf_path = conf_path  # type: ignore[attr-defined]
+    return instance

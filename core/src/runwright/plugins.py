@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,11 @@ BUILTIN_PLUGIN_MODULES = (
     "runwright.stages.py",
     "runwright.stages.call",
     "runwright.stages.raise_",
+    "runwright.stages.parallel",
+    "runwright.stages.foreach",
+    "runwright.stages.case",
+    "runwright.stages.until",
+    "runwright.stages.trigger",
     "runwright.templating.filters",
     "runwright.engine.executors",
 )
@@ -63,6 +69,17 @@ class PluginInfo:
     provides: dict[str, list[str]] = field(default_factory=dict)
 
 
+REGISTER_HOOKS: dict[str, tuple[str, Callable[..., str]]] = {
+    "register_stage_types": ("stage types", lambda cls: cls.kind),
+    "register_filters": ("filters", lambda name, func: name),
+    "register_executors": ("executors", lambda name, factory: name),
+}
+LIST_HOOKS: dict[str, tuple[str, Callable[[Any], str]]] = {
+    "list_calls": ("calls", lambda call: call.reference),
+    "audit_backend_schemes": ("audit backends", str),
+}
+
+
 def describe_plugins(pm: pluggy.PluginManager) -> list[PluginInfo]:
     """Each loaded plugin with its distribution, version, hooks and what it registers."""
     import runwright
@@ -73,38 +90,31 @@ def describe_plugins(pm: pluggy.PluginManager) -> list[PluginInfo]:
         if plugin is None:
             continue
         dist = dists.get(id(plugin))
-        callers = pm.get_hookcallers(plugin) or []
-        others = [p for p in pm.get_plugins() if p is not plugin]
-        provides: dict[str, list[str]] = {}
-
-        def only(hook_name: str) -> Any:
-            return pm.subset_hook_caller(hook_name, remove_plugins=others)
-
-        hook_names = sorted(caller.name for caller in callers)
-        if "register_stage_types" in hook_names:
-            kinds: list[str] = []
-            only("register_stage_types")(register=lambda cls: kinds.append(cls.kind))
-            provides["stage types"] = kinds
-        if "register_filters" in hook_names:
-            names: list[str] = []
-            only("register_filters")(register=lambda n, f: names.append(n))
-            provides["filters"] = names
-        if "register_executors" in hook_names:
-            execs: list[str] = []
-            only("register_executors")(register=lambda n, f: execs.append(n))
-            provides["executors"] = execs
-        if "list_calls" in hook_names:
-            calls = [c.reference for group in only("list_calls")() for c in group]
-            provides["calls"] = calls
-        if "audit_backend_schemes" in hook_names:
-            provides["audit backends"] = [s for group in only("audit_backend_schemes")() for s in group]
+        hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
         infos.append(
             PluginInfo(
                 name=str(name),
                 distribution=dist.project_name if dist else "runwright (built-in)",
                 version=dist.version if dist else runwright.__version__,
-                hooks=hook_names,
-                provides=provides,
+                hooks=hooks,
+                provides=_provided_by(pm, plugin, hooks),
             )
         )
     return infos
+
+
+def _provided_by(pm: pluggy.PluginManager, plugin: Any, hooks: list[str]) -> dict[str, list[str]]:
+    """Call each of the plugin's hooks alone (pluggy's subset caller) and note what it gives."""
+    others = [p for p in pm.get_plugins() if p is not plugin]
+    provides: dict[str, list[str]] = {}
+    for hook, (label, pick) in REGISTER_HOOKS.items():
+        if hook in hooks:
+            found: list[str] = []
+            caller = pm.subset_hook_caller(hook, remove_plugins=others)
+            caller(register=lambda *args, _found=found, _pick=pick: _found.append(_pick(*args)))
+            provides[label] = found
+    for hook, (label, pick) in LIST_HOOKS.items():
+        if hook in hooks:
+            caller = pm.subset_hook_caller(hook, remove_plugins=others)
+            provides[label] = [pick(item) for group in caller() for item in group]
+    return provides

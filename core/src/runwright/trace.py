@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -25,6 +25,7 @@ class RunTrace:
         workflow: str,
         parent_run_id: str | None = None,
         log_dir: Path | None = None,
+        listeners: list[Callable[[dict[str, Any]], None]] | None = None,
     ) -> None:
         self.run_id = run_id
         self.workflow = workflow
@@ -32,6 +33,7 @@ class RunTrace:
         self.path: Path | None = None
         self._file: IO[str] | None = None
         self._lock = threading.Lock()
+        self._listeners = list(listeners or [])
         if log_dir is not None:
             log_dir.mkdir(parents=True, exist_ok=True)
             self.path = log_dir / f"{run_id}.jsonl"
@@ -47,7 +49,7 @@ class RunTrace:
         stage: str | None = None,
         **extra: Any,
     ) -> None:
-        if self._file is None:
+        if self._file is None and not self._listeners:
             return
         record: dict[str, Any] = {
             "time": time.time(),
@@ -66,7 +68,15 @@ class RunTrace:
             record["message"] = message
         if extra:
             record.update(extra)
-        line = json.dumps(mask(record), default=str)
+        masked = mask(record)
+        for listener in self._listeners:
+            try:
+                listener(masked)
+            except Exception:  # a display must never break a run
+                pass
+        if self._file is None:
+            return
+        line = json.dumps(masked, default=str)
         with self._lock:
             if self._file is not None:
                 self._file.write(line + "\n")

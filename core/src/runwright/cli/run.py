@@ -8,12 +8,15 @@ from pathlib import Path
 import typer
 
 from runwright.cli.app import EXIT_FAILED, app, fail_usage
+from runwright.cli.progress import Progress
 from runwright.engine.result import Result, Status
 from runwright.errors import RunwrightError
 from runwright.masking import mask
 from runwright.models.workflow import Workflow
 
-CONF_OPTION = typer.Option(None, "--conf", "-c", help="Conf path (default: $RUNWRIGHT_CONF or ./conf).")
+CONF_OPTION = typer.Option(
+    None, "--conf", "-c", help="Conf path (default: $RUNWRIGHT_CONF or ./conf)."
+)
 
 
 def parse_params(pairs: list[str]) -> dict[str, str]:
@@ -37,16 +40,22 @@ def run(
     params = parse_params(param)
     try:
         workflow = Workflow.from_conf(name, conf)
-        result = workflow.execute(params)
+        with Progress(enabled=not as_json) as observer:
+            result = workflow.execute(params, observer=observer)
     except RunwrightError as exc:
         raise fail_usage(str(exc)) from None
-    if as_json:
-        document = result.to_dict()
-        typer.echo(json.dumps({k: document[k] for k in ("run_id", "status", "context", "errors")}, indent=2))
-    else:
-        show_result(result)
+    emit_result(result, as_json)
     if result.status not in (Status.SUCCESS, Status.SKIP):
         raise typer.Exit(EXIT_FAILED)
+
+
+def emit_result(result: Result, as_json: bool) -> None:
+    if as_json:
+        document = result.to_dict()
+        keys = ("run_id", "status", "context", "errors")
+        typer.echo(json.dumps({k: document[k] for k in keys}, indent=2))
+    else:
+        show_result(result)
 
 
 def show_result(result: Result) -> None:

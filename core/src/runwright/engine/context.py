@@ -71,6 +71,8 @@ class RunState:
     trace: RunTrace
     scope: CancelScope
     trigger_chain: tuple[str, ...] = ()
+    conf_path: Path | None = None
+    previous: dict[str, Any] = field(default_factory=dict)
     dry_run: bool = False
     _tmp_dir: Path | None = None
     _tmp_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -131,3 +133,49 @@ class StageContext:
 
     def logger(self) -> Callable[[str], None]:
         return lambda message: self.log(str(message))
+
+    def run_stages(
+        self,
+        stages: list[Any],
+        extra: dict[str, Any] | None = None,
+        scope: CancelScope | None = None,
+        prefix: str = "",
+    ) -> NestedRun:
+        """Run nested stages (a branch, an item, a loop) with extra template variables.
+
+        The nested stages get their own ``stages`` namespace; their records are returned for
+        the parent stage to put in its outputs.
+        """
+        from runwright.engine.stage_runner import run_stage_list
+
+        results: dict[str, Any] = {}
+        variables = dict(self.variables)
+        if extra:
+            variables.update(extra)
+        variables["stages"] = results
+        status, errors = run_stage_list(
+            self.run,
+            stages,
+            variables,
+            results,
+            scope or self.scope,
+            self.job,
+            self.strategy,
+            prefix=f"{self.stage}/{prefix}" if prefix else self.stage,
+        )
+        return NestedRun(status=status.value, stages=results, errors=errors)
+
+
+@dataclass
+class NestedRun:
+    """What a group of nested stages produced."""
+
+    status: str
+    stages: dict[str, Any]
+    errors: list[dict[str, Any]]
+
+    def record(self, **extra: Any) -> dict[str, Any]:
+        data: dict[str, Any] = {"status": self.status, **extra, "stages": self.stages}
+        if self.errors:
+            data["errors"] = self.errors
+        return data

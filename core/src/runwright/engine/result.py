@@ -24,6 +24,17 @@ class Status(StrEnum):
         return self is not Status.RUNNING
 
 
+def aggregate(statuses: list[Status]) -> Status:
+    """FAILED beats CANCEL beats SUCCESS; all SKIP (or nothing) is SKIP."""
+    if Status.FAILED in statuses:
+        return Status.FAILED
+    if Status.CANCEL in statuses:
+        return Status.CANCEL
+    if statuses and all(s is Status.SKIP for s in statuses):
+        return Status.SKIP
+    return Status.SUCCESS
+
+
 def error_record(exc: BaseException, **where: Any) -> dict[str, Any]:
     """``{"name", "message", ...where}`` for a failure (name as used by ``retry: on:``)."""
     name = getattr(exc, "error_name", None) or type(exc).__name__

@@ -7,67 +7,31 @@ finishes (``concurrent.futures.wait(FIRST_COMPLETED)``, no polling loop). Stage 
 
 from __future__ import annotations
 
-import random
+import json
+import os
 import threading
-import time
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runwright.engine.context import CancelScope, RunState, StageContext
-from runwright.engine.result import Result, Status, error_record
-from runwright.errors import (
-    ExpressionError,
-    RunCancelled,
-    StageFailed,
-    StageSkipped,
-    StageTimeout,
-)
-from runwright.masking import mask
+from runwright.engine.context import CancelScope, RunState
+from runwright.engine.result import Result, Status, aggregate, error_record
+from runwright.engine.stage_runner import evaluate_condition, run_stage_list
 from runwright.models.base import slugify
 from runwright.models.job import Job, TriggerRule
-from runwright.models.stage import Stage
 from runwright.trace import RunTrace
 
 if TYPE_CHECKING:
     from runwright.models.workflow import Workflow
 
-FALSY_TEXT = frozenset({"", "false", "0", "no", "off", "none", "null"})
-
 
 def new_run_id() -> str:
     """Sortable by start time, unique across processes."""
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:10]
-
-
-def is_truthy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() not in FALSY_TEXT
-    return bool(value)
-
-
-def evaluate_condition(condition: str | bool, ctx_render: Any) -> bool:
-    """``if:`` accepts a YAML bool, ``${{ expr }}`` or a bare expression (as GitHub does)."""
-    if isinstance(condition, bool):
-        return condition
-    text = condition.strip()
-    if "${{" not in text:
-        text = "${{ " + text + " }}"
-    return is_truthy(ctx_render(text))
-
-
-def aggregate(statuses: list[Status]) -> Status:
-    """FAILED beats CANCEL beats SUCCESS; all SKIP (or nothing) is SKIP."""
-    if Status.FAILED in statuses:
-        return Status.FAILED
-    if Status.CANCEL in statuses:
-        return Status.CANCEL
-    if statuses and all(s is Status.SKIP for s in statuses):
-        return Status.SKIP
-    return Status.SUCCESS
 
 
 def trigger_rule_met(rule: TriggerRule, upstream: dict[str, Status]) -> tuple[bool, str]:
@@ -86,7 +50,10 @@ def trigger_rule_met(rule: TriggerRule, upstream: dict[str, Status]) -> tuple[bo
         return True, ""
     if rule is TriggerRule.ALL_FAILED:
         ok = bool(values) and len(failed) == len(values)
-        return ok, "" if ok else f"not all upstream failed (succeeded: {', '.join(succeeded + skipped)})"
+        return (
+            ok,
+            "" if ok else f"not all upstream failed (succeeded: {', '.join(succeeded + skipped)})",
+        )
     if rule is TriggerRule.ONE_SUCCESS:
         return (True, "") if succeeded else (False, "no upstream job succeeded")
     if rule is TriggerRule.ONE_FAILED:
@@ -128,15 +95,25 @@ def run_workflow(
     trigger_chain: tuple[str, ...] = (),
     executor: str = "local",
     trace: bool | None = None,
+    previous: Mapping[str, Any] | None = None,
+    observer: Callable[[dict[str, Any]], None] | None = None,
 ) -> Result:
-    """Validate params, run the job DAG, return the Result. Bad params raise ParamError."""
+    """Validate params, run the job DAG, return the Result. Bad params raise ParamError.
+
+    ``previous`` is an earlier run's ``context["jobs"]``: what succeeded there is reused (rerun).
+    ``observer`` receives every trace event (live progress).
+    """
     runtime = workflow.runtime
     settings = runtime.settings
     typed = workflow.parameterize(params)
     run_id = run_id or new_run_id()
     tracing = settings.trace_enabled if trace is None else trace
     run_trace = RunTrace(
-        run_id, workflow.name, parent_run_id, settings.log_path if tracing else None
+        run_id,
+        workflow.name,
+        parent_run_id,
+        settings.log_path if tracing else None,
+        listeners=[observer] if observer else [],
     )
     limit = timeout_minutes or workflow.timeout_minutes
     run_scope = (scope or CancelScope()).child(limit * 60 if limit else None)
@@ -147,6 +124,8 @@ def run_workflow(
         trace=run_trace,
         scope=run_scope,
         trigger_chain=(*trigger_chain, workflow.name),
+        conf_path=workflow.conf_path,
+        previous=dict(previous or {}),
     )
     parallel = max_job_parallel or workflow.max_parallel or settings.max_job_parallel
     started = datetime.now(UTC)
@@ -160,7 +139,7 @@ def run_workflow(
     ended = datetime.now(UTC)
     run_trace.event("run-end", status.value, status=status.value, errors=errors)
     run_trace.close()
-    return Result(
+    result = Result(
         status=status,
         run_id=run_id,
         context=context,
@@ -171,9 +150,36 @@ def run_workflow(
         ended=ended,
         log_file=str(run_trace.path) if run_trace.path else None,
     )
+    if run_trace.path is not None:
+        save_snapshot(result, workflow, run_trace.path.with_suffix(".run.json"))
+    return result
 
 
-def start_workflow(workflow: Workflow, params: Mapping[str, Any] | None = None, **options: Any) -> RunHandle:
+def save_snapshot(result: Result, workflow: Workflow, path: Path) -> None:
+    """Keep what a rerun needs beside the trace: the masked result and where the template is.
+
+    Written to a temp file and renamed, so a crash never leaves half a snapshot.
+    """
+    document = result.to_dict()
+    document["conf_path"] = str(workflow.conf_path) if workflow.conf_path else None
+    document["definition_hash"] = workflow.definition_hash
+    partial = path.with_suffix(".tmp")
+    partial.write_text(json.dumps(document, indent=1), encoding="utf-8")
+    os.replace(partial, path)
+
+
+def load_snapshot(run_id: str, log_path: Path) -> dict[str, Any]:
+    from runwright.errors import RunwrightError
+
+    path = log_path / f"{run_id}.run.json"
+    if not path.is_file():
+        raise RunwrightError(f"no stored run '{run_id}' in '{log_path}' (looked for {path.name})")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def start_workflow(
+    workflow: Workflow, params: Mapping[str, Any] | None = None, **options: Any
+) -> RunHandle:
     """Run in a background thread and return a handle that can cancel it."""
     scope = CancelScope()
     run_id = options.pop("run_id", None) or new_run_id()
@@ -220,7 +226,9 @@ class WorkflowRunner:
         def ready(job_id: str) -> None:
             job = jobs[job_id]
             if self.state.scope.cancelled:
-                finished(job_id, self._record_not_run(job_id, Status.CANCEL, self.state.scope.reason))
+                finished(
+                    job_id, self._record_not_run(job_id, Status.CANCEL, self.state.scope.reason)
+                )
                 return
             upstream = {need: statuses[need] for need in job.needs}
             ok, reason = trigger_rule_met(job.trigger_rule, upstream)
@@ -244,7 +252,8 @@ class WorkflowRunner:
             while futures:
                 remaining = None if timed_out else self.state.scope.remaining()
                 done, _ = wait(
-                    futures, timeout=max(0.0, remaining) if remaining is not None else None,
+                    futures,
+                    timeout=max(0.0, remaining) if remaining is not None else None,
                     return_when=FIRST_COMPLETED,
                 )
                 if not done:
@@ -273,7 +282,11 @@ class WorkflowRunner:
         return aggregate(results)
 
     def _conclusion(self, job_id: str, status: Status) -> Status:
-        return Status(self.context["jobs"][job_id]["status"]) if job_id in self.context["jobs"] else status
+        return (
+            Status(self.context["jobs"][job_id]["status"])
+            if job_id in self.context["jobs"]
+            else status
+        )
 
     def _record_not_run(self, job_id: str, status: Status, reason: str) -> Status:
         self.context["jobs"][job_id] = {"status": status.value, "reason": reason, "stages": {}}
@@ -285,33 +298,61 @@ class WorkflowRunner:
     def run_job(self, job_id: str) -> Status:
         job = self.workflow.jobs[job_id]
         trace = self.state.trace
+        earlier = self.state.previous.get(job_id) or {}
+        if earlier.get("status") == Status.SUCCESS.value and not earlier.get("outcome"):
+            self.context["jobs"][job_id] = {**earlier, "reused": True}
+            trace.event("job-reused", "from the earlier run", job=job_id, status="SUCCESS")
+            return Status.SUCCESS
         scope = self.state.scope.child(job.timeout_minutes * 60 if job.timeout_minutes else None)
         record: dict[str, Any] = {"status": Status.RUNNING.value, "stages": {}}
         base = {"params": self.context["params"], "jobs": self.context["jobs"]}
         trace.event("job-start", job=job_id)
+        render = self.state.runtime.expressions.render
+        job_errors: list[dict[str, Any]] = []
         try:
-            if job.if_ is not None and not evaluate_condition(
-                job.if_, lambda text: self.state.runtime.expressions.render(text, base)
-            ):
+            if job.if_ is not None and not evaluate_condition(job.if_, lambda t: render(t, base)):
                 record.update(status=Status.SKIP.value, reason="condition 'if' is false")
                 self.context["jobs"][job_id] = record
                 trace.event("job-end", "skipped: if is false", job=job_id, status="SKIP")
                 return Status.SKIP
             if job.strategy is not None:
-                status, job_errors = self._run_strategies(job_id, job, scope, base, record)
-                outputs_vars = None
+                status, job_errors = self._run_strategies(job_id, job, scope, base, record, earlier)
+                variables = None
             else:
                 variables = dict(base, stages=record["stages"], matrix={})
                 status, job_errors = run_stage_list(
-                    self.state, job.stage_list, variables, record["stages"], scope, job_id, None
+                    self.state,
+                    job.stage_list,
+                    variables,
+                    record["stages"],
+                    scope,
+                    job_id,
+                    None,
+                    previous=earlier.get("stages"),
                 )
-                outputs_vars = variables
-            if job.outputs and status is Status.SUCCESS and outputs_vars is not None:
-                record["outputs"] = self.state.runtime.expressions.render(job.outputs, outputs_vars)
-        except ExpressionError as exc:
-            status, job_errors = Status.FAILED, [error_record(exc, job=job_id)]
+            if job.outputs and status is Status.SUCCESS and variables is not None:
+                record["outputs"] = render(job.outputs, variables)
         except Exception as exc:  # never lose a job's failure, whatever raised it
-            status, job_errors = Status.FAILED, [error_record(exc, job=job_id)]
+            status, job_errors = Status.FAILED, [*job_errors, error_record(exc, job=job_id)]
+        if status is Status.FAILED and job.catch:
+            status, job_errors = self._job_catch(job_id, job, base, record, job_errors)
+        if job.finally_:
+            nested_vars = dict(base, error=(job_errors or [None])[-1], matrix={})
+            results: dict[str, Any] = {}
+            nested_vars["stages"] = results
+            final_status, final_errors = run_stage_list(
+                self.state,
+                job.finally_,
+                nested_vars,
+                results,
+                CancelScope(),
+                job_id,
+                None,
+                prefix="finally",
+            )
+            record["finally"] = results
+            if final_status is Status.FAILED:
+                status, job_errors = Status.FAILED, [*job_errors, *final_errors]
         if job_errors:
             record["errors"] = job_errors
             self.errors.extend(job_errors)
@@ -323,6 +364,35 @@ class WorkflowRunner:
         trace.event("job-end", status.value, job=job_id, status=status.value)
         return status
 
+    def _job_catch(
+        self,
+        job_id: str,
+        job: Job,
+        base: dict[str, Any],
+        record: dict[str, Any],
+        errors: list[dict[str, Any]],
+    ) -> tuple[Status, list[dict[str, Any]]]:
+        """The job failed: run its catch stages; when they succeed the failure is handled."""
+        error = (errors or [{"name": "JobFailed", "message": f"job {job_id} failed"}])[-1]
+        results: dict[str, Any] = {}
+        variables = dict(base, error=error, matrix={}, stages=results)
+        status, catch_errors = run_stage_list(
+            self.state,
+            job.catch or [],
+            variables,
+            results,
+            self.state.scope.child(),
+            job_id,
+            None,
+            prefix="catch",
+        )
+        record["catch"] = results
+        if status is Status.SUCCESS:
+            record.update(outcome=Status.FAILED.value, caught=error)
+            self.state.trace.event("job-caught", error["message"], job=job_id)
+            return Status.SUCCESS, []
+        return Status.FAILED, [*errors, *catch_errors]
+
     def _run_strategies(
         self,
         job_id: str,
@@ -330,8 +400,10 @@ class WorkflowRunner:
         scope: CancelScope,
         base: dict[str, Any],
         record: dict[str, Any],
+        earlier: Mapping[str, Any],
     ) -> tuple[Status, list[dict[str, Any]]]:
         assert job.strategy is not None
+        earlier_strategies = earlier.get("strategies") or {}
         combos = job.strategy.combinations()
         group = scope.child()  # fail-fast cancels this group: this job's strategies only
         strategies: dict[str, Any] = {}
@@ -345,13 +417,24 @@ class WorkflowRunner:
             entry: dict[str, Any] = {"matrix": combo, "status": Status.RUNNING.value, "stages": {}}
             with lock:
                 strategies[sid] = entry
+            reused = earlier_strategies.get(sid) or {}
+            if reused.get("status") == Status.SUCCESS.value:
+                entry.update(reused, reused=True)
+                return Status.SUCCESS
             if group.cancelled:
                 entry["status"] = Status.CANCEL.value
                 entry["reason"] = group.reason
                 return Status.CANCEL
             variables = dict(base, stages=entry["stages"], matrix=combo)
             status, found = run_stage_list(
-                self.state, job.stage_list, variables, entry["stages"], group.child(), job_id, sid
+                self.state,
+                job.stage_list,
+                variables,
+                entry["stages"],
+                group.child(),
+                job_id,
+                sid,
+                previous=reused.get("stages"),
             )
             entry["status"] = status.value
             if found:
@@ -381,169 +464,3 @@ def _strategy_ids(combos: list[dict[str, Any]]) -> list[str]:
         seen.add(sid)
         ids.append(sid)
     return ids
-
-
-# -- stages ------------------------------------------------------------------------------
-
-
-def run_stage_list(
-    state: RunState,
-    stages: list[Stage],
-    variables: dict[str, Any],
-    results: dict[str, Any],
-    scope: CancelScope,
-    job_id: str | None,
-    strategy: str | None,
-) -> tuple[Status, list[dict[str, Any]]]:
-    """Run stages in order into ``results``; stop at the first failure that is not allowed.
-
-    ``variables["stages"]`` must be ``results`` so later stages read earlier outputs.
-    """
-    errors: list[dict[str, Any]] = []
-    statuses: list[Status] = []
-    for stage in stages:
-        sid = stage.identity
-        if scope.cancelled:
-            results[sid] = {"status": Status.CANCEL.value, "reason": scope.reason}
-            statuses.append(Status.CANCEL)
-            break
-        record = run_stage(state, stage, variables, scope, job_id, strategy)
-        results[sid] = record
-        status = Status(record["status"])
-        if status is Status.FAILED:
-            errors.extend(record.get("errors", []))
-            if stage.continue_on_error:
-                record["outcome"] = Status.FAILED.value
-                record["status"] = Status.SUCCESS.value
-                status = Status.SUCCESS
-            else:
-                statuses.append(status)
-                break
-        elif status is Status.CANCEL:
-            statuses.append(status)
-            break
-        statuses.append(status)
-    return aggregate(statuses) if statuses else Status.SUCCESS, errors
-
-
-def run_stage(
-    state: RunState,
-    stage: Stage,
-    variables: dict[str, Any],
-    scope: CancelScope,
-    job_id: str | None,
-    strategy: str | None,
-) -> dict[str, Any]:
-    """One stage with its ``if``, retries and timeout; returns its record (never raises)."""
-    sid = stage.identity
-    trace = state.trace
-    stage_scope = scope.child(stage.timeout_minutes * 60) if stage.timeout_minutes else scope
-    ctx = StageContext(state, variables, stage_scope, job_id, sid, strategy)
-    started = time.perf_counter()
-    trace.event("stage-start", stage.label, job=job_id, strategy=strategy, stage=sid)
-    record: dict[str, Any]
-    try:
-        if stage.if_ is not None and not evaluate_condition(stage.if_, ctx.render):
-            record = {"status": Status.SKIP.value, "reason": "condition 'if' is false"}
-            trace.event("stage-end", "SKIP", job=job_id, strategy=strategy, stage=sid, status="SKIP")
-            return record
-    except ExpressionError as exc:
-        record = {"status": Status.FAILED.value, "errors": [error_record(exc, job=job_id, stage=sid)]}
-        trace.event("stage-end", str(exc), job=job_id, strategy=strategy, stage=sid, status="FAILED")
-        return record
-    policy = stage.retry
-    attempts = policy.max_attempts if policy else 1
-    failures: list[dict[str, Any]] = []
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            outputs = _run_once(stage, ctx)
-            record = {"status": Status.SUCCESS.value, "outputs": outputs}
-            break
-        except StageSkipped as exc:
-            record = {"status": Status.SKIP.value, "reason": str(exc)}
-            break
-        except RunCancelled as exc:
-            record = {"status": Status.CANCEL.value, "reason": str(exc) or stage_scope.reason}
-            break
-        except Exception as exc:
-            error = error_record(exc, job=job_id, stage=sid, attempt=attempt if policy else None)
-            if stage_scope.cancelled and not isinstance(exc, StageTimeout):
-                record = {"status": Status.CANCEL.value, "reason": stage_scope.reason}
-                break
-            failures.append(error)
-            if attempt < attempts and policy is not None and policy.retries(error["name"]):
-                delay = policy.delay_before(attempt + 1)
-                if policy.jitter:
-                    delay = random.uniform(0, delay)
-                trace.event(
-                    "stage-retry",
-                    f"attempt {attempt} failed ({error['name']}); retrying in {delay:.2f}s",
-                    job=job_id, strategy=strategy, stage=sid,
-                )
-                if scope.event.wait(delay):
-                    record = {"status": Status.CANCEL.value, "reason": scope.reason}
-                    break
-                if stage_scope is not scope:  # a fresh timeout for the next attempt
-                    stage_scope = scope.child(stage.timeout_minutes * 60)  # type: ignore[operator]
-                    ctx.scope = stage_scope
-                continue
-            record = {"status": Status.FAILED.value, "errors": [error]}
-            failed_outputs = getattr(exc, "outputs", None)
-            if failed_outputs:
-                record["outputs"] = failed_outputs
-            break
-    if policy is not None:
-        record["attempts"] = attempt
-        record["attempt_errors"] = failures
-    elapsed = time.perf_counter() - started
-    trace.event(
-        "stage-end", record["status"], job=job_id, strategy=strategy, stage=sid,
-        status=record["status"], seconds=round(elapsed, 6),
-        **({"errors": record["errors"]} if "errors" in record else {}),
-    )
-    return record
-
-
-def _run_once(stage: Stage, ctx: StageContext) -> dict[str, Any]:
-    """Run ``stage.run`` once, enforcing the scope's deadline while it runs."""
-    remaining = ctx.scope.remaining()
-    if remaining is None:
-        outputs = stage.run(ctx)
-    else:
-        if remaining <= 0:
-            raise StageTimeout(f"stage '{stage.identity}' ran out of time before it started")
-        outputs = _run_with_deadline(stage, ctx, remaining)
-    if outputs is None:
-        return {}
-    if not isinstance(outputs, dict):
-        raise StageFailed(f"stage '{stage.identity}' returned {type(outputs).__name__}, not a mapping")
-    return outputs
-
-
-def _run_with_deadline(stage: Stage, ctx: StageContext, remaining: float) -> dict[str, Any]:
-    """Stages that block in Python are watched from here; subprocesses are killed by the
-    stage itself when the scope is cancelled."""
-    box: dict[str, Any] = {}
-    done = threading.Event()
-
-    def target() -> None:
-        try:
-            box["outputs"] = stage.run(ctx)
-        except BaseException as exc:  # handed back to the caller's thread
-            box["error"] = exc
-        finally:
-            done.set()
-
-    worker = threading.Thread(target=target, name=f"runwright-stage-{stage.identity}", daemon=True)
-    worker.start()
-    if not done.wait(remaining):
-        ctx.scope.cancel("timeout")
-        done.wait(10.0)  # let a subprocess stage terminate and kill its child
-        raise StageTimeout(
-            f"stage '{stage.identity}' ran past its timeout ({mask(f'{remaining:.1f}')}s left when it started)"
-        )
-    if "error" in box:
-        raise box["error"]
-    return box.get("outputs") or {}

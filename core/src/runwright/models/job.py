@@ -36,7 +36,10 @@ class Strategy(TemplateModel):
         values they do not contradict, and become a new combination when they extend none."""
         keys = list(self.matrix)
         combos = (
-            [dict(zip(keys, values, strict=True)) for values in itertools.product(*self.matrix.values())]
+            [
+                dict(zip(keys, values, strict=True))
+                for values in itertools.product(*self.matrix.values())
+            ]
             if keys
             else []
         )
@@ -68,6 +71,12 @@ class Job(TemplateModel):
     outputs: dict[str, Any] = Field(default_factory=dict)
     timeout_minutes: float | None = Field(None, alias="timeout-minutes", gt=0)
     continue_on_error: bool = Field(False, alias="continue-on-error")
+    catch: list[AnyStage] | None = Field(  # type: ignore[valid-type]
+        None, description="Stages run when the job fails; ${{ error.name }} is set."
+    )
+    finally_: list[AnyStage] | None = Field(  # type: ignore[valid-type]
+        None, alias="finally", description="Stages that always run after the job."
+    )
 
     @field_validator("needs", mode="before")
     @classmethod

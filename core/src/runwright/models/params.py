@@ -163,7 +163,11 @@ class DateParam(_ZonedParam):
             if text.lower() in {"today", "now"}:
                 return datetime.now(UTC).astimezone(self.zone).date()
             try:
-                value = datetime.fromisoformat(text) if "T" in text or " " in text else date.fromisoformat(text)
+                value = (
+                    datetime.fromisoformat(text)
+                    if "T" in text or " " in text
+                    else date.fromisoformat(text)
+                )
             except ValueError:
                 raise ValueError(f"expected an ISO date or 'today', got {value!r}") from None
         if isinstance(value, datetime):

@@ -38,45 +38,6 @@ class RetryPolicy(TemplateModel):
         return "all" in self.on or error_name in self.on
 
 
-class Stage(TemplateModel):
-    """Fields every stage kind has. Subclasses add their key field and implement ``run``."""
-
-    kind: ClassVar[str] = ""
-    raw_text_fields: ClassVar[tuple[str, ...]] = ()
-    """Fields holding script text where ``${VAR}`` is left for the shell, not substituted."""
-
-    name: str | None = None
-    id: str | None = None
-    desc: str | None = None
-    if_: str | bool | None = Field(None, alias="if")
-    timeout_minutes: float | None = Field(None, alias="timeout-minutes", gt=0)
-    continue_on_error: bool = Field(False, alias="continue-on-error")
-    retry: RetryPolicy | None = None
-
-    @model_validator(mode="after")
-    def _named(self) -> Stage:
-        if not self.name and not self.id:
-            raise ValueError("a stage needs a 'name' or an 'id'")
-        return self
-
-    @property
-    def identity(self) -> str:
-        """The key of this stage's result: ``id``, else its name slugified."""
-        return self.id or slugify(self.name or "")
-
-    @property
-    def label(self) -> str:
-        return self.name or self.id or self.kind
-
-    def run(self, ctx: StageContext) -> dict[str, Any]:  # pragma: no cover - abstract
-        """Do the work; return the outputs. Raise to fail (the error is recorded)."""
-        raise NotImplementedError
-
-    def nested_stages(self) -> list[list[Stage]]:
-        """Stage lists inside this stage (for validation of ids and dry runs)."""
-        return []
-
-
 def _dispatch_stage(value: Any, info: ValidationInfo) -> Stage:
     if isinstance(value, Stage):
         return value
@@ -125,6 +86,51 @@ class AnyStage:
     @classmethod
     def __get_pydantic_json_schema__(cls, schema: Any, handler: Any) -> dict[str, Any]:
         return {STAGE_PLACEHOLDER: True}  # replaced by a $ref in runwright.schema
+
+
+class Stage(TemplateModel):
+    """Fields every stage kind has. Subclasses add their key field and implement ``run``."""
+
+    kind: ClassVar[str] = ""
+    raw_text_fields: ClassVar[tuple[str, ...]] = ()
+    """Fields holding script text where ``${VAR}`` is left for the shell, not substituted."""
+
+    name: str | None = None
+    id: str | None = None
+    desc: str | None = None
+    if_: str | bool | None = Field(None, alias="if")
+    timeout_minutes: float | None = Field(None, alias="timeout-minutes", gt=0)
+    continue_on_error: bool = Field(False, alias="continue-on-error")
+    retry: RetryPolicy | None = None
+    catch: list[AnyStage] | None = Field(
+        None, description="Stages run when this stage fails; ${{ error.name }} is set."
+    )
+    finally_: list[AnyStage] | None = Field(
+        None, alias="finally", description="Stages that always run after this one."
+    )
+
+    @model_validator(mode="after")
+    def _named(self) -> Stage:
+        if not self.name and not self.id:
+            raise ValueError("a stage needs a 'name' or an 'id'")
+        return self
+
+    @property
+    def identity(self) -> str:
+        """The key of this stage's result: ``id``, else its name slugified."""
+        return self.id or slugify(self.name or "")
+
+    @property
+    def label(self) -> str:
+        return self.name or self.id or self.kind
+
+    def run(self, ctx: StageContext) -> dict[str, Any]:  # pragma: no cover - abstract
+        """Do the work; return the outputs. Raise to fail (the error is recorded)."""
+        raise NotImplementedError
+
+    def nested_stages(self) -> list[list[Stage]]:
+        """Stage lists inside this stage (for validation of ids and dry runs)."""
+        return []
 
 
 def check_unique_ids(stages: list[Stage], where: str) -> None:

@@ -36,6 +36,7 @@ class Workflow(TemplateModel):
 
     _runtime: Runtime | None = PrivateAttr(default=None)
     _source: Path | None = PrivateAttr(default=None)
+    _conf_path: Path | None = PrivateAttr(default=None)
     _definition_hash: str = PrivateAttr(default="")
     _order: tuple[str, ...] = PrivateAttr(default=())
 
@@ -91,6 +92,11 @@ class Workflow(TemplateModel):
         return self._source
 
     @property
+    def conf_path(self) -> Path | None:
+        """The conf path this workflow was loaded from (``trigger:`` looks there too)."""
+        return self._conf_path
+
+    @property
     def definition_hash(self) -> str:
         return self._definition_hash
 
@@ -136,9 +142,7 @@ class Workflow(TemplateModel):
         """Run every job and return the :class:`Result` (never raises for a failed stage)."""
         from runwright.engine.runner import run_workflow
 
-        return run_workflow(
-            self, params, run_id=run_id, parent_run_id=parent_run_id, **options
-        )
+        return run_workflow(self, params, run_id=run_id, parent_run_id=parent_run_id, **options)
 
     def start(self, params: Mapping[str, Any] | None = None, **options: Any) -> RunHandle:
         """Run in the background; the handle can ``cancel()`` it or wait for ``result()``."""

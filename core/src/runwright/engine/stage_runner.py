@@ -1,0 +1,270 @@
+"""Run stages: in order, with ``if``, retries, timeouts, ``catch``/``finally`` and rerun reuse.
+
+Stage kinds only ``run(ctx)``; this module owns everything around that call. A stage's record
+is ``{"status", "outputs"?, "errors"?, "reason"?, "attempts"?, "caught"?, "catch"?, "finally"?}``.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from typing import Any
+
+from runwright.engine.context import CancelScope, RunState, StageContext
+from runwright.engine.result import Status, aggregate, error_record
+from runwright.errors import ExpressionError, RunCancelled, StageFailed, StageSkipped, StageTimeout
+from runwright.models.stage import Stage
+
+FALSY_TEXT = frozenset({"", "false", "0", "no", "off", "none", "null"})
+
+
+def is_truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() not in FALSY_TEXT
+    return bool(value)
+
+
+def evaluate_condition(condition: str | bool, render: Any) -> bool:
+    """``if:`` accepts a YAML bool, ``${{ expr }}`` or a bare expression (as GitHub does)."""
+    if isinstance(condition, bool):
+        return condition
+    text = condition.strip()
+    if "${{" not in text:
+        text = "${{ " + text + " }}"
+    return is_truthy(render(text))
+
+
+def run_stage_list(
+    state: RunState,
+    stages: list[Stage],
+    variables: dict[str, Any],
+    results: dict[str, Any],
+    scope: CancelScope,
+    job_id: str | None,
+    strategy: str | None,
+    prefix: str = "",
+    previous: dict[str, Any] | None = None,
+) -> tuple[Status, list[dict[str, Any]]]:
+    """Run stages in order into ``results``; stop at the first failure that is not allowed.
+
+    ``variables["stages"]`` must be ``results`` so later stages read earlier outputs.
+    ``previous`` holds an earlier run's records: stages that succeeded there are reused.
+    """
+    errors: list[dict[str, Any]] = []
+    statuses: list[Status] = []
+    for stage in stages:
+        sid = stage.identity
+        if scope.cancelled:
+            results[sid] = {"status": Status.CANCEL.value, "reason": scope.reason}
+            statuses.append(Status.CANCEL)
+            break
+        earlier = (previous or {}).get(sid)
+        if earlier and earlier.get("status") == Status.SUCCESS.value:
+            results[sid] = {**earlier, "reused": True}
+            state.trace.event(
+                "stage-reused",
+                "from the earlier run",
+                job=job_id,
+                strategy=strategy,
+                stage=f"{prefix}/{sid}" if prefix else sid,
+            )
+            statuses.append(Status.SUCCESS)
+            continue
+        record = run_stage(state, stage, variables, scope, job_id, strategy, prefix)
+        results[sid] = record
+        status = Status(record["status"])
+        if status is Status.FAILED:
+            errors.extend(record.get("errors", []))
+            if stage.continue_on_error:
+                record["outcome"] = Status.FAILED.value
+                record["status"] = Status.SUCCESS.value
+                status = Status.SUCCESS
+            else:
+                statuses.append(status)
+                break
+        elif status is Status.CANCEL:
+            statuses.append(status)
+            break
+        statuses.append(status)
+    return (aggregate(statuses) if statuses else Status.SUCCESS), errors
+
+
+def run_stage(
+    state: RunState,
+    stage: Stage,
+    variables: dict[str, Any],
+    scope: CancelScope,
+    job_id: str | None,
+    strategy: str | None,
+    prefix: str = "",
+) -> dict[str, Any]:
+    """One stage with its ``if``, retries, timeout, catch and finally. Never raises."""
+    sid = f"{prefix}/{stage.identity}" if prefix else stage.identity
+    trace = state.trace
+    ctx = StageContext(state, variables, scope, job_id, sid, strategy)
+    started = time.perf_counter()
+    trace.event("stage-start", stage.label, job=job_id, strategy=strategy, stage=sid)
+    try:
+        runs = stage.if_ is None or evaluate_condition(stage.if_, ctx.render)
+    except ExpressionError as exc:
+        runs, record = (
+            False,
+            {"status": Status.FAILED.value, "errors": [error_record(exc, job=job_id, stage=sid)]},
+        )
+    else:
+        record = {"status": Status.SKIP.value, "reason": "condition 'if' is false"}
+    if runs:
+        record = _attempts(stage, ctx, scope, job_id, sid, strategy)
+        if record["status"] == Status.FAILED.value and stage.catch:
+            _catch(stage, record, ctx, scope, job_id, strategy)
+        if stage.finally_:
+            _finally(stage.finally_, record, ctx, scope, job_id, strategy)
+    trace.event(
+        "stage-end",
+        record["status"],
+        job=job_id,
+        strategy=strategy,
+        stage=sid,
+        status=record["status"],
+        seconds=round(time.perf_counter() - started, 6),
+        **({"errors": record["errors"]} if "errors" in record else {}),
+    )
+    return record
+
+
+def _attempts(
+    stage: Stage,
+    ctx: StageContext,
+    scope: CancelScope,
+    job_id: str | None,
+    sid: str,
+    strategy: str | None,
+) -> dict[str, Any]:
+    """Run with the retry policy; each failed attempt is kept in the record."""
+    policy = stage.retry
+    limit = policy.max_attempts if policy else 1
+    failures: list[dict[str, Any]] = []
+    attempt = 0
+    record: dict[str, Any]
+    while True:
+        attempt += 1
+        ctx.scope = scope.child(stage.timeout_minutes * 60) if stage.timeout_minutes else scope
+        try:
+            record = {"status": Status.SUCCESS.value, "outputs": _run_once(stage, ctx)}
+            break
+        except StageSkipped as exc:
+            record = {"status": Status.SKIP.value, "reason": str(exc)}
+            break
+        except RunCancelled as exc:
+            record = {"status": Status.CANCEL.value, "reason": str(exc) or ctx.scope.reason}
+            break
+        except Exception as exc:
+            if scope.cancelled and not isinstance(exc, StageTimeout):
+                record = {"status": Status.CANCEL.value, "reason": scope.reason}
+                break
+            error = error_record(exc, job=job_id, stage=sid, attempt=attempt if policy else None)
+            failures.append(error)
+            if attempt < limit and policy is not None and policy.retries(error["name"]):
+                delay = policy.delay_before(attempt + 1)
+                if policy.jitter:
+                    delay = random.uniform(0, delay)
+                ctx.log(
+                    f"attempt {attempt} failed ({error['name']}); retrying in {delay:.2f}s",
+                    event="stage-retry",
+                )
+                if scope.event.wait(delay):
+                    record = {"status": Status.CANCEL.value, "reason": scope.reason}
+                    break
+                continue
+            record = {"status": Status.FAILED.value, "errors": [error]}
+            partial = getattr(exc, "outputs", None)
+            if partial:
+                record["outputs"] = partial
+            break
+    if policy is not None:
+        record["attempts"] = attempt
+        record["attempt_errors"] = failures
+    return record
+
+
+def _catch(
+    stage: Stage,
+    record: dict[str, Any],
+    ctx: StageContext,
+    scope: CancelScope,
+    job_id: str | None,
+    strategy: str | None,
+) -> None:
+    """Step Functions-style: the failure is handled when the catch stages succeed."""
+    error = record["errors"][-1]
+    nested = ctx.run_stages(stage.catch or [], {"error": error}, scope=scope, prefix="catch")
+    record["catch"] = nested.stages
+    if nested.status == Status.SUCCESS.value:
+        record.update(status=Status.SUCCESS.value, outcome=Status.FAILED.value, caught=error)
+        record.pop("errors", None)
+    else:
+        record["errors"] = [*record["errors"], *nested.errors]
+
+
+def _finally(
+    stages: list[Stage],
+    record: dict[str, Any],
+    ctx: StageContext,
+    scope: CancelScope,
+    job_id: str | None,
+    strategy: str | None,
+) -> None:
+    """Always runs (even after cancel, in a fresh scope); its failure fails the stage."""
+    error = (record.get("errors") or [None])[-1]
+    nested = ctx.run_stages(stages, {"error": error}, scope=CancelScope(), prefix="finally")
+    record["finally"] = nested.stages
+    if nested.status == Status.FAILED.value:
+        record["status"] = Status.FAILED.value
+        record["errors"] = [*record.get("errors", []), *nested.errors]
+
+
+def _run_once(stage: Stage, ctx: StageContext) -> dict[str, Any]:
+    """Run ``stage.run`` once, enforcing the scope's deadline while it runs."""
+    remaining = ctx.scope.remaining()
+    if remaining is None:
+        outputs = stage.run(ctx)
+    else:
+        if remaining <= 0:
+            raise StageTimeout(f"stage '{stage.identity}' ran out of time before it started")
+        outputs = _run_with_deadline(stage, ctx, remaining)
+    if outputs is None:
+        return {}
+    if not isinstance(outputs, dict):
+        raise StageFailed(
+            f"stage '{stage.identity}' returned {type(outputs).__name__}, not a mapping"
+        )
+    return outputs
+
+
+def _run_with_deadline(stage: Stage, ctx: StageContext, remaining: float) -> dict[str, Any]:
+    """Python work cannot be interrupted, so it runs in a watched thread; on the deadline the
+    scope is cancelled (subprocess stages kill their process group) and Timeout is raised."""
+    box: dict[str, Any] = {}
+    done = threading.Event()
+
+    def target() -> None:
+        try:
+            box["outputs"] = stage.run(ctx)
+        except BaseException as exc:  # handed back to the caller's thread
+            box["error"] = exc
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=target, name=f"runwright-stage-{stage.identity}", daemon=True)
+    worker.start()
+    if not done.wait(remaining):
+        ctx.scope.cancel("timeout")
+        done.wait(10.0)  # let a subprocess stage terminate and kill its children
+        raise StageTimeout(f"stage '{stage.identity}' ran past its timeout")
+    if "error" in box:
+        error = box["error"]
+        if isinstance(error, RunCancelled) and ctx.scope.reason == "timeout":
+            raise StageTimeout(f"stage '{stage.identity}' ran past its timeout")
+        raise error
+    return box.get("outputs") or {}

@@ -1,0 +1,74 @@
+"""``case:``: render a value and run the stages of the first ``match`` entry equal to it.
+
+``case: _`` is the default branch. With no match and no default the stage fails, or is skipped
+with ``skip-not-match: true``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import Field, model_validator
+
+from runwright.engine.context import StageContext
+from runwright.errors import RunCancelled, StageFailed, StageSkipped
+from runwright.hookspecs import hookimpl
+from runwright.models.base import TemplateModel
+from runwright.models.stage import AnyStage, Stage, check_unique_ids
+
+DEFAULT_CASE = "_"
+
+
+class CaseBranch(TemplateModel):
+    case: Any = Field(description="The value to match, or _ for the default.")
+    stages: list[AnyStage] = Field(min_length=1)  # type: ignore[valid-type]
+
+
+class CaseStage(Stage):
+    kind = "case"
+
+    case: Any = Field(description="The value (usually an expression) to match.")
+    match: list[CaseBranch] = Field(min_length=1)
+    skip_not_match: bool = Field(False, alias="skip-not-match")
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> CaseStage:
+        for branch in self.match:
+            check_unique_ids(branch.stages, f"case '{branch.case}'")  # type: ignore[arg-type]
+        return self
+
+    def nested_stages(self) -> list[list[Stage]]:
+        return [branch.stages for branch in self.match]  # type: ignore[misc]
+
+    def run(self, ctx: StageContext) -> dict[str, Any]:
+        value = ctx.render(self.case)
+        chosen = None
+        for branch in self.match:
+            expected = ctx.render(branch.case)
+            if expected == DEFAULT_CASE:
+                continue
+            if expected == value or str(expected) == str(value):
+                chosen = branch
+                break
+        if chosen is None:
+            chosen = next((b for b in self.match if b.case == DEFAULT_CASE), None)
+        if chosen is None:
+            options = ", ".join(repr(b.case) for b in self.match)
+            message = f"no match for {value!r} (cases: {options})"
+            if self.skip_not_match:
+                raise StageSkipped(message)
+            raise StageFailed(message, error_name="CaseNotMatched")
+        nested = ctx.run_stages(chosen.stages, {"case": value}, prefix=str(chosen.case))  # type: ignore[arg-type]
+        outputs = {"case": value, "matched": chosen.case, **nested.record()}
+        if nested.status == "FAILED":
+            first = nested.errors[0]
+            raise StageFailed(first["message"], error_name=first["name"], outputs=outputs)
+        if nested.status == "CANCEL":
+            raise RunCancelled(ctx.scope.reason)
+        return outputs
+
+
+@hookimpl
+def register_stage_types(register: Callable[[type], None]) -> None:
+    register(CaseStage)

@@ -1,0 +1,238 @@
+"""The job DAG: parallel independent jobs, diamonds, trigger rules, conditions, outputs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from runwright import Status
+
+
+def jobs_of(result):
+    return result.context["jobs"]
+
+
+def test_diamond_runs_each_job_once_in_dependency_order(workflow_from, tmp_path) -> None:
+    log = tmp_path / "log"
+    wf = workflow_from(f"""
+    diamond:
+      type: Workflow
+      jobs:
+        top: {{stages: [{{id: s, bash: "echo top >> {log}"}}]}}
+        left: {{needs: [top], stages: [{{id: s, bash: "sleep 0.2; echo left >> {log}"}}]}}
+        right: {{needs: [top], stages: [{{id: s, bash: "sleep 0.2; echo right >> {log}"}}]}}
+        bottom: {{needs: [left, right], stages: [{{id: s, bash: "echo bottom >> {log}"}}]}}
+    """)
+    result = wf.execute()
+    assert result.status is Status.SUCCESS
+    lines = log.read_text().split()
+    assert lines[0] == "top" and lines[-1] == "bottom" and sorted(lines[1:3]) == ["left", "right"]
+    assert len(lines) == 4
+
+
+def test_independent_jobs_run_at_the_same_time(workflow_from, tmp_path) -> None:
+    # each job waits until both have started: only possible if they run in parallel
+    wf = workflow_from(f"""
+    together:
+      type: Workflow
+      jobs:
+        a: {{stages: [{{id: s, bash: "touch {tmp_path}/a; for i in $(seq 50); do [ -e {tmp_path}/b ] && exit 0; sleep 0.1; done; exit 1"}}]}}
+        b: {{stages: [{{id: s, bash: "touch {tmp_path}/b; for i in $(seq 50); do [ -e {tmp_path}/a ] && exit 0; sleep 0.1; done; exit 1"}}]}}
+    """)
+    assert wf.execute().status is Status.SUCCESS
+
+
+def test_max_parallel_one_serialises_jobs(workflow_from, tmp_path) -> None:
+    wf = workflow_from(f"""
+    serial:
+      type: Workflow
+      max-parallel: 1
+      jobs:
+        a: {{stages: [{{id: s, bash: "touch {tmp_path}/a; sleep 0.3; [ ! -e {tmp_path}/b ]"}}]}}
+        b: {{stages: [{{id: s, bash: "[ -e {tmp_path}/a ] && touch {tmp_path}/b"}}]}}
+    """)
+    result = wf.execute()
+    # with one worker, a finished before b started: a never saw b's file, b saw a's
+    assert {j: v["status"] for j, v in jobs_of(result).items()} == {"a": "SUCCESS", "b": "SUCCESS"}
+
+
+def test_env_sets_default_parallelism(workflow_from, monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("RUNWRIGHT_MAX_JOB_PARALLEL", "1")
+    from runwright.config import Settings
+
+    assert Settings.from_env().max_job_parallel == 1
+
+
+FAILING_UPSTREAM = """
+rules:
+  type: Workflow
+  jobs:
+    ok: {stages: [{id: s, echo: fine}]}
+    bad: {stages: [{id: s, raise: boom}]}
+    all-success: {needs: [ok, bad], stages: [{id: s, echo: x}]}
+    all-failed: {needs: [bad], trigger-rule: all_failed, stages: [{id: s, echo: x}]}
+    all-done: {needs: [ok, bad], trigger-rule: all_done, stages: [{id: s, echo: cleanup}]}
+    one-success: {needs: [ok, bad], trigger-rule: one_success, stages: [{id: s, echo: x}]}
+    one-failed: {needs: [ok, bad], trigger-rule: one_failed, stages: [{id: s, echo: x}]}
+    none-failed: {needs: [ok, bad], trigger-rule: none_failed, stages: [{id: s, echo: x}]}
+    none-skipped: {needs: [ok, bad], trigger-rule: none_skipped, stages: [{id: s, echo: x}]}
+    after-skip: {needs: [all-success], stages: [{id: s, echo: x}]}
+    after-skip-done: {needs: [all-success], trigger-rule: all_done, stages: [{id: s, echo: x}]}
+    none-failed-skip: {needs: [all-success, ok], trigger-rule: none_failed, stages: [{id: s, echo: x}]}
+    none-skipped-skip: {needs: [all-success], trigger-rule: none_skipped, stages: [{id: s, echo: x}]}
+    all-failed-mixed: {needs: [ok, bad], trigger-rule: all_failed, stages: [{id: s, echo: x}]}
+    one-success-none: {needs: [bad], trigger-rule: one_success, stages: [{id: s, echo: x}]}
+"""
+
+
+def test_trigger_rules(workflow_from) -> None:
+    result = workflow_from(FAILING_UPSTREAM).execute()
+    jobs = jobs_of(result)
+    status = {name: job["status"] for name, job in jobs.items()}
+    assert status == {
+        "ok": "SUCCESS",
+        "bad": "FAILED",
+        "all-success": "SKIP",
+        "all-failed": "SUCCESS",
+        "all-done": "SUCCESS",
+        "one-success": "SUCCESS",
+        "one-failed": "SUCCESS",
+        "none-failed": "SKIP",
+        "none-skipped": "SUCCESS",
+        "after-skip": "SKIP",
+        "after-skip-done": "SUCCESS",
+        "none-failed-skip": "SUCCESS",
+        "none-skipped-skip": "SKIP",
+        "all-failed-mixed": "SKIP",
+        "one-success-none": "SKIP",
+    }
+    assert jobs["all-success"]["reason"] == "upstream failed: bad"
+    assert jobs["after-skip"]["reason"] == "upstream skipped: all-success"
+    # the workflow goes on, but its status tells the truth, and the real error is kept
+    assert result.status is Status.FAILED
+    assert result.errors == [{"job": "bad", "stage": "s", "name": "RaisedError", "message": "boom"}]
+
+
+def test_if_on_jobs_and_stages(workflow_from) -> None:
+    wf = workflow_from("""
+    conds:
+      type: Workflow
+      params: {env: {type: str, default: dev}}
+      jobs:
+        prod-only:
+          if: "${{ params.env == 'prod' }}"
+          stages: [{id: s, echo: x}]
+        bare-expression:
+          if: params.env == 'dev'
+          stages:
+            - {id: yes-stage, if: true, echo: x}
+            - {id: no-stage, if: false, echo: x}
+            - {id: text-false, if: "${{ 'false' }}", echo: x}
+            - {id: templated, if: "${{ params.env | upper == 'DEV' }}", echo: x}
+        downstream:
+          needs: [prod-only]
+          stages: [{id: s, echo: x}]
+    """)
+    result = wf.execute()
+    jobs = jobs_of(result)
+    assert jobs["prod-only"] == {
+        "status": "SKIP",
+        "stages": {},
+        "reason": "condition 'if' is false",
+    }
+    stages = jobs["bare-expression"]["stages"]
+    assert {k: v["status"] for k, v in stages.items()} == {
+        "yes-stage": "SUCCESS",
+        "no-stage": "SKIP",
+        "text-false": "SKIP",
+        "templated": "SUCCESS",
+    }
+    assert jobs["downstream"]["status"] == "SKIP"
+    assert result.status is Status.SUCCESS
+    assert wf.execute({"env": "prod"}).context["jobs"]["prod-only"]["status"] == "SUCCESS"
+
+
+def test_job_outputs_read_downstream(workflow_from) -> None:
+    wf = workflow_from("""
+    outs:
+      type: Workflow
+      jobs:
+        build:
+          outputs:
+            version: "${{ stages.v.outputs.version }}"
+            label: "v${{ stages.v.outputs.version }}"
+          stages:
+            - {id: v, bash: 'echo "version=1.2.3" >> "$RUNWRIGHT_OUTPUT"'}
+        deploy:
+          needs: [build]
+          stages:
+            - id: d
+              run: deployed = ${{ jobs.build.outputs.label }}
+    """)
+    result = wf.execute()
+    assert jobs_of(result)["build"]["outputs"] == {"version": "1.2.3", "label": "v1.2.3"}
+    assert jobs_of(result)["deploy"]["stages"]["d"]["outputs"] == {"deployed": "v1.2.3"}
+
+
+def test_bad_expression_fails_the_stage_with_a_clear_error(workflow_from) -> None:
+    result = workflow_from("""
+    bad-expr:
+      type: Workflow
+      jobs:
+        j: {stages: [{id: s, echo: "${{ params.nope }}"}]}
+    """).execute()
+    assert result.status is Status.FAILED
+    assert result.errors[0]["name"] == "ExpressionError"
+    assert "params.nope" in result.errors[0]["message"]
+
+
+def test_continue_on_error_for_stages_and_jobs(workflow_from) -> None:
+    result = workflow_from("""
+    tolerant:
+      type: Workflow
+      jobs:
+        flaky:
+          continue-on-error: true
+          stages: [{id: s, raise: nope}]
+        next:
+          needs: [flaky]
+          stages:
+            - {id: may-fail, raise: oops, continue-on-error: true}
+            - {id: after, echo: still runs}
+    """).execute()
+    jobs = jobs_of(result)
+    assert result.status is Status.SUCCESS
+    assert jobs["flaky"]["status"] == "SUCCESS" and jobs["flaky"]["outcome"] == "FAILED"
+    assert jobs["next"]["stages"]["may-fail"]["outcome"] == "FAILED"
+    assert jobs["next"]["stages"]["after"]["status"] == "SUCCESS"
+    assert [e["message"] for e in result.errors] == ["nope", "oops"]
+
+
+def test_chain_runs_each_job_after_the_one_it_needs(workflow_from) -> None:
+    """(Its speed per hop is measured in bench/engine.py, never asserted here.)"""
+    chain = "\n".join(
+        f"    j{i}: {{needs: [j{i - 1}], stages: [{{id: s, echo: x}}]}}"
+        if i
+        else "    j0: {stages: [{id: s, echo: x}]}"
+        for i in range(30)
+    )
+    wf = workflow_from("chain:\n  type: Workflow\n  jobs:\n" + chain)
+    result = wf.execute()
+    assert result.status is Status.SUCCESS
+    events = [json.loads(line) for line in open(result.log_file, encoding="utf-8")]
+    order = [e["job"] for e in events if e["event"] in ("job-start", "job-end")]
+    assert order == [j for i in range(30) for j in (f"j{i}", f"j{i}")]
+
+
+@pytest.mark.parametrize("rule", ["all_success", "all_done"])
+def test_unknown_trigger_rule_is_invalid(workflow_from, rule) -> None:
+    from runwright.errors import TemplateError
+
+    with pytest.raises(TemplateError, match="trigger-rule"):
+        workflow_from(f"""
+        wf:
+          type: Workflow
+          jobs:
+            a: {{stages: [{{id: s, echo: x}}]}}
+            b: {{needs: [a], trigger-rule: {rule}x, stages: [{{id: s, echo: x}}]}}
+        """)
