@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
-
-from runwright import Result, Status, Workflow
+from runwright import Result, Status
 
 from tests.conftest import REPO, run_cli
 
@@ -142,21 +140,6 @@ def test_echo_sleep_and_trace_file(workflow_from) -> None:
     ]
     assert events[3]["message"] == "zz 2"
     assert {e["run_id"] for e in events} == {result.run_id}
-
-
-def test_seed_example_runs_end_to_end(monkeypatch) -> None:
-    """The seed's YAML and Python snippet, with our package name."""
-    monkeypatch.setenv("API_ACCESS_REFRESH_TOKEN", "refresh-token-value")
-    monkeypatch.setenv("RUNWRIGHT_CONF", str(REPO / "conf"))
-    workflow: Workflow = Workflow.from_loader("run-py-local")
-    result: Result = workflow.execute(params={"source-extract": "USD-THB", "asat-dt": "2024-01-01"})
-    assert result.status is Status.SUCCESS, result.errors
-    outputs = result.context["jobs"]["getting-api-data"]["stages"]["retrieve-api"]["outputs"]
-    today = datetime.now(UTC).strftime("%Y%m%d")
-    assert outputs["body"] == {"resource": "USD-THB", "filter": today}
-    assert outputs["target"] == "my-data/open-data/USD-THB"
-    assert "refresh-token-value" not in result.to_json()
-    assert "refresh-token-value" not in open(result.log_file, encoding="utf-8").read()
 
 
 def test_readme_hello_command_works() -> None:

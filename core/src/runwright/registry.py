@@ -12,6 +12,7 @@ import inspect
 import pkgutil
 import re
 import threading
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -101,11 +102,14 @@ class CallFunction:
                 for key in fields:
                     if key in hints:
                         fields[key] = (hints[key], fields[key][1])
-                self._args_model = create_model(  # type: ignore[call-overload]
-                    f"Args_{self.name.replace('-', '_')}",
-                    __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=True),
-                    **fields,
-                )
+                with warnings.catch_warnings():
+                    # an argument named like a BaseModel attribute (json, copy) is fine here
+                    warnings.filterwarnings("ignore", message="Field name .* shadows")
+                    self._args_model = create_model(  # type: ignore[call-overload]
+                        f"Args_{self.name.replace('-', '_')}",
+                        __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=True),
+                        **fields,
+                    )
                 self._reserved = frozenset(reserved)
             return self._args_model, self._reserved
 

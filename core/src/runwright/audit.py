@@ -1,0 +1,142 @@
+"""The audit backend protocol: one record per release, claimed atomically.
+
+Backends are plugins: the ``make_audit_backend(url)`` hook returns one for its URL scheme
+(``file://``, ``sqlite://``...), chosen by ``RUNWRIGHT_AUDIT_URL`` (default ``file://./audits``).
+A backend must make :meth:`AuditBackend.claim` atomic across processes: that is what makes a
+release run exactly once when several schedulers share one store.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+DEFAULT_AUDIT_URL = "file://./audits"
+
+
+class ReleaseStatus(StrEnum):
+    RUNNING = "RUNNING"
+    SUCCESS = "SUCCESS"
+    FAILED = "FAILED"
+    SKIP = "SKIP"
+    CANCEL = "CANCEL"
+    CRASHED = "CRASHED"
+
+
+class ReleaseType(StrEnum):
+    SCHEDULED = "scheduled"
+    MANUAL = "manual"
+    BACKFILL = "backfill"
+    RERUN = "rerun"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ReleaseRecord(BaseModel):
+    """One attempt at one release (workflow, logical date). Secrets are masked before storing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    workflow: str
+    release: datetime = Field(description="The logical date of the tick, timezone-aware.")
+    attempt: int = Field(1, ge=1, description="1 for the first run of a release; +1 per force/retry.")
+    type: ReleaseType = ReleaseType.MANUAL
+    run_id: str
+    parent_run_id: str | None = None
+    status: ReleaseStatus = ReleaseStatus.RUNNING
+    params: dict[str, Any] = Field(default_factory=dict)
+    context: dict[str, Any] = Field(default_factory=dict)
+    errors: list[dict[str, Any]] = Field(default_factory=list)
+    started: datetime = Field(default_factory=utc_now)
+    ended: datetime | None = None
+    host: str = Field(default_factory=socket.gethostname)
+    pid: int = Field(default_factory=os.getpid)
+    heartbeat: datetime = Field(default_factory=utc_now)
+    definition_hash: str = ""
+
+    @field_validator("release", "started", "ended", "heartbeat")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("datetimes in audit records must be timezone-aware")
+        return value
+
+    @property
+    def key(self) -> tuple[str, datetime, int]:
+        return (self.workflow, self.release, self.attempt)
+
+
+@runtime_checkable
+class AuditBackend(Protocol):
+    """What an audit store provides. Every method is safe to call from several processes."""
+
+    url: str
+
+    def claim(self, record: ReleaseRecord) -> bool:
+        """Store ``record`` if no record has its (workflow, release, attempt); atomic.
+
+        Returns False (and stores nothing) when another process claimed it first.
+        """
+        ...
+
+    def update(self, record: ReleaseRecord) -> None:
+        """Replace the stored record with the same ``run_id`` (status, context, ended...).
+
+        Crash-safe: a reader sees the old record or the new one, never half of one.
+        """
+        ...
+
+    def heartbeat(self, run_id: str, at: datetime) -> None:
+        """Refresh a RUNNING record's heartbeat time."""
+        ...
+
+    def get(self, run_id: str) -> ReleaseRecord | None:
+        """The record with this run id, or None."""
+        ...
+
+    def attempts(self, workflow: str, release: datetime) -> list[ReleaseRecord]:
+        """Every attempt at one release, oldest attempt first."""
+        ...
+
+    def list(
+        self,
+        workflow: str | None = None,
+        status: ReleaseStatus | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[ReleaseRecord]:
+        """Records filtered by workflow, status and ``started >= since``; newest first."""
+        ...
+
+    def mark_crashed(self, run_id: str, reason: str) -> bool:
+        """Set a record that is still RUNNING to CRASHED (with ``reason`` in its errors).
+
+        Atomic compare-and-set: returns False if it was no longer RUNNING.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release connections and file handles."""
+        ...
+
+
+def make_audit_backend(url: str | None = None, pm: Any = None) -> AuditBackend:
+    """The backend for ``url`` (else ``RUNWRIGHT_AUDIT_URL``, else ``file://./audits``)."""
+    from runwright.errors import RunwrightError
+    from runwright.runtime import Runtime
+
+    url = url or os.environ.get("RUNWRIGHT_AUDIT_URL") or DEFAULT_AUDIT_URL
+    manager = pm or Runtime.default().pm
+    backend = manager.hook.make_audit_backend(url=url)
+    if backend is None:
+        schemes = sorted(s for group in manager.hook.audit_backend_schemes() for s in group)
+        installed = ", ".join(f"{s}://" for s in schemes) or "none (install runwright-audit-file)"
+        raise RunwrightError(f"no audit backend for '{url}'; installed backends: {installed}")
+    return backend
