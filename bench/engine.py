@@ -45,13 +45,17 @@ def child(name: str, conf_dir: str) -> None:
     started = time.perf_counter()
     result = workflow.execute(max_job_parallel=workload.max_job_parallel)
     wall = time.perf_counter() - started
-    print(json.dumps({
-        "wall_s": wall,
-        "peak_mb": _maxrss_mib() - before,
-        "rss_mb": _maxrss_mib(),
-        "status": result.status.value,
-        "log_bytes": Path(result.log_file).stat().st_size if result.log_file else 0,
-    }))
+    print(
+        json.dumps(
+            {
+                "wall_s": wall,
+                "peak_mb": _maxrss_mib() - before,
+                "rss_mb": _maxrss_mib(),
+                "status": result.status.value,
+                "log_bytes": Path(result.log_file).stat().st_size if result.log_file else 0,
+            }
+        )
+    )
 
 
 def run_ours(names: list[str], samples: int) -> dict[str, dict]:
@@ -70,7 +74,11 @@ def run_ours(names: list[str], samples: int) -> dict[str, dict]:
             for _ in range(samples):
                 done = subprocess.run(
                     [sys.executable, __file__, "--child", name, str(conf)],
-                    capture_output=True, text=True, env=env, timeout=600, check=True,
+                    capture_output=True,
+                    text=True,
+                    env=env,
+                    timeout=600,
+                    check=True,
                 )
                 runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
         wall = statistics.median(r["wall_s"] for r in runs)
@@ -92,14 +100,17 @@ def table(ours: dict[str, dict], peer: dict[str, dict] | None) -> str:
         head += f" | {'peer wall s':>11} {'peer MiB':>8} {'speed-up':>9}"
     lines = [head, "-" * len(head)]
     for name, r in ours.items():
-        line = (f"{name:<12} {r['stages']:>6} {r['wall_s']:>8.3f} {r['per_stage_us']:>9.0f} "
-                f"{r['peak_mb']:>9.1f} {r['rss_mb']:>8.1f} {r['log_kib']:>9.0f}")
+        line = (
+            f"{name:<12} {r['stages']:>6} {r['wall_s']:>8.3f} {r['per_stage_us']:>9.0f} "
+            f"{r['peak_mb']:>9.1f} {r['rss_mb']:>8.1f} {r['log_kib']:>9.0f}"
+        )
         if peer:
             p = peer.get(name, {})
             if p.get("wall_s"):
                 flag = "" if p.get("ok") else " (peer FAILED)"
-                line += (f" | {p['wall_s']:>11.3f} {p['peak_mb']:>8.1f} "
-                         f"{p['wall_s'] / r['wall_s']:>8.0f}x{flag}")
+                line += (
+                    f" | {p['wall_s']:>11.3f} {p['peak_mb']:>8.1f} {p['wall_s'] / r['wall_s']:>8.0f}x{flag}"
+                )
             else:
                 line += f" | {'n/a':>11} ({p.get('note', 'not run')})"
         lines.append(line)

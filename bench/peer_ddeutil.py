@@ -29,8 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=f"Benchmark workloads on {pw.PEER_REQUIREMENT} (peer of runwright).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="workloads:\n"
-        + "\n".join(f"  {w.name:<12} {w.description}" for w in pw.WORKLOADS.values()),
+        epilog="workloads:\n" + "\n".join(f"  {w.name:<12} {w.description}" for w in pw.WORKLOADS.values()),
     )
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
     ap.add_argument(

@@ -172,8 +172,7 @@ WORKLOADS: dict[str, Workload] = {
         ),
         Workload(
             "matrix-1000",
-            f"1 job, matrix 10x100 = 1,000 combos x 1 echo stage, "
-            f"max-parallel={DDEUTIL_MAX_MATRIX_PARALLEL}",
+            f"1 job, matrix 10x100 = 1,000 combos x 1 echo stage, max-parallel={DDEUTIL_MAX_MATRIX_PARALLEL}",
             1000,
             _yaml_matrix_1000,
             caveat=f"max-parallel={DDEUTIL_MAX_MATRIX_PARALLEL} (ddeutil rejects >= 10)",
@@ -207,12 +206,7 @@ def ensure_venv(*, rebuild: bool = False, log: Callable[[str], None] = _log) -> 
     """
     py = _venv_python()
     marker = VENV_DIR / _VENV_MARKER
-    if (
-        not rebuild
-        and py.exists()
-        and marker.exists()
-        and marker.read_text().strip() == PEER_REQUIREMENT
-    ):
+    if not rebuild and py.exists() and marker.exists() and marker.read_text().strip() == PEER_REQUIREMENT:
         return py
 
     if VENV_DIR.exists():
@@ -334,9 +328,7 @@ def _run_sample(py: Path, w: Workload, trace: str, timeout: float) -> dict:
             return {"error": f"timed out after {timeout:.0f}s"}
         log_bytes = stderr_file.stat().st_size + stdout_file.stat().st_size
         if proc.returncode != 0 or not result_file.exists():
-            return {
-                "error": f"child exit {proc.returncode}: " + _last_error_line(_tail(stderr_file))
-            }
+            return {"error": f"child exit {proc.returncode}: " + _last_error_line(_tail(stderr_file))}
         data = json.loads(result_file.read_text())
         data["log_bytes"] = log_bytes
         return data
@@ -452,9 +444,7 @@ def _failure_note(failed: list[dict], total: int) -> str:
     parts = [f"ddeutil status {first['status']} in {len(failed)}/{total} samples"]
     lost = [r["jobs_expected"] - r["jobs_recorded"] for r in failed]
     if any(lost):
-        parts.append(
-            f"{'/'.join(map(str, lost))} of {first['jobs_expected']} jobs missing from result"
-        )
+        parts.append(f"{'/'.join(map(str, lost))} of {first['jobs_expected']} jobs missing from result")
     merged: dict[str, int] = {}
     for r in failed:
         for k, v in r.get("job_errors", {}).items():
@@ -500,9 +490,7 @@ def format_table(results: dict[str, dict], title: str | None = None) -> str:
                 r.get("note", ""),
             )
         )
-    widths = [
-        max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(head)
-    ]
+    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(head)]
     widths[-1] = len(head[-1])  # free-text column is not padded
 
     def fmt(cells):

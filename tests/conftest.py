@@ -23,6 +23,7 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test logs into its own folder and starts with no secrets remembered."""
     logs = tmp_path / "logs"
     monkeypatch.setenv("RUNWRIGHT_LOG_PATH", str(logs))
+    monkeypatch.setenv("RUNWRIGHT_AUDIT_URL", f"file://{tmp_path / 'audits'}")
     monkeypatch.delenv("RUNWRIGHT_CONF", raising=False)
     monkeypatch.delenv("RUNWRIGHT_REGISTRY", raising=False)
     monkeypatch.delenv("RUNWRIGHT_TRACE_PLUGINS", raising=False)

@@ -181,22 +181,16 @@ def test_validation_errors_are_readable_and_complete(conf, runtime) -> None:
     assert "jobs.first.stages[0]: cannot tell the stage's kind: found keys name, eche" in message
     assert "did you mean 'echo' instead of 'eche'" in message
     assert (
-        "jobs.first.stages[1]: a stage must have exactly one kind key, found several: echo, bash"
-        in message
+        "jobs.first.stages[1]: a stage must have exactly one kind key, found several: echo, bash" in message
     )
-    assert (
-        "jobs.first.stages[2].timeout: unknown key 'timeout' (did you mean 'timeout-minutes'?)"
-        in message
-    )
+    assert "jobs.first.stages[2].timeout: unknown key 'timeout' (did you mean 'timeout-minutes'?)" in message
     assert "jobs.first.stages[3].uses: Input should be a valid string (got 5)" in message
     assert "jobs.first.stages[3].with: Input should be a valid dictionary" in message
     assert "Traceback" not in message
 
 
 def test_unknown_key_suggestion_at_job_level(workflow_from) -> None:
-    with pytest.raises(
-        TemplateError, match=r"jobs\.j\.need: unknown key 'need' \(did you mean 'needs'\?\)"
-    ):
+    with pytest.raises(TemplateError, match=r"jobs\.j\.need: unknown key 'need' \(did you mean 'needs'\?\)"):
         workflow_from("""
         wf:
           type: Workflow

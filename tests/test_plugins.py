@@ -62,11 +62,7 @@ def test_entry_point_plugin_is_usable_from_yaml(installed_tiny_plugin, conf) -> 
 
 def test_cli_lists_plugins_and_runs_them(installed_tiny_plugin, conf) -> None:
     folder = conf(TINY_WF)
-    env = {
-        "PYTHONPATH": os.pathsep.join(
-            [str(installed_tiny_plugin), os.environ.get("PYTHONPATH", "")]
-        )
-    }
+    env = {"PYTHONPATH": os.pathsep.join([str(installed_tiny_plugin), os.environ.get("PYTHONPATH", "")])}
     listed = run_cli("plugins", "--json", env=env)
     assert listed.returncode == 0, listed.stderr
     plugins = {p["name"]: p for p in json.loads(listed.stdout)}
@@ -83,9 +79,7 @@ def test_cli_lists_plugins_and_runs_them(installed_tiny_plugin, conf) -> None:
     assert "tiny  (runwright-tiny 0.3.0)" in text.stdout
     ran = run_cli("run", "uses-tiny", "--conf", str(folder), "--json", env=env)
     assert ran.returncode == 0, ran.stderr
-    assert json.loads(ran.stdout)["context"]["jobs"]["j"]["stages"]["loud"]["outputs"] == {
-        "loud": "CBA"
-    }
+    assert json.loads(ran.stdout)["context"]["jobs"]["j"]["stages"]["loud"]["outputs"] == {"loud": "CBA"}
 
 
 def test_autoload_can_be_disabled(installed_tiny_plugin, monkeypatch) -> None:

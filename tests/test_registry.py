@@ -147,9 +147,7 @@ def test_async_function_runs_on_engine_loop(registry_package, workflow_from) -> 
     assert stage(result)["outputs"] == {"sum": 5}
 
 
-def test_model_return_becomes_outputs_and_other_returns_fail(
-    registry_package, workflow_from
-) -> None:
+def test_model_return_becomes_outputs_and_other_returns_fail(registry_package, workflow_from) -> None:
     assert stage(run(workflow_from, "etl/as-model@v1", "{}"))["outputs"] == {"answer": 42}
     failed = run(workflow_from, "etl/not-a-dict@v1", "{}")
     assert failed.status is Status.FAILED
@@ -176,9 +174,7 @@ def test_registry_scanned_once(registry_package) -> None:
     assert runtime.resolve_call("etl/load-table@v1") is first
     registry = CallRegistry.from_packages(["my_registry"])
     assert registry.resolve("etl", "load-table", "v2") is not None
-    assert registry.resolve("etl", "load-table", "v2") is registry.resolve(
-        "etl", "load-table", "v2"
-    )
+    assert registry.resolve("etl", "load-table", "v2") is registry.resolve("etl", "load-table", "v2")
 
 
 def test_duplicate_name_and_tag_in_a_module(tmp_path, monkeypatch) -> None:

@@ -49,7 +49,9 @@ def test_rerun_after_env_fix_reuses_what_succeeded(conf, tmp_path, isolated_env)
     assert failed["context"]["jobs"]["load"]["status"] == "SKIP"
     assert sorted(counter.read_text().split()) == ["check-a", "check-b", "run"]
 
-    second = run_cli("rerun", failed["run_id"], "--json", env={**env, "GATE_OPEN": "yes"})
+    second = run_cli(
+        "rerun", failed["run_id"], "--conf", str(folder), "--json", env={**env, "GATE_OPEN": "yes"}
+    )
     assert second.returncode == 0, second.stderr
     fixed = json.loads(second.stdout)
     assert fixed["status"] == "SUCCESS" and fixed["run_id"] != failed["run_id"]
@@ -66,13 +68,11 @@ def test_rerun_with_a_changed_param(conf, tmp_path, isolated_env) -> None:
     folder = conf(RERUN_WF.format(counter=tmp_path / "c"))
     env = {"RUNWRIGHT_LOG_PATH": str(isolated_env), "GATE_OPEN": "yes"}
     first = json.loads(
-        run_cli(
-            "run", "pipeline", "-p", "threshold=3", "--conf", str(folder), "--json", env=env
-        ).stdout
+        run_cli("run", "pipeline", "-p", "threshold=3", "--conf", str(folder), "--json", env=env).stdout
     )
     assert first["status"] == "FAILED"
     assert first["context"]["jobs"]["load"]["stages"]["must-pass"]["status"] == "FAILED"
-    again = run_cli("rerun", first["run_id"], "-p", "threshold=30", "--json", env=env)
+    again = run_cli("rerun", first["run_id"], "-p", "threshold=30", "--conf", str(folder), "--json", env=env)
     second = json.loads(again.stdout)
     assert second["status"] == "SUCCESS"
     assert second["context"]["params"]["threshold"] == 30
@@ -83,7 +83,7 @@ def test_rerun_with_a_changed_param(conf, tmp_path, isolated_env) -> None:
 
 def test_rerun_of_unknown_run_is_a_usage_error() -> None:
     result = run_cli("rerun", "no-such-run")
-    assert result.returncode == 2 and "no stored run 'no-such-run'" in result.stderr
+    assert result.returncode == 2 and "no release record with run id 'no-such-run'" in result.stderr
 
 
 def test_logs_prints_trace_with_output_lines_and_masked_secrets(conf, isolated_env) -> None:

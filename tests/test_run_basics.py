@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+
 from runwright import Result, Status
 
 from tests.conftest import REPO, run_cli
@@ -112,9 +113,7 @@ def test_raise_stage_and_error_name(workflow_from) -> None:
               error: DiskFull
     """)
     result = wf.execute()
-    assert result.errors == [
-        {"job": "j", "stage": "stop", "name": "DiskFull", "message": "disk is full"}
-    ]
+    assert result.errors == [{"job": "j", "stage": "stop", "name": "DiskFull", "message": "disk is full"}]
 
 
 def test_echo_sleep_and_trace_file(workflow_from) -> None:

@@ -228,9 +228,7 @@ def s3(moto_endpoint: str) -> S3Fixture:
     ).client(
         "s3",
         endpoint_url=moto_endpoint,
-        config=Config(
-            s3={"addressing_style": "path"}, request_checksum_calculation="when_required"
-        ),
+        config=Config(s3={"addressing_style": "path"}, request_checksum_calculation="when_required"),
     )
     bucket = f"landing-{uuid.uuid4().hex[:12]}"
     client.create_bucket(Bucket=bucket)

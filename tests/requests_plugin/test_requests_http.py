@@ -65,9 +65,7 @@ def test_basic_auth_success_and_refusal(http_server, reply, trace_lines):
     def api(seen):
         if seen.headers.get("Authorization") == good:
             return reply(json={"user": "ana"})
-        return reply(
-            status=401, body="bad credentials for " + seen.headers.get("Authorization", "")
-        )
+        return reply(status=401, body="bad credentials for " + seen.headers.get("Authorization", ""))
 
     http_server.route("/me", api)
     out = http_request(
@@ -103,11 +101,7 @@ def test_oauth_client_credentials_fetches_and_refreshes_the_token(http_server, r
 
     def api(seen):
         # The first token is treated as revoked: the client must fetch a new one once.
-        if (
-            issued
-            and seen.headers.get("Authorization") == f"Bearer {issued[-1]}"
-            and len(issued) > 1
-        ):
+        if issued and seen.headers.get("Authorization") == f"Bearer {issued[-1]}" and len(issued) > 1:
             return reply(json={"scope": seen.query.get("scope"), "ok": True})
         return reply(status=401, body="token expired")
 
@@ -132,9 +126,7 @@ def test_oauth_client_credentials_fetches_and_refreshes_the_token(http_server, r
 
 
 def test_oauth_token_endpoint_failure_is_reported(http_server, reply):
-    http_server.route(
-        "/oauth/token", reply(status=400, json={"error": "invalid_scope"}), method="POST"
-    )
+    http_server.route("/oauth/token", reply(status=400, json={"error": "invalid_scope"}), method="POST")
     with pytest.raises(OAuthTokenError) as info:
         http_request(
             url=http_server.url("/data"),
@@ -174,9 +166,7 @@ def test_link_header_pagination_concatenates_items(http_server, reply):
             ),
         ),
     )
-    out = http_request(
-        url=base, params={"page": 1}, pagination={"type": "next-link", "items-path": "data"}
-    )
+    out = http_request(url=base, params={"page": 1}, pagination={"type": "next-link", "items-path": "data"})
     assert out["body"] == [{"n": 1}, {"n": 2}, {"n": 3}]
     assert out["pages"] == 3 and out["has_more"] is False
 
@@ -254,9 +244,7 @@ def test_connection_refused_is_a_connection_error(unused_port):
 
 def test_post_sends_the_json_body(http_server, reply):
     http_server.route("/search", lambda seen: reply(json={"got": seen.json()}), method="POST")
-    out = http_request(
-        url=http_server.url("/search"), method="post", body={"resource": "USD-THB", "n": 2}
-    )
+    out = http_request(url=http_server.url("/search"), method="post", body={"resource": "USD-THB", "n": 2})
     assert out["body"] == {"got": {"resource": "USD-THB", "n": 2}}
 
 

@@ -50,9 +50,7 @@ def test_flatten_mode_lands_every_page_as_json_lines(s3, http_server, reply, tra
         if seen.headers.get("Authorization") != f"Bearer {TOKEN}":
             return reply(status=401, body="who are you?")
         page = int(seen.query.get("page", ["1"])[0])
-        rows = [
-            {"id": page * 10 + i, "rate": {"bid": 1.5, "ask": {"value": 1.6}}} for i in range(3)
-        ]
+        rows = [{"id": page * 10 + i, "rate": {"bid": 1.5, "ask": {"value": 1.6}}} for i in range(3)]
         headers = {"Link": f'<{base}?page=2>; rel="next"'} if page == 1 else {}
         return reply(json=rows, headers=headers)
 
@@ -129,9 +127,7 @@ def test_a_large_body_is_streamed_as_a_multipart_upload(s3, http_server, reply, 
 
 def test_a_connection_dropped_mid_body_leaves_nothing_behind(s3, http_server, reply):
     payload, _ = big_json_array(12 * MIB)
-    http_server.route(
-        "/pairs", reply(chunks=chunked(payload), length=len(payload), drop_after=10 * MIB)
-    )
+    http_server.route("/pairs", reply(chunks=chunked(payload), length=len(payload), drop_after=10 * MIB))
     with pytest.raises(HttpConnectionError, match="while reading the response body"):
         land(s3, http_server, writing_mode="raw", retries=1)
     assert len(http_server.seen("/pairs")) == 2

@@ -58,9 +58,7 @@ def test_put_needs_exactly_one_source(s3):
 
 
 def test_wait_for_key_returns_once_the_key_appears(s3, trace_lines):
-    timer = threading.Timer(
-        0.3, lambda: s3.client.put_object(Bucket=s3.bucket, Key="in/_SUCCESS", Body=b"")
-    )
+    timer = threading.Timer(0.3, lambda: s3.client.put_object(Bucket=s3.bucket, Key="in/_SUCCESS", Body=b""))
     timer.start()
     try:
         out = s3_wait_for_key(
@@ -80,9 +78,7 @@ def test_wait_for_prefix_outputs_the_keys_found(s3):
     for name in ("a.csv", "b.csv"):
         s3.client.put_object(Bucket=s3.bucket, Key=f"drop/2024-01-01/{name}", Body=b"1")
     s3.client.put_object(Bucket=s3.bucket, Key="drop/2024-01-011/other.csv", Body=b"1")
-    out = s3_wait_for_key(
-        aws_s3_path=f"{s3.bucket}/drop/2024-01-01/", match="prefix", timeout=5, **s3.aws
-    )
+    out = s3_wait_for_key(aws_s3_path=f"{s3.bucket}/drop/2024-01-01/", match="prefix", timeout=5, **s3.aws)
     assert out["keys"] == ["drop/2024-01-01/a.csv", "drop/2024-01-01/b.csv"]
 
 

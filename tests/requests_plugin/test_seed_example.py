@@ -25,10 +25,12 @@ def seed_env(http_server, s3, reply, monkeypatch=None) -> dict[str, str]:
         if seen.headers.get("Authorization") != f"Bearer {TOKEN}":
             return reply(status=401, body="bad token")
         wanted = seen.json()
-        return reply(json=[
-            {"pair": wanted["resource"], "asof": wanted["filter"], "rate": {"bid": 35.1, "ask": 35.3}},
-            {"pair": wanted["resource"], "asof": wanted["filter"], "rate": {"bid": 35.0, "ask": 35.2}},
-        ])
+        return reply(
+            json=[
+                {"pair": wanted["resource"], "asof": wanted["filter"], "rate": {"bid": 35.1, "ask": 35.3}},
+                {"pair": wanted["resource"], "asof": wanted["filter"], "rate": {"bid": 35.0, "ask": 35.2}},
+            ]
+        )
 
     http_server.route("/open-data/currency-pairs/", api, method="POST")
     env = {
@@ -65,9 +67,22 @@ def test_seed_python_snippet_lands_flattened_records(http_server, s3, reply, mon
 def test_seed_from_the_cli(http_server, s3, reply, tmp_path) -> None:
     env = {**os.environ, **seed_env(http_server, s3, reply), "RUNWRIGHT_LOG_PATH": str(tmp_path / "logs")}
     done = subprocess.run(
-        [sys.executable, "-m", "runwright", "run", "run-py-local", "-p", "source-extract=EUR-THB",
-         "-p", "run-date=2024-02-03T10:00:00", "--json"],
-        capture_output=True, text=True, env=env, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "runwright",
+            "run",
+            "run-py-local",
+            "-p",
+            "source-extract=EUR-THB",
+            "-p",
+            "run-date=2024-02-03T10:00:00",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     document = json.loads(done.stdout)

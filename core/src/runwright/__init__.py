@@ -5,6 +5,7 @@ from __future__ import annotations
 from runwright.engine.result import Result, Status
 from runwright.errors import RunwrightError
 from runwright.hookspecs import hookimpl
+from runwright.models.schedule import Schedule
 from runwright.models.workflow import Workflow
 from runwright.registry import custom_filter, tag
 
@@ -13,6 +14,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Result",
     "RunwrightError",
+    "Schedule",
     "Status",
     "Workflow",
     "custom_filter",

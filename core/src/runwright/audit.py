@@ -86,15 +86,29 @@ class AuditBackend(Protocol):
         """
         ...
 
-    def update(self, record: ReleaseRecord) -> None:
-        """Replace the stored record with the same ``run_id`` (status, context, ended...).
+    def claim_many(self, records: list[ReleaseRecord]) -> list[bool]:
+        """:meth:`claim` for many records at once (one transaction where the store has them).
 
-        Crash-safe: a reader sees the old record or the new one, never half of one.
+        The scheduler claims every release due at one tick this way.
         """
         ...
 
+    def update(self, record: ReleaseRecord, *, expect_running: bool = False) -> bool:
+        """Replace the stored record with the same ``run_id`` (status, context, ended...).
+
+        Crash-safe: a reader sees the old record or the new one, never half of one. With
+        ``expect_running`` it is a compare-and-set: nothing is written (and False returned)
+        when the stored record is no longer RUNNING, e.g. it was marked CRASHED meanwhile.
+        An unknown run id raises KeyError; changing (workflow, release, attempt) ValueError.
+        """
+        ...
+
+    def latest_release(self, workflow: str) -> datetime | None:
+        """The latest logical date recorded for ``workflow`` (any status), or None."""
+        ...
+
     def heartbeat(self, run_id: str, at: datetime) -> None:
-        """Refresh a RUNNING record's heartbeat time."""
+        """Refresh a RUNNING record's heartbeat time (finished records are left alone)."""
         ...
 
     def get(self, run_id: str) -> ReleaseRecord | None:
@@ -116,7 +130,8 @@ class AuditBackend(Protocol):
         ...
 
     def mark_crashed(self, run_id: str, reason: str) -> bool:
-        """Set a record that is still RUNNING to CRASHED (with ``reason`` in its errors).
+        """Set a record that is still RUNNING to CRASHED; append ``{"name": "Crashed",
+        "message": reason}`` to its errors and set ``ended``.
 
         Atomic compare-and-set: returns False if it was no longer RUNNING.
         """

@@ -50,6 +50,5 @@ class Settings:
             max_job_parallel=max(1, int(env.get("RUNWRIGHT_MAX_JOB_PARALLEL", "4"))),
             disable_plugin_autoload=_flag(env.get("RUNWRIGHT_DISABLE_PLUGIN_AUTOLOAD")),
             trace_plugins=_flag(env.get("RUNWRIGHT_TRACE_PLUGINS")),
-            trace_enabled=env.get("RUNWRIGHT_TRACE", "1").strip().lower()
-            not in {"0", "false", "no", "off"},
+            trace_enabled=env.get("RUNWRIGHT_TRACE", "1").strip().lower() not in {"0", "false", "no", "off"},
         )

@@ -77,9 +77,7 @@ class StageFailed(RunwrightError):
     the stage produced before failing (a script's stdout and stderr).
     """
 
-    def __init__(
-        self, message: str, *, error_name: str | None = None, outputs: dict | None = None
-    ) -> None:
+    def __init__(self, message: str, *, error_name: str | None = None, outputs: dict | None = None) -> None:
         super().__init__(message)
         if error_name:
             self.error_name = error_name

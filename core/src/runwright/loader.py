@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from runwright.config import Settings
 from runwright.errors import (
     ConfError,
     EnvSubstitutionError,
@@ -269,11 +270,7 @@ def allowed_keys_at(
         except (KeyError, IndexError, TypeError):
             return None
         if current is AnyStage:
-            kinds = (
-                [stage_kinds[k] for k in value if k in stage_kinds]
-                if isinstance(value, Mapping)
-                else []
-            )
+            kinds = [stage_kinds[k] for k in value if k in stage_kinds] if isinstance(value, Mapping) else []
             if len(kinds) != 1:
                 return None
             current = kinds[0]
@@ -338,26 +335,21 @@ def build_model(source: TemplateSource, runtime: Runtime, expected: type[M] | No
     try:
         instance = model.model_validate(raw, context=runtime.validation_context())
     except ValidationError as exc:
-        vocabulary = model_vocabulary([model, *runtime.stage_kinds.values()]) | set(
-            runtime.stage_kinds
-        )
+        vocabulary = model_vocabulary([model, *runtime.stage_kinds.values()]) | set(runtime.stage_kinds)
 
         def locate(loc: list[Any]) -> set[str] | None:
             return allowed_keys_at(model, raw, loc, runtime.stage_kinds)
 
-        raise TemplateError(
-            source.file, source.name, problems_from(exc, vocabulary, locate)
-        ) from None
+        raise TemplateError(source.file, source.name, problems_from(exc, vocabulary, locate)) from None
     instance._runtime = runtime  # type: ignore[attr-defined]
+    instance._conf_path = source.file.parent  # type: ignore[attr-defined]
     instance._source = source.file  # type: ignore[attr-defined]
     instance._definition_hash = definition_hash(source.raw)  # type: ignore[attr-defined]
     return instance  # type: ignore[return-value]
 
 
-def load_template(
-    name: str, path: str | Path | None, runtime: Runtime, expected: type[M] | None = None
-) -> M:
-    conf_path = Path(path) if path is not None else runtime.settings.conf_path
+def load_template(name: str, path: str | Path | None, runtime: Runtime, expected: type[M] | None = None) -> M:
+    conf_path = Path(path) if path is not None else Settings.from_env().conf_path
     sources = discover(conf_path)
     if name not in sources:
         close = difflib.get_close_matches(name, list(sources), n=3)

@@ -93,9 +93,7 @@ class CallFunction:
                     if param.name in RESERVED_PARAMETERS:
                         reserved.add(param.name)
                         continue
-                    annotation = (
-                        Any if param.annotation is inspect.Parameter.empty else param.annotation
-                    )
+                    annotation = Any if param.annotation is inspect.Parameter.empty else param.annotation
                     default = ... if param.default is inspect.Parameter.empty else param.default
                     fields[param.name] = (annotation, default)
                 hints = _resolved_hints(self.func)
@@ -107,7 +105,11 @@ class CallFunction:
                     warnings.filterwarnings("ignore", message="Field name .* shadows")
                     self._args_model = create_model(  # type: ignore[call-overload]
                         f"Args_{self.name.replace('-', '_')}",
-                        __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=True),
+                        __config__=ConfigDict(
+                            extra="forbid",
+                            arbitrary_types_allowed=True,
+                            coerce_numbers_to_str=True,
+                        ),
                         **fields,
                     )
                 self._reserved = frozenset(reserved)
@@ -131,7 +133,12 @@ class CallFunction:
         return self._build_model()[1]
 
     def signature_text(self) -> str:
-        return f"{self.reference}{inspect.signature(self.func)}"
+        try:
+            signature = inspect.signature(self.func, eval_str=True)
+        except (NameError, TypeError):
+            signature = inspect.signature(self.func)
+        shown = [p for name, p in signature.parameters.items() if name not in RESERVED_PARAMETERS]
+        return f"{self.reference}{signature.replace(parameters=shown)}"
 
 
 def _resolved_hints(func: Callable[..., Any]) -> dict[str, Any]:

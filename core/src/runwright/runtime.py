@@ -82,9 +82,10 @@ class Runtime:
 
     @property
     def template_types(self) -> dict[str, type[BaseModel]]:
+        from runwright.models.schedule import Schedule
         from runwright.models.workflow import Workflow
 
-        return {"Workflow": Workflow}
+        return {"Workflow": Workflow, "Schedule": Schedule}
 
     def validation_context(self) -> dict[str, Any]:
         return {"stage_kinds": self.stage_kinds, "runtime": self}
@@ -99,9 +100,7 @@ class Runtime:
         module, name, tag = parse_uses(reference)
         found = self.pm.hook.resolve_call(module=module, name=name, tag=tag)
         if found is None:
-            available = sorted(
-                call.reference for group in self.pm.hook.list_calls() for call in group
-            )
+            available = sorted(call.reference for group in self.pm.hook.list_calls() for call in group)
             listing = "\n  ".join(available) or "(none: set RUNWRIGHT_REGISTRY or install a plugin)"
             raise CallResolutionError(
                 f"uses '{reference}': no call function '{name}' with tag '{tag}' in module "
@@ -118,9 +117,7 @@ class Runtime:
         with self._loop_lock:
             if self._loop is None:
                 loop = asyncio.new_event_loop()
-                thread = threading.Thread(
-                    target=loop.run_forever, name="runwright-async", daemon=True
-                )
+                thread = threading.Thread(target=loop.run_forever, name="runwright-async", daemon=True)
                 thread.start()
                 self._loop = loop
         future: Future[Any] = asyncio.run_coroutine_threadsafe(coroutine, self._loop)

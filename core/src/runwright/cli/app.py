@@ -27,7 +27,7 @@ def fail_usage(message: str) -> typer.Exit:
 
 
 def main() -> None:
-    from runwright.cli import plugins, run, runs, templates  # noqa: F401 - registers commands
+    from runwright.cli import audit, plugins, run, runs, schedule, templates  # noqa: F401
 
     try:
         app()

@@ -81,9 +81,7 @@ class Progress:
             return None
         if self.interactive:
             console = Console(file=self.stream)
-            self.live = Live(
-                self.board.render(), console=console, refresh_per_second=8, transient=True
-            )
+            self.live = Live(self.board.render(), console=console, refresh_per_second=8, transient=True)
             self.live.__enter__()
             return self._live_update
         return self._plain_update

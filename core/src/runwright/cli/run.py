@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import typer
 
+from runwright.audit import AuditBackend, make_audit_backend, utc_now
 from runwright.cli.app import EXIT_FAILED, app, fail_usage
 from runwright.cli.progress import Progress
 from runwright.engine.result import Result, Status
 from runwright.errors import RunwrightError
 from runwright.masking import mask
 from runwright.models.workflow import Workflow
+from runwright.schedule.release import ReleaseOutcome, release
 
-CONF_OPTION = typer.Option(
-    None, "--conf", "-c", help="Conf path (default: $RUNWRIGHT_CONF or ./conf)."
-)
+CONF_OPTION = typer.Option(None, "--conf", "-c", help="Conf path (default: $RUNWRIGHT_CONF or ./conf).")
 
 
 def parse_params(pairs: list[str]) -> dict[str, str]:
@@ -35,17 +36,76 @@ def run(
     param: list[str] = typer.Option([], "--param", "-p", help="A param as KEY=VALUE (repeatable)."),
     conf: Path | None = CONF_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Check params, expressions and uses: without running anything."
+    ),
 ) -> None:
-    """Run a workflow. Exit 0 on success, 1 when the run failed, 2 on bad input."""
+    """Run a workflow. Exit 0 on success, 1 when the run failed, 2 on bad input.
+
+    The run is recorded in the audit store as a manual release (``runwright audit list``).
+    """
     params = parse_params(param)
     try:
         workflow = Workflow.from_conf(name, conf)
+        if dry_run:
+            show_dry_run(workflow.release(utc_now(), params, mode="dryrun"), as_json)
+            return
+        workflow.parameterize(params)  # bad params are a usage error, before any record
+        audit = optional_audit(workflow)
         with Progress(enabled=not as_json) as observer:
-            result = workflow.execute(params, observer=observer)
+            if audit is None:
+                result = workflow.execute(params, observer=observer)
+            else:
+                outcome = release(
+                    workflow,
+                    utc_now(),
+                    params,
+                    mode="force",
+                    release_type="manual",
+                    audit=audit,
+                    render_params=False,
+                    run_options={"observer": observer},
+                )
+                result = outcome_result(outcome)
     except RunwrightError as exc:
         raise fail_usage(str(exc)) from None
     emit_result(result, as_json)
     if result.status not in (Status.SUCCESS, Status.SKIP):
+        raise typer.Exit(EXIT_FAILED)
+
+
+def optional_audit(workflow: Workflow) -> AuditBackend | None:
+    """The configured audit store; without one (no plugin for the default URL) runs still run."""
+    try:
+        return make_audit_backend(pm=workflow.runtime.pm)
+    except RunwrightError as exc:
+        if os.environ.get("RUNWRIGHT_AUDIT_URL"):
+            raise
+        typer.echo(f"warning: not recording this run: {exc}", err=True)
+        return None
+
+
+def outcome_result(outcome: ReleaseOutcome) -> Result:
+    """The run's Result; a release that failed before running becomes a FAILED result."""
+    if outcome.result is not None:
+        return outcome.result
+    errors = (
+        outcome.record.errors if outcome.record else [{"name": "ReleaseError", "message": outcome.reason}]
+    )
+    raise RunwrightError("; ".join(e["message"] for e in errors))
+
+
+def show_dry_run(outcome: ReleaseOutcome, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps({"status": outcome.status, "checks": outcome.checks}, indent=2, default=str))
+    else:
+        for check in outcome.checks:
+            mark = "ok " if check["ok"] else "ERR"
+            detail = check.get("message") or check.get("uses") or check.get("kind", "")
+            deferred = f" (at run time: {', '.join(check['deferred'])})" if check.get("deferred") else ""
+            typer.echo(f"{mark} {check['where']}: {detail}{deferred}")
+        typer.echo(f"dry run: {outcome.status}")
+    if outcome.status != Status.SUCCESS.value:
         raise typer.Exit(EXIT_FAILED)
 
 

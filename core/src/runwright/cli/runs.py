@@ -9,12 +9,12 @@ import typer
 
 from runwright.cli.app import EXIT_FAILED, EXIT_USAGE, app, fail_usage
 from runwright.cli.progress import Progress
-from runwright.cli.run import CONF_OPTION, emit_result, parse_params
+from runwright.cli.run import CONF_OPTION, emit_result, outcome_result, parse_params
 from runwright.config import Settings
 from runwright.engine.result import Status
-from runwright.engine.runner import load_snapshot
 from runwright.errors import RunwrightError
 from runwright.models.workflow import Workflow
+from runwright.schedule.release import release
 from runwright.trace import format_event, read_trace
 
 
@@ -39,21 +39,35 @@ def rerun(
     conf: Path | None = CONF_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
 ) -> None:
-    """Run only what failed, was cancelled or never ran in RUN_ID; reuse what succeeded."""
-    settings = Settings.from_env()
+    """Run only what failed, was cancelled or never ran in RUN_ID; reuse what succeeded.
+
+    Reads the run's record from the audit store; the rerun is a new attempt of the same
+    release (type ``rerun``, parent run id = RUN_ID).
+    """
+    from runwright.audit import ReleaseType, make_audit_backend
+
     try:
-        snapshot = load_snapshot(run_id, settings.log_path)
-        params = dict(snapshot["context"]["params"])
+        audit = make_audit_backend()
+        record = audit.get(run_id)
+        if record is None:
+            raise RunwrightError(f"no release record with run id '{run_id}' in {audit.url}")
+        params = dict(record.params)
         params.update(parse_params(param))
-        conf_path = conf or (Path(snapshot["conf_path"]) if snapshot.get("conf_path") else None)
-        workflow = Workflow.from_conf(snapshot["workflow"], conf_path)
+        workflow = Workflow.from_conf(record.workflow, conf)
+        workflow.parameterize(params)
         with Progress(enabled=not as_json) as observer:
-            result = workflow.execute(
+            outcome = release(
+                workflow,
+                record.release,
                 params,
+                release_type=ReleaseType.RERUN,
+                audit=audit,
                 parent_run_id=run_id,
-                previous=snapshot["context"]["jobs"],
-                observer=observer,
+                previous=record.context.get("jobs") or {},
+                render_params=False,
+                run_options={"observer": observer},
             )
+        result = outcome_result(outcome)
     except RunwrightError as exc:
         raise fail_usage(str(exc)) from None
     emit_result(result, as_json)

@@ -7,15 +7,12 @@ finishes (``concurrent.futures.wait(FIRST_COMPLETED)``, no polling loop). Stage 
 
 from __future__ import annotations
 
-import json
-import os
 import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runwright.engine.context import CancelScope, RunState
@@ -150,36 +147,10 @@ def run_workflow(
         ended=ended,
         log_file=str(run_trace.path) if run_trace.path else None,
     )
-    if run_trace.path is not None:
-        save_snapshot(result, workflow, run_trace.path.with_suffix(".run.json"))
     return result
 
 
-def save_snapshot(result: Result, workflow: Workflow, path: Path) -> None:
-    """Keep what a rerun needs beside the trace: the masked result and where the template is.
-
-    Written to a temp file and renamed, so a crash never leaves half a snapshot.
-    """
-    document = result.to_dict()
-    document["conf_path"] = str(workflow.conf_path) if workflow.conf_path else None
-    document["definition_hash"] = workflow.definition_hash
-    partial = path.with_suffix(".tmp")
-    partial.write_text(json.dumps(document, indent=1), encoding="utf-8")
-    os.replace(partial, path)
-
-
-def load_snapshot(run_id: str, log_path: Path) -> dict[str, Any]:
-    from runwright.errors import RunwrightError
-
-    path = log_path / f"{run_id}.run.json"
-    if not path.is_file():
-        raise RunwrightError(f"no stored run '{run_id}' in '{log_path}' (looked for {path.name})")
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def start_workflow(
-    workflow: Workflow, params: Mapping[str, Any] | None = None, **options: Any
-) -> RunHandle:
+def start_workflow(workflow: Workflow, params: Mapping[str, Any] | None = None, **options: Any) -> RunHandle:
     """Run in a background thread and return a handle that can cancel it."""
     scope = CancelScope()
     run_id = options.pop("run_id", None) or new_run_id()
@@ -226,9 +197,7 @@ class WorkflowRunner:
         def ready(job_id: str) -> None:
             job = jobs[job_id]
             if self.state.scope.cancelled:
-                finished(
-                    job_id, self._record_not_run(job_id, Status.CANCEL, self.state.scope.reason)
-                )
+                finished(job_id, self._record_not_run(job_id, Status.CANCEL, self.state.scope.reason))
                 return
             upstream = {need: statuses[need] for need in job.needs}
             ok, reason = trigger_rule_met(job.trigger_rule, upstream)
@@ -282,11 +251,7 @@ class WorkflowRunner:
         return aggregate(results)
 
     def _conclusion(self, job_id: str, status: Status) -> Status:
-        return (
-            Status(self.context["jobs"][job_id]["status"])
-            if job_id in self.context["jobs"]
-            else status
-        )
+        return Status(self.context["jobs"][job_id]["status"]) if job_id in self.context["jobs"] else status
 
     def _record_not_run(self, job_id: str, status: Status, reason: str) -> Status:
         self.context["jobs"][job_id] = {"status": status.value, "reason": reason, "stages": {}}

@@ -236,9 +236,7 @@ def _run_once(stage: Stage, ctx: StageContext) -> dict[str, Any]:
     if outputs is None:
         return {}
     if not isinstance(outputs, dict):
-        raise StageFailed(
-            f"stage '{stage.identity}' returned {type(outputs).__name__}, not a mapping"
-        )
+        raise StageFailed(f"stage '{stage.identity}' returned {type(outputs).__name__}, not a mapping")
     return outputs
 
 

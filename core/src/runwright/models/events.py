@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -12,10 +13,33 @@ from runwright.models.base import TemplateModel
 
 
 class CronEvent(TemplateModel):
-    """A 5-field cron expression read in an IANA timezone (default UTC)."""
+    """A 5-field cron expression read in an IANA timezone (default UTC).
+
+    ``start``/``end`` bound the ticks; ``catchup`` is how far back missed ticks are run after
+    downtime (default off: only the latest missed tick runs); ``retry-crashed`` re-releases a
+    tick whose run was killed.
+    """
 
     cronjob: str
     timezone: str = Field("UTC", alias="timezone")
+    start: datetime | None = None
+    end: datetime | None = None
+    catchup: timedelta | None = Field(
+        None, description="ISO 8601 duration (PT2H, P1D) or seconds: the catch-up window."
+    )
+    retry_crashed: bool = Field(False, alias="retry-crashed")
+
+    @field_validator("start", "end")
+    @classmethod
+    def _zoned(cls, value: datetime | None, info: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            zone = ZoneInfo(info.data.get("timezone") or "UTC")
+            return value.replace(tzinfo=zone)
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @field_validator("cronjob")
     @classmethod

@@ -36,10 +36,7 @@ class Strategy(TemplateModel):
         values they do not contradict, and become a new combination when they extend none."""
         keys = list(self.matrix)
         combos = (
-            [
-                dict(zip(keys, values, strict=True))
-                for values in itertools.product(*self.matrix.values())
-            ]
+            [dict(zip(keys, values, strict=True)) for values in itertools.product(*self.matrix.values())]
             if keys
             else []
         )

@@ -164,9 +164,7 @@ class DateParam(_ZonedParam):
                 return datetime.now(UTC).astimezone(self.zone).date()
             try:
                 value = (
-                    datetime.fromisoformat(text)
-                    if "T" in text or " " in text
-                    else date.fromisoformat(text)
+                    datetime.fromisoformat(text) if "T" in text or " " in text else date.fromisoformat(text)
                 )
             except ValueError:
                 raise ValueError(f"expected an ISO date or 'today', got {value!r}") from None
@@ -255,7 +253,5 @@ def expand_shorthand(value: Any) -> Any:
     return value
 
 
-ParamSpec = Annotated[
-    Param, BeforeValidator(expand_shorthand, json_schema_input_type=ParamShorthand | Param)
-]
+ParamSpec = Annotated[Param, BeforeValidator(expand_shorthand, json_schema_input_type=ParamShorthand | Param)]
 """A param in a template: the shorthand type name or the full mapping."""

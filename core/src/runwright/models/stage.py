@@ -62,8 +62,7 @@ def _dispatch_stage(value: Any, info: ValidationInfo) -> Stage:
                 break
         raise PydanticCustomError(
             "stage_kind",
-            "cannot tell the stage's kind: found keys {keys}; a stage needs exactly one of "
-            "{known}{hint}",
+            "cannot tell the stage's kind: found keys {keys}; a stage needs exactly one of {known}{hint}",
             {"keys": keys, "known": known, "hint": hint},
         )
     raise PydanticCustomError(
@@ -137,7 +136,5 @@ def check_unique_ids(stages: list[Stage], where: str) -> None:
     seen: set[str] = set()
     for stage in stages:
         if stage.identity in seen:
-            raise ValueError(
-                f"two stages in {where} have the id '{stage.identity}'; give one an 'id:'"
-            )
+            raise ValueError(f"two stages in {where} have the id '{stage.identity}'; give one an 'id:'")
         seen.add(stage.identity)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import graphlib
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from runwright.engine.result import Result
     from runwright.engine.runner import RunHandle
     from runwright.runtime import Runtime
+    from runwright.schedule.release import ReleaseOutcome
 
 
 class Workflow(TemplateModel):
@@ -51,9 +53,7 @@ class Workflow(TemplateModel):
             unknown = [need for need in job.needs if need not in self.jobs]
             if unknown:
                 known = ", ".join(self.jobs)
-                raise ValueError(
-                    f"job '{job_id}' needs unknown job(s) {', '.join(unknown)} (jobs: {known})"
-                )
+                raise ValueError(f"job '{job_id}' needs unknown job(s) {', '.join(unknown)} (jobs: {known})")
         sorter = graphlib.TopologicalSorter({jid: job.needs for jid, job in self.jobs.items()})
         try:
             self._order = tuple(sorter.static_order())
@@ -143,6 +143,33 @@ class Workflow(TemplateModel):
         from runwright.engine.runner import run_workflow
 
         return run_workflow(self, params, run_id=run_id, parent_run_id=parent_run_id, **options)
+
+    def release(
+        self,
+        logical_date: datetime,
+        params: Mapping[str, Any] | None = None,
+        *,
+        mode: str = "normal",
+        release_type: str = "manual",
+        audit: Any = None,
+        **options: Any,
+    ) -> ReleaseOutcome:
+        """One run for one cron tick, claimed and recorded in the audit store.
+
+        ``mode``: ``normal`` (skip a tick already released), ``force`` (new attempt) or
+        ``dryrun`` (check everything, run nothing). Params may use ``${{ release.* }}``.
+        """
+        from runwright.schedule.release import release
+
+        return release(
+            self,
+            logical_date,
+            params,
+            mode=mode,
+            release_type=release_type,
+            audit=audit,
+            **options,
+        )
 
     def start(self, params: Mapping[str, Any] | None = None, **options: Any) -> RunHandle:
         """Run in the background; the handle can ``cancel()`` it or wait for ``result()``."""

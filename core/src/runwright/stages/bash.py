@@ -63,12 +63,8 @@ class BashStage(Stage):
         stdout: list[str] = []
         stderr: list[str] = []
         readers = [
-            threading.Thread(
-                target=_pump, args=(process.stdout, stdout, ctx, "stdout"), daemon=True
-            ),
-            threading.Thread(
-                target=_pump, args=(process.stderr, stderr, ctx, "stderr"), daemon=True
-            ),
+            threading.Thread(target=_pump, args=(process.stdout, stdout, ctx, "stdout"), daemon=True),
+            threading.Thread(target=_pump, args=(process.stderr, stderr, ctx, "stderr"), daemon=True),
         ]
         for reader in readers:
             reader.start()

@@ -17,7 +17,7 @@ class EchoStage(Stage):
     kind = "echo"
 
     echo: Any = Field(None, description="Message to log (templated).")
-    sleep: float | str = Field(0, description="Seconds to wait (cancellable).")
+    sleep: float | str = Field(0.0, description="Seconds to wait (cancellable).")
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
         if self.echo is not None:

@@ -176,8 +176,7 @@ class ExpressionEngine:
             if compiled.is_single_expression:
                 return compiled.parts[0].evaluate(context)
             return "".join(
-                part if isinstance(part, str) else _to_text(part.evaluate(context))
-                for part in compiled.parts
+                part if isinstance(part, str) else _to_text(part.evaluate(context)) for part in compiled.parts
             )
         if isinstance(value, dict):
             return {key: self.render(item, context) for key, item in value.items()}

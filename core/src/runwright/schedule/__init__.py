@@ -1,0 +1,1 @@
+"""Cron ticks, releases (one run per tick, claimed in the audit store) and the scheduler."""

@@ -1,0 +1,374 @@
+"""The ``file://`` audit backend: one JSON file per release attempt, claimed with a hard link.
+
+Layout under the root folder::
+
+    <root>/<workflow>/<release, UTC, e.g. 2024-01-01T00-00-00Z>/attempt-<n>.json
+    <root>/<workflow>/<release>/attempt-<n>.lock     (flock target for read-check-write)
+    <root>/_runs/<run_id>                            (names the record path, relative to root)
+    <root>/_running/<run_id>                         (the same, while the record is RUNNING)
+
+Why it is safe across processes:
+
+* ``claim`` writes the whole record to a temp file first, then ``os.link``\\ s it to the final
+  name. ``link`` fails if the name exists, so exactly one claimer wins, and the published file
+  is complete from the first moment anyone can see it.
+* ``update``, ``heartbeat`` and ``mark_crashed`` hold an ``flock`` on the record's lock file
+  around read-check-write and publish with ``os.replace``: readers see the old record or the
+  new one, and ``mark_crashed`` is a real compare-and-set against ``update``.
+* The run-id index is written *before* the record is published, so every visible record can be
+  found by its run id; an index left by a crashed or losing claim is ignored, because ``get``
+  checks that the record it points to carries the same run id.
+* ``_running`` holds a marker per RUNNING record, so ``list(status=RUNNING)`` (the scheduler's
+  crash sweep) reads only those, not the whole history. A marker is written before its record
+  becomes RUNNING and removed after it stops being RUNNING; a stale one is skipped on read.
+
+Record contents are fsynced before they are published (``?fsync=0`` turns that off, e.g. on
+tmpfs); directory entries are not. POSIX only (``fcntl``).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from runwright.audit import ReleaseRecord, ReleaseStatus, utc_now
+
+SCHEME = "file"
+RUN_INDEX_FOLDER = "_runs"
+RUNNING_INDEX_FOLDER = "_running"
+ATTEMPT_FILE = re.compile(r"attempt-([0-9]+)\.json")
+TEMP_PREFIX = ".tmp-"
+DATETIME_FIELDS = ("release", "started", "ended", "heartbeat")
+
+
+def root_from_url(url: str) -> Path:
+    """``file:///abs/dir`` is absolute; ``file://./dir`` is relative to the current directory."""
+    if not url.lower().startswith(f"{SCHEME}://"):
+        raise ValueError(f"not a file:// URL: {url!r}")
+    rest = unquote(url[len(SCHEME) + 3 :].split("?", 1)[0].split("#", 1)[0])
+    if rest.startswith("localhost/"):
+        rest = rest[len("localhost") :]
+    if not rest or rest == "/":
+        raise ValueError(f"file:// audit URL names no folder: {url!r} (try file://./audits)")
+    return Path(rest).expanduser().resolve()
+
+
+def safe_name(text: str) -> str:
+    """A reversible single path component: no separators, no dot files, no clash with ``_runs``."""
+    if not text:
+        raise ValueError("workflow names and run ids must not be empty")
+    encoded = quote(text, safe="")
+    if encoded[0] in "._":
+        encoded = f"%{ord(encoded[0]):02X}{encoded[1:]}"
+    return encoded
+
+
+def release_folder_name(release: datetime) -> str:
+    """The release as filesystem-safe UTC ISO: ``2024-01-01T00-00-00Z`` (+ ``.ffffff`` if set)."""
+    if release.tzinfo is None:
+        raise ValueError("release datetimes must be timezone-aware")
+    moment = release.astimezone(UTC)
+    text = moment.strftime("%Y-%m-%dT%H-%M-%S")
+    if moment.microsecond:
+        text += f".{moment.microsecond:06d}"
+    return text + "Z"
+
+
+def release_from_folder_name(name: str) -> datetime:
+    """The inverse of :func:`release_folder_name`."""
+    text = name.removesuffix("Z")
+    stamp, _, fraction = text.partition(".")
+    moment = datetime.strptime(stamp, "%Y-%m-%dT%H-%M-%S").replace(tzinfo=UTC)
+    return moment.replace(microsecond=int(fraction)) if fraction else moment
+
+
+def in_utc(record: ReleaseRecord) -> ReleaseRecord:
+    """The record with every datetime in UTC, so stored files compare and sort the same way."""
+    changes = {
+        name: value.astimezone(UTC)
+        for name in DATETIME_FIELDS
+        if (value := getattr(record, name)) is not None
+    }
+    return record.model_copy(update=changes)
+
+
+class FileAuditBackend:
+    """Audit records as JSON files under one folder; safe for many processes on one host."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.root = root_from_url(url)
+        options = parse_qs(urlsplit(url).query)
+        self.fsync = options.get("fsync", ["1"])[-1].lower() not in ("0", "false", "no")
+        for folder in (RUN_INDEX_FOLDER, RUNNING_INDEX_FOLDER):
+            (self.root / folder).mkdir(parents=True, exist_ok=True)
+
+    def __repr__(self) -> str:
+        return f"FileAuditBackend({self.url!r} -> {str(self.root)!r})"
+
+    # -- paths -----------------------------------------------------------------------------
+
+    def record_path(self, workflow: str, release: datetime, attempt: int) -> Path:
+        folder = self.root / safe_name(workflow) / release_folder_name(release)
+        return folder / f"attempt-{attempt}.json"
+
+    def index_path(self, run_id: str) -> Path:
+        return self.root / RUN_INDEX_FOLDER / safe_name(run_id)
+
+    def running_marker_path(self, run_id: str) -> Path:
+        return self.root / RUNNING_INDEX_FOLDER / safe_name(run_id)
+
+    def path_of_run(self, run_id: str) -> Path | None:
+        """The record path the run-id index names, or None when the run id is unknown."""
+        return self.path_named_by(self.index_path(run_id))
+
+    def path_named_by(self, index_file: Path) -> Path | None:
+        """The record path in a ``_runs`` or ``_running`` file, or None if it is gone."""
+        try:
+            relative = Path(index_file.read_text(encoding="utf-8").strip())
+        except FileNotFoundError:
+            return None
+        if relative.is_absolute() or ".." in relative.parts:
+            return None  # not written by this backend: never read outside the store
+        return self.root / relative
+
+    def mark_running(self, record: ReleaseRecord, path: Path) -> None:
+        """Keep the RUNNING marker in step with ``record`` (written before, removed after)."""
+        marker = self.running_marker_path(record.run_id)
+        if record.status == ReleaseStatus.RUNNING:
+            self.replace_file(marker, path.relative_to(self.root).as_posix().encode())
+        else:
+            marker.unlink(missing_ok=True)
+
+    # -- low-level file writes --------------------------------------------------------------
+
+    def write_temp(self, folder: Path, data: bytes) -> Path:
+        """Write ``data`` to a new temp file in ``folder`` (same filesystem as the target)."""
+        temp = folder / f"{TEMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex}"
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            if self.fsync:
+                os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            temp.unlink(missing_ok=True)
+            raise
+        os.close(fd)
+        return temp
+
+    def replace_file(self, path: Path, data: bytes) -> None:
+        """Atomically replace ``path`` with ``data``: temp file then ``os.replace``."""
+        temp = self.write_temp(path.parent, data)
+        try:
+            os.replace(temp, path)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+
+    @contextmanager
+    def locked(self, path: Path) -> Iterator[None]:
+        """Hold the record's exclusive flock (released by the kernel if this process dies)."""
+        fd = os.open(path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    @staticmethod
+    def encode(record: ReleaseRecord) -> bytes:
+        return in_utc(record).model_dump_json(indent=2).encode() + b"\n"
+
+    @staticmethod
+    def read(path: Path) -> ReleaseRecord | None:
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        return ReleaseRecord.model_validate_json(data)
+
+    # -- the AuditBackend protocol ----------------------------------------------------------
+
+    def claim(self, record: ReleaseRecord) -> bool:
+        """Publish the record with ``os.link`` (fails if the attempt exists): one winner."""
+        path = self.record_path(record.workflow, record.release, record.attempt)
+        if path.exists():
+            return False
+        if self.get(record.run_id) is not None:
+            raise ValueError(f"run id {record.run_id!r} is already recorded")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        index = self.index_path(record.run_id)
+        self.replace_file(index, path.relative_to(self.root).as_posix().encode())
+        if record.status == ReleaseStatus.RUNNING:
+            self.mark_running(record, path)
+        temp = self.write_temp(path.parent, self.encode(record))
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            index.unlink(missing_ok=True)
+            self.running_marker_path(record.run_id).unlink(missing_ok=True)
+            return False
+        finally:
+            temp.unlink(missing_ok=True)
+        return True
+
+    def claim_many(self, records: list[ReleaseRecord]) -> list[bool]:
+        """One exclusive publish per record: files have no transaction to share."""
+        return [self.claim(record) for record in records]
+
+    def latest_release(self, workflow: str) -> datetime | None:
+        """From the release folder names alone: no record is read."""
+        folder = self.root / safe_name(workflow)
+        if not folder.is_dir():
+            return None
+        names = [p.name for p in folder.iterdir() if p.is_dir() and p.name.endswith("Z")]
+        return max((release_from_folder_name(n) for n in names), default=None)
+
+    def update(self, record: ReleaseRecord, *, expect_running: bool = False) -> bool:
+        """Replace the record with this run id; its (workflow, release, attempt) must not change."""
+        path = self.path_of_run(record.run_id)
+        if path is None:
+            raise KeyError(f"no audit record with run id {record.run_id!r}")
+        with self.locked(path):
+            current = self.read(path)
+            if current is None or current.run_id != record.run_id:
+                raise KeyError(f"no audit record with run id {record.run_id!r}")
+            if current.key != record.key:
+                raise ValueError(
+                    f"update of run {record.run_id!r} cannot change its key {current.key} to {record.key}"
+                )
+            if expect_running and current.status != ReleaseStatus.RUNNING:
+                return False
+            running = record.status == ReleaseStatus.RUNNING
+            if running:  # the marker goes first: a RUNNING record always has one
+                self.mark_running(record, path)
+            self.replace_file(path, self.encode(record))
+            if not running:  # and is removed only once the record says it stopped
+                self.mark_running(record, path)
+        return True
+
+    def heartbeat(self, run_id: str, at: datetime) -> None:
+        """Refresh the heartbeat of a RUNNING record; finished records are left alone."""
+        if at.tzinfo is None:
+            raise ValueError("heartbeat time must be timezone-aware")
+        path = self.path_of_run(run_id)
+        if path is None:
+            raise KeyError(f"no audit record with run id {run_id!r}")
+        with self.locked(path):
+            current = self.read(path)
+            if current is None or current.run_id != run_id:
+                raise KeyError(f"no audit record with run id {run_id!r}")
+            if current.status == ReleaseStatus.RUNNING:
+                self.replace_file(path, self.encode(current.model_copy(update={"heartbeat": at})))
+
+    def get(self, run_id: str) -> ReleaseRecord | None:
+        path = self.path_of_run(run_id)
+        record = self.read(path) if path is not None else None
+        return record if record is not None and record.run_id == run_id else None
+
+    def attempts(self, workflow: str, release: datetime) -> list[ReleaseRecord]:
+        folder = self.record_path(workflow, release, 1).parent
+        records = [r for r in self.read_folder(folder) if r.workflow == workflow]
+        return sorted(records, key=lambda r: r.attempt)
+
+    def list(
+        self,
+        workflow: str | None = None,
+        status: ReleaseStatus | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[ReleaseRecord]:
+        """Reads every record file (of one workflow, if given): fine for thousands, not millions.
+
+        ``status=RUNNING`` reads only the records named in ``_running``.
+        """
+        if since is not None and since.tzinfo is None:
+            raise ValueError("'since' must be timezone-aware")
+        if limit is not None and limit < 0:
+            raise ValueError("'limit' must not be negative")
+        found = [
+            record
+            for record in (
+                self.read_running() if status == ReleaseStatus.RUNNING else self.read_all(workflow)
+            )
+            if (workflow is None or record.workflow == workflow)
+            and (status is None or record.status == status)
+            and (since is None or record.started >= since)
+        ]
+        found.sort(key=lambda r: (r.started, r.release, r.attempt), reverse=True)
+        return found if limit is None else found[:limit]
+
+    def mark_crashed(self, run_id: str, reason: str) -> bool:
+        """Compare-and-set RUNNING -> CRASHED under the record's flock."""
+        path = self.path_of_run(run_id)
+        if path is None:
+            return False
+        with self.locked(path):
+            current = self.read(path)
+            if current is None or current.run_id != run_id:
+                return False
+            if current.status != ReleaseStatus.RUNNING:
+                return False
+            crashed = current.model_copy(
+                update={
+                    "status": ReleaseStatus.CRASHED,
+                    "ended": current.ended or utc_now(),
+                    "errors": [*current.errors, {"name": "Crashed", "message": reason}],
+                }
+            )
+            self.replace_file(path, self.encode(crashed))
+            self.mark_running(crashed, path)
+        return True
+
+    def close(self) -> None:
+        """Nothing is held open between calls."""
+
+    def read_all(self, workflow: str | None) -> Iterator[ReleaseRecord]:
+        """Every record of one workflow, or of all (folders starting with ``_`` are indexes)."""
+        if workflow is not None:
+            workflow_folders = [self.root / safe_name(workflow)]
+        else:
+            workflow_folders = [folder for folder in subfolders(self.root) if not folder.name.startswith("_")]
+        for workflow_folder in workflow_folders:
+            for release_folder in subfolders(workflow_folder):
+                yield from self.read_folder(release_folder)
+
+    def read_running(self) -> Iterator[ReleaseRecord]:
+        """The records named by RUNNING markers (the caller re-checks each record's status)."""
+        for marker in (self.root / RUNNING_INDEX_FOLDER).iterdir():
+            path = None if marker.name.startswith(TEMP_PREFIX) else self.path_named_by(marker)
+            record = self.read(path) if path is not None else None
+            if record is not None and safe_name(record.run_id) == marker.name:
+                yield record
+
+    def read_folder(self, folder: Path) -> Iterator[ReleaseRecord]:
+        """The published attempt records of one release folder (temp and lock files skipped)."""
+        try:
+            names = os.listdir(folder)
+        except FileNotFoundError:
+            return
+        for name in names:
+            if ATTEMPT_FILE.fullmatch(name):
+                record = self.read(folder / name)
+                if record is not None:
+                    yield record
+
+
+def subfolders(folder: Path) -> Iterator[Path]:
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        if entry.is_dir():
+            yield Path(entry.path)

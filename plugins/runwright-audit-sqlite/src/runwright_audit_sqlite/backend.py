@@ -1,0 +1,280 @@
+"""The ``sqlite://`` audit backend: one table in one SQLite database, WAL mode.
+
+URLs follow SQLAlchemy: ``sqlite:////abs/path.db`` (four slashes) is absolute,
+``sqlite:///relative.db`` and ``sqlite:///./relative.db`` are relative to the current directory
+when the backend is made. ``?timeout=<seconds>`` sets how long a writer waits for the lock
+(default 30).
+
+Why it is safe across processes: the primary key (workflow, release, attempt) makes a second
+``INSERT`` of the same attempt fail, so ``claim`` has exactly one winner; ``mark_crashed`` is
+one ``UPDATE ... WHERE status = 'RUNNING'`` whose row count says whether it won; every other
+write is a single statement. WAL lets readers run while one process writes; ``synchronous=FULL``
+makes a won claim survive power loss, not only a killed process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from runwright.audit import ReleaseRecord, ReleaseStatus, utc_now
+
+SCHEME = "sqlite"
+DEFAULT_TIMEOUT_SECONDS = 30.0
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS releases (
+    workflow        TEXT    NOT NULL,
+    release         TEXT    NOT NULL,  -- UTC ISO with microseconds: sorts as it compares
+    attempt         INTEGER NOT NULL,
+    run_id          TEXT    NOT NULL UNIQUE,
+    type            TEXT    NOT NULL,
+    parent_run_id   TEXT,
+    status          TEXT    NOT NULL,
+    params          TEXT    NOT NULL,  -- JSON object
+    context         TEXT    NOT NULL,  -- JSON object
+    errors          TEXT    NOT NULL,  -- JSON array
+    started         TEXT    NOT NULL,
+    ended           TEXT,
+    host            TEXT    NOT NULL,
+    pid             INTEGER NOT NULL,
+    heartbeat       TEXT    NOT NULL,
+    definition_hash TEXT    NOT NULL,
+    PRIMARY KEY (workflow, release, attempt)
+);
+CREATE INDEX IF NOT EXISTS releases_status ON releases (status);
+CREATE INDEX IF NOT EXISTS releases_started ON releases (started);
+"""
+
+COLUMNS = (
+    "workflow", "release", "attempt", "run_id", "type", "parent_run_id", "status", "params",
+    "context", "errors", "started", "ended", "host", "pid", "heartbeat", "definition_hash",
+)  # fmt: skip
+JSON_COLUMNS = frozenset({"params", "context", "errors"})
+KEY_COLUMNS = ("workflow", "release", "attempt")
+SELECT = f"SELECT {', '.join(COLUMNS)} FROM releases"
+
+
+def path_from_url(url: str) -> tuple[Path, float]:
+    """The database path and lock timeout of ``sqlite:///relative`` / ``sqlite:////absolute``."""
+    if not url.lower().startswith(f"{SCHEME}:///"):
+        raise ValueError(
+            f"not a sqlite audit URL: {url!r} (use sqlite:///relative.db or sqlite:////abs/path.db)"
+        )
+    rest, _, query = url[len(SCHEME) + 4 :].partition("?")
+    rest = unquote(rest)
+    if not rest or rest == ":memory:":
+        raise ValueError(f"sqlite audit URL needs a database file, shared by processes: {url!r}")
+    timeout = float(parse_qs(query).get("timeout", [DEFAULT_TIMEOUT_SECONDS])[-1])
+    return Path(rest).expanduser().resolve(), timeout
+
+
+def timestamp(moment: datetime | None) -> str | None:
+    """Fixed-width UTC text, so ``ORDER BY`` and ``>=`` on the column are chronological."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        raise ValueError("audit datetimes must be timezone-aware")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def to_row(record: ReleaseRecord) -> dict[str, Any]:
+    data = record.model_dump(mode="json")
+    for name in ("release", "started", "ended", "heartbeat"):
+        data[name] = timestamp(getattr(record, name))
+    for name in JSON_COLUMNS:
+        data[name] = json.dumps(data[name], separators=(",", ":"))
+    return data
+
+
+def from_row(row: tuple[Any, ...]) -> ReleaseRecord:
+    data = dict(zip(COLUMNS, row, strict=True))
+    for name in JSON_COLUMNS:
+        data[name] = json.loads(data[name])
+    return ReleaseRecord.model_validate(data)
+
+
+class SqliteAuditBackend:
+    """Audit records in one SQLite table; one connection per thread (and per forked process)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.path, self.timeout = path_from_url(url)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._opened: list[sqlite3.Connection] = []
+        self._opened_lock = threading.Lock()
+        self._generation = 0
+        self.connection().execute("PRAGMA journal_mode=WAL")  # persistent: stored in the file
+        with self.transaction() as cursor:
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    cursor.execute(statement)
+
+    def __repr__(self) -> str:
+        return f"SqliteAuditBackend({self.url!r} -> {str(self.path)!r})"
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection, opened on first use (again after ``close`` or a fork)."""
+        local = self._local
+        if getattr(local, "key", None) != (os.getpid(), self._generation):
+            connection = sqlite3.connect(
+                self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
+            )
+            connection.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
+            connection.execute("PRAGMA synchronous=FULL")
+            local.connection, local.key = connection, (os.getpid(), self._generation)
+            with self._opened_lock:
+                self._opened.append(connection)
+        return local.connection
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Cursor]:
+        """``BEGIN IMMEDIATE`` takes the write lock up front, so the transaction never deadlocks."""
+        connection = self.connection()
+        cursor = connection.cursor()
+        cursor.execute("BEGIN IMMEDIATE")
+        try:
+            yield cursor
+        except BaseException:
+            if connection.in_transaction:  # some errors make SQLite roll back by itself
+                cursor.execute("ROLLBACK")
+            raise
+        cursor.execute("COMMIT")
+
+    def execute(self, sql: str, parameters: tuple[Any, ...] | dict[str, Any] = ()) -> sqlite3.Cursor:
+        return self.connection().execute(sql, parameters)
+
+    def exists(self, run_id: str) -> bool:
+        return self.execute("SELECT 1 FROM releases WHERE run_id = ?", (run_id,)).fetchone() is not None
+
+    # -- the AuditBackend protocol ----------------------------------------------------------
+
+    def claim(self, record: ReleaseRecord) -> bool:
+        """INSERT; a primary-key conflict means another process claimed this attempt first."""
+        row = to_row(record)
+        key = (row["workflow"], row["release"], row["attempt"])
+        taken = "SELECT 1 FROM releases WHERE workflow = ? AND release = ? AND attempt = ?"
+        if self.execute(taken, key).fetchone():
+            return False  # a lock-free read (WAL) spares losers the wait for the write lock
+        names = ", ".join(COLUMNS)
+        values = ", ".join(f":{name}" for name in COLUMNS)
+        with self.transaction() as cursor:
+            try:
+                cursor.execute(f"INSERT INTO releases ({names}) VALUES ({values})", row)
+            except sqlite3.IntegrityError:
+                if cursor.execute(taken, key).fetchone():
+                    return False
+                raise ValueError(f"run id {record.run_id!r} is already recorded") from None
+        return True
+
+    def claim_many(self, records: list[ReleaseRecord]) -> list[bool]:
+        """Every INSERT in one transaction (one fsync); a key conflict is a lost claim."""
+        if not records:
+            return []
+        names = ", ".join(COLUMNS)
+        values = ", ".join(f":{name}" for name in COLUMNS)
+        sql = (
+            f"INSERT INTO releases ({names}) VALUES ({values})"
+            " ON CONFLICT (workflow, release, attempt) DO NOTHING"
+        )
+        won: list[bool] = []
+        with self.transaction() as cursor:
+            for record in records:
+                try:
+                    cursor.execute(sql, to_row(record))
+                except sqlite3.IntegrityError:
+                    raise ValueError(f"run id {record.run_id!r} is already recorded") from None
+                won.append(cursor.rowcount == 1)
+        return won
+
+    def update(self, record: ReleaseRecord, *, expect_running: bool = False) -> bool:
+        """Replace the row with this run id; its (workflow, release, attempt) must not change."""
+        row = to_row(record)
+        changes = ", ".join(f"{name} = :{name}" for name in COLUMNS if name not in KEY_COLUMNS)
+        match = " AND ".join(f"{name} = :{name}" for name in KEY_COLUMNS)
+        if expect_running:
+            match += f" AND status = '{ReleaseStatus.RUNNING.value}'"
+        cursor = self.execute(f"UPDATE releases SET {changes} WHERE run_id = :run_id AND {match}", row)
+        if cursor.rowcount == 0:
+            current = self.get(record.run_id)
+            if current is None:
+                raise KeyError(f"no audit record with run id {record.run_id!r}")
+            if current.key != record.key:
+                raise ValueError(f"update of run {record.run_id!r} cannot change its key {record.key}")
+            return False
+        return True
+
+    def latest_release(self, workflow: str) -> datetime | None:
+        row = self.execute("SELECT MAX(release) FROM releases WHERE workflow = ?", (workflow,)).fetchone()
+        return datetime.fromisoformat(row[0]) if row and row[0] else None
+
+    def heartbeat(self, run_id: str, at: datetime) -> None:
+        """Refresh the heartbeat of a RUNNING record; finished records are left alone."""
+        cursor = self.execute(
+            "UPDATE releases SET heartbeat = ? WHERE run_id = ? AND status = ?",
+            (timestamp(at), run_id, ReleaseStatus.RUNNING.value),
+        )
+        if cursor.rowcount == 0 and not self.exists(run_id):
+            raise KeyError(f"no audit record with run id {run_id!r}")
+
+    def get(self, run_id: str) -> ReleaseRecord | None:
+        row = self.execute(f"{SELECT} WHERE run_id = ?", (run_id,)).fetchone()
+        return from_row(row) if row is not None else None
+
+    def attempts(self, workflow: str, release: datetime) -> list[ReleaseRecord]:
+        rows = self.execute(
+            f"{SELECT} WHERE workflow = ? AND release = ? ORDER BY attempt",
+            (workflow, timestamp(release)),
+        ).fetchall()
+        return [from_row(row) for row in rows]
+
+    def list(
+        self,
+        workflow: str | None = None,
+        status: ReleaseStatus | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[ReleaseRecord]:
+        if limit is not None and limit < 0:
+            raise ValueError("'limit' must not be negative")
+        filters = {
+            "workflow = ?": workflow,
+            "status = ?": None if status is None else ReleaseStatus(status).value,
+            "started >= ?": timestamp(since),
+        }
+        used = {clause: value for clause, value in filters.items() if value is not None}
+        sql = SELECT + (" WHERE " + " AND ".join(used) if used else "")
+        sql += " ORDER BY started DESC, release DESC, attempt DESC"
+        parameters: list[Any] = list(used.values())
+        if limit is not None:
+            sql += " LIMIT ?"
+            parameters.append(limit)
+        return [from_row(row) for row in self.execute(sql, tuple(parameters)).fetchall()]
+
+    def mark_crashed(self, run_id: str, reason: str) -> bool:
+        """One compare-and-set UPDATE: only a row still RUNNING changes, and rowcount says so."""
+        error = json.dumps({"name": "Crashed", "message": reason})
+        cursor = self.execute(
+            "UPDATE releases SET status = ?, ended = COALESCE(ended, ?),"
+            " errors = json_insert(errors, '$[#]', json(?))"
+            " WHERE run_id = ? AND status = ?",
+            (ReleaseStatus.CRASHED.value, timestamp(utc_now()), error, run_id, ReleaseStatus.RUNNING.value),
+        )
+        return cursor.rowcount == 1
+
+    def close(self) -> None:
+        """Close every connection this backend opened, in any thread; later calls reopen."""
+        with self._opened_lock:
+            opened, self._opened = self._opened, []
+            self._generation += 1
+        for connection in opened:
+            connection.close()

@@ -1,0 +1,21 @@
+"""The runwright entry point of this distribution: the ``sqlite://`` audit backend."""
+
+from __future__ import annotations
+
+from runwright import hookimpl
+
+from runwright_audit_sqlite.backend import SCHEME, SqliteAuditBackend
+
+
+@hookimpl
+def make_audit_backend(url: str) -> SqliteAuditBackend | None:
+    """A backend for ``sqlite://`` URLs; None for any other scheme, so other plugins answer."""
+    if url.split("://", 1)[0].lower() != SCHEME:
+        return None
+    return SqliteAuditBackend(url)
+
+
+@hookimpl
+def audit_backend_schemes() -> list[str]:
+    """Named in the error raised for a URL no backend accepts."""
+    return [SCHEME]

@@ -1,0 +1,75 @@
+"""A separate process that uses an audit backend, for the multi-process tests.
+
+python backend_worker.py race URL WORKFLOW RELEASES READY_FILE GO_FILE
+    Claim attempt 1 of RELEASES hourly releases of WORKFLOW, each with this process's own
+    run ids; print the indexes it won as one JSON list. Creates READY_FILE once the backend
+    is open, then waits (at most 30 s) for GO_FILE so that every racer starts together.
+
+python backend_worker.py churn URL WORKFLOW
+    Claim and update large records forever, printing each finished index, until killed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from runwright.audit import ReleaseRecord, ReleaseStatus, make_audit_backend
+
+FIRST_RELEASE = datetime(2024, 1, 1, tzinfo=UTC)
+START_WAIT_SECONDS = 30.0
+
+
+def race(url: str, workflow: str, releases: int, ready_file: Path, go_file: Path) -> None:
+    backend = make_audit_backend(url)
+    ready_file.touch()
+    deadline = time.monotonic() + START_WAIT_SECONDS
+    while not go_file.exists():
+        if time.monotonic() > deadline:
+            raise SystemExit("never told to start")
+        time.sleep(0.005)
+    won = []
+    for index in range(releases):
+        record = ReleaseRecord(
+            workflow=workflow,
+            release=FIRST_RELEASE + timedelta(hours=index),
+            run_id=f"{os.getpid()}-{index}-{uuid.uuid4().hex[:8]}",
+        )
+        if backend.claim(record):
+            won.append(index)
+    backend.close()
+    print(json.dumps(won), flush=True)
+
+
+def churn(url: str, workflow: str) -> None:
+    """Big records (~300 KB) so that a kill very likely lands in the middle of a write."""
+    backend = make_audit_backend(url)
+    payload = {f"row-{i}": "x" * 300 for i in range(1000)}
+    for index in range(1_000_000):
+        record = ReleaseRecord(
+            workflow=workflow,
+            release=FIRST_RELEASE + timedelta(hours=index),
+            run_id=f"churn-{os.getpid()}-{index}",
+            context={"step": 0, "payload": payload},
+        )
+        backend.claim(record)
+        for step in range(1, 4):
+            backend.heartbeat(record.run_id, datetime.now(UTC))
+            backend.update(record.model_copy(update={"context": {"step": step, "payload": payload}}))
+        backend.update(record.model_copy(update={"status": ReleaseStatus.SUCCESS}))
+        print(index, flush=True)
+
+
+if __name__ == "__main__":
+    mode, *args = sys.argv[1:]
+    if mode == "race":
+        race(args[0], args[1], int(args[2]), Path(args[3]), Path(args[4]))
+    elif mode == "churn":
+        churn(args[0], args[1])
+    else:
+        raise SystemExit(f"unknown mode {mode!r}")

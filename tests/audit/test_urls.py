@@ -1,0 +1,163 @@
+"""Choosing a backend by URL: schemes, relative and absolute paths, the default, errors."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pluggy
+import pytest
+from runwright.audit import DEFAULT_AUDIT_URL, AuditBackend, make_audit_backend
+from runwright.errors import RunwrightError
+from runwright.plugins import describe_plugins
+from runwright_audit_file import FileAuditBackend
+from runwright_audit_sqlite import SqliteAuditBackend
+
+from tests.audit.conftest import make_record
+
+
+def test_unknown_scheme_lists_the_installed_backends(plugin_manager: pluggy.PluginManager) -> None:
+    with pytest.raises(RunwrightError) as caught:
+        make_audit_backend("mysql://x", pm=plugin_manager)
+    message = str(caught.value)
+    assert "mysql://x" in message
+    assert "file://" in message and "sqlite://" in message
+
+
+def test_plugins_are_registered_by_their_distributions(plugin_manager: pluggy.PluginManager) -> None:
+    provided = {
+        info.distribution: info.provides.get("audit backends") for info in describe_plugins(plugin_manager)
+    }
+    assert provided["runwright-audit-file"] == ["file"]
+    assert provided["runwright-audit-sqlite"] == ["sqlite"]
+
+
+def test_default_url_is_a_file_store_under_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RUNWRIGHT_AUDIT_URL", raising=False)
+    backend = make_audit_backend()  # the process-wide runtime: entry points, as in production
+    assert isinstance(backend, FileAuditBackend)
+    assert backend.url == DEFAULT_AUDIT_URL
+    assert backend.root == tmp_path / "audits"
+    assert backend.claim(make_record())
+    assert list((tmp_path / "audits").glob("*/*/attempt-1.json"))
+
+
+def test_environment_variable_chooses_the_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RUNWRIGHT_AUDIT_URL", f"sqlite:///{tmp_path}/from-env.db")
+    backend = make_audit_backend()
+    try:
+        assert isinstance(backend, SqliteAuditBackend)
+        assert backend.path == tmp_path / "from-env.db"
+    finally:
+        backend.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "folder"),
+    [
+        ("file://./audits", "audits"),
+        ("file://./nested/audits/", "nested/audits"),
+        ("file://relative-too", "relative-too"),
+        ("FILE://./upper", "upper"),
+    ],
+)
+def test_relative_file_urls(
+    url: str,
+    folder: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    open_backend: Callable[[str], AuditBackend],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    backend = open_backend(url)
+    assert isinstance(backend, FileAuditBackend)
+    assert backend.root == tmp_path / folder
+    monkeypatch.chdir("/")  # resolved once, when made: a later chdir does not move the store
+    assert backend.claim(make_record())
+    assert (tmp_path / folder / "_runs").is_dir()
+
+
+def test_absolute_file_url(tmp_path: Path, open_backend: Callable[[str], AuditBackend]) -> None:
+    backend = open_backend(f"file://{tmp_path}/abs")
+    assert isinstance(backend, FileAuditBackend) and backend.root == tmp_path / "abs"
+    assert open_backend(f"file://localhost{tmp_path}/abs").root == tmp_path / "abs"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("url", "relative_path"),
+    [
+        ("sqlite:///audit.db", "audit.db"),
+        ("sqlite:///./audit.db", "audit.db"),
+        ("sqlite:///data/audit.db", "data/audit.db"),  # three slashes: relative, as SQLAlchemy
+    ],
+)
+def test_relative_sqlite_urls(
+    url: str,
+    relative_path: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    open_backend: Callable[[str], AuditBackend],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    backend = open_backend(url)
+    assert isinstance(backend, SqliteAuditBackend)
+    assert backend.path == tmp_path / relative_path
+    assert (tmp_path / relative_path).is_file()
+
+
+def test_absolute_sqlite_url_has_four_slashes(
+    tmp_path: Path, open_backend: Callable[[str], AuditBackend]
+) -> None:
+    url = f"sqlite:///{tmp_path}/abs.db"
+    assert url.startswith("sqlite:////")
+    backend = open_backend(url)
+    assert isinstance(backend, SqliteAuditBackend) and backend.path == tmp_path / "abs.db"
+
+
+def test_sqlite_store_is_in_wal_mode_with_the_expected_schema(
+    tmp_path: Path, open_backend: Callable[[str], AuditBackend]
+) -> None:
+    open_backend(f"sqlite:///{tmp_path}/audit.db")
+    connection = sqlite3.connect(tmp_path / "audit.db")
+    try:
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        indexes = {row[1] for row in connection.execute("PRAGMA index_list(releases)")}
+        unique = {row[1] for row in connection.execute("PRAGMA index_list(releases)") if row[2]}
+    finally:
+        connection.close()
+    assert {"releases_status", "releases_started"} <= indexes
+    assert len(unique) == 2  # the primary key (workflow, release, attempt) and run_id
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///", "sqlite:///:memory:", "file://", "file:///"])
+def test_urls_naming_no_store_are_refused(url: str, plugin_manager: pluggy.PluginManager) -> None:
+    with pytest.raises(ValueError):
+        make_audit_backend(url, pm=plugin_manager)
+
+
+def test_sqlite_backend_gives_each_thread_its_own_connection(
+    tmp_path: Path, open_backend: Callable[[str], AuditBackend]
+) -> None:
+    import threading
+
+    backend = open_backend(f"sqlite:///{tmp_path}/threads.db")
+    assert isinstance(backend, SqliteAuditBackend)
+    seen: list[int] = []
+
+    def work() -> None:
+        seen.append(id(backend.connection()))
+        backend.claim(make_record(workflow=f"thread-{threading.get_ident()}"))
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert len(set(seen)) == 4 and id(backend.connection()) not in seen
+    assert len(backend.list()) == 4
+    backend.close()
+    assert len(backend.list()) == 4  # after close, the next call opens a new connection
