@@ -149,3 +149,35 @@ def test_schema_is_generated_and_describes_templates(tmp_path: Path) -> None:
         pass
     else:  # pragma: no cover - the assertion is the failure
         raise AssertionError("schema accepted an unknown stage key")
+
+
+def test_dry_run_checks_and_runs_nothing(conf, tmp_path) -> None:
+    marker = tmp_path / "touched"
+    folder = conf(f"""
+    dry:
+      type: Workflow
+      params: {{name: str}}
+      jobs:
+        j:
+          stages:
+            - {{id: side, bash: "touch {marker}"}}
+            - {{id: greet, uses: tasks/greet@local, with: {{name: "${{{{ params.name }}}}", times: 2}}}}
+    """)
+    ok = run_cli("run", "dry", "-p", "name=Ada", "--dry-run", "--conf", str(folder))
+    assert ok.returncode == 0, ok.stderr
+    assert "ok  jobs.j.stages.greet: tasks/greet@local(name: str, times: int = 1)" in ok.stdout
+    assert "dry run: SUCCESS" in ok.stdout
+    bad = run_cli("run", "dry", "--dry-run", "--conf", str(folder), "--json")
+    assert bad.returncode == 1
+    checks = json.loads(bad.stdout)["checks"]
+    assert checks[0] == {"where": "params", "ok": False,
+                         "message": "workflow 'dry': param 'name': is required (a str value) but was not given"}
+    assert not marker.exists()
+    assert run_cli("audit", "list", "--json").stdout.strip() == "[]"
+
+
+def test_committed_editor_schema_is_current() -> None:
+    """docs/runwright.schema.json is what `runwright schema` generates (regenerate with -o)."""
+    generated = json.loads(run_cli("schema").stdout)
+    committed = json.loads((REPO / "docs" / "runwright.schema.json").read_text())
+    assert committed == generated

@@ -283,3 +283,26 @@ def test_crash_recovery_in_process(conf, runtime) -> None:
     retried = [o for o in outcomes if o.ran]
     assert len(retried) == 1 and retried[0].attempt == 2 and retried[0].status == "SUCCESS"
     assert audit.get(retried[0].run_id).parent_run_id == "dead-run"
+
+
+def test_audit_records_mask_secrets(workflow_from, monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("WAREHOUSE_PASSWORD", "pw-Secret-991")
+    wf = workflow_from("""
+    secretive:
+      type: Workflow
+      params: {dsn: {type: str, default: "db://user:${WAREHOUSE_PASSWORD}@host"}}
+      jobs:
+        j:
+          stages:
+            - {id: s, bash: 'echo "connecting to $DSN"', env: {DSN: "${{ params.dsn }}"}}
+            - {id: fail, raise: "login failed for ${{ params.dsn }}"}
+    """)
+    outcome = wf.release(T0)
+    assert outcome.status == "FAILED"
+    record = make_audit_backend().get(outcome.run_id)
+    text = record.model_dump_json()
+    assert "pw-Secret-991" not in text
+    assert "db://user:***@host" in record.params["dsn"]
+    assert record.errors[0]["message"] == "login failed for db://user:***@host"
+    stored = "".join(p.read_text() for p in (tmp_path / "audits").rglob("*") if p.is_file())
+    assert "pw-Secret-991" not in stored

@@ -65,7 +65,9 @@ def test_seed_python_snippet_lands_flattened_records(http_server, s3, reply, mon
 
 
 def test_seed_from_the_cli(http_server, s3, reply, tmp_path) -> None:
-    env = {**os.environ, **seed_env(http_server, s3, reply), "RUNWRIGHT_LOG_PATH": str(tmp_path / "logs")}
+    audits = tmp_path / "audits"
+    env = {**os.environ, **seed_env(http_server, s3, reply), "RUNWRIGHT_LOG_PATH": str(tmp_path / "logs"),
+           "RUNWRIGHT_AUDIT_URL": f"file://{audits}"}
     done = subprocess.run(
         [
             sys.executable,
@@ -89,6 +91,16 @@ def test_seed_from_the_cli(http_server, s3, reply, tmp_path) -> None:
     keys = document["context"]["jobs"]["getting-api-data"]["stages"]["retrieve-api"]["outputs"]["keys"]
     assert keys and all(k.startswith("open-data/EUR-THB/") for k in keys)
     assert s3.keys("open-data/EUR-THB") == keys
-    logs = "".join(p.read_text() for p in (tmp_path / "logs").iterdir())
-    assert TOKEN not in done.stdout + done.stderr + logs
-    assert AWS_SECRET not in done.stdout + done.stderr + logs
+    # the audit record of this manual release shows the keys written
+    shown = subprocess.run(
+        [sys.executable, "-m", "runwright", "audit", "show", document["run_id"]],
+        capture_output=True, text=True, env=env, timeout=60,
+    )
+    record = json.loads(shown.stdout)
+    assert record["status"] == "SUCCESS" and record["workflow"] == "run-py-local"
+    stage = record["context"]["jobs"]["getting-api-data"]["stages"]["retrieve-api"]
+    assert stage["outputs"]["keys"] == keys and stage["outputs"]["records"] == 2
+    stored = "".join(p.read_text() for p in (tmp_path / "logs").iterdir())
+    stored += "".join(p.read_text() for p in audits.rglob("*.json"))
+    assert TOKEN not in done.stdout + done.stderr + stored
+    assert AWS_SECRET not in done.stdout + done.stderr + stored
