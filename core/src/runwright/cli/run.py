@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -48,27 +49,44 @@ def run(
     try:
         workflow = Workflow.from_conf(name, conf)
         if dry_run:
-            show_dry_run(workflow.release(utc_now(), params, mode="dryrun"), as_json)
+            show_dry_run(workflow.release(utc_now(), params, mode="dryrun", render_params=False), as_json)
             return
         workflow.parameterize(params)  # bad params are a usage error, before any record
         audit = optional_audit(workflow)
-        with Progress(enabled=not as_json) as observer:
-            if audit is None:
+        if audit is None:
+            with Progress(enabled=not as_json) as observer:
                 result = workflow.execute(params, observer=observer)
-            else:
-                outcome = release(
-                    workflow,
-                    utc_now(),
-                    params,
-                    mode="force",
-                    release_type="manual",
-                    audit=audit,
-                    render_params=False,
-                    run_options={"observer": observer},
-                )
-                result = outcome_result(outcome)
+            finish(result, as_json)
+            return
     except RunwrightError as exc:
         raise fail_usage(str(exc)) from None
+    release_and_report(workflow, utc_now(), params, as_json, mode="force", release_type="manual", audit=audit)
+
+
+def release_and_report(
+    workflow: Workflow, logical_date: Any, params: dict[str, Any], as_json: bool, **options: Any
+) -> None:
+    """Run one release with live progress, print its result, exit 1 if it did not succeed.
+
+    Params typed on the command line are data, never rendered as expressions.
+    """
+    try:
+        with Progress(enabled=not as_json) as observer:
+            outcome = release(
+                workflow,
+                logical_date,
+                params,
+                render_params=False,
+                run_options={"observer": observer},
+                **options,
+            )
+        result = outcome_result(outcome)
+    except RunwrightError as exc:
+        raise fail_usage(str(exc)) from None
+    finish(result, as_json)
+
+
+def finish(result: Result, as_json: bool) -> None:
     emit_result(result, as_json)
     if result.status not in (Status.SUCCESS, Status.SKIP):
         raise typer.Exit(EXIT_FAILED)

@@ -7,14 +7,11 @@ from pathlib import Path
 
 import typer
 
-from runwright.cli.app import EXIT_FAILED, EXIT_USAGE, app, fail_usage
-from runwright.cli.progress import Progress
-from runwright.cli.run import CONF_OPTION, emit_result, outcome_result, parse_params
+from runwright.cli.app import EXIT_USAGE, app, fail_usage
+from runwright.cli.run import CONF_OPTION, parse_params, release_and_report
 from runwright.config import Settings
-from runwright.engine.result import Status
 from runwright.errors import RunwrightError
 from runwright.models.workflow import Workflow
-from runwright.schedule.release import release
 from runwright.trace import format_event, read_trace
 
 
@@ -55,21 +52,15 @@ def rerun(
         params.update(parse_params(param))
         workflow = Workflow.from_conf(record.workflow, conf)
         workflow.parameterize(params)
-        with Progress(enabled=not as_json) as observer:
-            outcome = release(
-                workflow,
-                record.release,
-                params,
-                release_type=ReleaseType.RERUN,
-                audit=audit,
-                parent_run_id=run_id,
-                previous=record.context.get("jobs") or {},
-                render_params=False,
-                run_options={"observer": observer},
-            )
-        result = outcome_result(outcome)
     except RunwrightError as exc:
         raise fail_usage(str(exc)) from None
-    emit_result(result, as_json)
-    if result.status not in (Status.SUCCESS, Status.SKIP):
-        raise typer.Exit(EXIT_FAILED)
+    release_and_report(
+        workflow,
+        record.release,
+        params,
+        as_json,
+        release_type=ReleaseType.RERUN,
+        audit=audit,
+        parent_run_id=run_id,
+        previous=record.context.get("jobs") or {},
+    )

@@ -117,9 +117,9 @@ def run_stage(
     if runs:
         record = _attempts(stage, ctx, scope, job_id, sid, strategy)
         if record["status"] == Status.FAILED.value and stage.catch:
-            _catch(stage, record, ctx, scope, job_id, strategy)
+            _catch(stage.catch, record, ctx, scope)
         if stage.finally_:
-            _finally(stage.finally_, record, ctx, scope, job_id, strategy)
+            _finally(stage.finally_, record, ctx)
     trace.event(
         "stage-end",
         record["status"],
@@ -188,17 +188,10 @@ def _attempts(
     return record
 
 
-def _catch(
-    stage: Stage,
-    record: dict[str, Any],
-    ctx: StageContext,
-    scope: CancelScope,
-    job_id: str | None,
-    strategy: str | None,
-) -> None:
+def _catch(stages: list[Stage], record: dict[str, Any], ctx: StageContext, scope: CancelScope) -> None:
     """Step Functions-style: the failure is handled when the catch stages succeed."""
     error = record["errors"][-1]
-    nested = ctx.run_stages(stage.catch or [], {"error": error}, scope=scope, prefix="catch")
+    nested = ctx.run_stages(stages, {"error": error}, scope=scope, prefix="catch")
     record["catch"] = nested.stages
     if nested.status == Status.SUCCESS.value:
         record.update(status=Status.SUCCESS.value, outcome=Status.FAILED.value, caught=error)
@@ -207,14 +200,7 @@ def _catch(
         record["errors"] = [*record["errors"], *nested.errors]
 
 
-def _finally(
-    stages: list[Stage],
-    record: dict[str, Any],
-    ctx: StageContext,
-    scope: CancelScope,
-    job_id: str | None,
-    strategy: str | None,
-) -> None:
+def _finally(stages: list[Stage], record: dict[str, Any], ctx: StageContext) -> None:
     """Always runs (even after cancel, in a fresh scope); its failure fails the stage."""
     error = (record.get("errors") or [None])[-1]
     nested = ctx.run_stages(stages, {"error": error}, scope=CancelScope(), prefix="finally")
