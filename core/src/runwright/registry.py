@@ -12,6 +12,7 @@ import inspect
 import pkgutil
 import re
 import threading
+import typing
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -142,11 +143,10 @@ class CallFunction:
 
 
 def _resolved_hints(func: Callable[..., Any]) -> dict[str, Any]:
+    """Type hints with string annotations resolved (``from __future__ import annotations``)."""
     try:
-        import typing
-
         return typing.get_type_hints(func)
-    except Exception:
+    except Exception:  # an unresolvable hint: fall back to the raw annotation
         return {}
 
 

@@ -23,6 +23,7 @@ from runwright.engine.context import StageContext
 from runwright.errors import RunCancelled, StageFailed, StageTimeout
 from runwright.hookspecs import hookimpl
 from runwright.models.stage import Stage
+from runwright.templating.engine import to_text
 
 TERMINATE_GRACE_SECONDS = 3.0
 _counter = itertools.count(1)
@@ -46,8 +47,8 @@ class BashStage(Stage):
         script_path.write_text(script, encoding="utf-8")
         output_path.write_text("", encoding="utf-8")
         env = dict(os.environ)
-        env.update({k: _env_text(v) for k, v in ctx.render(self.env).items()})
-        env.update({k: _env_text(v) for k, v in values.items()})
+        env.update({k: to_text(v) for k, v in ctx.render(self.env).items()})
+        env.update({k: to_text(v) for k, v in values.items()})
         env["RUNWRIGHT_OUTPUT"] = str(output_path)
         env["RUNWRIGHT_RUN_ID"] = ctx.run.run_id
         process = subprocess.Popen(  # noqa: S603 - fixed argv, script from the template author
@@ -142,20 +143,6 @@ def _read_outputs(path: Any) -> dict[str, str]:
             if key.strip():
                 values[key.strip()] = value
     return values
-
-
-def _env_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return ""
-    if isinstance(value, dict | list):
-        import json
-
-        return json.dumps(value, default=str)
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return str(value)
 
 
 @hookimpl

@@ -15,6 +15,7 @@ key ``source-extract`` (write ``a.b - 1`` with spaces for a subtraction).
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -176,7 +177,7 @@ class ExpressionEngine:
             if compiled.is_single_expression:
                 return compiled.parts[0].evaluate(context)
             return "".join(
-                part if isinstance(part, str) else _to_text(part.evaluate(context)) for part in compiled.parts
+                part if isinstance(part, str) else to_text(part.evaluate(context)) for part in compiled.parts
             )
         if isinstance(value, dict):
             return {key: self.render(item, context) for key, item in value.items()}
@@ -256,7 +257,8 @@ def _syntax_message(exc: TemplateSyntaxError) -> str:
     return message
 
 
-def _to_text(value: Any) -> str:
+def to_text(value: Any) -> str:
+    """How a value reads inside text: ``true``/``false``, empty for None, ISO dates, JSON."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -264,7 +266,5 @@ def _to_text(value: Any) -> str:
     if hasattr(value, "isoformat") and not isinstance(value, str):
         return value.isoformat()
     if isinstance(value, dict | list):
-        import json
-
         return json.dumps(value, default=str)
     return str(value)
