@@ -74,6 +74,19 @@ def test_job_and_workflow_timeouts(workflow_from) -> None:
     assert result.status is Status.FAILED
 
 
+def test_workflow_timeout_alone_is_a_failure(workflow_from) -> None:
+    result = workflow_from("""
+    wf-timeout:
+      type: Workflow
+      timeout-minutes: 0.01
+      jobs:
+        j: {stages: [{id: s, bash: "sleep 30"}]}
+    """).execute()
+    assert result.status is Status.FAILED
+    assert result.errors[0] == {"name": "Timeout", "message": "the workflow ran past its timeout-minutes"}
+    assert result.context["jobs"]["j"]["status"] in ("CANCEL", "FAILED")
+
+
 def test_cancel_mid_run(workflow_from, tmp_path) -> None:
     marker = f"sleep 30 # {uuid.uuid4().hex}"
     wf = workflow_from(f"""

@@ -213,11 +213,11 @@ class WorkflowRunner:
                 if not waiting[dependent]:
                     ready(dependent)
 
+        timed_out = False
         try:
             for job_id in self.workflow.job_order:
                 if not jobs[job_id].needs:
                     ready(job_id)
-            timed_out = False
             while futures:
                 remaining = None if timed_out else self.state.scope.remaining()
                 done, _ = wait(
@@ -245,13 +245,12 @@ class WorkflowRunner:
         for job_id in jobs:  # jobs never reached (cancelled before their needs finished)
             if job_id not in statuses:
                 statuses[job_id] = self._record_not_run(job_id, Status.CANCEL, "run cancelled")
-        results = [self._conclusion(job_id, status) for job_id, status in statuses.items()]
+        results = list(statuses.values())
+        if timed_out:
+            return Status.FAILED  # a deadline missed is a failure, not a user's cancel
         if self.state.scope.cancelled and Status.FAILED not in results:
             return Status.CANCEL
         return aggregate(results)
-
-    def _conclusion(self, job_id: str, status: Status) -> Status:
-        return Status(self.context["jobs"][job_id]["status"]) if job_id in self.context["jobs"] else status
 
     def _record_not_run(self, job_id: str, status: Status, reason: str) -> Status:
         self.context["jobs"][job_id] = {"status": status.value, "reason": reason, "stages": {}}
