@@ -144,10 +144,11 @@ class AuditBackend(Protocol):
 
 def make_audit_backend(url: str | None = None, pm: Any = None) -> AuditBackend:
     """The backend for ``url`` (else ``RUNWRIGHT_AUDIT_URL``, else ``file://./audits``)."""
+    from runwright.config import Settings
     from runwright.errors import RunwrightError
     from runwright.runtime import Runtime
 
-    url = url or os.environ.get("RUNWRIGHT_AUDIT_URL") or DEFAULT_AUDIT_URL
+    url = url or Settings.from_env().audit_url or DEFAULT_AUDIT_URL
     manager = pm or Runtime.default().pm
     backend = manager.hook.make_audit_backend(url=url)
     if backend is None:

@@ -29,6 +29,9 @@ class Settings:
     - ``RUNWRIGHT_DISABLE_PLUGIN_AUTOLOAD``: ``1`` skips entry-point plugins.
     - ``RUNWRIGHT_TRACE_PLUGINS``: ``1`` prints every hook call to stderr.
     - ``RUNWRIGHT_TRACE``: ``0`` turns per-run trace files off (default on).
+    - ``RUNWRIGHT_AUDIT_URL``: the audit store (default ``file://./audits``; ``sqlite:///x.db``).
+    - ``RUNWRIGHT_STOP_BOUNDARY_DELTA``: how long ``Schedule.pending()`` runs when given no
+      stop: ISO 8601 (``PT5M``), JSON (``{"minutes": 5}``) or seconds (default 5 minutes).
     """
 
     conf_path: Path
@@ -38,6 +41,8 @@ class Settings:
     disable_plugin_autoload: bool
     trace_plugins: bool
     trace_enabled: bool
+    audit_url: str | None
+    stop_boundary_delta: str | None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -51,4 +56,6 @@ class Settings:
             disable_plugin_autoload=_flag(env.get("RUNWRIGHT_DISABLE_PLUGIN_AUTOLOAD")),
             trace_plugins=_flag(env.get("RUNWRIGHT_TRACE_PLUGINS")),
             trace_enabled=env.get("RUNWRIGHT_TRACE", "1").strip().lower() not in {"0", "false", "no", "off"},
+            audit_url=env.get("RUNWRIGHT_AUDIT_URL") or None,
+            stop_boundary_delta=env.get("RUNWRIGHT_STOP_BOUNDARY_DELTA") or None,
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ import typer
 from runwright.audit import AuditBackend, make_audit_backend, utc_now
 from runwright.cli.app import EXIT_FAILED, app, fail_usage
 from runwright.cli.progress import Progress
+from runwright.config import Settings
 from runwright.engine.result import Result, Status
 from runwright.errors import RunwrightError
 from runwright.masking import mask
@@ -97,7 +97,7 @@ def optional_audit(workflow: Workflow) -> AuditBackend | None:
     try:
         return make_audit_backend(pm=workflow.runtime.pm)
     except RunwrightError as exc:
-        if os.environ.get("RUNWRIGHT_AUDIT_URL"):
+        if Settings.from_env().audit_url:
             raise
         typer.echo(f"warning: not recording this run: {exc}", err=True)
         return None

@@ -78,7 +78,7 @@ def parse_duration(text: str) -> timedelta:
 
 def stop_boundary(now: datetime) -> datetime:
     """now + ``RUNWRIGHT_STOP_BOUNDARY_DELTA`` (default 5 minutes)."""
-    text = os.environ.get("RUNWRIGHT_STOP_BOUNDARY_DELTA")
+    text = Settings.from_env().stop_boundary_delta
     return now + (parse_duration(text) if text else DEFAULT_STOP_BOUNDARY)
 
 
