@@ -170,8 +170,11 @@ def test_dry_run_checks_and_runs_nothing(conf, tmp_path) -> None:
     bad = run_cli("run", "dry", "--dry-run", "--conf", str(folder), "--json")
     assert bad.returncode == 1
     checks = json.loads(bad.stdout)["checks"]
-    assert checks[0] == {"where": "params", "ok": False,
-                         "message": "workflow 'dry': param 'name': is required (a str value) but was not given"}
+    assert checks[0] == {
+        "where": "params",
+        "ok": False,
+        "message": "workflow 'dry': param 'name': is required (a str value) but was not given",
+    }
     assert not marker.exists()
     assert run_cli("audit", "list", "--json").stdout.strip() == "[]"
 

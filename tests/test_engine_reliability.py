@@ -129,7 +129,7 @@ def test_retry_with_backoff_records_every_attempt(workflow_from, tmp_path) -> No
         j:
           stages:
             - id: flaky
-              retry: {{max-attempts: 4, delay-seconds: 0.01, backoff: 2}}
+              retry: {{max-attempts: 4, delay-seconds: 0.01, backoff: 2, jitter: true}}
               bash: |
                 n=$(( $(cat {counter} 2>/dev/null || echo 0) + 1 )); echo $n > {counter}
                 [ $n -ge 3 ] || {{ echo "attempt $n failed" >&2; exit 1; }}
@@ -238,3 +238,50 @@ def test_job_catch_and_finally(workflow_from) -> None:
     assert jobs["report"]["status"] == "SUCCESS"
     assert jobs["plain-fail"]["status"] == "FAILED"
     assert jobs["plain-fail"]["finally"]["always"]["outputs"] == {"saw": "oops"}
+
+
+def test_cancel_kills_a_script_that_ignores_sigterm(workflow_from, tmp_path) -> None:
+    marker = f"sleep 31 # {uuid.uuid4().hex}"
+    wf = workflow_from(f"""
+    stubborn:
+      type: Workflow
+      jobs:
+        j:
+          stages:
+            - id: s
+              bash: |
+                trap '' TERM
+                touch {tmp_path}/started
+                {marker}
+    """)
+    handle = wf.start()
+    for _ in range(100):
+        if (tmp_path / "started").exists():
+            break
+        time.sleep(0.05)
+    handle.cancel()
+    result = handle.result(timeout=20)
+    assert result.status is Status.CANCEL
+    assert not process_alive(marker)  # SIGTERM was ignored; SIGKILL after the grace period
+
+
+def test_py_stage_vars_and_print(workflow_from) -> None:
+    result = workflow_from("""
+    pyvars:
+      type: Workflow
+      params: {base: {type: int, default: 40}}
+      jobs:
+        j:
+          stages:
+            - id: s
+              vars: {offset: "${{ params.base }}", label: fixed}
+              run: |
+                import math
+                total = offset + 2
+                root = math.isqrt(total * total)
+                print("total is", total)
+    """).execute()
+    outputs = result.context["jobs"]["j"]["stages"]["s"]["outputs"]
+    assert outputs == {"total": 42, "root": 42}  # vars and modules are not outputs
+    log = open(result.log_file, encoding="utf-8").read()
+    assert '"event": "stdout"' in log and "total is 42" in log

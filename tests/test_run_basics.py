@@ -145,3 +145,18 @@ def test_readme_hello_command_works() -> None:
     result = run_cli("run", "hello-world", "--conf", str(REPO / "conf"))
     assert result.returncode == 0, result.stderr
     assert "hello world hello world (5 letters)" in result.stdout
+
+
+def test_readme_template_runs(conf, runtime) -> None:
+    """The YAML under 'A template' in the README runs as shown."""
+    from runwright import Workflow
+
+    text = (REPO / "README.md").read_text()
+    block = text.split("## A template", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
+    folder = conf(block)
+    result = Workflow.from_conf("hello-world", folder, runtime=runtime).execute({"name": "Ada"})
+    assert result.status is Status.SUCCESS, result.errors
+    stages = result.context["jobs"]["greet"]["stages"]
+    assert stages["count"]["outputs"]["letters"].strip() == "3"
+    summary = result.context["jobs"]["report"]["stages"]["summary"]["outputs"]
+    assert summary == {"message": "hello Ada hello Ada"}

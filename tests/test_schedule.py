@@ -94,16 +94,21 @@ daily:
 def test_release_modes_and_release_params(workflow_from) -> None:
     wf: Workflow = workflow_from(RELEASE_WF)
     params = {"asat": "${{ release.logical_date }}", "kind": "${{ release.type }}"}
-    first = wf.release(T0, params)
+    started = datetime.now(UTC)
+    ran_at = wf.release(T0, {"asat": "${{ release.run_date }}"}, mode="force").result
+    assert ran_at.context["params"]["asat"] >= started  # the actual start, not the tick
+    make_audit_backend().close()
+    first = wf.release(T0 + timedelta(days=1), params)
     assert first.ran and first.status == "SUCCESS" and first.attempt == 1
     stamp = first.result.context["jobs"]["j"]["stages"]["show"]["outputs"]["stamp"]
-    assert stamp == "2024-01-01T00:00:00+00:00/manual"
-    again = wf.release(T0, params)
+    assert stamp == "2024-01-02T00:00:00+00:00/manual"
+    day2 = T0 + timedelta(days=1)
+    again = wf.release(day2, params)
     assert not again.ran and again.status == "SKIP" and "already released" in again.reason
-    forced = wf.release(T0, params, mode="force")
+    forced = wf.release(day2, params, mode="force")
     assert forced.ran and forced.attempt == 2
     audit = make_audit_backend()
-    attempts = audit.attempts("daily", T0)
+    attempts = audit.attempts("daily", day2)
     assert [(a.attempt, a.status.value, a.type.value) for a in attempts] == [
         (1, "SUCCESS", "manual"),
         (2, "SUCCESS", "manual"),
@@ -306,3 +311,62 @@ def test_audit_records_mask_secrets(workflow_from, monkeypatch, tmp_path) -> Non
     assert record.errors[0]["message"] == "login failed for db://user:***@host"
     stored = "".join(p.read_text() for p in (tmp_path / "audits").rglob("*") if p.is_file())
     assert "pw-Secret-991" not in stored
+
+
+def test_stale_heartbeat_is_crashed_even_on_another_host(conf) -> None:
+    from runwright.audit import ReleaseRecord
+
+    folder = conf(SCHEDULED.format(catchup=""))
+    audit = make_audit_backend()
+    audit.claim(
+        ReleaseRecord(
+            workflow="every-minute",
+            release=T0,
+            run_id="far-away",
+            host="other-host",
+            pid=1,
+            heartbeat=datetime.now(UTC) - timedelta(minutes=30),
+        )
+    )
+    audit.claim(
+        ReleaseRecord(
+            workflow="every-minute",
+            release=T0 + timedelta(minutes=1),
+            run_id="alive",
+            host="other-host",
+            pid=1,
+            heartbeat=datetime.now(UTC),
+        )
+    )
+    Scheduler(folder, clock=SimulatedClock(T0 + timedelta(minutes=1, seconds=10))).run(
+        until=T0 + timedelta(minutes=1, seconds=20)
+    )
+    assert audit.get("far-away").status is ReleaseStatus.CRASHED
+    assert "no heartbeat since" in audit.get("far-away").errors[0]["message"]
+    assert audit.get("alive").status is ReleaseStatus.RUNNING  # fresh heartbeat: left alone
+
+
+def test_running_release_refreshes_its_heartbeat(workflow_from) -> None:
+    import threading
+    import time
+
+    wf = workflow_from("""
+    beating:
+      type: Workflow
+      jobs: {j: {stages: [{id: s, bash: "sleep 1.5"}]}}
+    """)
+    box = {}
+    runner = threading.Thread(target=lambda: box.update(out=wf.release(T0, heartbeat_seconds=0.1)))
+    runner.start()
+    audit = make_audit_backend()
+    seen = []
+    for _ in range(100):  # read the RUNNING record while the stage sleeps
+        records = audit.list(workflow="beating")
+        if records and records[0].status is ReleaseStatus.RUNNING:
+            seen.append(records[0].heartbeat)
+        time.sleep(0.05)
+        if len(seen) >= 2 and seen[-1] - seen[0] >= timedelta(seconds=0.3):
+            break
+    runner.join(timeout=30)
+    assert len(seen) >= 2 and seen[-1] - seen[0] >= timedelta(seconds=0.3)
+    assert box["out"].status == "SUCCESS"

@@ -66,8 +66,12 @@ def test_seed_python_snippet_lands_flattened_records(http_server, s3, reply, mon
 
 def test_seed_from_the_cli(http_server, s3, reply, tmp_path) -> None:
     audits = tmp_path / "audits"
-    env = {**os.environ, **seed_env(http_server, s3, reply), "RUNWRIGHT_LOG_PATH": str(tmp_path / "logs"),
-           "RUNWRIGHT_AUDIT_URL": f"file://{audits}"}
+    env = {
+        **os.environ,
+        **seed_env(http_server, s3, reply),
+        "RUNWRIGHT_LOG_PATH": str(tmp_path / "logs"),
+        "RUNWRIGHT_AUDIT_URL": f"file://{audits}",
+    }
     done = subprocess.run(
         [
             sys.executable,
@@ -94,7 +98,10 @@ def test_seed_from_the_cli(http_server, s3, reply, tmp_path) -> None:
     # the audit record of this manual release shows the keys written
     shown = subprocess.run(
         [sys.executable, "-m", "runwright", "audit", "show", document["run_id"]],
-        capture_output=True, text=True, env=env, timeout=60,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
     )
     record = json.loads(shown.stdout)
     assert record["status"] == "SUCCESS" and record["workflow"] == "run-py-local"
