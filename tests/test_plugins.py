@@ -112,3 +112,24 @@ def test_each_manager_is_fresh() -> None:
     first, second = get_plugin_manager(), get_plugin_manager()
     assert first is not second
     assert describe_plugins(first)
+
+
+def test_registry_packages_are_asked_before_plugins(installed_tiny_plugin, tmp_path, monkeypatch) -> None:
+    """RUNWRIGHT_REGISTRY first, then plugins: a user's own tiny/double@v1 wins."""
+    package = tmp_path / "mine" / "my_reg"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "tiny.py").write_text(
+        "from runwright import custom_filter, tag\n@tag('v1')\ndef double(value: int):\n"
+        "    return {'mine': value}\n@custom_filter('reverse')\ndef rev(value):\n    return 'mine'\n"
+        "@custom_filter('upper')\ndef up(value):\n    return 'MINE'\n"
+    )
+    monkeypatch.syspath_prepend(str(package.parent))
+    monkeypatch.setenv("RUNWRIGHT_REGISTRY", "my_reg")
+    settings = Settings.from_env()
+    runtime = Runtime(get_plugin_manager(settings), settings)
+    assert runtime.resolve_call("tiny/double@v1").func(value=2) == {"mine": 2}
+    # and its custom filters win over a plugin's and a built-in's of the same name
+    assert runtime.expressions.render("${{ 'x' | reverse }} ${{ 'x' | upper }}", {}) == "mine MINE"
+    sys.modules.pop("my_reg", None)
+    sys.modules.pop("my_reg.tiny", None)

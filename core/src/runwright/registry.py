@@ -310,15 +310,17 @@ class RegistryPackagesPlugin:
     def __init__(self, packages: Iterable[str]) -> None:
         self.registry = _PackageCallRegistry(list(packages))
 
-    @hookimpl
+    @hookimpl(tryfirst=True)
     def resolve_call(self, module: str, name: str, tag: str) -> CallFunction | None:
+        """The user's own registry packages are asked before any plugin."""
         return self.registry.resolve(module, name, tag)
 
     @hookimpl
     def list_calls(self) -> list[CallFunction]:
         return self.registry.list()
 
-    @hookimpl
+    @hookimpl(trylast=True)
     def register_filters(self, register: Callable[[str, Callable[..., Any]], None]) -> None:
+        """Registered last, so a user's ``@custom_filter`` wins over a plugin's of that name."""
         for name, func in self.registry.filters().items():
             register(name, func)
