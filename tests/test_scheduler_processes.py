@@ -212,3 +212,31 @@ def test_unknown_audit_scheme_lists_backends(conf) -> None:
     assert result.returncode == 2
     assert "no audit backend for 'mysql://db/x'" in result.stderr
     assert "file://" in result.stderr and "sqlite://" in result.stderr
+
+
+def test_ctrl_c_on_run_cancels_and_records_cancel(conf, tmp_path) -> None:
+    started = tmp_path / "started"
+    marker = f"sleep 32 # {tmp_path.name}"
+    folder = conf(f"""
+    interruptible:
+      type: Workflow
+      jobs:
+        j: {{stages: [{{id: s, bash: "touch {started}; {marker}"}}]}}
+    """)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "runwright", "run", "interruptible", "--conf", str(folder), "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+    )
+    for _ in range(200):
+        if started.exists():
+            break
+        time.sleep(0.05)
+    assert started.exists()
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 1, err
+    document = json.loads(out)
+    assert document["status"] == "CANCEL"
+    [record] = make_audit_backend().list(workflow="interruptible")
+    assert record.status is ReleaseStatus.CANCEL and record.run_id == document["run_id"]
+    assert subprocess.run(["pgrep", "-f", marker], capture_output=True).stdout == b""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +15,7 @@ from runwright.audit import AuditBackend, make_audit_backend, utc_now
 from runwright.cli.app import EXIT_FAILED, app, fail_usage
 from runwright.cli.progress import Progress
 from runwright.config import Settings
+from runwright.engine.context import CancelScope
 from runwright.engine.result import Result, Status
 from runwright.errors import RunwrightError
 from runwright.masking import mask
@@ -70,20 +74,38 @@ def release_and_report(
 
     Params typed on the command line are data, never rendered as expressions.
     """
+    scope = CancelScope()
     try:
-        with Progress(enabled=not as_json) as observer:
+        with Progress(enabled=not as_json) as observer, cancel_on_signals(scope):
             outcome = release(
                 workflow,
                 logical_date,
                 params,
                 render_params=False,
-                run_options={"observer": observer},
+                run_options={"observer": observer, "scope": scope},
                 **options,
             )
         result = outcome_result(outcome)
     except RunwrightError as exc:
         raise fail_usage(str(exc)) from None
     finish(result, as_json)
+
+
+@contextlib.contextmanager
+def cancel_on_signals(scope: CancelScope) -> Iterator[None]:
+    """Ctrl-C or SIGTERM cancels the run (scripts stopped, record CANCEL) instead of killing
+    the process and leaving its record RUNNING."""
+
+    def cancel(signum: int, frame: Any) -> None:
+        typer.echo(f"received signal {signum}: cancelling the run", err=True)
+        scope.cancel(f"interrupted by signal {signum}")
+
+    previous = {sig: signal.signal(sig, cancel) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def finish(result: Result, as_json: bool) -> None:
