@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -65,6 +66,16 @@ def workflow_from(conf: Callable[..., Path], runtime: Runtime) -> Callable[..., 
         return Workflow.from_conf(first, folder, runtime=runtime)
 
     return load
+
+
+def wait_for_file(path: Path, timeout: float = 10.0) -> bool:
+    """Bounded wait for a file a subprocess or a stage creates; True once it exists."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def run_cli(

@@ -8,6 +8,8 @@ import uuid
 
 from runwright import Status
 
+from tests.conftest import wait_for_file
+
 
 def process_alive(marker: str) -> bool:
     found = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True)
@@ -104,10 +106,7 @@ def test_cancel_mid_run(workflow_from, tmp_path) -> None:
           stages: [{{id: s, echo: x}}]
     """)
     handle = wf.start()
-    for _ in range(100):
-        if (tmp_path / "started").exists():
-            break
-        time.sleep(0.05)
+    wait_for_file(tmp_path / "started")
     assert (tmp_path / "started").exists()
     handle.cancel()
     result = handle.result(timeout=15)
@@ -255,10 +254,7 @@ def test_cancel_kills_a_script_that_ignores_sigterm(workflow_from, tmp_path) -> 
                 {marker}
     """)
     handle = wf.start()
-    for _ in range(100):
-        if (tmp_path / "started").exists():
-            break
-        time.sleep(0.05)
+    wait_for_file(tmp_path / "started")
     handle.cancel()
     result = handle.result(timeout=20)
     assert result.status is Status.CANCEL

@@ -7,14 +7,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from runwright.audit import ReleaseStatus, make_audit_backend
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, run_cli, wait_for_file
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -89,10 +88,7 @@ def test_sigkill_mid_run_loses_nothing_and_duplicates_nothing(conf, tmp_path) ->
         "0.2",
     )
     victim = scheduler_process(folder, *args)
-    for _ in range(200):
-        if started.exists():
-            break
-        time.sleep(0.05)
+    wait_for_file(started)
     assert started.exists(), victim.stderr.read() if victim.poll() is not None else "never started"
     audit = make_audit_backend()
     [running] = audit.list(workflow="crashy")
@@ -131,10 +127,7 @@ def test_sigterm_stops_cleanly_and_records_cancel(conf, tmp_path) -> None:
         "--grace-seconds",
         "0.5",
     )
-    for _ in range(200):
-        if started.exists():
-            break
-        time.sleep(0.05)
+    wait_for_file(started)
     assert started.exists()
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=60)
@@ -227,10 +220,7 @@ def test_ctrl_c_on_run_cancels_and_records_cancel(conf, tmp_path) -> None:
         [sys.executable, "-m", "runwright", "run", "interruptible", "--conf", str(folder), "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
     )
-    for _ in range(200):
-        if started.exists():
-            break
-        time.sleep(0.05)
+    wait_for_file(started)
     assert started.exists()
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=30)
