@@ -123,6 +123,10 @@ def test_oauth_client_credentials_fetches_and_refreshes_the_token(http_server, r
     assert len(http_server.seen("/oauth/token")) == 2
     for secret in [CLIENT_SECRET, *issued]:
         assert not leaks(secret, out, trace_lines)
+    # tokens learnt at run time are registered with core's masker too (logs, audit, CLI)
+    from runwright.masking import mask
+
+    assert mask(f"token {issued[0]} and {issued[1]}") == "token *** and ***"
 
 
 def test_oauth_token_endpoint_failure_is_reported(http_server, reply):

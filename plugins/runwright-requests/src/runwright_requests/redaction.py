@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pydantic import SecretStr
+from runwright.masking import MASKER
 
 MASK = "***"
 
@@ -30,10 +31,12 @@ class Redactor:
         self._secrets: set[str] = set()
 
     def add(self, value: str | SecretStr | None) -> None:
-        """Register a secret; empty values are ignored."""
+        """Register a secret here and with core's masker (so every later log line, output and
+        audit record of the process masks it too); empty values are ignored."""
         text = reveal(value)
         if text:
             self._secrets.add(text)
+            MASKER.add(text)
 
     def add_basic(self, username: str, password: str | SecretStr | None) -> None:
         """Register basic credentials, including the base64 form sent on the wire."""
