@@ -5,6 +5,9 @@ python backend_worker.py race URL WORKFLOW RELEASES READY_FILE GO_FILE
     run ids; print the indexes it won as one JSON list. Creates READY_FILE once the backend
     is open, then waits (at most 30 s) for GO_FILE so that every racer starts together.
 
+python backend_worker.py open URL READY_FILE GO_FILE
+    Wait for GO_FILE, then open the (new) store: many processes creating one store together.
+
 python backend_worker.py churn URL WORKFLOW
     Claim and update large records forever, printing each finished index, until killed.
 """
@@ -46,6 +49,19 @@ def race(url: str, workflow: str, releases: int, ready_file: Path, go_file: Path
     print(json.dumps(won), flush=True)
 
 
+def open_together(url: str, ready_file: Path, go_file: Path) -> None:
+    ready_file.touch()
+    deadline = time.monotonic() + START_WAIT_SECONDS
+    while not go_file.exists():
+        if time.monotonic() > deadline:
+            raise SystemExit("never told to start")
+        time.sleep(0.001)
+    backend = make_audit_backend(url)
+    backend.list(limit=1)
+    backend.close()
+    print("opened", flush=True)
+
+
 def churn(url: str, workflow: str) -> None:
     """Big records (~300 KB) so that a kill very likely lands in the middle of a write."""
     backend = make_audit_backend(url)
@@ -69,6 +85,8 @@ if __name__ == "__main__":
     mode, *args = sys.argv[1:]
     if mode == "race":
         race(args[0], args[1], int(args[2]), Path(args[3]), Path(args[4]))
+    elif mode == "open":
+        open_together(args[0], Path(args[1]), Path(args[2]))
     elif mode == "churn":
         churn(args[0], args[1])
     else:

@@ -68,6 +68,25 @@ def test_racing_processes_claim_each_release_exactly_once(
         assert backend.get(record.run_id) == record
 
 
+@pytest.mark.parametrize("round_", range(2))
+def test_many_processes_can_create_one_new_store_together(
+    audit_url: str, tmp_path: Path, round_: int
+) -> None:
+    """Two schedulers started together on a store that does not exist yet both come up."""
+    ready = [tmp_path / f"ready-{n}" for n in range(RACERS)]
+    go = tmp_path / "go"
+    workers = [start_worker("open", audit_url, str(ready[n]), str(go)) for n in range(RACERS)]
+    try:
+        wait_for_files(ready, timeout=30)
+        go.touch()
+        outputs = [worker.communicate(timeout=60) for worker in workers]
+    finally:
+        for worker in workers:
+            worker.kill()
+    for worker, (stdout, stderr) in zip(workers, outputs, strict=True):
+        assert worker.returncode == 0 and stdout.strip() == "opened", stderr
+
+
 def run_ids_read_from_the_store(audit_url: str) -> set[str]:
     """Read the store directly, not through the backend: every record must parse in full."""
     if audit_url.startswith("file://"):

@@ -18,6 +18,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -113,11 +114,31 @@ class SqliteAuditBackend:
         self._opened: list[sqlite3.Connection] = []
         self._opened_lock = threading.Lock()
         self._generation = 0
-        self.connection().execute("PRAGMA journal_mode=WAL")  # persistent: stored in the file
-        with self.transaction() as cursor:
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    cursor.execute(statement)
+        self._initialise()
+
+    def _initialise(self) -> None:
+        """Switch to WAL and create the table, retrying while another process does the same.
+
+        Changing the journal mode of a new database can answer "locked" at once, without
+        waiting on ``busy_timeout``, when several processes open it together.
+        """
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                connection = self.connection()
+                if connection.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    connection.execute("PRAGMA journal_mode=WAL")  # persistent: stored in the file
+                with self.transaction() as cursor:
+                    for statement in SCHEMA.split(";"):
+                        if statement.strip():
+                            cursor.execute(statement)
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)
 
     def __repr__(self) -> str:
         return f"SqliteAuditBackend({self.url!r} -> {str(self.path)!r})"
