@@ -36,15 +36,11 @@ def wait_for_files(paths: list[Path], timeout: float) -> None:
         time.sleep(0.01)
 
 
-def test_racing_processes_claim_each_release_exactly_once(
-    audit_url: str, tmp_path: Path, open_backend: Callable[[str], AuditBackend]
-) -> None:
+def run_together(tmp_path: Path, mode: str, *args: str) -> list[tuple[str, str]]:
+    """Start RACERS workers, let them all get ready, release them at once; their outputs."""
     ready = [tmp_path / f"ready-{n}" for n in range(RACERS)]
     go = tmp_path / "go"
-    workers = [
-        start_worker("race", audit_url, "contended", str(RELEASES), str(ready[n]), str(go))
-        for n in range(RACERS)
-    ]
+    workers = [start_worker(mode, *args, str(ready[n]), str(go)) for n in range(RACERS)]
     try:
         wait_for_files(ready, timeout=30)
         go.touch()
@@ -54,6 +50,13 @@ def test_racing_processes_claim_each_release_exactly_once(
             worker.kill()
     for worker, (_, stderr) in zip(workers, outputs, strict=True):
         assert worker.returncode == 0, stderr
+    return outputs
+
+
+def test_racing_processes_claim_each_release_exactly_once(
+    audit_url: str, tmp_path: Path, open_backend: Callable[[str], AuditBackend]
+) -> None:
+    outputs = run_together(tmp_path, "race", audit_url, "contended", str(RELEASES))
 
     wins = Counter(index for stdout, _ in outputs for index in json.loads(stdout))
     assert sorted(wins) == list(range(RELEASES))
@@ -73,18 +76,8 @@ def test_many_processes_can_create_one_new_store_together(
     audit_url: str, tmp_path: Path, round_: int
 ) -> None:
     """Two schedulers started together on a store that does not exist yet both come up."""
-    ready = [tmp_path / f"ready-{n}" for n in range(RACERS)]
-    go = tmp_path / "go"
-    workers = [start_worker("open", audit_url, str(ready[n]), str(go)) for n in range(RACERS)]
-    try:
-        wait_for_files(ready, timeout=30)
-        go.touch()
-        outputs = [worker.communicate(timeout=60) for worker in workers]
-    finally:
-        for worker in workers:
-            worker.kill()
-    for worker, (stdout, stderr) in zip(workers, outputs, strict=True):
-        assert worker.returncode == 0 and stdout.strip() == "opened", stderr
+    outputs = run_together(tmp_path, "open", audit_url)
+    assert [stdout.strip() for stdout, _ in outputs] == ["opened"] * RACERS
 
 
 def run_ids_read_from_the_store(audit_url: str) -> set[str]:
