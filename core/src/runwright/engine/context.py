@@ -73,7 +73,6 @@ class RunState:
     trigger_chain: tuple[str, ...] = ()
     conf_path: Path | None = None
     previous: dict[str, Any] = field(default_factory=dict)
-    dry_run: bool = False
     _tmp_dir: Path | None = None
     _tmp_lock: threading.Lock = field(default_factory=threading.Lock)
     _processes: set[Any] = field(default_factory=set)

@@ -19,10 +19,6 @@ class Status(StrEnum):
     CANCEL = "CANCEL"
     RUNNING = "RUNNING"
 
-    @property
-    def done(self) -> bool:
-        return self is not Status.RUNNING
-
 
 def aggregate(statuses: list[Status]) -> Status:
     """FAILED beats CANCEL beats SUCCESS; all SKIP (or nothing) is SKIP."""

@@ -93,10 +93,6 @@ class CompiledValue:
     def is_single_expression(self) -> bool:
         return len(self.parts) == 1 and isinstance(self.parts[0], Expression)
 
-    @property
-    def expressions(self) -> list[Expression]:
-        return [part for part in self.parts if isinstance(part, Expression)]
-
 
 @dataclass(frozen=True)
 class Expression:
@@ -127,9 +123,7 @@ class ExpressionEngine:
                 expression = None
             elif expression is not None:
                 expression.append((kind, value))
-            elif kind in {"block_begin", "block_end", "comment_begin", "comment_end"}:
-                parts.append(value)
-            else:
+            else:  # literal text, including anything that merely looks like {% %} or {# #}
                 parts.append(value)
         if expression is not None:
             raise ExpressionError(source, "'${{' is never closed with '}}'")
