@@ -1,0 +1,5 @@
+"""runwright's PostgreSQL audit backend (``postgresql://`` URLs)."""
+
+from runwright_audit_postgres.backend import PostgresAuditBackend
+
+__all__ = ["PostgresAuditBackend"]

@@ -1,0 +1,307 @@
+"""The ``postgresql://`` audit backend: one table in PostgreSQL, shared by any number of hosts.
+
+The URL is a libpq connection URI (``postgresql://user:password@host:5432/db?sslmode=...``),
+handed to psycopg 3 as it is; ``postgres://`` works too.
+
+Why it is safe across processes and hosts:
+
+- ``claim`` and ``claim_many`` are ``INSERT ... ON CONFLICT DO NOTHING`` on the primary key
+  (workflow, release, attempt): exactly one process wins an attempt, and the row count says who.
+- ``claim_next_attempt`` takes a transaction-scoped advisory lock on (workflow, release) before it
+  reads the attempts, so "attempt N+1 unless one is RUNNING or SUCCESS" is one compare-and-set.
+- ``update(expect_running=True)``, ``mark_crashed`` and ``heartbeat`` are single ``UPDATE ...
+  WHERE status = 'RUNNING'`` statements whose row count says whether they won.
+- ``release`` is a ``timestamptz``: records are keyed by the UTC instant, so the repeated hour of
+  a clocks-back night holds two distinct releases.
+
+The whole :class:`~runwright.audit.ReleaseRecord` is stored as JSONB beside the columns that are
+queried, so a new record field needs no schema change. Schema changes that are needed go through
+numbered migrations (``runwright audit migrate``); a fresh database is migrated on first use.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from runwright.audit import ReleaseRecord, ReleaseStatus, utc_now
+from runwright.masking import MASKER
+
+BLOCKING_STATUSES = frozenset({ReleaseStatus.RUNNING, ReleaseStatus.SUCCESS})  # TEMP until merge
+SCHEMES = frozenset({"postgresql", "postgres"})
+TABLE = "runwright_releases"
+VERSION_TABLE = "runwright_schema_version"
+#: One lock id for migrations, whatever the database (pg_advisory_xact_lock takes a bigint).
+MIGRATION_LOCK = 0x72756E77_72696768  # "runwrigh"
+
+#: Numbered schema steps; ``migrate`` applies those above the stored version, in order.
+MIGRATIONS: dict[int, str] = {
+    1: f"""
+        CREATE TABLE {TABLE} (
+            workflow  text        NOT NULL,
+            release   timestamptz NOT NULL,
+            attempt   integer     NOT NULL CHECK (attempt >= 1),
+            run_id    text        NOT NULL UNIQUE,
+            status    text        NOT NULL,
+            started   timestamptz NOT NULL,
+            record    jsonb       NOT NULL,
+            PRIMARY KEY (workflow, release, attempt)
+        );
+        CREATE INDEX {TABLE}_started ON {TABLE} (started DESC);
+        CREATE INDEX {TABLE}_workflow_started ON {TABLE} (workflow, started DESC);
+        CREATE INDEX {TABLE}_running ON {TABLE} (status) WHERE status = 'RUNNING';
+    """,
+}
+LATEST_VERSION = max(MIGRATIONS)
+
+COLUMNS = ("workflow", "release", "attempt", "run_id", "status", "started", "record")
+INSERT = f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
+INSERT_UNLESS_TAKEN = INSERT + " ON CONFLICT (workflow, release, attempt) DO NOTHING"
+SELECT_RECORD = f"SELECT record FROM {TABLE}"
+
+
+class SchemaVersionError(RuntimeError):
+    """The database's schema is older or newer than this runwright expects."""
+
+
+def _row(record: ReleaseRecord) -> tuple[Any, ...]:
+    document = record.model_dump(mode="json")
+    return (
+        record.workflow,
+        record.release,
+        record.attempt,
+        record.run_id,
+        record.status.value,
+        record.started,
+        json.dumps(document, separators=(",", ":")),
+    )
+
+
+def _record(document: Any) -> ReleaseRecord:
+    return ReleaseRecord.model_validate(document)
+
+
+class PostgresAuditBackend:
+    """Audit records in one PostgreSQL table; one autocommit connection per thread and process."""
+
+    def __init__(self, url: str, *, migrate: bool | None = None) -> None:
+        self.url = url
+        try:
+            params = conninfo_to_dict(url)
+        except psycopg.ProgrammingError as exc:
+            raise ValueError(f"not a PostgreSQL connection URL: {exc}") from None
+        password = params.get("password")
+        if password:
+            MASKER.add(str(password))
+        self._display = make_conninfo(**{k: v for k, v in params.items() if k != "password"})
+        self._local = threading.local()
+        self._opened: list[psycopg.Connection[Any]] = []
+        self._opened_lock = threading.Lock()
+        self._generation = 0
+        version = self.schema_version()
+        if version == 0 and migrate is not False:
+            self.migrate()  # a fresh database: nothing to lose, nothing to ask
+        elif version != LATEST_VERSION and migrate is not False:
+            if version > LATEST_VERSION:
+                raise SchemaVersionError(
+                    f"audit store {self._display} has schema version {version}, newer than this "
+                    f"runwright knows ({LATEST_VERSION}); upgrade runwright"
+                )
+            raise SchemaVersionError(
+                f"audit store {self._display} has schema version {version}, this runwright needs "
+                f"{LATEST_VERSION}: run `runwright audit migrate`"
+            )
+
+    def __repr__(self) -> str:
+        return f"PostgresAuditBackend({self._display!r})"
+
+    # -- connections and schema ------------------------------------------------------------
+
+    def connection(self) -> psycopg.Connection[Any]:
+        """This thread's connection, opened on first use (again after ``close`` or a fork)."""
+        local = self._local
+        connection = getattr(local, "connection", None)
+        if getattr(local, "key", None) != (os.getpid(), self._generation) or connection.closed:
+            connection = psycopg.connect(self.url, autocommit=True)
+            local.connection, local.key = connection, (os.getpid(), self._generation)
+            with self._opened_lock:
+                self._opened.append(connection)
+        return connection
+
+    def schema_version(self) -> int:
+        """The stored schema version; 0 for a database runwright never used."""
+        connection = self.connection()
+        exists = connection.execute("SELECT to_regclass(%s)", (VERSION_TABLE,)).fetchone()
+        if exists is None or exists[0] is None:
+            return 0
+        row = connection.execute(f"SELECT max(version) FROM {VERSION_TABLE}").fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def migrate(self) -> list[int]:
+        """Apply every migration above the stored version, under an advisory lock; returns them.
+
+        Several processes may call it together: the lock makes them take turns, and each one
+        re-reads the version once it holds the lock.
+        """
+        applied: list[int] = []
+        connection = self.connection()
+        with connection.transaction():
+            connection.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            connection.execute(f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (version integer NOT NULL)")
+            row = connection.execute(f"SELECT max(version) FROM {VERSION_TABLE}").fetchone()
+            current = int(row[0]) if row and row[0] is not None else 0
+            for version in sorted(v for v in MIGRATIONS if v > current):
+                connection.execute(MIGRATIONS[version])
+                connection.execute(f"INSERT INTO {VERSION_TABLE} (version) VALUES (%s)", (version,))
+                applied.append(version)
+        return applied
+
+    def _insert(self, cursor: psycopg.Cursor[Any], record: ReleaseRecord) -> bool:
+        try:
+            cursor.execute(INSERT_UNLESS_TAKEN, _row(record))
+        except psycopg.errors.UniqueViolation:
+            raise ValueError(f"run id {record.run_id!r} is already recorded") from None
+        return cursor.rowcount == 1
+
+    # -- the AuditBackend protocol ------------------------------------------------------------
+
+    def claim(self, record: ReleaseRecord) -> bool:
+        """INSERT unless the (workflow, release, attempt) is taken; the row count says who won."""
+        connection = self.connection()
+        with connection.transaction(), connection.cursor() as cursor:
+            return self._insert(cursor, record)
+
+    def claim_many(self, records: list[ReleaseRecord]) -> list[bool]:
+        """Every INSERT in one transaction (one commit); a taken key is a lost claim."""
+        if not records:
+            return []
+        connection = self.connection()
+        with connection.transaction(), connection.cursor() as cursor:
+            return [self._insert(cursor, record) for record in records]
+
+    def claim_next_attempt(
+        self, record: ReleaseRecord, *, unless: Iterable[ReleaseStatus] = BLOCKING_STATUSES
+    ) -> ReleaseRecord | None:
+        """Attempt max+1 of the release, unless an attempt is in ``unless``; one transaction.
+
+        The advisory lock on (workflow, release) is taken before the attempts are read, so two
+        processes deciding about one release take turns and the second sees the first's claim.
+        """
+        blocking = {ReleaseStatus(status).value for status in unless}
+        key = f"{record.workflow}\n{record.release.astimezone(UTC).isoformat()}"
+        connection = self.connection()
+        with connection.transaction(), connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
+            cursor.execute(
+                f"SELECT attempt, status FROM {TABLE} WHERE workflow = %s AND release = %s",
+                (record.workflow, record.release),
+            )
+            rows = cursor.fetchall()
+            if any(status in blocking for _, status in rows):
+                return None
+            claimed = record.model_copy(update={"attempt": max((a for a, _ in rows), default=0) + 1})
+            return claimed if self._insert(cursor, claimed) else None
+
+    def update(self, record: ReleaseRecord, *, expect_running: bool = False) -> bool:
+        """Replace the row with this run id; its (workflow, release, attempt) must not change."""
+        row = _row(record)
+        sql = (
+            f"UPDATE {TABLE} SET status = %s, started = %s, record = %s"
+            " WHERE run_id = %s AND workflow = %s AND release = %s AND attempt = %s"
+        )
+        if expect_running:
+            sql += " AND status = 'RUNNING'"
+        cursor = self.connection().execute(
+            sql, (row[4], row[5], row[6], record.run_id, record.workflow, record.release, record.attempt)
+        )
+        if cursor.rowcount == 0:
+            current = self.get(record.run_id)
+            if current is None:
+                raise KeyError(f"no audit record with run id {record.run_id!r}")
+            if current.key != record.key:
+                raise ValueError(f"update of run {record.run_id!r} cannot change its key {record.key}")
+            return False
+        return True
+
+    def latest_release(self, workflow: str) -> datetime | None:
+        row = self.connection().execute(
+            f"SELECT record->>'release' FROM {TABLE} WHERE workflow = %s ORDER BY release DESC LIMIT 1",
+            (workflow,),
+        ).fetchone()
+        return datetime.fromisoformat(row[0]) if row else None
+
+    def heartbeat(self, run_id: str, at: datetime) -> None:
+        """Refresh the heartbeat of a RUNNING record; finished records are left alone."""
+        if at.tzinfo is None:
+            raise ValueError("audit datetimes must be timezone-aware")
+        connection = self.connection()
+        cursor = connection.execute(
+            f"UPDATE {TABLE} SET record = jsonb_set(record, '{{heartbeat}}', to_jsonb(%s::text))"
+            " WHERE run_id = %s AND status = 'RUNNING'",
+            (at.isoformat(), run_id),
+        )
+        if cursor.rowcount == 0 and self.get(run_id) is None:
+            raise KeyError(f"no audit record with run id {run_id!r}")
+
+    def get(self, run_id: str) -> ReleaseRecord | None:
+        row = self.connection().execute(f"{SELECT_RECORD} WHERE run_id = %s", (run_id,)).fetchone()
+        return _record(row[0]) if row else None
+
+    def attempts(self, workflow: str, release: datetime) -> list[ReleaseRecord]:
+        rows = self.connection().execute(
+            f"{SELECT_RECORD} WHERE workflow = %s AND release = %s ORDER BY attempt", (workflow, release)
+        ).fetchall()
+        return [_record(row[0]) for row in rows]
+
+    def list(
+        self,
+        workflow: str | None = None,
+        status: ReleaseStatus | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[ReleaseRecord]:
+        if limit is not None and limit < 0:
+            raise ValueError("'limit' must not be negative")
+        if since is not None and since.tzinfo is None:
+            raise ValueError("audit datetimes must be timezone-aware")
+        filters = {
+            "workflow = %s": workflow,
+            "status = %s": None if status is None else ReleaseStatus(status).value,
+            "started >= %s": since,
+        }
+        used = {clause: value for clause, value in filters.items() if value is not None}
+        sql = SELECT_RECORD + (" WHERE " + " AND ".join(used) if used else "")
+        sql += " ORDER BY started DESC, release DESC, attempt DESC"
+        parameters: list[Any] = list(used.values())
+        if limit is not None:
+            sql += " LIMIT %s"
+            parameters.append(limit)
+        return [_record(row[0]) for row in self.connection().execute(sql, parameters).fetchall()]
+
+    def mark_crashed(self, run_id: str, reason: str) -> bool:
+        """One compare-and-set UPDATE: only a row still RUNNING changes, and rowcount says so."""
+        error = json.dumps([{"name": "Crashed", "message": reason}])
+        now = utc_now().isoformat()
+        cursor = self.connection().execute(
+            f"UPDATE {TABLE} SET status = 'CRASHED', record = jsonb_set(jsonb_set(jsonb_set(record,"
+            " '{status}', '\"CRASHED\"'),"
+            " '{ended}', CASE WHEN record->>'ended' IS NULL THEN to_jsonb(%s::text) ELSE record->'ended' END),"
+            " '{errors}', coalesce(record->'errors', '[]'::jsonb) || %s::jsonb)"
+            " WHERE run_id = %s AND status = 'RUNNING'",
+            (now, error, run_id),
+        )
+        return cursor.rowcount == 1
+
+    def close(self) -> None:
+        """Close every connection this backend opened, in any thread; later calls reopen."""
+        with self._opened_lock:
+            opened, self._opened = self._opened, []
+            self._generation += 1
+        for connection in opened:
+            connection.close()
