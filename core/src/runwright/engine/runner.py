@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from runwright.engine.context import CancelScope, RunState
 from runwright.engine.result import Result, Status, aggregate, error_record
-from runwright.engine.stage_runner import evaluate_condition, run_stage_list
+from runwright.engine.stage_runner import run_stage_list
 from runwright.models.base import slugify
 from runwright.models.job import Job, TriggerRule
 from runwright.trace import RunTrace
@@ -274,7 +274,7 @@ class WorkflowRunner:
         render = self.state.runtime.expressions.render
         job_errors: list[dict[str, Any]] = []
         try:
-            if job.if_ is not None and not evaluate_condition(job.if_, lambda t: render(t, base)):
+            if job.if_ is not None and not self.state.runtime.expressions.evaluate_condition(job.if_, base):
                 record.update(status=Status.SKIP.value, reason="condition 'if' is false")
                 self.context["jobs"][job_id] = record
                 trace.event("job-end", "skipped: if is false", job=job_id, status="SKIP")

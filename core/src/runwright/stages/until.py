@@ -6,14 +6,12 @@ The condition is checked after each pass and sees that pass's ``stages`` outputs
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any
 
 from pydantic import Field, model_validator
 
 from runwright.engine.context import StageContext
-from runwright.engine.stage_runner import evaluate_condition
 from runwright.errors import RunCancelled, StageFailed
 from runwright.hookspecs import hookimpl
 from runwright.models.stage import AnyStage, Stage, check_unique_ids
@@ -52,8 +50,7 @@ class UntilStage(Stage):
                 if "item" in (record.get("outputs") or {}):
                     item = record["outputs"]["item"]
             variables = dict(ctx.variables, stages=nested.stages, loop=loop, item=item)
-            render = functools.partial(ctx.runtime.expressions.render, context=variables)
-            if evaluate_condition(self.until, render):
+            if ctx.runtime.expressions.evaluate_condition(self.until, variables):
                 return outputs
         raise StageFailed(
             f"'{self.until}' was still false after {self.max_loop} loops",

@@ -106,6 +106,7 @@ class ExpressionEngine:
     def __init__(self, filters: Mapping[str, Callable[..., Any]]) -> None:
         self.env = make_environment(filters)
         self.compile = functools.lru_cache(maxsize=8192)(self._compile)
+        self.compile_condition = functools.lru_cache(maxsize=4096)(self._compile_condition)
 
     def _compile(self, source: str) -> CompiledValue:
         try:
@@ -134,6 +135,22 @@ class ExpressionEngine:
             else:
                 merged.append(part)
         return CompiledValue(source=source, parts=tuple(merged))
+
+    def _compile_condition(self, source: str) -> Expression:
+        """Condition text as ONE expression: each ``${{ e }}`` becomes ``(e)``, the text around
+        it is expression text. Only the template's text is compiled, never a rendered value, so
+        ``${{ a }} == 2`` and ``a == 2`` mean the same and a value cannot become code."""
+        if EXPRESSION_START not in source:
+            return self._compile_expression(source)
+        compiled = self.compile(source)
+        text = "".join(p if isinstance(p, str) else f"({p.text.strip()})" for p in compiled.parts)
+        return self._compile_expression(text)
+
+    def evaluate_condition(self, condition: str | bool, context: Mapping[str, Any]) -> bool:
+        """``if:``/``until:``: a YAML bool, a bare expression, or text mixing ``${{ }}``."""
+        if isinstance(condition, bool):
+            return condition
+        return is_truthy(self.compile_condition(condition.strip()).evaluate(context))
 
     def _compile_expression(self, text: str) -> Expression:
         if not text.strip():
@@ -212,6 +229,16 @@ class ExpressionEngine:
         elif isinstance(value, list):
             for item in value:
                 self.check(item)
+
+
+FALSY_TEXT = frozenset({"", "false", "0", "no", "off", "none", "null"})
+
+
+def is_truthy(value: Any) -> bool:
+    """Python truth, except that text such as ``false``, ``no`` or ``0`` is false."""
+    if isinstance(value, str):
+        return value.strip().lower() not in FALSY_TEXT
+    return bool(value)
 
 
 def _join_hyphenated(tokens: list[tuple[str, str]]) -> str:
