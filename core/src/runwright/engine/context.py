@@ -6,7 +6,8 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections import ChainMap
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -142,8 +143,9 @@ class StageContext:
     ) -> NestedRun:
         """Run nested stages (a branch, an item, a loop) with extra template variables.
 
-        The nested stages get their own ``stages`` namespace; their records are returned for
-        the parent stage to put in its outputs.
+        The nested stages get their own ``stages`` namespace, nested lexically in the enclosing
+        one (see :func:`nested_stages_scope`); their records are returned for the parent stage
+        to put in its outputs.
         """
         from runwright.engine.stage_runner import run_stage_list
 
@@ -151,7 +153,7 @@ class StageContext:
         variables = dict(self.variables)
         if extra:
             variables.update(extra)
-        variables["stages"] = results
+        variables["stages"] = nested_stages_scope(results, self.variables.get("stages"))
         status, errors = run_stage_list(
             self.run,
             stages,
@@ -163,6 +165,18 @@ class StageContext:
             prefix=f"{self.stage}/{prefix}" if prefix else self.stage,
         )
         return NestedRun(status=status.value, stages=results, errors=errors)
+
+
+def nested_stages_scope(own: dict[str, Any], enclosing: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """``stages`` inside a body: its own stages first, then the enclosing scope's.
+
+    The enclosing mapping is live, so a body sees exactly the stages that finished before the
+    stage holding it (never later ones); its own stages shadow an enclosing one of that id.
+    """
+    if enclosing is None:
+        return own
+    outer = enclosing.maps if isinstance(enclosing, ChainMap) else [enclosing]
+    return ChainMap(own, *outer)
 
 
 @dataclass

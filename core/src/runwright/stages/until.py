@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from runwright.engine.context import StageContext
+from runwright.engine.context import StageContext, nested_stages_scope
 from runwright.errors import RunCancelled, StageFailed
 from runwright.hookspecs import hookimpl
 from runwright.models.stage import AnyStage, Stage, check_unique_ids
@@ -49,7 +49,8 @@ class UntilStage(Stage):
             for record in nested.stages.values():
                 if "item" in (record.get("outputs") or {}):
                     item = record["outputs"]["item"]
-            variables = dict(ctx.variables, stages=nested.stages, loop=loop, item=item)
+            stages = nested_stages_scope(nested.stages, ctx.variables.get("stages"))
+            variables = dict(ctx.variables, stages=stages, loop=loop, item=item)
             if ctx.runtime.expressions.evaluate_condition(self.until, variables):
                 return outputs
         raise StageFailed(
