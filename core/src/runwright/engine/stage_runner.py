@@ -36,6 +36,13 @@ def run_stage_list(
     errors: list[dict[str, Any]] = []
     statuses: list[Status] = []
     for stage in stages:
+        try:
+            stage = stage.for_matrix(variables.get("matrix") or {}, state.runtime.expressions.render)
+        except ExpressionError as exc:
+            results[stage.identity] = {"status": Status.FAILED.value, "errors": [error_record(exc)]}
+            errors.extend(results[stage.identity]["errors"])
+            statuses.append(Status.FAILED)
+            break
         sid = stage.identity
         if scope.cancelled:
             results[sid] = {"status": Status.CANCEL.value, "reason": scope.reason}

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import itertools
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, field_validator, model_validator
+from jinja2 import meta
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from runwright.errors import ExpressionError
 from runwright.models.base import TemplateModel
 from runwright.models.stage import AnyStage, Stage, check_unique_ids
+
+if TYPE_CHECKING:
+    from runwright.templating.engine import ExpressionEngine
 
 
 class TriggerRule(StrEnum):
@@ -85,6 +90,65 @@ class Job(TemplateModel):
         check_unique_ids(self.stages, "this job")  # type: ignore[arg-type]
         return self
 
+    @model_validator(mode="after")
+    def _matrix_stage_ids(self, info: ValidationInfo) -> Job:
+        runtime = (info.context or {}).get("runtime")
+        if runtime is not None:
+            check_matrix_ids(self, runtime.expressions)
+        return self
+
     @property
     def stage_list(self) -> list[Stage]:
         return self.stages  # type: ignore[return-value]
+
+
+def check_matrix_ids(job: Job, engine: ExpressionEngine) -> None:
+    """Stage ids and names may use ``${{ matrix.* }}`` only, in a job with a strategy, and must
+    not collide once rendered for any strategy."""
+    groups: list[list[Stage]] = []
+
+    def collect(stages: list[Stage]) -> None:
+        groups.append(stages)
+        for stage in stages:
+            for nested in [*stage.nested_stages(), stage.catch or [], stage.finally_ or []]:
+                collect(nested)  # type: ignore[arg-type]
+
+    for stages in (job.stage_list, job.catch or [], job.finally_ or []):
+        collect(stages)  # type: ignore[arg-type]
+    templated = [s for group in groups for s in group if "${{" in f"{s.id or ''}{s.name or ''}"]
+    if not templated:
+        return
+    for stage in templated:
+        for text in (stage.id, stage.name):
+            names = _root_names(engine, text) if text and "${{" in text else set()
+            if names - {"matrix"}:
+                raise ValueError(
+                    f"stage '{text}': an id or name may use ${{{{ matrix.* }}}} only "
+                    f"(found {', '.join(sorted(names - {'matrix'}))})"
+                )
+            if names and job.strategy is None:
+                raise ValueError(f"stage '{text}' uses ${{{{ matrix.* }}}} but the job has no strategy")
+    for combo in job.strategy.combinations() if job.strategy else []:
+        for group in groups:
+            seen: dict[str, str] = {}
+            for stage in group:
+                try:
+                    identity = stage.for_matrix(combo, engine.render).identity
+                except ExpressionError as exc:
+                    raise ValueError(f"stage '{stage.identity}' with matrix {combo}: {exc}") from None
+                if identity in seen:
+                    raise ValueError(
+                        f"stage ids collide with matrix {combo}: '{seen[identity]}' and "
+                        f"'{stage.identity}' are both '{identity}'"
+                    )
+                seen[identity] = stage.identity
+
+
+def _root_names(engine: ExpressionEngine, text: str) -> set[str]:
+    """The top-level names the expressions in ``text`` read (``matrix`` in ``matrix.x``)."""
+    names: set[str] = set()
+    for part in engine.compile(text).parts:
+        if not isinstance(part, str):
+            tree = engine.env.parse("${{ " + part.text + " }}")
+            names |= meta.find_undeclared_variables(tree)
+    return names

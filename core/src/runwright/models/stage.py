@@ -8,7 +8,7 @@ hook; a raw stage mapping is validated as the one kind whose key it holds.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field, ValidationInfo, model_validator
@@ -122,6 +122,15 @@ class Stage(TemplateModel):
     @property
     def label(self) -> str:
         return self.name or self.id or self.kind
+
+    def for_matrix(self, matrix: Mapping[str, Any], render: Callable[[str, Mapping[str, Any]], Any]) -> Stage:
+        """This stage with ``${{ matrix.* }}`` in its ``id``/``name`` rendered for one strategy."""
+        update = {
+            field: str(render(value, {"matrix": matrix}))
+            for field in ("id", "name")
+            if isinstance(value := getattr(self, field), str) and "${{" in value
+        }
+        return self.model_copy(update=update) if update else self
 
     def run(self, ctx: StageContext) -> dict[str, Any]:  # pragma: no cover - abstract
         """Do the work; return the outputs. Raise to fail (the error is recorded)."""
