@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, create_model
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, create_model
 
 from runwright.errors import CallArgumentError, CallResolutionError
 from runwright.hookspecs import hookimpl
@@ -73,6 +73,7 @@ class CallFunction:
     provider: str = ""
     _args_model: type[BaseModel] | None = field(default=None, repr=False)
     _reserved: frozenset[str] = field(default=frozenset(), repr=False)
+    _parameters: dict[str, str] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -101,6 +102,7 @@ class CallFunction:
                 for key in fields:
                     if key in hints:
                         fields[key] = (hints[key], fields[key][1])
+                fields, self._parameters = _underscore_fields(fields)
                 with warnings.catch_warnings():
                     # an argument named like a BaseModel attribute (json, copy) is fine here
                     warnings.filterwarnings("ignore", message="Field name .* shadows")
@@ -128,7 +130,8 @@ class CallFunction:
                 for err in exc.errors()
             )
             raise CallArgumentError(f"uses '{self.reference}': bad arguments: {problems}") from None
-        return {name: getattr(validated, name) for name in type(validated).model_fields}
+        names = self._parameters
+        return {names.get(name, name): getattr(validated, name) for name in type(validated).model_fields}
 
     def reserved_parameters(self) -> frozenset[str]:
         return self._build_model()[1]
@@ -140,6 +143,31 @@ class CallFunction:
             signature = inspect.signature(self.func)
         shown = [p for name, p in signature.parameters.items() if name not in RESERVED_PARAMETERS]
         return f"{self.reference}{signature.replace(parameters=shown)}"
+
+
+def _underscore_fields(
+    fields: dict[str, tuple[Any, Any]],
+) -> tuple[dict[str, tuple[Any, Any]], dict[str, str]]:
+    """A ``_exec`` parameter (named so to dodge a keyword or builtin) is written ``exec:`` or
+    ``_exec:`` in ``with:``; pydantic keeps ``_`` names private, so it gets a plain field name.
+
+    Returns the fields and, for the renamed ones, field name -> parameter name.
+    """
+    renamed: dict[str, tuple[Any, Any]] = {}
+    parameters: dict[str, str] = {}
+    for name, (annotation, default) in fields.items():
+        plain = name.lstrip("_")
+        if not name.startswith("_") or not plain:
+            renamed[name] = (annotation, default)
+            continue
+        choices = [name] if plain in fields else [plain, name]
+        field_name = f"rw_underscore_{plain}"
+        parameters[field_name] = name
+        renamed[field_name] = (
+            annotation,
+            Field(default, validation_alias=AliasChoices(*choices)),
+        )
+    return renamed, parameters
 
 
 def _resolved_hints(func: Callable[..., Any]) -> dict[str, Any]:
