@@ -100,3 +100,11 @@ class StageTimeout(RunwrightError):
 
 class WorkflowNotFound(ConfError):
     """No template of that name in the conf path."""
+
+
+class RunwrightWarning(UserWarning):
+    """Something runwright goes on with but the person holding the template should know."""
+
+
+class UndeclaredParamWarning(RunwrightWarning):
+    """A run got a param its workflow does not declare (passed through as given)."""

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
+import warnings
+from typing import Any
 
 import typer
 
-from runwright.errors import RunwrightError
+from runwright.errors import RunwrightError, RunwrightWarning
 
 app = typer.Typer(
     name="runwright",
@@ -26,9 +28,21 @@ def fail_usage(message: str) -> typer.Exit:
     return typer.Exit(EXIT_USAGE)
 
 
+def show_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+    """runwright's own warnings read ``warning: ...`` on stderr, like its errors."""
+    if issubclass(category, RunwrightWarning):
+        typer.echo(f"warning: {message}", err=True)
+    else:
+        python_show_warning(message, category, *args, **kwargs)
+
+
+python_show_warning = warnings.showwarning
+
+
 def main() -> None:
     from runwright.cli import audit, plugins, run, runs, schedule, templates  # noqa: F401
 
+    warnings.showwarning = show_warning
     try:
         app()
     except RunwrightError as exc:  # anything a command did not turn into an exit itself

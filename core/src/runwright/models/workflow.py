@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import graphlib
+import warnings
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -10,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
-from runwright.errors import ParamError
+from runwright.errors import ParamError, UndeclaredParamWarning
 from runwright.models.base import TemplateModel
 from runwright.models.events import CronEvent, normalise_on
 from runwright.models.job import Job
@@ -109,9 +111,12 @@ class Workflow(TemplateModel):
     def parameterize(self, params: Mapping[str, Any] | None) -> dict[str, Any]:
         """Validate and convert run-time params; apply defaults; name the param on error.
 
-        Params passed but not declared are kept as given (the seed passes such values).
+        A param that is not declared is an error when it looks like a typo of a declared one
+        (did you mean), else a warning (``UndeclaredParamWarning``) and it is kept as given: the
+        seed passes such values.
         """
         given = dict(params or {})
+        self._check_undeclared(given)
         typed: dict[str, Any] = {}
         for key, spec in self.params.items():
             try:
@@ -128,6 +133,26 @@ class Workflow(TemplateModel):
                 raise ParamError(self.name, key, str(exc)) from None
         typed.update(given)
         return typed
+
+    def _check_undeclared(self, given: Mapping[str, Any]) -> None:
+        undeclared = [key for key in given if key not in self.params]
+        if not undeclared:
+            return
+        declared = ", ".join(self.params) or "none"
+        free = {_spelling(name): name for name in self.params if name not in given}
+        for key in undeclared:
+            close = difflib.get_close_matches(_spelling(str(key)), list(free), n=1, cutoff=0.75)
+            if close:
+                meant = free[close[0]]
+                message = f"is not declared; did you mean '{meant}'? (declared: {declared})"
+                raise ParamError(self.name, key, message)
+        for key in undeclared:
+            warnings.warn(
+                f"workflow '{self.name}': param '{key}' is not declared (declared: {declared}); "
+                "it is passed through as given",
+                UndeclaredParamWarning,
+                stacklevel=1,  # one location: each message is shown once per process
+            )
 
     # -- running ---------------------------------------------------------------------------
 
@@ -176,3 +201,8 @@ class Workflow(TemplateModel):
         from runwright.engine.runner import start_workflow
 
         return start_workflow(self, params, **options)
+
+
+def _spelling(name: str) -> str:
+    """How a param name compares for did-you-mean: case and ``_``/``-`` do not count."""
+    return name.lower().replace("_", "-")
