@@ -6,13 +6,14 @@ import difflib
 import graphlib
 import warnings
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
-from runwright.errors import ParamError, UndeclaredParamWarning
+from runwright.errors import ParamError, RunwrightError, UndeclaredParamWarning
 from runwright.models.base import TemplateModel
 from runwright.models.events import CronEvent, normalise_on
 from runwright.models.job import Job
@@ -171,7 +172,7 @@ class Workflow(TemplateModel):
 
     def release(
         self,
-        logical_date: datetime,
+        logical_date: datetime | date | str,
         params: Mapping[str, Any] | None = None,
         *,
         mode: str = "normal",
@@ -181,6 +182,8 @@ class Workflow(TemplateModel):
     ) -> ReleaseOutcome:
         """One run for one cron tick, claimed and recorded in the audit store.
 
+        ``logical_date``: a datetime, a date or an ISO string; naive values are read in the
+        workflow's time zone (see :meth:`as_logical_date`).
         ``mode``: ``normal`` (skip a tick already released), ``force`` (new attempt) or
         ``dryrun`` (check everything, run nothing). Params may use ``${{ release.* }}``.
         """
@@ -188,13 +191,44 @@ class Workflow(TemplateModel):
 
         return release(
             self,
-            logical_date,
+            self.as_logical_date(logical_date),
             params,
             mode=mode,
             release_type=release_type,
             audit=audit,
             **options,
         )
+
+    @property
+    def zone(self) -> ZoneInfo | None:
+        """The time zone of the ``on:`` entries (UTC without any); None when they differ."""
+        zones = {event.timezone for event in self.on} or {"UTC"}
+        return ZoneInfo(zones.pop()) if len(zones) == 1 else None
+
+    def as_logical_date(self, value: datetime | date | str) -> datetime:
+        """A release's logical date from a datetime, a date or an ISO 8601 string (an aware
+        value as it is; a naive one in the workflow's time zone)."""
+        expected = "an ISO datetime such as '2026-01-01T00:00' (or '...+07:00'), a datetime or a date"
+        parsed: Any = value
+        if isinstance(value, str):
+            try:
+                parsed = datetime.fromisoformat(value.strip())
+            except ValueError:
+                parsed = None
+        elif isinstance(value, date) and not isinstance(value, datetime):
+            parsed = datetime(value.year, value.month, value.day)
+        if not isinstance(parsed, datetime):
+            raise RunwrightError(f"workflow '{self.name}': release expects {expected}, got {value!r}")
+        if parsed.tzinfo is not None:
+            return parsed
+        zone = self.zone
+        if zone is None:
+            zones = ", ".join(sorted({event.timezone for event in self.on}))
+            raise RunwrightError(
+                f"workflow '{self.name}': {value!r} has no UTC offset and the schedules use several "
+                f"time zones ({zones}); give an offset, e.g. '2026-01-01T00:00+07:00'"
+            )
+        return parsed.replace(tzinfo=zone)
 
     def start(self, params: Mapping[str, Any] | None = None, **options: Any) -> RunHandle:
         """Run in the background; the handle can ``cancel()`` it or wait for ``result()``."""
