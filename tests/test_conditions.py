@@ -54,6 +54,36 @@ def test_until_mixing_expression_and_text_loops_until_true(workflow_from) -> Non
     assert stage(result, "s")["outputs"]["loops"] == 3  # items 2, 3, 4
 
 
+def test_expression_inside_a_quoted_string_is_its_text(workflow_from) -> None:
+    wf = workflow_from("""
+    cond:
+      type: Workflow
+      params: {who: str, n: int}
+      jobs:
+        j:
+          stages:
+            - {id: single, if: "'${{ params.who }}' == 'Ada'", echo: ada}
+            - {id: double, if: '"Hi ${{ params.who }}!" == "Hi Ada!"', echo: ada}
+            - {id: number, if: "'${{ params.n }}' == '2' and ${{ params.n }} * 'x' == 'xx'", echo: two}
+        loop:
+          stages:
+            - id: s
+              item: 0
+              until: "'${{ item }}' == '3'"
+              stages: [{id: step, run: "item = ${{ item }} + 1"}]
+    """)
+    ada = wf.execute({"who": "Ada", "n": 2})
+    assert ada.status is Status.SUCCESS, ada.errors
+    assert [stage(ada, s)["status"] for s in ("single", "double", "number")] == ["SUCCESS"] * 3
+    assert stage(ada, "s", job="loop")["outputs"]["loops"] == 3
+    bob = wf.execute({"who": "Bob", "n": 3})
+    assert [stage(bob, s)["status"] for s in ("single", "double", "number")] == ["SKIP"] * 3
+    for hostile in ("x' or 'a' == 'a", 'x" or "a" == "a', "Ada' == 'Ada' or '"):
+        result = wf.execute({"who": hostile, "n": 1})
+        assert stage(result, "single")["status"] == "SKIP", hostile
+        assert stage(result, "double")["status"] == "SKIP", hostile
+
+
 def test_condition_values_stay_data(workflow_from) -> None:
     wf = workflow_from("""
     cond:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -138,13 +139,34 @@ class ExpressionEngine:
 
     def _compile_condition(self, source: str) -> Expression:
         """Condition text as ONE expression: each ``${{ e }}`` becomes ``(e)``, the text around
-        it is expression text. Only the template's text is compiled, never a rendered value, so
-        ``${{ a }} == 2`` and ``a == 2`` mean the same and a value cannot become code."""
+        it is expression text; inside a quoted string (``'${{ e }}' == 'x'``) it becomes the
+        value's text, ``('' ~ (e) ~ '')``. Only the template's text is compiled, never a
+        rendered value, so ``${{ a }} == 2`` means ``a == 2`` and a value cannot become code."""
         if EXPRESSION_START not in source:
             return self._compile_expression(source)
-        compiled = self.compile(source)
-        text = "".join(p if isinstance(p, str) else f"({p.text.strip()})" for p in compiled.parts)
-        return self._compile_expression(text)
+        markers: dict[str, str] = {}
+        pieces: list[str] = []
+        for part in self.compile(source).parts:
+            if isinstance(part, str):
+                pieces.append(part)
+            else:
+                marker = f"__runwright_condition_{len(markers)}__"
+                markers[marker] = f"({part.text.strip()})"
+                pieces.append(marker)
+        text = "".join(pieces)
+        try:
+            tokens = list(self.env.lexer.tokeniter(f"{EXPRESSION_START} {text} {EXPRESSION_END}", None))
+        except TemplateSyntaxError:
+            tokens = [(0, "variable_begin", ""), (0, "data", text), (0, "variable_end", "")]
+        out: list[str] = []
+        for _, kind, value in tokens[1:-1]:
+            if kind == "string" and any(marker in value for marker in markers):
+                value = _string_with_values(value, markers, source)
+            else:
+                for marker, expression in markers.items():
+                    value = value.replace(marker, expression)
+            out.append(value)
+        return self._compile_expression("".join(out).strip())
 
     def evaluate_condition(self, condition: str | bool, context: Mapping[str, Any]) -> bool:
         """``if:``/``until:``: a YAML bool, a bare expression, or text mixing ``${{ }}``."""
@@ -229,6 +251,22 @@ class ExpressionEngine:
         elif isinstance(value, list):
             for item in value:
                 self.check(item)
+
+
+def _string_with_values(literal: str, markers: Mapping[str, str], source: str) -> str:
+    """``'Hi MARKER!'`` -> ``('Hi ' ~ (e) ~ '!')``: the value joins the string as text."""
+    quote, body = literal[0], literal[1:-1]
+    pattern = "(" + "|".join(map(re.escape, markers)) + ")"
+    pieces = re.split(pattern, body)
+    out: list[str] = []
+    for index, piece in enumerate(pieces):
+        if index % 2:
+            out.append(markers[piece])
+        elif (len(piece) - len(piece.rstrip("\\"))) % 2:
+            raise ExpressionError(source, "a backslash right before an expression in a quoted string")
+        else:
+            out.append(f"{quote}{piece}{quote}")
+    return "(" + " ~ ".join(out) + ")"
 
 
 FALSY_TEXT = frozenset({"", "false", "0", "no", "off", "none", "null"})
