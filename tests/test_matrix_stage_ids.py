@@ -20,12 +20,15 @@ def test_matrix_in_stage_id_is_rendered_per_strategy(workflow_from) -> None:
               foreach: [a]
               stages: [{id: "inner-${{ matrix.n }}", run: "seen = ${{ item }}"}]
             - {id: after, run: "got = ${{ stages.build-1.outputs.value if matrix.n == 1 else 0 }}"}
+            - {name: "Check ${{ matrix.n }}", echo: checked}
+            - {id: label-only, name: "Load ${{ params.table }}", echo: a name beside an id is a label}
+      params: {table: {type: str, default: t}}
     """).execute()
     assert result.status is Status.SUCCESS, result.errors
     strategies = result.context["jobs"]["j"]["strategies"]
     one, two = strategies["1"]["stages"], strategies["2"]["stages"]
-    assert list(one) == ["build-1", "each", "after"]
-    assert list(two) == ["build-2", "each", "after"]
+    assert list(one) == ["build-1", "each", "after", "check-1", "label-only"]
+    assert list(two) == ["build-2", "each", "after", "check-2", "label-only"]
     assert one["build-1"]["outputs"] == {"value": 10}
     assert two["build-2"]["outputs"] == {"value": 20}
     assert one["after"]["outputs"] == {"got": 10}

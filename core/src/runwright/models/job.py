@@ -115,19 +115,20 @@ def check_matrix_ids(job: Job, engine: ExpressionEngine) -> None:
 
     for stages in (job.stage_list, job.catch or [], job.finally_ or []):
         collect(stages)  # type: ignore[arg-type]
-    templated = [s for group in groups for s in group if "${{" in f"{s.id or ''}{s.name or ''}"]
+    templated = [s for group in groups for s in group if "${{" in (s.id or s.name or "")]
     if not templated:
         return
     for stage in templated:
-        for text in (stage.id, stage.name):
-            names = _root_names(engine, text) if text and "${{" in text else set()
-            if names - {"matrix"}:
-                raise ValueError(
-                    f"stage '{text}': an id or name may use ${{{{ matrix.* }}}} only "
-                    f"(found {', '.join(sorted(names - {'matrix'}))})"
-                )
-            if names and job.strategy is None:
-                raise ValueError(f"stage '{text}' uses ${{{{ matrix.* }}}} but the job has no strategy")
+        text = stage.id or stage.name or ""
+        what = "id" if stage.id else "name (its id, as it has no id:)"
+        names = _root_names(engine, text)
+        if names - {"matrix"}:
+            raise ValueError(
+                f"stage {what} '{text}' may use ${{{{ matrix.* }}}} only "
+                f"(found {', '.join(sorted(names - {'matrix'}))})"
+            )
+        if names and job.strategy is None:
+            raise ValueError(f"stage {what} '{text}' uses ${{{{ matrix.* }}}} but the job has no strategy")
     for combo in job.strategy.combinations() if job.strategy else []:
         for group in groups:
             seen: dict[str, str] = {}

@@ -124,13 +124,13 @@ class Stage(TemplateModel):
         return self.name or self.id or self.kind
 
     def for_matrix(self, matrix: Mapping[str, Any], render: Callable[[str, Mapping[str, Any]], Any]) -> Stage:
-        """This stage with ``${{ matrix.* }}`` in its ``id``/``name`` rendered for one strategy."""
-        update = {
-            field: str(render(value, {"matrix": matrix}))
-            for field in ("id", "name")
-            if isinstance(value := getattr(self, field), str) and "${{" in value
-        }
-        return self.model_copy(update=update) if update else self
+        """This stage with ``${{ matrix.* }}`` in its id rendered for one strategy (the ``id``,
+        else the ``name`` it is made from)."""
+        field = "id" if self.id is not None else "name"
+        value = getattr(self, field)
+        if not isinstance(value, str) or "${{" not in value:
+            return self
+        return self.model_copy(update={field: str(render(value, {"matrix": matrix}))})
 
     def run(self, ctx: StageContext) -> dict[str, Any]:  # pragma: no cover - abstract
         """Do the work; return the outputs. Raise to fail (the error is recorded)."""
