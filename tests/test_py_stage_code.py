@@ -81,7 +81,10 @@ c = '''${{ params.v }}'''
     ("code", "words"),
     [
         ("x = b'raw ${{ params.v }}'", "bytes"),
-        ("x = f'{1:${{ params.v }}}'", "format"),
+        ("x = f'{1:${{ params.v }}}'", "format spec"),
+        ("x = 'Hi ${{ params.v }} {}'.format(1)", ".format"),
+        ("x = ('Hi ${{ params.v }}'  # note\n  ' {}').format_map({})", ".format"),
+        ("x = 'Hi ${{ params.v }} %s' % 1", "%"),
     ],
 )
 def test_unsafe_places_are_errors_naming_stage_and_line(workflow_from, code: str, words: str) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import functools
 import io
+import keyword
 import re
 import tokenize
 from collections.abc import Mapping
@@ -97,11 +98,21 @@ def place_in_strings(code: str, placements: tuple[Placement, ...], where: str) -
     units = _token_units(tokens, at)
     by_unit: dict[tuple[int, int], list[Placement]] = {}
     for placement in placements:
-        unit = next((u for u in units if u[0] <= placement.start and placement.end <= u[1]), None)
-        if unit is None:
+        index = next(
+            (i for i, u in enumerate(units) if u[0] <= placement.start and placement.end <= u[1]), None
+        )
+        if index is None:
             continue
-        start, end, kind = unit
+        start, end, kind, _ = units[index]
         if kind == "string":
+            if _is_format_template(units, index):
+                raise _error(
+                    where,
+                    placement,
+                    "a value cannot be placed in a string used as a format (.format or %), where "
+                    "its braces or % signs would be read as fields; pass it as an argument, "
+                    "e.g. 'Hi {}'.format(${{ ... }})",
+                )
             by_unit.setdefault((start, end), []).append(placement)
         elif kind == "name" and (start, end) != (placement.start, placement.end):
             raise _error(
@@ -118,9 +129,33 @@ def place_in_strings(code: str, placements: tuple[Placement, ...], where: str) -
     return code, frozenset(in_text)
 
 
-def _token_units(tokens: list[tokenize.TokenInfo], at: Any) -> list[tuple[int, int, str]]:
-    """(start, end, kind) of each string literal (an f-string is one unit) and other token."""
-    units: list[tuple[int, int, str]] = []
+def _is_format_template(units: list[tuple[int, int, str, str]], index: int) -> bool:
+    """Whether the string (with any literal joined to it, in parentheses or not) is followed
+    by ``.format`` or ``%``."""
+    before, opened = index - 1, 0
+    while before >= 0 and (units[before][2] in ("string", "skip") or units[before][3] == "("):
+        if units[before][3] == "(":
+            caller = units[before - 1] if before > 0 else None
+            if caller and (
+                caller[3] in (")", "]") or caller[2] == "name" and not keyword.iskeyword(caller[3])
+            ):
+                break  # a call's parentheses, not a group's
+            opened += 1
+        before -= 1
+    after = index + 1
+    while after < len(units) and (
+        units[after][2] in ("string", "skip") or (units[after][3] == ")" and opened > 0)
+    ):
+        opened -= units[after][3] == ")"
+        after += 1
+    following = [unit[3] for unit in units[after : after + 2]]
+    return following[:1] == ["%"] or following in ([".", "format"], [".", "format_map"])
+
+
+def _token_units(tokens: list[tokenize.TokenInfo], at: Any) -> list[tuple[int, int, str, str]]:
+    """(start, end, kind, text) of each string literal (an f-string is one unit) and other
+    token; kind is string, name, skip (a comment or a line break inside brackets) or other."""
+    units: list[tuple[int, int, str, str]] = []
     index = 0
     while index < len(tokens):
         token = tokens[index]
@@ -132,11 +167,16 @@ def _token_units(tokens: list[tokenize.TokenInfo], at: Any) -> list[tuple[int, i
                 elif tokens[close].type == _FSTRING_END:
                     depth -= 1
                 close += 1
-            units.append((at(token.start), at(tokens[close - 1].end), "string"))
+            units.append((at(token.start), at(tokens[close - 1].end), "string", ""))
             index = close
             continue
-        kind = {tokenize.STRING: "string", tokenize.NAME: "name"}.get(token.type, "other")
-        units.append((at(token.start), at(token.end), kind))
+        kinds = {
+            tokenize.STRING: "string",
+            tokenize.NAME: "name",
+            tokenize.NL: "skip",
+            tokenize.COMMENT: "skip",
+        }
+        units.append((at(token.start), at(token.end), kinds.get(token.type, "other"), token.string))
         index += 1
     return units
 
