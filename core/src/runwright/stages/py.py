@@ -9,6 +9,7 @@ reassigns included, except modules, functions, classes and ``_`` names.
 from __future__ import annotations
 
 import builtins
+import functools
 import inspect
 import symtable
 from collections.abc import Callable
@@ -55,12 +56,13 @@ class PyStage(Stage):
         }
 
 
-def assigned_names(code: str, filename: str) -> set[str]:
+@functools.lru_cache(maxsize=1024)
+def assigned_names(code: str, filename: str) -> frozenset[str]:
     """Names the code's top level assigns (``x = ...``, loops, ``with``, imports...)."""
     table = symtable.symtable(code, filename, "exec")
-    return {
+    return frozenset(
         symbol.get_name() for symbol in table.get_symbols() if symbol.is_assigned() or symbol.is_imported()
-    }
+    )
 
 
 def _printer(ctx: StageContext) -> Callable[..., None]:
