@@ -409,7 +409,8 @@ class WorkflowRunner:
                 group.cancel(f"fail-fast: strategy {sid} failed")
             return status
 
-        workers = min(job.strategy.max_parallel, len(combos))
+        render = self.state.runtime.expressions.render
+        workers = min(job.strategy.parallel_limit(lambda value: render(value, base)), len(combos))
         if workers <= 1:
             statuses = [run_one(i) for i in range(len(combos))]
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
@@ -28,8 +29,35 @@ class Strategy(TemplateModel):
     matrix: dict[str, list[Any]] = Field(default_factory=dict)
     include: list[dict[str, Any]] = Field(default_factory=list)
     exclude: list[dict[str, Any]] = Field(default_factory=list)
-    max_parallel: int = Field(4, alias="max-parallel", ge=1)
+    max_parallel: int | str = Field(
+        4, alias="max-parallel", description="Strategies at once: a number >= 1 or an expression giving one."
+    )
     fail_fast: bool = Field(False, alias="fail-fast")
+
+    @field_validator("max_parallel")
+    @classmethod
+    def _parallel_limit(cls, value: int | str) -> int | str:
+        if isinstance(value, str) and "${{" not in value:
+            try:
+                value = int(value)
+            except ValueError:
+                raise ValueError(
+                    f"max-parallel must be a number or a ${{{{ }}}} expression, got '{value}'"
+                ) from None
+        if isinstance(value, int) and value < 1:
+            raise ValueError(f"max-parallel must be at least 1, got {value}")
+        return value
+
+    def parallel_limit(self, render: Callable[[Any], Any]) -> int:
+        """``max-parallel`` as a number, rendering it first when it is an expression."""
+        value = render(self.max_parallel) if isinstance(self.max_parallel, str) else self.max_parallel
+        try:
+            limit = int(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"max-parallel '{self.max_parallel}' gave {value!r}, not a number") from None
+        if limit < 1:
+            raise ValueError(f"max-parallel '{self.max_parallel}' gave {limit}; it must be at least 1")
+        return limit
 
     def combinations(self) -> list[dict[str, Any]]:
         """GitHub Actions semantics: ``include`` entries extend every combination whose original
@@ -59,6 +87,7 @@ class Strategy(TemplateModel):
 
 
 class Job(TemplateModel):
+    id: str | None = Field(None, description="The job's key again (the peer's form); must equal it.")
     desc: str | None = None
     needs: list[str] = Field(default_factory=list)
     if_: str | bool | None = Field(None, alias="if")

@@ -11,7 +11,7 @@ import difflib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import Field, ValidationInfo, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError, core_schema
 
 from runwright.models.base import TemplateModel, slugify
@@ -49,8 +49,14 @@ def _dispatch_stage(value: Any, info: ValidationInfo) -> Stage:
             "stage_type", "expected a stage mapping, got {got}", {"got": type(value).__name__}
         )
     found = [key for key in value if key in kinds]
+    if len(found) > 1:  # e.g. ``run:`` with ``deps:``: the kind whose companions cover the rest
+        owners = [k for k in found if set(found) - {k} <= kinds[k].companion_kinds]
+        found = owners if len(owners) == 1 else found
     if len(found) == 1:
         return kinds[found[0]].model_validate(value, context=info.context)
+    empty = kinds.get(EMPTY_STAGE_KIND)
+    if not found and empty is not None and set(map(str, value)) <= accepted_keys(empty):
+        return empty.model_validate(value, context=info.context)  # ``name:`` only: does nothing
     known = ", ".join(sorted(kinds))
     if not found:
         keys = ", ".join(map(str, value)) or "none"
@@ -73,6 +79,13 @@ def _dispatch_stage(value: Any, info: ValidationInfo) -> Stage:
 
 
 STAGE_PLACEHOLDER = "x-runwright-any-stage"
+EMPTY_STAGE_KIND = "echo"
+"""The kind of a stage with no kind key (only ``name:``, ``if:``, ``sleep:``...): it does nothing."""
+
+
+def accepted_keys(kind: type[Stage]) -> set[str]:
+    """The YAML keys a stage kind accepts (``name``, ``id``, ``if``, ``sleep``...)."""
+    return {field.alias or name for name, field in kind.model_fields.items()}
 
 
 class AnyStage:
@@ -93,6 +106,8 @@ class Stage(TemplateModel):
     kind: ClassVar[str] = ""
     raw_text_fields: ClassVar[tuple[str, ...]] = ()
     """Fields holding script text where ``${VAR}`` is left for the shell, not substituted."""
+    companion_kinds: ClassVar[frozenset[str]] = frozenset()
+    """Other kinds' keys this kind may hold beside its own (``deps:`` holds ``run:``)."""
 
     name: str | None = None
     id: str | None = None
@@ -107,6 +122,16 @@ class Stage(TemplateModel):
     finally_: list[AnyStage] | None = Field(
         None, alias="finally", description="Stages that always run after this one."
     )
+
+    @field_validator("retry", mode="before")
+    @classmethod
+    def _retry_count(cls, value: Any) -> Any:
+        """``retry: N`` (the peer's form) is N retries after the first try: N + 1 attempts."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            if value < 0:
+                raise ValueError(f"retry must be a count of retries (0 or more), got {value}")
+            return {"max-attempts": value + 1}
+        return value
 
     @model_validator(mode="after")
     def _named(self) -> Stage:

@@ -50,6 +50,10 @@ class Workflow(TemplateModel):
     @model_validator(mode="after")
     def _dag(self) -> Workflow:
         for job_id, job in self.jobs.items():
+            if job.id is not None and job.id != job_id:
+                raise ValueError(
+                    f"job '{job_id}' has id '{job.id}': a job's id is its key (drop 'id:' or make them equal)"
+                )
             unknown = [need for need in job.needs if need not in self.jobs]
             if unknown:
                 known = ", ".join(self.jobs)
