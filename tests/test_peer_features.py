@@ -64,7 +64,9 @@ def test_case_else_branch_is_the_default(workflow_from) -> None:
                     - id: picked
                       run: "who = 'else ' + ${{ case }}"
     """)
-    assert stages_of(wf.execute({"name": "bar"}))["s"]["outputs"]["stages"]["picked"]["outputs"] == {"who": "bar"}
+    assert stages_of(wf.execute({"name": "bar"}))["s"]["outputs"]["stages"]["picked"]["outputs"] == {
+        "who": "bar"
+    }
     other = wf.execute({"name": "baz"})
     assert other.status is Status.SUCCESS, other.errors
     assert stages_of(other)["s"]["outputs"]["stages"]["picked"]["outputs"] == {"who": "else baz"}

@@ -12,7 +12,7 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from runwright.errors import ParamError
 from runwright.models.base import TemplateModel
-from runwright.models.events import CronEvent, normalise_on
+from runwright.models.events import CronEvent, normalise_on, split_release_triggers
 from runwright.models.job import Job
 from runwright.models.params import ParamSpec
 
@@ -41,11 +41,28 @@ class Workflow(TemplateModel):
     _conf_path: Path | None = PrivateAttr(default=None)
     _definition_hash: str = PrivateAttr(default="")
     _order: tuple[str, ...] = PrivateAttr(default=())
+    _released_after: tuple[str, ...] = PrivateAttr(default=())
 
     @field_validator("on", mode="before")
     @classmethod
     def _on_forms(cls, value: Any) -> Any:
         return normalise_on(value)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _on_release(cls, data: Any, handler: Any) -> Workflow:
+        """``on: {release: [wf, ...]}``: run after each release of those workflows finishes."""
+        data, upstream = split_release_triggers(data)
+        workflow = handler(data)
+        if workflow.name in upstream:
+            raise ValueError(f"on.release: workflow '{workflow.name}' cannot be released after itself")
+        workflow._released_after = upstream
+        return workflow
+
+    @property
+    def released_after(self) -> tuple[str, ...]:
+        """The workflows whose finished releases start a release of this one (``on.release``)."""
+        return self._released_after
 
     @model_validator(mode="after")
     def _dag(self) -> Workflow:

@@ -40,7 +40,7 @@ from runwright.stages.bash import _pump, _wait
 
 READY_MARKER = ".runwright-ready"
 
-CHILD_RUNNER = r'''
+CHILD_RUNNER = r"""
 import builtins, inspect, json, sys
 
 with open(sys.argv[1], encoding="utf-8") as handle:
@@ -69,7 +69,7 @@ else:
     result = {"outputs": json.loads(json.dumps(outputs, default=plain))}
 with open(sys.argv[2], "w", encoding="utf-8") as handle:
     json.dump(result, handle)
-'''
+"""
 
 
 def venv_root() -> Path:
@@ -178,7 +178,7 @@ class VenvPyStage(Stage):
                 if code != 0:
                     shutil.rmtree(target, ignore_errors=True)
                     raise StageFailed(
-                        f"could not build the environment ({' '.join(step[len(uv):len(uv) + 2])}): "
+                        f"could not build the environment ({' '.join(step[len(uv) : len(uv) + 2])}): "
                         f"{stderr.strip()[-800:]}",
                         error_name="VenvError",
                     )
