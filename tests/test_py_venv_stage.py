@@ -243,3 +243,17 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def test_the_peers_version_key_names_the_runwright_one(conf, runtime) -> None:
+    from runwright import Workflow
+    from runwright.errors import TemplateError
+
+    folder = conf("""
+    peer-venv:
+      type: Workflow
+      jobs: {j: {stages: [{id: s, version: "3.11", deps: [pandas], run: "x = 1"}]}}
+    """)
+    with pytest.raises(TemplateError) as caught:
+        Workflow.from_conf("peer-venv", folder, runtime=runtime)
+    assert "write the interpreter as 'python: \"3.11\"'" in str(caught.value)

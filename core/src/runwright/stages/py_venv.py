@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from runwright.engine.context import StageContext
 from runwright.engine.result import to_jsonable
@@ -121,6 +121,16 @@ class VenvPyStage(Stage):
         None, description='The interpreter version uv should use ("3.11"); default: the engine\'s.'
     )
     vars: dict[str, Any] = Field(default_factory=dict, description="Names bound before running.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _peer_version_key(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "version" in data:
+            raise ValueError(
+                "write the interpreter as 'python: \"3.11\"' ('version:' is ddeutil-workflow's "
+                "spelling, which it never passed to uv)"
+            )
+        return data
 
     @field_validator("python", mode="before")
     @classmethod
