@@ -23,6 +23,18 @@ if TYPE_CHECKING:
     from runwright.schedule.release import ReleaseOutcome
 
 
+def _on_schema(schema: dict[str, Any]) -> None:
+    """``on:`` is a list of cron entries or ``{schedule: [...], release: [names]}``."""
+    entries = {key: schema.pop(key) for key in ("items", "type") if key in schema}
+    release = {
+        "type": "array",
+        "items": {"type": "string"},
+        "description": "Run after these workflows' releases.",
+    }
+    mapping = {"properties": {"schedule": entries, "release": release}, "additionalProperties": False}
+    schema["anyOf"] = [entries, {"type": "object", **mapping}]
+
+
 class Workflow(TemplateModel):
     """One ``type: Workflow`` template. Load it with :meth:`from_conf` / :meth:`from_loader`."""
 
@@ -30,7 +42,7 @@ class Workflow(TemplateModel):
     type: Literal["Workflow"] = "Workflow"
     desc: str | None = None
     params: dict[str, ParamSpec] = Field(default_factory=dict)
-    on: list[CronEvent] = Field(default_factory=list)
+    on: list[CronEvent] = Field(default_factory=list, json_schema_extra=lambda schema: _on_schema(schema))
     jobs: dict[str, Job] = Field(min_length=1)
     max_parallel: int | None = Field(None, alias="max-parallel", ge=1)
     timeout_minutes: float | None = Field(None, alias="timeout-minutes", gt=0)
