@@ -264,3 +264,31 @@ def test_top_level_name_clashing_with_a_keyed_template_is_an_error(conf, runtime
     with pytest.raises(ConfError) as caught:
         Workflow.from_conf("twice", folder, runtime=runtime)
     assert "template 'twice' is defined twice" in str(caught.value)
+
+
+def test_templated_max_workers_of_a_parallel_stage(workflow_from, tmp_path) -> None:
+    wf = workflow_from(f"""
+    branches:
+      type: Workflow
+      params: {{max-workers: int}}
+      jobs:
+        j:
+          stages:
+            - id: s
+              max-workers: "${{{{ params.max-workers }}}}"
+              parallel:
+                branch01:
+                  - {{id: a, bash: "touch {tmp_path}/one; for i in $(seq 30); do [ -e {tmp_path}/two ] && exit 0; sleep 0.05; done; exit 1"}}
+                branch02:
+                  - {{id: a, bash: "touch {tmp_path}/two; for i in $(seq 30); do [ -e {tmp_path}/one ] && exit 0; sleep 0.05; done; exit 1"}}
+    """)
+    assert wf.execute({"max-workers": 2}).status is Status.SUCCESS
+    for marker in tmp_path.glob("one"), tmp_path.glob("two"):
+        for path in marker:
+            path.unlink()
+    assert wf.execute({"max-workers": 1}).status is Status.FAILED  # one branch at a time
+    too_many = wf.execute({"max-workers": 1000})
+    assert (
+        "max-workers '${{ params.max-workers }}' gave 1000; it must be between 1 and 256"
+        in (too_many.errors[0]["message"])
+    )

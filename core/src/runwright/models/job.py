@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from runwright.models.base import TemplateModel
-from runwright.models.stage import AnyStage, Stage, check_unique_ids
+from runwright.models.stage import AnyStage, Stage, check_limit, check_unique_ids, render_limit
 
 
 class TriggerRule(StrEnum):
@@ -37,27 +37,11 @@ class Strategy(TemplateModel):
     @field_validator("max_parallel")
     @classmethod
     def _parallel_limit(cls, value: int | str) -> int | str:
-        if isinstance(value, str) and "${{" not in value:
-            try:
-                value = int(value)
-            except ValueError:
-                raise ValueError(
-                    f"max-parallel must be a number or a ${{{{ }}}} expression, got '{value}'"
-                ) from None
-        if isinstance(value, int) and value < 1:
-            raise ValueError(f"max-parallel must be at least 1, got {value}")
-        return value
+        return check_limit(value, "max-parallel")
 
     def parallel_limit(self, render: Callable[[Any], Any]) -> int:
         """``max-parallel`` as a number, rendering it first when it is an expression."""
-        value = render(self.max_parallel) if isinstance(self.max_parallel, str) else self.max_parallel
-        try:
-            limit = int(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"max-parallel '{self.max_parallel}' gave {value!r}, not a number") from None
-        if limit < 1:
-            raise ValueError(f"max-parallel '{self.max_parallel}' gave {limit}; it must be at least 1")
-        return limit
+        return render_limit(self.max_parallel, render, "max-parallel")
 
     def combinations(self) -> list[dict[str, Any]]:
         """GitHub Actions semantics: ``include`` entries extend every combination whose original

@@ -8,7 +8,7 @@ hook; a raw stage mapping is validated as the one kind whose key it holds.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
@@ -155,6 +155,32 @@ class Stage(TemplateModel):
     def nested_stages(self) -> list[list[Stage]]:
         """Stage lists inside this stage (for validation of ids and dry runs)."""
         return []
+
+
+def check_limit(value: int | str, key: str, maximum: int | None = None) -> int | str:
+    """A concurrency limit (``max-parallel``, ``max-workers``): a number >= 1 or an expression."""
+    if isinstance(value, str) and "${{" not in value:
+        try:
+            value = int(value)
+        except ValueError:
+            raise ValueError(f"{key} must be a number or a ${{{{ }}}} expression, got '{value}'") from None
+    if isinstance(value, int) and not (1 <= value <= (maximum or value)):
+        bound = f"between 1 and {maximum}" if maximum else "at least 1"
+        raise ValueError(f"{key} must be {bound}, got {value}")
+    return value
+
+
+def render_limit(value: int | str, render: Callable[[Any], Any], key: str, maximum: int | None = None) -> int:
+    """The limit as a number, rendering it first when it is an expression."""
+    rendered = render(value) if isinstance(value, str) else value
+    try:
+        limit = int(rendered)
+    except (TypeError, ValueError):
+        raise ValueError(f"{key} '{value}' gave {rendered!r}, not a number") from None
+    if limit < 1 or (maximum is not None and limit > maximum):
+        bound = f"between 1 and {maximum}" if maximum else "at least 1"
+        raise ValueError(f"{key} '{value}' gave {limit}; it must be {bound}")
+    return limit
 
 
 def check_unique_ids(stages: list[Stage], where: str) -> None:
