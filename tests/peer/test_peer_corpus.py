@@ -273,3 +273,37 @@ def test_docs_deps(peer, tmp_path, monkeypatch) -> None:
     result = peer("docs-deps").execute()
     assert result.status is Status.SUCCESS, result.errors
     assert stages(result, "analysis")["analysis"]["outputs"] == {"shape": "hello docs from tiny"}
+
+
+@pytest.mark.parametrize(
+    ("name", "matched", "stage"),
+    [
+        ("bar", "bar", "match-name-with-bar"),
+        ("foo", "foo", "match-name-with-foo"),
+        ("test", "_", "else-stage"),
+    ],
+)
+def test_case_stage(peer, name, matched, stage) -> None:
+    result = peer("peer-case").execute({"name": name})
+    assert result.status is Status.SUCCESS, result.errors
+    outputs = stages(result, "j")["case-stage"]["outputs"]
+    # runwright: `case` is the value; `matched` is the branch (the peer puts "_" in `case`)
+    assert outputs["case"] == name and outputs["matched"] == matched
+    assert outputs["stages"] == {stage: {"status": "SUCCESS", "outputs": {}}}
+
+
+def test_case_stage_else(peer) -> None:
+    outputs = stages(peer("peer-case-else").execute({"name": "test"}), "j")["case-stage"]["outputs"]
+    assert outputs["matched"] == "_"
+    assert outputs["stages"] == {"else-stage": {"status": "SUCCESS", "outputs": {}}}
+
+
+def test_case_stage_raise(peer) -> None:
+    no_match = peer("peer-case-raise").execute({"name": "test"})
+    assert no_match.status is Status.FAILED
+    assert stages(no_match, "no-else")["raise-else"]["status"] == "FAILED"
+    nested = peer("peer-case-raise").execute({"name": "bar"})
+    record = stages(nested, "nested-raise")["raise-else"]
+    assert record["status"] == "FAILED"
+    assert record["errors"][0]["message"] == "Raise with bar"
+    assert record["outputs"]["stages"]["raise-stage"]["status"] == "FAILED"
