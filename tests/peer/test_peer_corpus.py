@@ -118,7 +118,9 @@ def test_wf_run_python_raise(peer) -> None:
 def test_wf_run_python_filter_keeps_no_classes_or_functions(peer) -> None:
     result = peer("wf-run-python-filter").execute()
     assert result.status is Status.SUCCESS, result.errors
-    assert stages(result, "create-job")["create-stage"]["outputs"] == {}
+    assert (
+        stages(result, "create-job")["create-stage"]["outputs"] == {}
+    )  # runwright: the peer keeps check_rank
 
 
 @pytest.mark.parametrize("parallel", [1, 3])
@@ -315,3 +317,13 @@ def test_pending_templates_are_valid_runwright_templates(peer) -> None:
     names = ["wf-run-common-demo-run", "wf-pending-stage-condition"]
     runtime = peer("peer-case").runtime
     assert [Workflow.from_conf(name, pending, runtime=runtime).name for name in names] == names
+
+
+def test_trigger_of_a_skipped_workflow(peer) -> None:
+    result = peer("peer-trigger-skip").execute()
+    record = stages(result, "j")["trigger"]
+    # runwright: the trigger stage ran the workflow, so it is SUCCESS and carries the child's SKIP
+    # (the peer makes the trigger stage itself SKIP)
+    assert record["status"] == "SUCCESS"
+    assert record["outputs"]["status"] == "SKIP"
+    assert record["outputs"]["jobs"]["first-job"]["stages"]["skip-stage"]["status"] == "SKIP"
