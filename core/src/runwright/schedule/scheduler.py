@@ -327,18 +327,22 @@ class Scheduler:
 
     def _release_followers(self, outcome: ReleaseOutcome) -> None:
         """``on: release``: each workflow that follows this one gets a release of the same date."""
-        followers = release_followers(
-            outcome.workflow,
-            outcome.status,
-            outcome.run_id,
-            outcome.logical_date,
-            self.workflows,
-            self.release_graph,
-            audit=self.audit,
-            mode=ReleaseMode.NORMAL,
-            release_type=ReleaseType.SCHEDULED,
-            run_options={"scope": self._scope},
-        )
+        try:
+            followers = release_followers(
+                outcome.workflow,
+                outcome.status,
+                outcome.run_id,
+                outcome.logical_date,
+                self.workflows,
+                self.release_graph,
+                audit=self.audit,
+                mode=ReleaseMode.NORMAL,
+                release_type=ReleaseType.SCHEDULED,
+                run_options={"scope": self._scope},
+            )
+        except Exception as exc:  # one bad follower never stops the scheduler
+            log.exception("releasing the followers of %s failed: %s", outcome.workflow, exc)
+            return
         with self._lock:
             self.outcomes.extend(followers)
 
