@@ -292,3 +292,14 @@ def test_templated_max_workers_of_a_parallel_stage(workflow_from, tmp_path) -> N
         "max-workers '${{ params.max-workers }}' gave 1000; it must be between 1 and 256"
         in (too_many.errors[0]["message"])
     )
+
+
+def test_a_misspelt_key_on_a_name_only_stage_gets_a_hint(conf, runtime) -> None:
+    folder = conf("""
+    typo-sleep:
+      type: Workflow
+      jobs: {j: {stages: [{name: Wait, slep: 1}]}}
+    """)
+    with pytest.raises(TemplateError) as caught:
+        Workflow.from_conf("typo-sleep", folder, runtime=runtime)
+    assert "did you mean 'sleep' instead of 'slep'" in str(caught.value)

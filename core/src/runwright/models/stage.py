@@ -61,8 +61,9 @@ def _dispatch_stage(value: Any, info: ValidationInfo) -> Stage:
     if not found:
         keys = ", ".join(map(str, value)) or "none"
         hint = ""
-        for key in value:
-            close = difflib.get_close_matches(str(key), list(kinds), n=1)
+        plain = accepted_keys(empty) if empty is not None else set()
+        for key in (k for k in value if str(k) not in plain):
+            close = difflib.get_close_matches(str(key), [*kinds, *sorted(plain - set(kinds))], n=1)
             if close:
                 hint = f" (did you mean '{close[0]}' instead of '{key}'?)"
                 break
