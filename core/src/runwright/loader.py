@@ -124,6 +124,8 @@ def discover(conf_path: Path) -> dict[str, TemplateSource]:
     for file in conf_files(conf_path):
         data = read_yaml(file)
         lines = _template_lines(file) if data else {}
+        if is_single_template(data):  # the peer's layout: one template per file, `name:` inside
+            data, lines = {str(data["name"]): data}, {str(data["name"]): lines.get("name", 1)}
         for name, raw in data.items():
             name = str(name)
             if not isinstance(raw, Mapping):
@@ -135,6 +137,11 @@ def discover(conf_path: Path) -> dict[str, TemplateSource]:
                 )
             found[name] = TemplateSource(name=name, file=file, raw=raw, line=lines.get(name, 0))
     return found
+
+
+def is_single_template(data: Mapping[str, Any]) -> bool:
+    """A file holding one un-nested template (``name: x`` and ``type: Workflow`` at the top)."""
+    return isinstance(data.get("name"), str) and isinstance(data.get("type"), str)
 
 
 def substitute_env(

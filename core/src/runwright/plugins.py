@@ -25,6 +25,7 @@ BUILTIN_PLUGIN_MODULES = (
     "runwright.stages.echo",
     "runwright.stages.bash",
     "runwright.stages.py",
+    "runwright.stages.py_venv",
     "runwright.stages.call",
     "runwright.stages.raise_",
     "runwright.stages.parallel",

@@ -21,6 +21,7 @@ from runwright.errors import RunwrightError
 from runwright.masking import mask
 from runwright.models.workflow import Workflow
 from runwright.schedule.release import ReleaseOutcome, release
+from runwright.schedule.release_triggers import Followers
 
 CONF_OPTION = typer.Option(None, "--conf", "-c", help="Conf path (default: $RUNWRIGHT_CONF or ./conf).")
 
@@ -56,39 +57,60 @@ def run(
             show_dry_run(workflow.release(utc_now(), params, mode="dryrun", render_params=False), as_json)
             return
         workflow.parameterize(params)  # bad params are a usage error, before any record
+        followers = Followers.of(workflow)  # on: release loops are a usage error too
         audit = optional_audit(workflow)
         if audit is None:
             with Progress(enabled=not as_json) as observer:
                 result = workflow.execute(params, observer=observer)
-            finish(result, as_json)
+                chained = followers.release(result, utc_now(), None, {"observer": observer})
+            finish(result, as_json, chained)
             return
     except RunwrightError as exc:
         raise fail_usage(str(exc)) from None
-    release_and_report(workflow, utc_now(), params, as_json, mode="force", release_type="manual", audit=audit)
+    release_and_report(
+        workflow,
+        utc_now(),
+        params,
+        as_json,
+        mode="force",
+        release_type="manual",
+        audit=audit,
+        followers=followers,
+    )
 
 
 def release_and_report(
-    workflow: Workflow, logical_date: Any, params: dict[str, Any], as_json: bool, **options: Any
+    workflow: Workflow,
+    logical_date: Any,
+    params: dict[str, Any],
+    as_json: bool,
+    followers: Followers | None = None,
+    **options: Any,
 ) -> None:
     """Run one release with live progress, print its result, exit 1 if it did not succeed.
 
-    Params typed on the command line are data, never rendered as expressions.
+    Params typed on the command line are data, never rendered as expressions. ``followers``
+    (``on: release``) are released after it, with the same logical date.
     """
     scope = CancelScope()
+    chained: list[ReleaseOutcome] = []
     try:
         with Progress(enabled=not as_json) as observer, cancel_on_signals(scope):
+            run_options = {"observer": observer, "scope": scope}
             outcome = release(
                 workflow,
                 logical_date,
                 params,
                 render_params=False,
-                run_options={"observer": observer, "scope": scope},
+                run_options=run_options,
                 **options,
             )
-        result = outcome_result(outcome)
+            result = outcome_result(outcome)
+            if followers is not None:
+                chained = followers.release(result, outcome.logical_date, options.get("audit"), run_options)
     except RunwrightError as exc:
         raise fail_usage(str(exc)) from None
-    finish(result, as_json)
+    finish(result, as_json, chained)
 
 
 @contextlib.contextmanager
@@ -108,9 +130,11 @@ def cancel_on_signals(scope: CancelScope) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def finish(result: Result, as_json: bool) -> None:
-    emit_result(result, as_json)
-    if result.status not in (Status.SUCCESS, Status.SKIP):
+def finish(result: Result, as_json: bool, chained: list[ReleaseOutcome] | None = None) -> None:
+    chained = chained or []
+    emit_result(result, as_json, chained)
+    ok = (Status.SUCCESS.value, Status.SKIP.value)
+    if result.status.value not in ok or any(outcome.status not in ok for outcome in chained):
         raise typer.Exit(EXIT_FAILED)
 
 
@@ -149,13 +173,28 @@ def show_dry_run(outcome: ReleaseOutcome, as_json: bool) -> None:
         raise typer.Exit(EXIT_FAILED)
 
 
-def emit_result(result: Result, as_json: bool) -> None:
+def emit_result(result: Result, as_json: bool, chained: list[ReleaseOutcome] | None = None) -> None:
+    keys = ("run_id", "status", "context", "errors")
     if as_json:
         document = result.to_dict()
-        keys = ("run_id", "status", "context", "errors")
-        typer.echo(json.dumps({k: document[k] for k in keys}, indent=2))
+        shown = {k: document[k] for k in keys}
+        if chained:  # runs started by `on: release`
+            shown["followers"] = [_follower_document(outcome, keys) for outcome in chained]
+        typer.echo(json.dumps(shown, indent=2))
     else:
         show_result(result)
+        for outcome in chained or []:
+            if outcome.result is not None:
+                show_result(outcome.result)
+            else:
+                typer.echo(f"release of {outcome.workflow}: {outcome.status} {outcome.reason}".rstrip())
+
+
+def _follower_document(outcome: ReleaseOutcome, keys: tuple[str, ...]) -> dict[str, Any]:
+    if outcome.result is None:
+        return {"workflow": outcome.workflow, "status": outcome.status, "reason": outcome.reason}
+    document = outcome.result.to_dict()
+    return {"workflow": outcome.workflow, **{k: document[k] for k in keys}}
 
 
 def show_result(result: Result) -> None:

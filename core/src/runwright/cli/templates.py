@@ -10,7 +10,9 @@ import typer
 from runwright.cli.app import EXIT_USAGE, app
 from runwright.errors import ConfError, RunwrightError
 from runwright.loader import build_model, conf_files, discover
+from runwright.models.workflow import Workflow
 from runwright.runtime import Runtime
+from runwright.schedule.release_triggers import release_problems
 from runwright.schema import template_file_schema
 
 
@@ -32,18 +34,27 @@ def validate(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_USAGE) from None
     count = 0
+    workflows = {}
     for file in files:
         errors = []
         for source in (s for s in sources.values() if s.file == file):
             try:
-                build_model(source, runtime)
+                built = build_model(source, runtime)
                 count += 1
+                if isinstance(built, Workflow):
+                    workflows[source.name] = built
             except RunwrightError as exc:
                 errors.append(str(exc))
         if errors:
             for message in errors:
                 typer.echo(message, err=True)
             raise typer.Exit(EXIT_USAGE)
+    names = {name for name, source in sources.items() if source.raw.get("type") == "Workflow"}
+    problems = release_problems(workflows, known=names)  # on: release across templates
+    if problems:
+        for message in problems:
+            typer.echo(message, err=True)
+        raise typer.Exit(EXIT_USAGE)
     typer.echo(f"ok: {count} template(s) in {len(files)} file(s) are valid")
 
 

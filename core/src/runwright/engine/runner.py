@@ -94,11 +94,13 @@ def run_workflow(
     trace: bool | None = None,
     previous: Mapping[str, Any] | None = None,
     observer: Callable[[dict[str, Any]], None] | None = None,
+    release_event: Mapping[str, Any] | None = None,
 ) -> Result:
     """Validate params, run the job DAG, return the Result. Bad params raise ParamError.
 
     ``previous`` is an earlier run's ``context["jobs"]``: what succeeded there is reused (rerun).
-    ``observer`` receives every trace event (live progress).
+    ``observer`` receives every trace event (live progress). ``release_event`` is what started
+    a run by ``on: release`` (``${{ release.upstream.* }}``).
     """
     runtime = workflow.runtime
     settings = runtime.settings
@@ -128,6 +130,8 @@ def run_workflow(
     started = datetime.now(UTC)
     run_trace.event("run-start", f"workflow {workflow.name}", params=typed)
     context: dict[str, Any] = {"params": typed, "jobs": {}}
+    if release_event is not None:
+        context["release"] = dict(release_event)
     errors: list[dict[str, Any]] = []
     try:
         status = WorkflowRunner(workflow, state, context, errors, parallel, executor).run()
@@ -270,6 +274,8 @@ class WorkflowRunner:
         scope = self.state.scope.child(job.timeout_minutes * 60 if job.timeout_minutes else None)
         record: dict[str, Any] = {"status": Status.RUNNING.value, "stages": {}}
         base = {"params": self.context["params"], "jobs": self.context["jobs"]}
+        if "release" in self.context:
+            base["release"] = self.context["release"]
         trace.event("job-start", job=job_id)
         render = self.state.runtime.expressions.render
         job_errors: list[dict[str, Any]] = []
@@ -409,7 +415,8 @@ class WorkflowRunner:
                 group.cancel(f"fail-fast: strategy {sid} failed")
             return status
 
-        workers = min(job.strategy.max_parallel, len(combos))
+        render = self.state.runtime.expressions.render
+        workers = min(job.strategy.parallel_limit(lambda value: render(value, base)), len(combos))
         if workers <= 1:
             statuses = [run_one(i) for i in range(len(combos))]
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +12,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from runwright.errors import ExpressionError
 from runwright.models.base import TemplateModel
-from runwright.models.stage import AnyStage, Stage, check_unique_ids
+from runwright.models.stage import AnyStage, Stage, check_limit, check_unique_ids, render_limit
 
 if TYPE_CHECKING:
     from runwright.templating.engine import ExpressionEngine
@@ -33,8 +34,19 @@ class Strategy(TemplateModel):
     matrix: dict[str, list[Any]] = Field(default_factory=dict)
     include: list[dict[str, Any]] = Field(default_factory=list)
     exclude: list[dict[str, Any]] = Field(default_factory=list)
-    max_parallel: int = Field(4, alias="max-parallel", ge=1)
+    max_parallel: int | str = Field(
+        4, alias="max-parallel", description="Strategies at once: a number >= 1 or an expression giving one."
+    )
     fail_fast: bool = Field(False, alias="fail-fast")
+
+    @field_validator("max_parallel")
+    @classmethod
+    def _parallel_limit(cls, value: int | str) -> int | str:
+        return check_limit(value, "max-parallel")
+
+    def parallel_limit(self, render: Callable[[Any], Any]) -> int:
+        """``max-parallel`` as a number, rendering it first when it is an expression."""
+        return render_limit(self.max_parallel, render, "max-parallel")
 
     def combinations(self) -> list[dict[str, Any]]:
         """GitHub Actions semantics: ``include`` entries extend every combination whose original
@@ -64,6 +76,7 @@ class Strategy(TemplateModel):
 
 
 class Job(TemplateModel):
+    id: str | None = Field(None, description="The job's key again (the peer's form); must equal it.")
     desc: str | None = None
     needs: list[str] = Field(default_factory=list)
     if_: str | bool | None = Field(None, alias="if")

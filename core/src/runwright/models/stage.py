@@ -11,7 +11,7 @@ import difflib
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import Field, ValidationInfo, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError, core_schema
 
 from runwright.models.base import TemplateModel, slugify
@@ -49,14 +49,21 @@ def _dispatch_stage(value: Any, info: ValidationInfo) -> Stage:
             "stage_type", "expected a stage mapping, got {got}", {"got": type(value).__name__}
         )
     found = [key for key in value if key in kinds]
+    if len(found) > 1:  # e.g. ``run:`` with ``deps:``: the kind whose companions cover the rest
+        owners = [k for k in found if set(found) - {k} <= kinds[k].companion_kinds]
+        found = owners if len(owners) == 1 else found
     if len(found) == 1:
         return kinds[found[0]].model_validate(value, context=info.context)
+    empty = kinds.get(EMPTY_STAGE_KIND)
+    if not found and empty is not None and set(map(str, value)) <= accepted_keys(empty):
+        return empty.model_validate(value, context=info.context)  # ``name:`` only: does nothing
     known = ", ".join(sorted(kinds))
     if not found:
         keys = ", ".join(map(str, value)) or "none"
         hint = ""
-        for key in value:
-            close = difflib.get_close_matches(str(key), list(kinds), n=1)
+        plain = accepted_keys(empty) if empty is not None else set()
+        for key in (k for k in value if str(k) not in plain):
+            close = difflib.get_close_matches(str(key), [*kinds, *sorted(plain - set(kinds))], n=1)
             if close:
                 hint = f" (did you mean '{close[0]}' instead of '{key}'?)"
                 break
@@ -73,6 +80,13 @@ def _dispatch_stage(value: Any, info: ValidationInfo) -> Stage:
 
 
 STAGE_PLACEHOLDER = "x-runwright-any-stage"
+EMPTY_STAGE_KIND = "echo"
+"""The kind of a stage with no kind key (only ``name:``, ``if:``, ``sleep:``...): it does nothing."""
+
+
+def accepted_keys(kind: type[Stage]) -> set[str]:
+    """The YAML keys a stage kind accepts (``name``, ``id``, ``if``, ``sleep``...)."""
+    return {field.alias or name for name, field in kind.model_fields.items()}
 
 
 class AnyStage:
@@ -93,6 +107,8 @@ class Stage(TemplateModel):
     kind: ClassVar[str] = ""
     raw_text_fields: ClassVar[tuple[str, ...]] = ()
     """Fields holding script text where ``${VAR}`` is left for the shell, not substituted."""
+    companion_kinds: ClassVar[frozenset[str]] = frozenset()
+    """Other kinds' keys this kind may hold beside its own (``deps:`` holds ``run:``)."""
 
     name: str | None = None
     id: str | None = None
@@ -107,6 +123,16 @@ class Stage(TemplateModel):
     finally_: list[AnyStage] | None = Field(
         None, alias="finally", description="Stages that always run after this one."
     )
+
+    @field_validator("retry", mode="before")
+    @classmethod
+    def _retry_count(cls, value: Any) -> Any:
+        """``retry: N`` (the peer's form) is N retries after the first try: N + 1 attempts."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            if value < 0:
+                raise ValueError(f"retry must be a count of retries (0 or more), got {value}")
+            return {"max-attempts": value + 1}
+        return value
 
     @model_validator(mode="after")
     def _named(self) -> Stage:
@@ -139,6 +165,32 @@ class Stage(TemplateModel):
     def nested_stages(self) -> list[list[Stage]]:
         """Stage lists inside this stage (for validation of ids and dry runs)."""
         return []
+
+
+def check_limit(value: int | str, key: str, maximum: int | None = None) -> int | str:
+    """A concurrency limit (``max-parallel``, ``max-workers``): a number >= 1 or an expression."""
+    if isinstance(value, str) and "${{" not in value:
+        try:
+            value = int(value)
+        except ValueError:
+            raise ValueError(f"{key} must be a number or a ${{{{ }}}} expression, got '{value}'") from None
+    if isinstance(value, int) and not (1 <= value <= (maximum or value)):
+        bound = f"between 1 and {maximum}" if maximum else "at least 1"
+        raise ValueError(f"{key} must be {bound}, got {value}")
+    return value
+
+
+def render_limit(value: int | str, render: Callable[[Any], Any], key: str, maximum: int | None = None) -> int:
+    """The limit as a number, rendering it first when it is an expression."""
+    rendered = render(value) if isinstance(value, str) else value
+    try:
+        limit = int(rendered)
+    except (TypeError, ValueError):
+        raise ValueError(f"{key} '{value}' gave {rendered!r}, not a number") from None
+    if limit < 1 or (maximum is not None and limit > maximum):
+        bound = f"between 1 and {maximum}" if maximum else "at least 1"
+        raise ValueError(f"{key} '{value}' gave {limit}; it must be {bound}")
+    return limit
 
 
 def check_unique_ids(stages: list[Stage], where: str) -> None:

@@ -15,7 +15,7 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from runwright.errors import ParamError, RunwrightError, UndeclaredParamWarning
 from runwright.models.base import TemplateModel
-from runwright.models.events import CronEvent, normalise_on
+from runwright.models.events import CronEvent, normalise_on, split_release_triggers
 from runwright.models.job import Job
 from runwright.models.params import ParamSpec
 
@@ -26,6 +26,18 @@ if TYPE_CHECKING:
     from runwright.schedule.release import ReleaseOutcome
 
 
+def _on_schema(schema: dict[str, Any]) -> None:
+    """``on:`` is a list of cron entries or ``{schedule: [...], release: [names]}``."""
+    entries = {key: schema.pop(key) for key in ("items", "type") if key in schema}
+    release = {
+        "type": "array",
+        "items": {"type": "string"},
+        "description": "Run after these workflows' releases.",
+    }
+    mapping = {"properties": {"schedule": entries, "release": release}, "additionalProperties": False}
+    schema["anyOf"] = [entries, {"type": "object", **mapping}]
+
+
 class Workflow(TemplateModel):
     """One ``type: Workflow`` template. Load it with :meth:`from_conf` / :meth:`from_loader`."""
 
@@ -33,7 +45,7 @@ class Workflow(TemplateModel):
     type: Literal["Workflow"] = "Workflow"
     desc: str | None = None
     params: dict[str, ParamSpec] = Field(default_factory=dict)
-    on: list[CronEvent] = Field(default_factory=list)
+    on: list[CronEvent] = Field(default_factory=list, json_schema_extra=lambda schema: _on_schema(schema))
     jobs: dict[str, Job] = Field(min_length=1)
     max_parallel: int | None = Field(None, alias="max-parallel", ge=1)
     timeout_minutes: float | None = Field(None, alias="timeout-minutes", gt=0)
@@ -44,15 +56,36 @@ class Workflow(TemplateModel):
     _conf_path: Path | None = PrivateAttr(default=None)
     _definition_hash: str = PrivateAttr(default="")
     _order: tuple[str, ...] = PrivateAttr(default=())
+    _released_after: tuple[str, ...] = PrivateAttr(default=())
 
     @field_validator("on", mode="before")
     @classmethod
     def _on_forms(cls, value: Any) -> Any:
         return normalise_on(value)
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _on_release(cls, data: Any, handler: Any) -> Workflow:
+        """``on: {release: [wf, ...]}``: run after each release of those workflows finishes."""
+        data, upstream = split_release_triggers(data)
+        workflow = handler(data)
+        if workflow.name in upstream:
+            raise ValueError(f"on.release: workflow '{workflow.name}' cannot be released after itself")
+        workflow._released_after = upstream
+        return workflow
+
+    @property
+    def released_after(self) -> tuple[str, ...]:
+        """The workflows whose finished releases start a release of this one (``on.release``)."""
+        return self._released_after
+
     @model_validator(mode="after")
     def _dag(self) -> Workflow:
         for job_id, job in self.jobs.items():
+            if job.id is not None and job.id != job_id:
+                raise ValueError(
+                    f"job '{job_id}' has id '{job.id}': a job's id is its key (drop 'id:' or make them equal)"
+                )
             unknown = [need for need in job.needs if need not in self.jobs]
             if unknown:
                 known = ", ".join(self.jobs)

@@ -47,6 +47,7 @@ from runwright.schedule.release import (
     release_params,
     run_claimed,
 )
+from runwright.schedule.release_triggers import followers_graph, release_followers, release_problems
 
 log = logging.getLogger("runwright.scheduler")
 
@@ -129,6 +130,7 @@ class Scheduler:
         self.grace_seconds = grace_seconds
         self.stop_event = threading.Event()
         self.entries: dict[str, Entry] = {}
+        self.release_graph: dict[str, list[str]] = {}
         self.workflows: dict[str, Workflow] = {}
         self.outcomes: list[ReleaseOutcome] = []
         self._heap: list[_Due] = []
@@ -173,8 +175,11 @@ class Scheduler:
                 for event in item.on or workflows[item.name].on:
                     entry = Entry(item.name, event, item.params, f"schedule:{schedule.name}")
                     entries[entry.key] = entry
+        for problem in release_problems(workflows):
+            log.error("on.release: %s", problem)
         with self._lock:
             self.workflows = workflows
+            self.release_graph = followers_graph(workflows)
             old = {due.key for due in self._heap}
             self.entries = entries
             self._heap = [due for due in self._heap if due.key in entries]
@@ -317,7 +322,29 @@ class Scheduler:
             outcome = ReleaseOutcome(workflow.name, record.release, False, "FAILED", reason=str(exc))
         with self._lock:
             self.outcomes.append(outcome)
+        self._release_followers(outcome)
         return outcome
+
+    def _release_followers(self, outcome: ReleaseOutcome) -> None:
+        """``on: release``: each workflow that follows this one gets a release of the same date."""
+        try:
+            followers = release_followers(
+                outcome.workflow,
+                outcome.status,
+                outcome.run_id,
+                outcome.logical_date,
+                self.workflows,
+                self.release_graph,
+                audit=self.audit,
+                mode=ReleaseMode.NORMAL,
+                release_type=ReleaseType.SCHEDULED,
+                run_options={"scope": self._scope},
+            )
+        except Exception as exc:  # one bad follower never stops the scheduler
+            log.exception("releasing the followers of %s failed: %s", outcome.workflow, exc)
+            return
+        with self._lock:
+            self.outcomes.extend(followers)
 
     def run(self, until: datetime | None = None) -> list[ReleaseOutcome]:
         """Release ticks until ``until`` (or until stopped). Returns every release made."""
