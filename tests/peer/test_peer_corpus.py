@@ -59,6 +59,8 @@ def test_the_whole_corpus_loads_including_the_empty_file(peer) -> None:
         "wf-raise-for-job-complete",
         "docs-stages",
         "docs-deps",
+        "wf-run-common-demo-run",
+        "wf-mixed-conditions",
     ]
     assert [peer(name).name for name in names] == names
     assert (CONF / "demo" / "01_99_wf_empty.yml").read_text() == ""
@@ -67,7 +69,7 @@ def test_the_whole_corpus_loads_including_the_empty_file(peer) -> None:
 def test_wf_run_common(peer) -> None:
     result = peer("wf-run-common").execute({"name": "Foo"})
     assert result.status is Status.FAILED  # raise-run, next-run and bash-run-env fail, as in the peer
-    assert "demo-run" not in result.context["jobs"]  # in tests/peer/pending/ (see its header)
+    assert "demo-run" not in result.context["jobs"]  # ported on its own: wf-run-common-demo-run
     raised = stages(result, "raise-run")["raise-error"]
     assert raised["status"] == "FAILED"
     assert raised["errors"][0]["name"] == "ValueError"
@@ -311,12 +313,31 @@ def test_case_stage_raise(peer) -> None:
     assert record["outputs"]["stages"]["raise-stage"]["status"] == "FAILED"
 
 
-def test_pending_templates_are_valid_runwright_templates(peer) -> None:
-    """Cases waiting on fixes in progress load today; only their results are not yet the peer's."""
-    pending = Path(__file__).parent / "pending"
-    names = ["wf-run-common-demo-run", "wf-pending-stage-condition"]
-    runtime = peer("peer-case").runtime
-    assert [Workflow.from_conf(name, pending, runtime=runtime).name for name in names] == names
+def test_wf_run_common_demo_run_reassigned_vars_are_outputs(peer) -> None:
+    """The peer's test_job_exec_py: a ``vars:`` name the code reassigns is an output."""
+    result = peer("wf-run-common-demo-run").execute({"name": "Foo"})
+    assert result.status is Status.SUCCESS, result.errors
+    demo = stages(result, "demo-run")
+    assert demo["hello-world"]["outputs"] == {"x": "New Name"}
+    assert demo["run-var"]["outputs"] == {"x": 1}
+
+
+def test_mixed_conditions_in_if_and_until(peer) -> None:
+    """``${{ matrix.sleep }} == 1`` and ``${{ item }} > 2`` compare, as in the peer."""
+    result = peer("wf-mixed-conditions").execute()
+    assert result.status is Status.SUCCESS, result.errors
+    strategies = result.context["jobs"]["job-stage-condition"]["strategies"]
+    assert strategies["1"]["stages"]["equal-one"]["outputs"] == {"result": "pass-condition"}
+    assert strategies["1"]["stages"]["not-equal-one"]["status"] == "SKIP"
+    assert strategies["5"]["stages"]["equal-one"]["status"] == "SKIP"
+    assert strategies["5"]["stages"]["not-equal-one"]["outputs"] == {"result": "not-equal-1-condition"}
+    until = stages(result, "until-stage")["until"]["outputs"]
+    assert until["loops"] == 2
+    assert [loop["item"] for loop in until["until"].values()] == [1, 2]
+    foreach = stages(result, "foreach-all-skipped")["foreach-stage"]
+    # runwright: the foreach stage ran and nothing in it failed, so it is SUCCESS (the peer: SKIP)
+    assert foreach["status"] == "SUCCESS"
+    assert [item["status"] for item in foreach["outputs"]["foreach"].values()] == ["SKIP"] * 3
 
 
 def test_trigger_of_a_skipped_workflow(peer) -> None:
