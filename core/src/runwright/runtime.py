@@ -8,6 +8,7 @@ process's shared one; tests build their own with ``Runtime(get_plugin_manager(..
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -17,7 +18,9 @@ import pluggy
 from pydantic import BaseModel
 
 from runwright.config import Settings
+from runwright.engine.context import sweep_stale_run_dirs
 from runwright.errors import CallResolutionError, RunwrightError
+from runwright.masking import register_environment_secrets
 from runwright.models.stage import Stage
 from runwright.plugins import get_plugin_manager
 from runwright.registry import CallFunction, parse_uses
@@ -30,6 +33,9 @@ class Runtime:
 
     def __init__(self, pm: pluggy.PluginManager | None = None, settings: Settings | None = None):
         self.settings = settings or Settings.from_env()
+        # a script can print $MY_PASSWORD without any template naming it: mask it from the start
+        register_environment_secrets(os.environ)
+        sweep_stale_run_dirs()
         self.pm = pm or get_plugin_manager(self.settings)
         self.stage_kinds: dict[str, type[Stage]] = {}
         self.pm.hook.register_stage_types(register=self._register_stage_kind)
