@@ -16,21 +16,27 @@ from __future__ import annotations
 import itertools
 import os
 import re
-import signal
 import subprocess
 import threading
+import uuid
 from collections.abc import Callable
 from typing import IO, Any
 
 from pydantic import Field
 
 from runwright.engine.context import StageContext
+from runwright.engine.stopping import (
+    STAGE_MARK_VARIABLE,
+    TERMINATE_GRACE_SECONDS,
+    cancelled_or_late,
+    stop_processes,
+    wait_step,
+)
 from runwright.errors import RunCancelled, StageFailed, StageTimeout
 from runwright.hookspecs import hookimpl
 from runwright.models.stage import Stage
 from runwright.templating.engine import to_text
 
-TERMINATE_GRACE_SECONDS = 1.0
 RESERVED_OUTPUTS = frozenset({"return_code", "stdout", "stderr"})
 _counter = itertools.count(1)
 _BLOCK_START = re.compile(r"^([^=<]+)<<(.+)$")
@@ -75,6 +81,7 @@ class BashStage(Stage):
         env["RUNWRIGHT_OUTPUT"] = str(output_path)
         env["RUNWRIGHT_RUN_ID"] = ctx.run.run_id
         env["BASH_FUNC_rw_output%%"] = RW_OUTPUT_FUNCTION
+        mark = env[STAGE_MARK_VARIABLE] = uuid.uuid4().hex
         process = subprocess.Popen(  # noqa: S603 - fixed argv, script from the template author
             ["bash", str(script_path)],
             cwd=workdir,
@@ -93,7 +100,7 @@ class BashStage(Stage):
         ]
         for reader in readers:
             reader.start()
-        interrupted = _wait(process, ctx)
+        interrupted = _wait(process, ctx, mark)
         for reader in readers:
             reader.join(timeout=5)
         outputs: dict[str, Any] = {
@@ -119,34 +126,23 @@ class BashStage(Stage):
         return outputs
 
 
-def _wait(process: subprocess.Popen[str], ctx: StageContext) -> bool:
-    """Wait for the script; on cancel or deadline stop it. Returns whether it was stopped."""
+def _wait(process: subprocess.Popen[str], ctx: StageContext, mark: str) -> bool:
+    """Wait for the script; on cancel or deadline stop it and everything it started.
+    Returns whether it was stopped."""
     while True:
-        remaining = ctx.scope.remaining()
-        step = 0.05 if remaining is None else max(0.0, min(0.05, remaining))
         try:
-            process.wait(timeout=step)
+            process.wait(timeout=wait_step(ctx))
             return False
         except subprocess.TimeoutExpired:
             pass
-        if remaining is not None and remaining <= 0 and not ctx.scope.cancelled:
-            ctx.scope.cancel("timeout")
-        if ctx.scope.cancelled:
-            _stop(process)
+        if cancelled_or_late(ctx):
+            stop_processes([process.pid], mark)
+            try:
+                process.wait(timeout=TERMINATE_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
             return True
-
-
-def _stop(process: subprocess.Popen[str]) -> None:
-    for sig, grace in ((signal.SIGTERM, TERMINATE_GRACE_SECONDS), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=grace)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def _pump(stream: IO[str] | None, sink: list[str], ctx: StageContext, event: str) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from runwright.engine.context import StageContext
+from runwright.engine.stopping import call_stoppable
 from runwright.errors import StageFailed
 from runwright.hookspecs import hookimpl
 from runwright.masking import MASKER
@@ -35,7 +36,7 @@ class CallStage(Stage):
         if call.is_async:
             result = ctx.runtime.run_coroutine(call.func(**arguments), ctx.remaining())
         else:
-            result = call.func(**arguments)
+            result = call_stoppable(lambda: call.func(**arguments), ctx, self.identity)
         if result is None:
             return {}
         if isinstance(result, BaseModel):

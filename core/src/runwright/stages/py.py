@@ -16,6 +16,7 @@ from pydantic import Field
 from runwright.engine.context import StageContext
 from runwright.hookspecs import hookimpl
 from runwright.models.stage import Stage
+from runwright.stages.isolation import Isolation, execute_python
 
 
 class PyStage(Stage):
@@ -23,6 +24,11 @@ class PyStage(Stage):
 
     run_: str = Field(alias="run", description="Python source to run.")
     vars: dict[str, Any] = Field(default_factory=dict, description="Names bound before running.")
+    isolation: Isolation = Field(
+        default="thread",
+        description="'thread' (default): a stoppable thread of this process; 'process': a child "
+        "process that a cancel or timeout kills outright (outputs come back as JSON).",
+    )
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
         code, values = ctx.runtime.expressions.render_as_variables(
@@ -36,7 +42,7 @@ class PyStage(Stage):
         namespace.update(ctx.render(self.vars))
         namespace.update(values)
         given = set(namespace)
-        exec(compile(code, f"<stage {self.identity}>", "exec"), namespace)  # noqa: S102
+        execute_python(code, namespace, ctx, self.identity, self.isolation)
         return {
             name: value
             for name, value in namespace.items()
