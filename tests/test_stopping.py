@@ -262,18 +262,39 @@ def test_isolation_process_is_killed_even_in_a_blocking_call(workflow_from, tmp_
         j:
           stages:
             - id: s
-              timeout-minutes: 0.02
               isolation: process
               run: |
                 import os, time
-                open({str(pid_file)!r}, "w").write(str(os.getpid()))
+                open({str(pid_file)!r} + ".tmp", "w").write(str(os.getpid()))
+                os.rename({str(pid_file)!r} + ".tmp", {str(pid_file)!r})
+                time.sleep(300)
+    """)
+    handle = wf.start()
+    assert wait_for_file(pid_file, timeout=30)
+    handle.cancel()
+    result = handle.result(timeout=20)
+    assert result.context["jobs"]["j"]["stages"]["s"]["status"] == "CANCEL"
+    pid = int(pid_file.read_text())
+    assert pid != os.getpid()
+    assert wait_until(lambda: not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text())
+
+
+def test_isolation_process_stops_at_its_timeout(workflow_from) -> None:
+    wf = workflow_from("""
+    hard-timeout:
+      type: Workflow
+      jobs:
+        j:
+          stages:
+            - id: s
+              isolation: process
+              timeout-minutes: 0.01
+              run: |
+                import time
                 time.sleep(300)
     """)
     result = wf.execute()
     assert result.context["jobs"]["j"]["stages"]["s"]["errors"][0]["name"] == "Timeout"
-    pid = int(pid_file.read_text())
-    assert pid != os.getpid()
-    assert wait_until(lambda: not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text())
 
 
 def test_isolation_process_returns_outputs_as_json_and_reports_errors(workflow_from) -> None:

@@ -9,8 +9,6 @@ is streamed to the trace line by line.
 
 from __future__ import annotations
 
-import builtins
-import inspect
 import json
 import os
 import subprocess
@@ -33,6 +31,8 @@ from runwright.engine.stopping import (
 from runwright.errors import StageFailed
 
 PASSED_BY_RUNWRIGHT = frozenset({"__builtins__", "__name__", "print"})
+CHILD_PROGRAM = Path(__file__).with_name("isolated_child.py")
+"""Run by path, so the child starts without importing runwright (fast, nothing shared)."""
 
 
 Isolation = Literal["thread", "process"]
@@ -63,7 +63,7 @@ def _run_in_child(code: str, namespace: dict[str, Any], ctx: StageContext, label
     )
     env = {**os.environ, STAGE_MARK_VARIABLE: token, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(  # noqa: S603 - this interpreter running this module
-        [sys.executable, "-m", "runwright.stages.isolation", str(request), str(response)],
+        [sys.executable, str(CHILD_PROGRAM), str(request), str(response)],
         cwd=workdir,
         env=env,
         stdin=subprocess.DEVNULL,
@@ -109,32 +109,3 @@ def _stream(stream: IO[str] | None, ctx: StageContext, event: str) -> None:
     for line in stream:
         ctx.log(line.rstrip("\n"), event=event)
     stream.close()
-
-
-def _child_main(request_path: str, response_path: str) -> int:
-    """In the child process: run the code, write the names it bound (JSON) or its error."""
-    request = json.loads(Path(request_path).read_text(encoding="utf-8"))
-    namespace: dict[str, Any] = {"__builtins__": builtins, "__name__": request["name"] or "__stage__"}
-    namespace.update(request["names"])
-    try:
-        exec(compile(request["code"], f"<stage {request['label']}>", "exec"), namespace)  # noqa: S102
-    except Exception as exc:
-        answer: dict[str, Any] = {"error": {"name": type(exc).__name__, "message": str(exc)}}
-    else:
-        answer = {"names": {}}
-        for name, value in namespace.items():
-            if name in PASSED_BY_RUNWRIGHT or inspect.ismodule(value) or inspect.isclass(value):
-                continue
-            if callable(value):
-                continue
-            try:
-                json.dumps(value)
-            except (TypeError, ValueError):
-                continue
-            answer["names"][name] = value
-    Path(response_path).write_text(json.dumps(answer), encoding="utf-8")
-    return 1 if "error" in answer else 0
-
-
-if __name__ == "__main__":
-    sys.exit(_child_main(sys.argv[1], sys.argv[2]))
