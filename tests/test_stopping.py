@@ -13,7 +13,11 @@ import uuid
 from pathlib import Path
 
 import pytest
+from runwright import Workflow
+from runwright.config import Settings
 from runwright.engine.context import sweep_stale_run_dirs
+from runwright.plugins import get_plugin_manager
+from runwright.runtime import Runtime
 
 from tests.conftest import REPO, run_cli, wait_for_file
 
@@ -137,7 +141,10 @@ def sleeping_call_registry(tmp_path: Path) -> dict[str, str]:
     (package / "waits.py").write_text(
         "import subprocess\nfrom runwright import tag\n\n"
         "@tag('v1')\ndef wait_on_sleep(seconds: str) -> dict:\n"
-        "    subprocess.run(['sleep', seconds])\n    return {'slept': seconds}\n"
+        "    subprocess.run(['sleep', seconds])\n    return {'slept': seconds}\n\n"
+        "@tag('v1')\nasync def await_forever(flag: str) -> dict:\n    import asyncio, pathlib\n"
+        "    pathlib.Path(flag + '.started').touch()\n    try:\n        await asyncio.sleep(300)\n"
+        "    except asyncio.CancelledError:\n        pathlib.Path(flag).touch()\n        raise\n"
     )
     return {"PYTHONPATH": str(package.parent), "RUNWRIGHT_REGISTRY": "stop_registry,runwright_contrib"}
 
@@ -325,3 +332,31 @@ def test_isolation_process_returns_outputs_as_json_and_reports_errors(workflow_f
     assert outputs["total"] == 15 and outputs["names"] == ["a", "b"]
     assert outputs["pid"] != os.getpid()
     assert stages["bad"]["errors"][0] == {"job": "j", "stage": "bad", "name": "ValueError", "message": "no good"}
+
+
+def test_cancel_stops_an_async_call_and_cancels_its_task(
+    conf, tmp_path: Path, sleeping_call_registry: dict[str, str], monkeypatch
+) -> None:
+    monkeypatch.syspath_prepend(sleeping_call_registry["PYTHONPATH"])
+    monkeypatch.setenv("RUNWRIGHT_REGISTRY", sleeping_call_registry["RUNWRIGHT_REGISTRY"])
+    flag = tmp_path / "task-cancelled"
+    folder = conf(f"""
+    awaits:
+      type: Workflow
+      jobs:
+        j:
+          stages:
+            - id: s
+              uses: waits/await-forever@v1
+              with: {{flag: {str(flag)!r}}}
+    """)
+    settings = Settings.from_env()
+    wf = Workflow.from_conf("awaits", folder, runtime=Runtime(get_plugin_manager(settings), settings))
+    handle = wf.start()
+    assert wait_for_file(Path(f"{flag}.started"), timeout=20)
+    handle.cancel()
+    result = handle.result(timeout=20)
+    assert result.context["jobs"]["j"]["stages"]["s"]["status"] == "CANCEL"
+    assert wait_for_file(flag, timeout=5)
+    sys.modules.pop("stop_registry", None)
+    sys.modules.pop("stop_registry.waits", None)
