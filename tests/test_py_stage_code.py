@@ -113,3 +113,27 @@ for index in range(2):
     )
     assert result.status is Status.SUCCESS, result.errors
     assert record["outputs"] == {"x": "ab", "total": 4, "index": 1}
+
+
+def test_reassigned_vars_and_string_values_under_process_isolation(workflow_from) -> None:
+    """The two rules of run: code hold whichever way it executes (thread or child process)."""
+    workflow = workflow_from(
+        """
+        iso-wf:
+          type: Workflow
+          params:
+            who: {type: str, default: "O'Hara"}
+          jobs:
+            j:
+              stages:
+                - id: s
+                  isolation: process
+                  vars: {x: a}
+                  run: |
+                    x = x + 'b'
+                    greeting = 'Hello ${{ params.who }}'
+        """
+    )
+    result = workflow.execute()
+    assert result.status.value == "SUCCESS", result.errors
+    assert result.context["jobs"]["j"]["stages"]["s"]["outputs"] == {"x": "ab", "greeting": "Hello O'Hara"}

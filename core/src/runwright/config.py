@@ -32,6 +32,8 @@ class Settings:
     - ``RUNWRIGHT_AUDIT_URL``: the audit store (default ``file://./audits``; ``sqlite:///x.db``).
     - ``RUNWRIGHT_STOP_BOUNDARY_DELTA``: how long ``Schedule.pending()`` runs when given no
       stop: ISO 8601 (``PT5M``), JSON (``{"minutes": 5}``) or seconds (default 5 minutes).
+    - ``RUNWRIGHT_SECRETS``: comma list of environment variables whose values are masked, besides
+      those whose names contain KEY, TOKEN, SECRET, PASSWORD, PASSWD, PASSPHRASE or CREDENTIAL.
     """
 
     conf_path: Path

@@ -163,7 +163,7 @@ def substitute_env(
         if name in env:
             result = env[name]
             if is_secret_name(name):
-                MASKER.add(result)
+                MASKER.add(result, name=f"environment variable {name}")
             return result
         if default is not None:
             return default

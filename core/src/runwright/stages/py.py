@@ -20,6 +20,7 @@ from pydantic import Field
 from runwright.engine.context import StageContext
 from runwright.hookspecs import hookimpl
 from runwright.models.stage import Stage
+from runwright.stages.isolation import Isolation, execute_python
 from runwright.templating.python_code import render_python
 
 
@@ -28,6 +29,11 @@ class PyStage(Stage):
 
     run_: str = Field(alias="run", description="Python source to run.")
     vars: dict[str, Any] = Field(default_factory=dict, description="Names bound before running.")
+    isolation: Isolation = Field(
+        default="thread",
+        description="'thread' (default): a stoppable thread of this process; 'process': a child "
+        "process that a cancel or timeout kills outright (outputs come back as JSON).",
+    )
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
         code, values = render_python(
@@ -42,9 +48,8 @@ class PyStage(Stage):
         namespace.update(values)
         given = set(namespace)
         filename = f"<stage {self.identity}>"
-        compiled = compile(code, filename, "exec")
         rebound = given & assigned_names(code, filename)  # vars: the code reassigns
-        exec(compiled, namespace)  # noqa: S102
+        execute_python(code, namespace, ctx, self.identity, self.isolation)
         return {
             name: value
             for name, value in namespace.items()
