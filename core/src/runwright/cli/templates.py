@@ -8,10 +8,11 @@ from pathlib import Path
 import typer
 
 from runwright.cli.app import EXIT_USAGE, app
-from runwright.errors import ConfError, RunwrightError
+from runwright.errors import ConfError, RunwrightError, TemplateError
 from runwright.loader import build_model, conf_files, discover
 from runwright.runtime import Runtime
 from runwright.schema import template_file_schema
+from runwright.templating.checks import expression_problems
 
 
 @app.command()
@@ -37,6 +38,9 @@ def validate(
         for source in (s for s in sources.values() if s.file == file):
             try:
                 build_model(source, runtime)
+                problems = expression_problems(source.raw, runtime.expressions)
+                if problems:
+                    raise TemplateError(source.file, source.name, problems)
                 count += 1
             except RunwrightError as exc:
                 errors.append(str(exc))

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from runwright.models.base import TemplateModel
+from runwright.models.base import MAX_MINUTES, TemplateModel
 from runwright.models.stage import AnyStage, Stage, check_unique_ids
 
 
@@ -66,7 +66,7 @@ class Job(TemplateModel):
     strategy: Strategy | None = None
     stages: list[AnyStage] = Field(min_length=1)  # type: ignore[valid-type]
     outputs: dict[str, Any] = Field(default_factory=dict)
-    timeout_minutes: float | None = Field(None, alias="timeout-minutes", gt=0)
+    timeout_minutes: float | None = Field(None, alias="timeout-minutes", gt=0, le=MAX_MINUTES)
     continue_on_error: bool = Field(False, alias="continue-on-error")
     catch: list[AnyStage] | None = Field(  # type: ignore[valid-type]
         None, description="Stages run when the job fails; ${{ error.name }} is set."

@@ -139,7 +139,7 @@ class Scheduler:
 
     def load(self) -> None:
         """(Re)build the entries from the conf path; keep each entry's place in time."""
-        sources = discover(self.conf_path)
+        sources = discover(self.conf_path, lambda exc: log.error("skipping unreadable file: %s", exc))
         workflows: dict[str, Workflow] = {}
         entries: dict[str, Entry] = {}
         schedules: list[Schedule] = []

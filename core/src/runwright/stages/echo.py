@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field
 
 from runwright.engine.context import StageContext
 from runwright.errors import RunCancelled
 from runwright.hookspecs import hookimpl
+from runwright.models.base import MAX_SECONDS
 from runwright.models.stage import Stage
 
 
@@ -17,7 +18,9 @@ class EchoStage(Stage):
     kind = "echo"
 
     echo: Any = Field(None, description="Message to log (templated).")
-    sleep: float | str = Field(0.0, description="Seconds to wait (cancellable).")
+    sleep: Annotated[float, Field(ge=0, le=MAX_SECONDS)] | str = Field(
+        0.0, description="Seconds to wait (cancellable)."
+    )
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
         if self.echo is not None:
