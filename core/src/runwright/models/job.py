@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import math
 from enum import StrEnum
 from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
+from runwright.config import Limits
 from runwright.models.base import MAX_MINUTES, TemplateModel
 from runwright.models.stage import AnyStage, Stage, check_unique_ids
 
@@ -31,9 +33,28 @@ class Strategy(TemplateModel):
     max_parallel: int = Field(4, alias="max-parallel", ge=1)
     fail_fast: bool = Field(False, alias="fail-fast")
 
+    @model_validator(mode="after")
+    def _bounded(self) -> Strategy:
+        self.check_size()
+        return self
+
+    def check_size(self) -> None:
+        """Refuse a matrix beyond ``RUNWRIGHT_MAX_STRATEGIES`` before building a combination:
+        the product of the value counts plus the ``include`` entries is the most it can make."""
+        limit = Limits.from_env().max_strategies
+        most = math.prod(len(values) for values in self.matrix.values()) if self.matrix else 0
+        most += len(self.include)
+        if most > limit:
+            sizes = " x ".join(str(len(values)) for values in self.matrix.values()) or "0"
+            raise ValueError(
+                f"the matrix makes up to {most} combinations, more than {limit} (RUNWRIGHT_MAX_STRATEGIES): "
+                f"{sizes} values plus {len(self.include)} include entries"
+            )
+
     def combinations(self) -> list[dict[str, Any]]:
         """GitHub Actions semantics: ``include`` entries extend every combination whose original
         values they do not contradict, and become a new combination when they extend none."""
+        self.check_size()
         keys = list(self.matrix)
         combos = (
             [dict(zip(keys, values, strict=True)) for values in itertools.product(*self.matrix.values())]
