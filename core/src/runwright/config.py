@@ -61,6 +61,15 @@ class Settings:
         )
 
 
+def _positive_float(name: str, default: float) -> float:
+    text = os.environ.get(name, "").strip()
+    try:
+        value = float(text) if text else default
+    except ValueError:
+        return default
+    return value if 0 < value < float("inf") else default
+
+
 def _positive_int(name: str, default: int) -> int:
     text = os.environ.get(name, "").strip()
     try:
@@ -92,7 +101,7 @@ class Limits:
     max_strategies: int = 10_000
     max_expression_length: int = 1_000_000
     max_integer_digits: int = 4_300
-    params_deadline_seconds: int = 10
+    params_deadline_seconds: float = 10.0
 
     @classmethod
     def from_env(cls) -> Limits:
@@ -106,7 +115,7 @@ class Limits:
                 "RUNWRIGHT_MAX_EXPRESSION_LENGTH", default.max_expression_length
             ),
             max_integer_digits=_positive_int("RUNWRIGHT_MAX_INTEGER_DIGITS", default.max_integer_digits),
-            params_deadline_seconds=_positive_int(
+            params_deadline_seconds=_positive_float(
                 "RUNWRIGHT_PARAMS_DEADLINE_SECONDS", default.params_deadline_seconds
             ),
         )
