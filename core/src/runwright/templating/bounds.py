@@ -196,10 +196,12 @@ class CostGuard:
     def _check_join(self, arguments: dict[str, Any]) -> None:
         if "value" not in arguments:
             return
-        items = arguments["value"] = list(arguments["value"])  # materialised once, then joined
+        items = list(arguments["value"])  # materialised once, measured, then joined
         if arguments.get("attribute") is None:
-            size = sum(len(item) if isinstance(item, str) else 20 for item in items)
-            self.check_length("join", size + len(str(arguments.get("d", ""))) * max(len(items) - 1, 0))
+            items = [item if isinstance(item, str) else str(item) for item in items]  # as join would
+            size = sum(map(len, items)) + len(str(arguments.get("d", ""))) * max(len(items) - 1, 0)
+            self.check_length("join", size)
+        arguments["value"] = items
 
     def _guarded(
         self, func: Callable[..., Any], check: Callable[[dict[str, Any]], None]
