@@ -161,3 +161,19 @@ def test_bash_length_and_jinja_lookalikes_in_every_stage_kind(workflow_from) -> 
     assert stages["count"]["outputs"]["stdout"].strip() == "4 world"
     assert stages["comment-like"]["outputs"]["stdout"].strip() == "4 world #}"
     assert stages["python"]["outputs"]["text"] == "{# not a comment #} {% raw %}world"
+
+
+def test_a_costly_expression_fails_its_stage_at_once(workflow_from) -> None:
+    """It once ignored a 3 s timeout and ran for minutes; now the stage fails with the limit."""
+    result = workflow_from("""
+    costly:
+      type: Workflow
+      jobs:
+        j:
+          timeout-minutes: 0.05
+          stages:
+            - {id: power, echo: "${{ (10**(10**8)) > 1 }}"}
+    """).execute({})
+    assert result.status.value == "FAILED"
+    [error] = result.errors
+    assert error["name"] == "ExpressionError" and "RUNWRIGHT_MAX_INTEGER_DIGITS" in error["message"]
