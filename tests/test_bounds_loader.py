@@ -57,6 +57,10 @@ MALFORMED: dict[str, bytes] = {
     "billion-laughs-under-params": alias_bomb(under_params=True).encode(),
     "alias-bomb": alias_bomb().encode(),
     "recursive-alias": b"wf: &w\n  type: Workflow\n  self: *w\n",
+    "deep-through-aliases": (
+        "".join(f"a{i}: &a{i} [*a{i - 1}]\n" if i else "a0: &a0 [x]\n" for i in range(600))
+        + "wf: {type: Workflow, desc: *a599}\n"
+    ).encode(),
     "recursive-alias-seq": b"wf: {type: Workflow, params: &p [*p]}\n",
     "bad-timestamp": b"wf: {type: Workflow, desc: 2024-13-45}\n",
     "huge-integer": b"wf: {type: Workflow, desc: " + b"9" * 6000 + b"}\n",
@@ -94,6 +98,7 @@ def test_malformed_template_is_a_clear_usage_error(tmp_path: Path, name: str) ->
         ("complex-key-top", r"mapping key must be a plain value"),
         ("alias-bomb", r"aliases expand to more than 100000 nodes"),
         ("recursive-alias", r"refers to itself"),
+        ("deep-through-aliases", r"aliases nest deeper than 64 levels"),
         ("bad-timestamp", r"line 1"),
     ],
 )

@@ -174,42 +174,47 @@ def read_text(file: Path, limits: Limits | None = None) -> str:
         ) from None
 
 
-def expanded_size(root: yaml.Node, budget: int) -> int:
-    """How many nodes the document holds once every alias is replaced by what it names.
+def check_expanded(root: yaml.Node, limits: Limits) -> None:
+    """Refuse a document whose data, once every alias is replaced by what it names, holds more
+    than ``max_yaml_nodes`` nodes or nests deeper than ``max_yaml_depth``.
 
-    Counted on the composed graph (an alias is the same node object as its anchor), memoised
-    per node, so a billion-laughs bomb is measured in microseconds and refused; an alias that
-    contains itself is refused too (it would make the data infinite).
+    Measured on the composed graph (an alias is the same node object as its anchor), memoised
+    per node, so a billion-laughs bomb is measured in microseconds and refused, and so is depth
+    built from aliases of aliases; an alias that contains itself is refused too (its data would
+    be infinite).
     """
-    sizes: dict[int, int] = {}
+    measured: dict[int, tuple[int, int]] = {}  # node -> (nodes, depth) once expanded
     open_nodes: set[int] = set()
 
-    def size(node: yaml.Node) -> int:
-        key = id(node)
-        if key in sizes:
-            return sizes[key]
-        if key in open_nodes:
-            raise yaml.composer.ComposerError(
-                None, None, "an alias refers to itself (a recursive anchor)", node.start_mark
-            )
-        open_nodes.add(key)
-        total = 1
-        if isinstance(node, yaml.SequenceNode):
-            total += sum(size(child) for child in node.value)
-        elif isinstance(node, yaml.MappingNode):
-            total += sum(size(k) + size(v) for k, v in node.value)
-        open_nodes.discard(key)
-        if total > budget:
-            raise yaml.composer.ComposerError(
-                None,
-                None,
-                f"its aliases expand to more than {budget} nodes (RUNWRIGHT_MAX_YAML_NODES)",
-                node.start_mark,
-            )
-        sizes[key] = total
-        return total
+    def refuse(message: str, node: yaml.Node) -> yaml.composer.ComposerError:
+        return yaml.composer.ComposerError(None, None, message, node.start_mark)
 
-    return size(root)
+    def measure(node: yaml.Node) -> tuple[int, int]:
+        key = id(node)
+        if key in measured:
+            return measured[key]
+        if key in open_nodes:
+            raise refuse("an alias refers to itself (a recursive anchor)", node)
+        open_nodes.add(key)
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        sizes = [measure(child) for child in children]
+        open_nodes.discard(key)
+        nodes = 1 + sum(size for size, _ in sizes)
+        depth = 1 + max((height for _, height in sizes), default=0)
+        if nodes > limits.max_yaml_nodes:
+            limit = limits.max_yaml_nodes
+            raise refuse(f"its aliases expand to more than {limit} nodes (RUNWRIGHT_MAX_YAML_NODES)", node)
+        if depth > limits.max_yaml_depth:  # counted like composing does: every node is a level
+            limit = limits.max_yaml_depth
+            raise refuse(f"its aliases nest deeper than {limit} levels (RUNWRIGHT_MAX_YAML_DEPTH)", node)
+        measured[key] = (nodes, depth)
+        return nodes, depth
+
+    measure(root)
 
 
 def parse_yaml(text: str, limits: Limits | None = None) -> Any:
@@ -220,7 +225,7 @@ def parse_yaml(text: str, limits: Limits | None = None) -> Any:
         node = loader.get_single_node()
         if node is None:
             return None
-        expanded_size(node, loader.limits.max_yaml_nodes)
+        check_expanded(node, loader.limits)
         return loader.construct_document(node)
     finally:
         loader.dispose()
@@ -244,7 +249,12 @@ def read_yaml(file: Path) -> dict[str, Any]:
 
 def _template_lines(file: Path) -> dict[str, int]:
     try:
-        node = yaml.compose(read_text(file), Loader=TemplateYamlLoader)
+        loader = TemplateYamlLoader(read_text(file))
+        loader.limits = Limits.from_env()
+        try:
+            node = loader.get_single_node()
+        finally:
+            loader.dispose()
     except (yaml.YAMLError, ConfError, RecursionError):
         return {}
     if not isinstance(node, yaml.MappingNode):
