@@ -217,9 +217,10 @@ def check_expanded(root: yaml.Node, limits: Limits) -> None:
     measure(root)
 
 
-def parse_yaml(text: str, limits: Limits | None = None) -> Any:
+def parse_yaml(text: str, limits: Limits | None = None, name: str = "<text>") -> Any:
     """Compose, check the node budget, then construct: safe YAML with bounded cost."""
     loader = TemplateYamlLoader(text)
+    loader.name = name  # positions in errors name the file
     loader.limits = limits or Limits.from_env()
     try:
         node = loader.get_single_node()
@@ -235,7 +236,7 @@ def read_yaml(file: Path) -> dict[str, Any]:
     limits = Limits.from_env()
     text = read_text(file, limits)
     try:
-        data = parse_yaml(text, limits)
+        data = parse_yaml(text, limits, file.name)
     except yaml.YAMLError as exc:
         raise ConfError(f"{file}: invalid YAML: {exc}") from None
     except RecursionError:
