@@ -70,6 +70,8 @@ MALFORMED: dict[str, bytes] = {
     "job-timeout-inf": b"wf:\n  type: Workflow\n  jobs:\n    j: {timeout-minutes: .inf, stages: [{echo: hi}]}\n",
     "sleep-nan": WORKFLOW_WITH.format(stage="{id: s, echo: hi, sleep: .nan}").encode(),
     "sleep-inf": WORKFLOW_WITH.format(stage="{id: s, echo: hi, sleep: .inf}").encode(),
+    "sleep-nan-text": WORKFLOW_WITH.format(stage="{id: s, echo: hi, sleep: nan}").encode(),
+    "sleep-words": WORKFLOW_WITH.format(stage="{id: s, echo: hi, sleep: a while}").encode(),
 }
 
 
