@@ -61,3 +61,63 @@ class Settings:
             audit_url=env.get("RUNWRIGHT_AUDIT_URL") or None,
             stop_boundary_delta=env.get("RUNWRIGHT_STOP_BOUNDARY_DELTA") or None,
         )
+
+
+def _positive_float(name: str, default: float) -> float:
+    text = os.environ.get(name, "").strip()
+    try:
+        value = float(text) if text else default
+    except ValueError:
+        return default
+    return value if 0 < value < float("inf") else default
+
+
+def _positive_int(name: str, default: int) -> int:
+    text = os.environ.get(name, "").strip()
+    try:
+        return max(1, int(text)) if text else default
+    except ValueError:
+        return default
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much work one template or one expression may ask for (hostile input stays cheap).
+
+    - ``RUNWRIGHT_MAX_TEMPLATE_BYTES``: largest template file read (default 2,000,000).
+    - ``RUNWRIGHT_MAX_YAML_DEPTH``: deepest nesting of mappings/sequences (default 64).
+    - ``RUNWRIGHT_MAX_YAML_NODES``: most YAML nodes in one file, counting every alias as the
+      whole subtree it stands for (default 100,000): refuses "billion laughs" alias bombs.
+    - ``RUNWRIGHT_MAX_STRATEGIES``: most combinations one job's matrix may produce (default 10,000).
+    - ``RUNWRIGHT_MAX_EXPRESSION_LENGTH``: longest string or list an expression may build with an
+      operator, a string method or a filter (default 1,000,000 characters or items).
+    - ``RUNWRIGHT_MAX_INTEGER_DIGITS``: largest integer an expression may compute (default 4,300
+      digits, Python's own limit for printing an integer).
+    - ``RUNWRIGHT_PARAMS_DEADLINE_SECONDS``: how long the scheduler waits for one release's
+      params to render before skipping that release (default 10).
+    """
+
+    max_template_bytes: int = 2_000_000
+    max_yaml_depth: int = 64
+    max_yaml_nodes: int = 100_000
+    max_strategies: int = 10_000
+    max_expression_length: int = 1_000_000
+    max_integer_digits: int = 4_300
+    params_deadline_seconds: float = 10.0
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        default = cls()
+        return cls(
+            max_template_bytes=_positive_int("RUNWRIGHT_MAX_TEMPLATE_BYTES", default.max_template_bytes),
+            max_yaml_depth=_positive_int("RUNWRIGHT_MAX_YAML_DEPTH", default.max_yaml_depth),
+            max_yaml_nodes=_positive_int("RUNWRIGHT_MAX_YAML_NODES", default.max_yaml_nodes),
+            max_strategies=_positive_int("RUNWRIGHT_MAX_STRATEGIES", default.max_strategies),
+            max_expression_length=_positive_int(
+                "RUNWRIGHT_MAX_EXPRESSION_LENGTH", default.max_expression_length
+            ),
+            max_integer_digits=_positive_int("RUNWRIGHT_MAX_INTEGER_DIGITS", default.max_integer_digits),
+            params_deadline_seconds=_positive_float(
+                "RUNWRIGHT_PARAMS_DEADLINE_SECONDS", default.params_deadline_seconds
+            ),
+        )

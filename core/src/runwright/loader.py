@@ -8,12 +8,13 @@ template never stops another from running.
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import hashlib
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import UnionType
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from runwright.config import Settings
+from runwright.config import Limits, Settings
 from runwright.errors import (
     ConfError,
     EnvSubstitutionError,
@@ -42,11 +43,60 @@ ENV_PATTERN = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?::-([^}]*))?\}")
 
 class TemplateYamlLoader(yaml.SafeLoader):
     """Safe YAML with YAML 1.2 booleans only (``on``/``yes``/``no`` stay strings) and no
-    silently overwritten duplicate keys."""
+    silently overwritten duplicate keys.
+
+    Composing counts depth and nodes against :class:`Limits`, so deep nesting and huge files
+    stop early with a clear error instead of a ``RecursionError`` or a ``MemoryError``.
+    """
+
+    limits = Limits()
+    _depth = 0
+    _nodes = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:  # type: ignore[override]
+        self._depth += 1
+        self._nodes += 1
+        try:
+            if self._depth > self.limits.max_yaml_depth:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"nested deeper than {self.limits.max_yaml_depth} levels (RUNWRIGHT_MAX_YAML_DEPTH)",
+                    self.peek_event().start_mark,
+                )
+            if self._nodes > self.limits.max_yaml_nodes:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"has more than {self.limits.max_yaml_nodes} nodes (RUNWRIGHT_MAX_YAML_NODES)",
+                    self.peek_event().start_mark,
+                )
+            return super().compose_node(parent, index)  # type: ignore[misc]
+        finally:
+            self._depth -= 1
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        """A value Python cannot build (``2024-13-45``, a 5000-digit int) is a YAML error at
+        its line, not a ``ValueError`` from deep inside PyYAML."""
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read this value: {exc}", node.start_mark
+            ) from None
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # ``<<: *anchor`` keys may be overridden; only written keys must differ
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    "a mapping key must be a plain value (a name or a number), not a list or a mapping",
+                    key_node.start_mark,
+                )
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise yaml.constructor.ConstructorError(
@@ -56,6 +106,7 @@ class TemplateYamlLoader(yaml.SafeLoader):
                     key_node.start_mark,
                 )
             seen[key] = key_node.start_mark.line
+        self.flatten_mapping(node)
         return super().construct_mapping(node, deep=deep)
 
 
@@ -84,15 +135,112 @@ class TemplateSource:
     line: int
 
 
-def read_yaml(file: Path) -> dict[str, Any]:
+BYTE_ORDER_MARKS = (
+    (codecs.BOM_UTF32_LE, "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)
+
+
+def read_text(file: Path, limits: Limits | None = None) -> str:
+    """A template file's text: at most ``max_template_bytes``, UTF-8 only, never binary."""
+    limits = limits or Limits.from_env()
     try:
-        text = file.read_text(encoding="utf-8")
+        with file.open("rb") as handle:
+            data = handle.read(limits.max_template_bytes + 1)
     except OSError as exc:
         raise ConfError(f"{file}: cannot read: {exc}") from None
+    if len(data) > limits.max_template_bytes:
+        raise ConfError(
+            f"{file}: the file is larger than {limits.max_template_bytes} bytes "
+            "(RUNWRIGHT_MAX_TEMPLATE_BYTES)"
+        )
+    for mark, encoding in BYTE_ORDER_MARKS:
+        if data.startswith(mark):
+            raise ConfError(f"{file}: the file is {encoding} encoded; templates must be saved as UTF-8")
+    if b"\x00" in data:
+        raise ConfError(
+            f"{file}: the file contains NUL bytes (a binary file, or UTF-16/UTF-32 text); "
+            "templates must be UTF-8 text"
+        )
     try:
-        data = yaml.load(text, Loader=TemplateYamlLoader)  # noqa: S506 - a SafeLoader subclass
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfError(
+            f"{file}: the file is not valid UTF-8 (byte 0x{data[exc.start]:02x} on line {line}); "
+            "save it as UTF-8"
+        ) from None
+
+
+def check_expanded(root: yaml.Node, limits: Limits) -> None:
+    """Refuse a document whose data, once every alias is replaced by what it names, holds more
+    than ``max_yaml_nodes`` nodes or nests deeper than ``max_yaml_depth``.
+
+    Measured on the composed graph (an alias is the same node object as its anchor), memoised
+    per node, so a billion-laughs bomb is measured in microseconds and refused, and so is depth
+    built from aliases of aliases; an alias that contains itself is refused too (its data would
+    be infinite).
+    """
+    measured: dict[int, tuple[int, int]] = {}  # node -> (nodes, depth) once expanded
+    open_nodes: set[int] = set()
+
+    def refuse(message: str, node: yaml.Node) -> yaml.composer.ComposerError:
+        return yaml.composer.ComposerError(None, None, message, node.start_mark)
+
+    def measure(node: yaml.Node) -> tuple[int, int]:
+        key = id(node)
+        if key in measured:
+            return measured[key]
+        if key in open_nodes:
+            raise refuse("an alias refers to itself (a recursive anchor)", node)
+        open_nodes.add(key)
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        sizes = [measure(child) for child in children]
+        open_nodes.discard(key)
+        nodes = 1 + sum(size for size, _ in sizes)
+        depth = 1 + max((height for _, height in sizes), default=0)
+        if nodes > limits.max_yaml_nodes:
+            limit = limits.max_yaml_nodes
+            raise refuse(f"its aliases expand to more than {limit} nodes (RUNWRIGHT_MAX_YAML_NODES)", node)
+        if depth > limits.max_yaml_depth:  # counted like composing does: every node is a level
+            limit = limits.max_yaml_depth
+            raise refuse(f"its aliases nest deeper than {limit} levels (RUNWRIGHT_MAX_YAML_DEPTH)", node)
+        measured[key] = (nodes, depth)
+        return nodes, depth
+
+    measure(root)
+
+
+def parse_yaml(text: str, limits: Limits | None = None, name: str = "<text>") -> Any:
+    """Compose, check the node budget, then construct: safe YAML with bounded cost."""
+    loader = TemplateYamlLoader(text)
+    loader.name = name  # positions in errors name the file
+    loader.limits = limits or Limits.from_env()
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        check_expanded(node, loader.limits)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def read_yaml(file: Path) -> dict[str, Any]:
+    limits = Limits.from_env()
+    text = read_text(file, limits)
+    try:
+        data = parse_yaml(text, limits, file.name)
     except yaml.YAMLError as exc:
         raise ConfError(f"{file}: invalid YAML: {exc}") from None
+    except RecursionError:
+        raise ConfError(f"{file}: invalid YAML: nested too deeply (RUNWRIGHT_MAX_YAML_DEPTH)") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -102,8 +250,13 @@ def read_yaml(file: Path) -> dict[str, Any]:
 
 def _template_lines(file: Path) -> dict[str, int]:
     try:
-        node = yaml.compose(file.read_text(encoding="utf-8"), Loader=TemplateYamlLoader)
-    except yaml.YAMLError:
+        loader = TemplateYamlLoader(read_text(file))
+        loader.limits = Limits.from_env()
+        try:
+            node = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except (yaml.YAMLError, ConfError, RecursionError):
         return {}
     if not isinstance(node, yaml.MappingNode):
         return {}
@@ -118,11 +271,23 @@ def conf_files(conf_path: Path) -> list[Path]:
     return sorted(p for p in conf_path.rglob("*") if p.suffix in {".yml", ".yaml"} and p.is_file())
 
 
-def discover(conf_path: Path) -> dict[str, TemplateSource]:
-    """Every template in the conf path by name; the same name in two files is an error."""
+def discover(
+    conf_path: Path, on_unreadable: Callable[[ConfError], None] | None = None
+) -> dict[str, TemplateSource]:
+    """Every template in the conf path by name; the same name in two files is an error.
+
+    With ``on_unreadable``, a file that cannot be read or parsed is reported to it and skipped
+    (the scheduler keeps releasing the other files' workflows); without, it is raised.
+    """
     found: dict[str, TemplateSource] = {}
     for file in conf_files(conf_path):
-        data = read_yaml(file)
+        try:
+            data = read_yaml(file)
+        except ConfError as exc:
+            if on_unreadable is None:
+                raise
+            on_unreadable(exc)
+            continue
         lines = _template_lines(file) if data else {}
         if is_single_template(data):  # the peer's layout: one template per file, `name:` inside
             data, lines = {str(data["name"]): data}, {str(data["name"]): lines.get("name", 1)}

@@ -20,14 +20,15 @@ from runwright.engine.result import Result, Status
 from runwright.errors import RunwrightError
 from runwright.masking import mask
 from runwright.models.workflow import Workflow
-from runwright.schedule.release import ReleaseOutcome, release
+from runwright.schedule.release import DataParams, ReleaseOutcome, release
 from runwright.schedule.release_triggers import Followers
 
 CONF_OPTION = typer.Option(None, "--conf", "-c", help="Conf path (default: $RUNWRIGHT_CONF or ./conf).")
 
 
-def parse_params(pairs: list[str]) -> dict[str, str]:
-    params: dict[str, str] = {}
+def parse_params(pairs: list[str]) -> DataParams:
+    """``KEY=VALUE`` pairs from the command line: data, never rendered as expressions."""
+    params = DataParams()
     for pair in pairs:
         if "=" not in pair:
             raise fail_usage(f"-p expects KEY=VALUE, got '{pair}'")

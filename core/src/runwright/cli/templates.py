@@ -8,12 +8,13 @@ from pathlib import Path
 import typer
 
 from runwright.cli.app import EXIT_USAGE, app
-from runwright.errors import ConfError, RunwrightError
+from runwright.errors import ConfError, RunwrightError, TemplateError
 from runwright.loader import build_model, conf_files, discover
 from runwright.models.workflow import Workflow
 from runwright.runtime import Runtime
 from runwright.schedule.release_triggers import release_problems
 from runwright.schema import template_file_schema
+from runwright.templating.checks import expression_problems
 
 
 @app.command()
@@ -40,6 +41,9 @@ def validate(
         for source in (s for s in sources.values() if s.file == file):
             try:
                 built = build_model(source, runtime)
+                problems = expression_problems(source.raw, runtime.expressions)
+                if problems:
+                    raise TemplateError(source.file, source.name, problems)
                 count += 1
                 if isinstance(built, Workflow):
                     workflows[source.name] = built

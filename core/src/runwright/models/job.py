@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -10,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 from jinja2 import meta
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from runwright.config import Limits
 from runwright.errors import ExpressionError
-from runwright.models.base import TemplateModel
+from runwright.models.base import MAX_MINUTES, TemplateModel
 from runwright.models.stage import AnyStage, Stage, check_limit, check_unique_ids, render_limit
 
 if TYPE_CHECKING:
@@ -48,9 +50,28 @@ class Strategy(TemplateModel):
         """``max-parallel`` as a number, rendering it first when it is an expression."""
         return render_limit(self.max_parallel, render, "max-parallel")
 
+    @model_validator(mode="after")
+    def _bounded(self) -> Strategy:
+        self.check_size()
+        return self
+
+    def check_size(self) -> None:
+        """Refuse a matrix beyond ``RUNWRIGHT_MAX_STRATEGIES`` before building a combination:
+        the product of the value counts plus the ``include`` entries is the most it can make."""
+        limit = Limits.from_env().max_strategies
+        most = math.prod(len(values) for values in self.matrix.values()) if self.matrix else 0
+        most += len(self.include)
+        if most > limit:
+            sizes = " x ".join(str(len(values)) for values in self.matrix.values()) or "0"
+            raise ValueError(
+                f"the matrix makes up to {most} combinations, more than {limit} (RUNWRIGHT_MAX_STRATEGIES): "
+                f"{sizes} values plus {len(self.include)} include entries"
+            )
+
     def combinations(self) -> list[dict[str, Any]]:
         """GitHub Actions semantics: ``include`` entries extend every combination whose original
         values they do not contradict, and become a new combination when they extend none."""
+        self.check_size()
         keys = list(self.matrix)
         combos = (
             [dict(zip(keys, values, strict=True)) for values in itertools.product(*self.matrix.values())]
@@ -84,7 +105,7 @@ class Job(TemplateModel):
     strategy: Strategy | None = None
     stages: list[AnyStage] = Field(min_length=1)  # type: ignore[valid-type]
     outputs: dict[str, Any] = Field(default_factory=dict)
-    timeout_minutes: float | None = Field(None, alias="timeout-minutes", gt=0)
+    timeout_minutes: float | None = Field(None, alias="timeout-minutes", gt=0, le=MAX_MINUTES)
     continue_on_error: bool = Field(False, alias="continue-on-error")
     catch: list[AnyStage] | None = Field(  # type: ignore[valid-type]
         None, description="Stages run when the job fails; ${{ error.name }} is set."

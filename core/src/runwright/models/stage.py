@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError, core_schema
 
-from runwright.models.base import TemplateModel, slugify
+from runwright.models.base import MAX_MINUTES, MAX_SECONDS, TemplateModel, slugify
 
 if TYPE_CHECKING:
     from runwright.engine.context import StageContext
@@ -24,9 +24,9 @@ class RetryPolicy(TemplateModel):
     """Step Functions-style retry: how often, how long to wait, and for which errors."""
 
     max_attempts: int = Field(3, alias="max-attempts", ge=1, le=100)
-    delay_seconds: float = Field(1.0, alias="delay-seconds", ge=0)
-    backoff: float = Field(2.0, ge=1)
-    max_delay_seconds: float = Field(300.0, alias="max-delay-seconds", ge=0)
+    delay_seconds: float = Field(1.0, alias="delay-seconds", ge=0, le=MAX_SECONDS)
+    backoff: float = Field(2.0, ge=1, le=100)
+    max_delay_seconds: float = Field(300.0, alias="max-delay-seconds", ge=0, le=MAX_SECONDS)
     jitter: bool = False
     on: list[str] = Field(default_factory=lambda: ["all"])
 
@@ -114,7 +114,7 @@ class Stage(TemplateModel):
     id: str | None = None
     desc: str | None = None
     if_: str | bool | None = Field(None, alias="if")
-    timeout_minutes: float | None = Field(None, alias="timeout-minutes", gt=0)
+    timeout_minutes: float | None = Field(None, alias="timeout-minutes", gt=0, le=MAX_MINUTES)
     continue_on_error: bool = Field(False, alias="continue-on-error")
     retry: RetryPolicy | None = None
     catch: list[AnyStage] | None = Field(

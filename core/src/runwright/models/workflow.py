@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from runwright.errors import ParamError, RunwrightError, UndeclaredParamWarning
-from runwright.models.base import TemplateModel
+from runwright.models.base import MAX_MINUTES, TemplateModel
 from runwright.models.events import CronEvent, normalise_on, split_release_triggers
 from runwright.models.job import Job
 from runwright.models.params import ParamSpec
@@ -48,7 +48,7 @@ class Workflow(TemplateModel):
     on: list[CronEvent] = Field(default_factory=list, json_schema_extra=lambda schema: _on_schema(schema))
     jobs: dict[str, Job] = Field(min_length=1)
     max_parallel: int | None = Field(None, alias="max-parallel", ge=1)
-    timeout_minutes: float | None = Field(None, alias="timeout-minutes", gt=0)
+    timeout_minutes: float | None = Field(None, alias="timeout-minutes", gt=0, le=MAX_MINUTES)
     tags: list[str] = Field(default_factory=list)
 
     _runtime: Runtime | None = PrivateAttr(default=None)

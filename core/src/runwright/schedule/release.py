@@ -56,6 +56,16 @@ def aware(value: datetime, default_zone: Any = UTC) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=default_zone)
 
 
+class DataParams(dict[str, Any]):
+    """Params whose values are data: a ``${{ }}`` in them is never evaluated.
+
+    The one mark for every value from outside a template: typed on the command line
+    (``run``/``backfill``/``rerun -p``), sent to the API, read back from the audit store, or
+    already rendered once. Only params written in a template (a Schedule's ``params:``, a
+    ``Workflow.release()`` call in Python) are rendered.
+    """
+
+
 def release_params(
     params: Mapping[str, Any] | None,
     logical_date: datetime,
@@ -63,7 +73,10 @@ def release_params(
     workflow: Workflow,
     run_date: datetime | None = None,
 ) -> dict[str, Any]:
-    """Render ``${{ release.* }}`` in params: logical_date, run_date, type."""
+    """Render ``${{ release.* }}`` in params: logical_date, run_date, type. The result, like
+    :class:`DataParams` given, is data and is never rendered again."""
+    if isinstance(params, DataParams):
+        return DataParams(params)
     variables = {
         "release": {
             "logical_date": logical_date,
@@ -71,7 +84,7 @@ def release_params(
             "type": release_type.value,
         }
     }
-    return workflow.runtime.expressions.render(dict(params or {}), variables)
+    return DataParams(workflow.runtime.expressions.render(dict(params or {}), variables))
 
 
 def release(

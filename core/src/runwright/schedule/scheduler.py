@@ -30,7 +30,7 @@ from runwright.audit import (
     make_audit_backend,
     utc_now,
 )
-from runwright.config import Settings
+from runwright.config import Limits, Settings
 from runwright.errors import RunwrightError
 from runwright.loader import build_model, conf_files, discover
 from runwright.models.events import CronEvent
@@ -40,6 +40,7 @@ from runwright.runtime import Runtime
 from runwright.schedule.clock import Clock, SystemClock
 from runwright.schedule.cron import next_tick, ticks_between
 from runwright.schedule.release import (
+    DataParams,
     ReleaseMode,
     ReleaseOutcome,
     new_record,
@@ -48,6 +49,7 @@ from runwright.schedule.release import (
     run_claimed,
 )
 from runwright.schedule.release_triggers import followers_graph, release_followers, release_problems
+from runwright.templating.engine import has_expression
 
 log = logging.getLogger("runwright.scheduler")
 
@@ -141,7 +143,7 @@ class Scheduler:
 
     def load(self) -> None:
         """(Re)build the entries from the conf path; keep each entry's place in time."""
-        sources = discover(self.conf_path)
+        sources = discover(self.conf_path, lambda exc: log.error("skipping unreadable file: %s", exc))
         workflows: dict[str, Workflow] = {}
         entries: dict[str, Entry] = {}
         schedules: list[Schedule] = []
@@ -271,7 +273,7 @@ class Scheduler:
                     release(
                         workflow,
                         record.release,
-                        record.params,
+                        DataParams(record.params),
                         mode=ReleaseMode.FORCE,
                         release_type=record.type,
                         audit=self.audit,
@@ -292,7 +294,7 @@ class Scheduler:
             if workflow is None:
                 continue
             try:
-                params = release_params(entry.params, tick, ReleaseType.SCHEDULED, workflow)
+                params = render_with_deadline(entry.params, tick, workflow)
             except RunwrightError as exc:
                 log.error("params of %s at %s: %s", workflow.name, tick, exc)
                 continue
@@ -391,6 +393,33 @@ class Scheduler:
                     return
 
     _scope: Any = None
+
+
+def render_with_deadline(params: dict[str, Any], tick: datetime, workflow: Workflow) -> dict[str, Any]:
+    """A Schedule's params, rendered on their own daemon thread with a deadline
+    (``RUNWRIGHT_PARAMS_DEADLINE_SECONDS``): one slow expression costs its release, never the
+    scheduler loop (a thread cannot be killed; a stuck one is left to finish on its own)."""
+    if not any(has_expression(value) or isinstance(value, dict | list) for value in params.values()):
+        return release_params(params, tick, ReleaseType.SCHEDULED, workflow)
+    deadline = Limits.from_env().params_deadline_seconds
+    outcome: dict[str, Any] = {}
+
+    def render() -> None:
+        try:
+            outcome["params"] = release_params(params, tick, ReleaseType.SCHEDULED, workflow)
+        except BaseException as exc:  # handed to the scheduler thread below
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=render, name=f"runwright-params-{workflow.name}", daemon=True)
+    worker.start()
+    worker.join(deadline)
+    if worker.is_alive():
+        raise RunwrightError(
+            f"params did not render within {deadline:g} s (RUNWRIGHT_PARAMS_DEADLINE_SECONDS)"
+        )
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["params"]
 
 
 def _pid_alive(pid: int) -> bool:

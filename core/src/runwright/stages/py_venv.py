@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,6 +34,7 @@ from pydantic import Field, field_validator, model_validator
 
 from runwright.engine.context import StageContext
 from runwright.engine.result import to_jsonable
+from runwright.engine.stopping import STAGE_MARK_VARIABLE
 from runwright.errors import RunCancelled, StageFailed, StageTimeout
 from runwright.hookspecs import hookimpl
 from runwright.models.stage import Stage
@@ -201,6 +203,7 @@ class VenvPyStage(Stage):
     ) -> tuple[int, str, str]:
         """Run a child in its own process group; stream its output; stop it on cancel/timeout."""
         env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME"}}
+        mark = env[STAGE_MARK_VARIABLE] = uuid.uuid4().hex  # finds what the child leaves behind
         process = subprocess.Popen(  # noqa: S603 - fixed argv
             command,
             cwd=cwd,
@@ -220,7 +223,7 @@ class VenvPyStage(Stage):
         ]
         for reader in readers:
             reader.start()
-        interrupted = _wait(process, ctx)  # type: ignore[arg-type]
+        interrupted = _wait(process, ctx, mark)
         for reader in readers:
             reader.join(timeout=5)
         if interrupted:

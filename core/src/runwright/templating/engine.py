@@ -26,7 +26,9 @@ from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 from jinja2.utils import missing
 
+from runwright.config import Limits
 from runwright.errors import ExpressionError
+from runwright.templating.bounds import CostGuard
 
 EXPRESSION_START = "${{"
 EXPRESSION_END = "}}"
@@ -56,7 +58,27 @@ class ExplainingUndefined(StrictUndefined):
 
 
 class ExpressionEnvironment(SandboxedEnvironment):
-    """The sandbox, with GitHub-style dot access: ``outputs.items`` is the key, not dict.items."""
+    """The sandbox, with GitHub-style dot access: ``outputs.items`` is the key, not dict.items.
+
+    Operators that can build huge values (``*``, ``**``, ``+``, ``%``) and every call go
+    through a :class:`CostGuard`, so no expression builds a string, list or integer beyond the
+    configured :class:`Limits` (``'a' * 10**9`` is an error, not a gigabyte).
+    """
+
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+    guard: CostGuard = CostGuard(Limits())
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        self.guard.check_binop(operator, left, right)
+        return self.guard.checked(super().call_binop(context, operator, left, right))
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        args = __self.guard.check_call(__obj, args, kwargs)
+        result = super().call(__context, __obj, *args, **kwargs)
+        owner = getattr(__obj, "__self__", None)
+        if isinstance(owner, list | dict | set):  # ``items.extend(items)`` grows its owner
+            __self.guard.checked(owner)
+        return __self.guard.checked(result)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         if isinstance(obj, Mapping):
@@ -80,6 +102,9 @@ def make_environment(filters: Mapping[str, Callable[..., Any]]) -> ExpressionEnv
         keep_trailing_newline=True,
     )
     env.filters.update(filters)
+    env.guard = CostGuard(Limits.from_env())
+    env.filters.update(env.guard.guard_filters(env.filters))
+    env.globals.pop("lipsum", None)  # lipsum(10**9) would loop a billion times
     return env
 
 
@@ -110,32 +135,34 @@ class ExpressionEngine:
         self.compile_condition = functools.lru_cache(maxsize=4096)(self._compile_condition)
 
     def _compile(self, source: str) -> CompiledValue:
-        try:
-            tokens = list(self.env.lexer.tokeniter(source, None))
-        except TemplateSyntaxError as exc:
-            raise ExpressionError(source, f"cannot parse: {exc.message}") from None
+        """Split ``source`` at ``${{ ... }}``: everything else is literal text, including what
+        merely looks like jinja (``{{ }}``, ``{% %}``, ``{# #}``, bash's ``${#x}``)."""
         parts: list[Any] = []
-        expression: list[tuple[str, str]] | None = None
-        for _, kind, value in tokens:
-            if kind == "variable_begin":
-                expression = []
-            elif kind == "variable_end":
-                assert expression is not None
-                parts.append(self._compile_expression(_join_hyphenated(expression)))
-                expression = None
-            elif expression is not None:
-                expression.append((kind, value))
-            else:  # literal text, including anything that merely looks like {% %} or {# #}
-                parts.append(value)
-        if expression is not None:
-            raise ExpressionError(source, "'${{' is never closed with '}}'")
-        merged: list[Any] = []
-        for part in parts:
-            if isinstance(part, str) and merged and isinstance(merged[-1], str):
-                merged[-1] += part
-            else:
-                merged.append(part)
-        return CompiledValue(source=source, parts=tuple(merged))
+        position = 0
+        while (start := source.find(EXPRESSION_START, position)) >= 0:
+            if start > position:
+                parts.append(source[position:start])
+            inner = start + len(EXPRESSION_START)
+            end = expression_end(source, inner)
+            if end is None:
+                raise ExpressionError(source, "'${{' is never closed with '}}'")
+            parts.append(self._compile_expression(self._expression_source(source[inner:end])))
+            position = end + len(EXPRESSION_END)
+        if position < len(source):
+            parts.append(source[position:])
+        return CompiledValue(source=source, parts=tuple(parts))
+
+    def _expression_source(self, text: str) -> str:
+        """The expression's own tokens (jinja's lexer, in expression mode), hyphens joined."""
+        tokens: list[tuple[str, str]] = []
+        try:
+            for _, kind, value in self.env.lexer.tokeniter(text, None, state="variable"):
+                if kind == "variable_end":
+                    raise ExpressionError(text, "unexpected '}}' inside the expression")
+                tokens.append((kind, value))
+        except TemplateSyntaxError as exc:
+            raise ExpressionError(text, f"cannot parse: {exc.message}") from None
+        return _join_hyphenated(tokens)
 
     def _compile_condition(self, source: str) -> Expression:
         """Condition text as ONE expression: each ``${{ e }}`` becomes ``(e)``, the text around
@@ -181,6 +208,8 @@ class ExpressionEngine:
             compiled = self.env.compile_expression(text, undefined_to_none=False)
         except TemplateSyntaxError as exc:
             raise ExpressionError(text, _syntax_message(exc)) from None
+        except (ValueError, OverflowError, RecursionError, MemoryError) as exc:  # a 5000-digit literal...
+            raise ExpressionError(text, f"cannot compile: {type(exc).__name__}: {exc}") from None
 
         def evaluate(context: Mapping[str, Any]) -> Any:
             try:
@@ -277,6 +306,35 @@ def is_truthy(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() not in FALSY_TEXT
     return bool(value)
+
+
+#: a string literal as jinja's lexer reads it (quotes, backslash escapes)
+STRING_LITERAL = re.compile(r"'([^'\\]*(?:\\.[^'\\]*)*)'|\"([^\"\\]*(?:\\.[^\"\\]*)*)\"", re.S)
+
+
+def expression_end(source: str, position: int) -> int | None:
+    """Where the ``}}`` closing the expression that starts at ``position`` is, or None.
+
+    A ``}}`` inside a string literal or inside brackets (``{'a': {'b': 1}}``) does not close it.
+    """
+    depth = 0
+    index = position
+    while index < len(source):
+        char = source[index]
+        if char in "'\"":
+            match = STRING_LITERAL.match(source, index)
+            if match is None:
+                return None
+            index = match.end()
+            continue
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            if depth == 0 and source.startswith(EXPRESSION_END, index):
+                return index
+            depth = max(depth - 1, 0)
+        index += 1
+    return None
 
 
 def _join_hyphenated(tokens: list[tuple[str, str]]) -> str:
