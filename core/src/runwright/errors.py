@@ -20,6 +20,8 @@ class Problem:
 
     path: str
     message: str
+    loc: tuple[str | int, ...] = ()
+    """The same place as ``path``, as keys and indexes (for file:line:col)."""
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}" if self.path else self.message

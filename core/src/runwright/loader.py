@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import logging
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from runwright.runtime import Runtime
 
 M = TypeVar("M", bound=BaseModel)
+log = logging.getLogger(__name__)
 
 ENV_PATTERN = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?::-([^}]*))?\}")
 
@@ -118,23 +120,55 @@ def conf_files(conf_path: Path) -> list[Path]:
     return sorted(p for p in conf_path.rglob("*") if p.suffix in {".yml", ".yaml"} and p.is_file())
 
 
-def discover(conf_path: Path) -> dict[str, TemplateSource]:
-    """Every template in the conf path by name; the same name in two files is an error."""
+@dataclass(frozen=True)
+class BrokenConf:
+    """A file (or one template of it) that cannot be read; the rest of the conf path still can."""
+
+    file: Path
+    message: str
+    template: str | None = None
+    line: int = 0
+
+
+def discover(conf_path: Path, broken: list[BrokenConf] | None = None) -> dict[str, TemplateSource]:
+    """Every template in the conf path by name; the same name in two files is an error.
+
+    With ``broken`` (a list), a file that cannot be read is recorded there and skipped instead
+    of stopping the discovery of every other file.
+    """
     found: dict[str, TemplateSource] = {}
     for file in conf_files(conf_path):
-        data = read_yaml(file)
+        try:
+            data = read_yaml(file)
+        except ConfError as exc:
+            if broken is None:
+                raise
+            broken.append(BrokenConf(file, str(exc), line=_error_line(str(exc))))
+            continue
         lines = _template_lines(file) if data else {}
         for name, raw in data.items():
             name = str(name)
+            problem = None
             if not isinstance(raw, Mapping):
-                raise ConfError(f"{file}: template '{name}' must be a mapping")
-            if name in found:
-                raise ConfError(
+                problem = f"{file}: template '{name}' must be a mapping"
+            elif name in found:
+                problem = (
                     f"template '{name}' is defined twice: in {found[name].file} "
                     f"(line {found[name].line}) and in {file} (line {lines.get(name, 0)})"
                 )
+            if problem is not None:
+                if broken is None:
+                    raise ConfError(problem)
+                broken.append(BrokenConf(file, problem, template=name, line=lines.get(name, 0)))
+                continue
             found[name] = TemplateSource(name=name, file=file, raw=raw, line=lines.get(name, 0))
     return found
+
+
+def _error_line(message: str) -> int:
+    """The line a YAML error message points at (``line 3, column 5``), else 0."""
+    match = re.search(r"line (\d+), column", message)
+    return int(match.group(1)) if match else 0
 
 
 def substitute_env(
@@ -142,14 +176,18 @@ def substitute_env(
     raw_text_keys: frozenset[str],
     environ: Mapping[str, str] | None = None,
     where: str = "",
+    missing: list[tuple[str, str]] | None = None,
 ) -> Any:
     """Replace ``${VAR}`` / ``${VAR:-default}`` in every string, except script bodies.
 
-    Values of variables whose names mark secrets are registered with the masker.
+    Values of variables whose names mark secrets are registered with the masker. Every unset
+    variable without a default is named in one error; with ``missing`` given (a list), they are
+    appended to it as ``(name, path)`` instead and left as written (``runwright validate``).
     """
     env = os.environ if environ is None else environ
 
     current = [""]
+    unset: list[tuple[str, str]] = [] if missing is None else missing
 
     def replace(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
@@ -160,10 +198,8 @@ def substitute_env(
             return result
         if default is not None:
             return default
-        raise EnvSubstitutionError(
-            f"{where}: {current[0] or '(top)'}: environment variable '{name}' is not set "
-            f"(write ${{{name}:-default}} to give a default)"
-        )
+        unset.append((name, current[0] or "(top)"))
+        return match.group(0)
 
     def walk(item: Any, skip: bool, path: str) -> Any:
         if isinstance(item, str):
@@ -180,7 +216,15 @@ def substitute_env(
             return [walk(val, False, f"{path}[{i}]") for i, val in enumerate(item)]
         return item
 
-    return walk(value, False, "")
+    result = walk(value, False, "")
+    if unset and missing is None:
+        names = sorted({name for name, _ in unset})
+        places = ", ".join(f"{name} (at {path})" for name, path in unset)
+        raise EnvSubstitutionError(
+            f"{where}: environment variable(s) not set: {', '.join(names)}; used at {places} "
+            "(write ${NAME:-default} to give a default)"
+        )
+    return result
 
 
 def error_path(loc: Iterable[Any]) -> str:
@@ -223,7 +267,7 @@ def problems_from(
             got = err.get("input")
             shown = repr(got) if not isinstance(got, Mapping | list) else type(got).__name__
             message = f"{err['msg']} (got {shown})"
-        problems.append(Problem(path=path, message=message))
+        problems.append(Problem(path=path, message=message, loc=tuple(loc)))
     return problems
 
 
@@ -304,8 +348,17 @@ def definition_hash(raw: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def build_model(source: TemplateSource, runtime: Runtime, expected: type[M] | None = None) -> M:
-    """Substitute env and validate one template into its model (Workflow, Schedule...)."""
+def build_model(
+    source: TemplateSource,
+    runtime: Runtime,
+    expected: type[M] | None = None,
+    missing_env: list[tuple[str, str]] | None = None,
+) -> M:
+    """Substitute env and validate one template into its model (Workflow, Schedule...).
+
+    With ``missing_env`` (a list), unset ``${VAR}`` are collected there and left as written,
+    so a template can be checked without its variables' values.
+    """
     raw = dict(source.raw)
     template_type = raw.get("type")
     models = runtime.template_types
@@ -328,7 +381,7 @@ def build_model(source: TemplateSource, runtime: Runtime, expected: type[M] | No
         )
     where = f"{source.file}: template '{source.name}'"
     try:
-        raw = substitute_env(raw, runtime.raw_text_fields, where=where)
+        raw = substitute_env(raw, runtime.raw_text_fields, where=where, missing=missing_env)
     except EnvSubstitutionError:
         raise
     raw.setdefault("name", source.name)
@@ -350,7 +403,15 @@ def build_model(source: TemplateSource, runtime: Runtime, expected: type[M] | No
 
 def load_template(name: str, path: str | Path | None, runtime: Runtime, expected: type[M] | None = None) -> M:
     conf_path = Path(path) if path is not None else Settings.from_env().conf_path
-    sources = discover(conf_path)
+    broken: list[BrokenConf] = []
+    sources = discover(conf_path, broken)
+    for problem in broken:
+        if problem.template == name:
+            raise ConfError(problem.message)
+    if name not in sources and broken:
+        raise ConfError("; ".join(problem.message for problem in broken))
+    for problem in broken:
+        log.warning("warning: skipped a broken template file: %s", problem.message.splitlines()[0])
     if name not in sources:
         close = difflib.get_close_matches(name, list(sources), n=3)
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""

@@ -16,7 +16,10 @@ from runwright.engine.context import StageContext
 from runwright.engine.stage_runner import evaluate_condition
 from runwright.errors import RunCancelled, StageFailed
 from runwright.hookspecs import hookimpl
-from runwright.models.stage import AnyStage, Stage, check_unique_ids
+from runwright.models.stage import AnyStage, NestedScope, Stage, check_unique_ids
+
+LOOP_KEYS = ("index", "first")
+"""What ``loop`` holds inside an until loop."""
 
 
 class UntilStage(Stage):
@@ -65,3 +68,11 @@ class UntilStage(Stage):
 @hookimpl
 def register_stage_types(register: Callable[[type], None]) -> None:
     register(UntilStage)
+
+
+@hookimpl
+def stage_scopes(stage: Stage) -> list[NestedScope] | None:
+    if not isinstance(stage, UntilStage):
+        return None
+    binds = {"item": None, "loop": LOOP_KEYS}
+    return [NestedScope(("stages",), stage.stages, binds, fields=("until",))]  # type: ignore[arg-type]

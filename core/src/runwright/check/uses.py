@@ -1,0 +1,96 @@
+"""``uses:`` resolves to a call function and ``with:`` matches its parameters.
+
+Unknown keys, missing required ones and literal values of the wrong type are errors; a value
+holding an expression (or an unset ``${VAR}``) has a type known only at run time and is not
+judged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from runwright.check.issues import did_you_mean
+from runwright.errors import CallResolutionError, RunwrightError
+from runwright.hookspecs import hookimpl
+from runwright.registry import parse_uses
+
+
+def _is_literal(value: Any) -> bool:
+    if isinstance(value, str):
+        return "${" not in value
+    if isinstance(value, dict):
+        return all(_is_literal(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_is_literal(v) for v in value)
+    return True
+
+
+@hookimpl
+def check_stage(stage: Any, checker: Any) -> None:
+    if getattr(stage, "kind", None) != "uses":
+        return
+    reference = stage.uses
+    if "${" in reference:
+        return
+    runtime = checker.runtime
+    try:
+        parse_uses(reference)
+        call = runtime.resolve_call(reference)
+    except CallResolutionError:
+        known = sorted(c.reference for group in runtime.pm.hook.list_calls() for c in group)
+        checker.report(
+            "uses-unknown",
+            f"uses '{reference}' names no call function{did_you_mean(reference, known)} "
+            f"({len(known)} available: runwright plugins lists them)",
+            "uses",
+        )
+        return
+    except RunwrightError as exc:
+        checker.report("uses-unknown", str(exc), "uses")
+        return
+    model, _ = call._build_model()
+    fields = model.model_fields
+    given: dict[str, tuple[str, Any]] = {}
+    for key, value in (stage.with_ or {}).items():
+        name = str(key).replace("-", "_")
+        if name not in fields and f"_{name}" in fields:
+            name = f"_{name}"
+        if name not in fields:
+            checker.report(
+                "with-unknown-key",
+                f"'{key}' is not a parameter of {call.reference}{did_you_mean(name, fields)} "
+                f"(parameters: {', '.join(fields) or 'none'})",
+                ("with", key),
+            )
+            continue
+        given[name] = (str(key), value)
+    missing = [name for name, info in fields.items() if info.is_required() and name not in given]
+    if missing:
+        checker.report(
+            "with-missing",
+            f"{call.reference} requires {', '.join(repr(m) for m in missing)} in with: "
+            f"(signature: {call.signature_text()})",
+            "with" if stage.with_ else "uses",
+        )
+    literal = {name: value for name, (_, value) in given.items() if _is_literal(value)}
+    if not literal:
+        return
+    try:
+        model.model_validate(literal)
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False):
+            if error["type"] == "missing" or not error["loc"]:
+                continue
+            name = str(error["loc"][0])
+            if name not in literal:
+                continue
+            key = given[name][0]
+            inner = ".".join(str(p) for p in error["loc"][1:])
+            checker.report(
+                "with-type",
+                f"'{key}{'.' + inner if inner else ''}' of {call.reference}: {error['msg']} "
+                f"(got {error.get('input')!r})",
+                ("with", key, *error["loc"][1:]),
+            )
