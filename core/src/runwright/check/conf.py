@@ -6,6 +6,7 @@ are not needed: an unset variable is a warning (an error with ``strict_env``).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,7 @@ def check_sources(
         except TemplateError as exc:
             models[name] = None
             for problem in exc.problems:
-                loc = problem.loc or parse_path(problem.path)
+                loc = problem.loc or parse_path(problem.path) or _job_named_in(problem.message)
                 tc.add(rule_for(loc, problem.message), problem.message, loc, key=problem.message.startswith("unknown key"))
         except RunwrightError as exc:
             models[name] = None
@@ -84,6 +85,12 @@ def check_sources(
     for cycle, tc, path in trigger_cycles(checker.trigger_edges):
         tc.add("trigger-cycle", f"workflows trigger each other in a cycle: {cycle}", path)
     return report
+
+
+def _job_named_in(message: str) -> tuple[str, ...]:
+    """A workflow-level error about one job (``job 'b' needs ...``) points at that job."""
+    match = re.search(r"job '([^']+)' needs", message) or re.search(r"cycle: ([^ ]+) ->", message)
+    return ("jobs", match.group(1), "needs") if match else ()
 
 
 def check_model(model: Any, runtime: Any) -> Report:
