@@ -49,8 +49,8 @@ def check_condition(analyzer: ExpressionAnalyzer, condition: Any, names: Names, 
         ]
     if not any(True for _ in node.find_all(nodes.Name)):
         try:
-            value = node.as_const()
-        except nodes.Impossible:
+            value = node.as_const(nodes.EvalContext(analyzer.env))
+        except Exception:  # not foldable (a call, a filter...): judged at run time
             value = None
         else:
             truth = "true" if value and not (isinstance(value, str) and _falsy_text(value)) else "false"

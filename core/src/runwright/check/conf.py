@@ -28,11 +28,13 @@ def check_conf(root: Path, runtime: Any, *, strict_env: bool = False) -> Report:
     sources = discover(root, broken)
     positions = {file: FilePositions(file) for file in files}
     for problem in broken:
-        line = problem.line or 1
+        marks = re.findall(r"line (\d+), column (\d+)", problem.message)
+        line, col = (int(marks[-1][0]), int(marks[-1][1])) if marks else (problem.line or 1, 1)
         rule = "duplicate-template" if "defined twice" in problem.message else "yaml"
         if problem.template and rule == "yaml":
             rule = "template-shape"
-        report.findings.append(Finding(str(problem.file), line, 1, "error", rule, problem.message))
+        message = problem.message.split("\n")[0].removeprefix(f"{problem.file}: ")
+        report.findings.append(Finding(str(problem.file), line, col, "error", rule, message))
     return check_sources(sources, runtime, report, positions, strict_env=strict_env)
 
 

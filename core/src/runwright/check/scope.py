@@ -58,7 +58,10 @@ def stage_ids(stages: Iterable[Stage]) -> dict[str, Shape]:
 
 def stages_shape(visible: Mapping[str, Shape], later: Iterable[str] = ()) -> Shape:
     """``stages`` at one place: earlier stages here and in enclosing scopes."""
-    why = {sid: "it runs later (only earlier stages have results)" for sid in later if sid not in visible}
+    later = list(later)
+    why = {sid: "it runs later (only earlier stages have results)" for sid in later[1:] if sid not in visible}
+    if later and later[0] not in visible:
+        why[later[0]] = "that is this stage itself (its record exists only after it ran)"
     return Shape(dict(visible), "unknown-stage", "stages", why)
 
 
