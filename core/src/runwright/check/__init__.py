@@ -8,6 +8,7 @@ lazily: a run pays for it only when it starts. ``docs/validate.md`` lists every 
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from runwright.check.conf import check_conf, check_model
@@ -26,6 +27,7 @@ class CheckFailed(RunwrightError):
 
 
 _checked: dict[tuple[str, str, int], Report] = {}
+_checked_lock = threading.Lock()
 
 
 def check_before_run(model: Any, runtime: Any) -> Report:
@@ -33,14 +35,15 @@ def check_before_run(model: Any, runtime: Any) -> Report:
     import logging
 
     key = (str(getattr(model, "_source", "")), model.name + ":" + getattr(model, "_definition_hash", ""), id(runtime))
-    report = _checked.get(key)
-    if report is None:
-        report = check_model(model, runtime)
-        if len(_checked) > 1024:
-            _checked.clear()
-        _checked[key] = report
-        for finding in report.warnings:
-            logging.getLogger("runwright.check").warning("%s", finding.text())
+    with _checked_lock:
+        report = _checked.get(key)
+        if report is None:
+            report = check_model(model, runtime)
+            if len(_checked) > 1024:
+                _checked.clear()
+            _checked[key] = report
+            for finding in report.warnings:
+                logging.getLogger("runwright.check").warning("%s", finding.text())
     if report.errors:
         raise CheckFailed(report)
     return report

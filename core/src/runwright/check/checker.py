@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ from runwright.models.stage import NestedScope, Stage
 CONDITION_FIELDS = frozenset({"if", "until"})
 NOT_CHECKED_FIELDS = frozenset({"desc", "catch", "finally"})
 BUILTIN_CHECK_MODULES = ("runwright.check.uses", "runwright.check.triggers")
+_REGISTER_LOCK = threading.Lock()
 
 
 @dataclass
@@ -121,9 +123,10 @@ class Checker:
         self.analyzer = ExpressionAnalyzer(runtime.expressions.env)
         self.workflows = workflows
         self.trigger_edges: list[tuple[str, str, TemplateCheck, tuple[Any, ...]]] = []
-        for module_name in BUILTIN_CHECK_MODULES:
-            if self.pm.get_plugin(module_name) is None:
-                self.pm.register(importlib.import_module(module_name), name=module_name)
+        with _REGISTER_LOCK:  # runs may start checks from several threads at once
+            for module_name in BUILTIN_CHECK_MODULES:
+                if self.pm.get_plugin(module_name) is None:
+                    self.pm.register(importlib.import_module(module_name), name=module_name)
 
     # -- values ------------------------------------------------------------------------------
 

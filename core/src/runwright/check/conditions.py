@@ -2,8 +2,9 @@
 
 A condition is compiled as one expression with each ``${{ e }}`` replaced by ``(e)``, so
 ``${{ params.n }} == 2`` and ``params.n == 2`` mean the same. A condition holding no name at
-all (``if: "yes"``, ``if: "${{ 'a' }}"``) is the same every run: always true or always false,
-which is never what its author meant (write ``if: false`` to switch a stage off).
+all (``if: "yes"``, ``if: "${{ 'a' }}"``) is the same every run: always true is an error (a
+non-empty string is never what its author meant), always false a warning (write ``if: false``
+to switch a stage off).
 """
 
 from __future__ import annotations
@@ -59,6 +60,9 @@ def check_condition(analyzer: ExpressionAnalyzer, condition: Any, names: Names, 
                     "condition-constant",
                     f"{field} '{text.strip()}' is always {truth}: it holds no name that can change "
                     f"(write {field}: {truth} if that is meant, or compare a name: params.x == 'yes')",
+                    # always true is the classic mistake (a non-empty string); always false
+                    # switches something off, perhaps on purpose
+                    severity="error" if truth == "true" else "warning",
                 )
             ]
     return [

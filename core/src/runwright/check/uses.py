@@ -38,14 +38,12 @@ def check_stage(stage: Any, checker: Any) -> None:
     try:
         parse_uses(reference)
         call = runtime.resolve_call(reference)
-    except CallResolutionError:
+    except CallResolutionError as exc:
         known = sorted(c.reference for group in runtime.pm.hook.list_calls() for c in group)
-        checker.report(
-            "uses-unknown",
-            f"uses '{reference}' names no call function{did_you_mean(reference, known)} "
-            f"({len(known)} available: runwright plugins lists them)",
-            "uses",
-        )
+        first, _, listing = str(exc).partition("\n")
+        shown = ", ".join(line.strip() for line in listing.splitlines() if line.strip())
+        first = first.removesuffix(" Available:").rstrip(".")
+        checker.report("uses-unknown", f"{first}{did_you_mean(reference, known)}; available: {shown}", "uses")
         return
     except RunwrightError as exc:
         checker.report("uses-unknown", str(exc), "uses")
