@@ -58,7 +58,8 @@ class TemplateYamlLoader(yaml.SafeLoader):
                     key_node.start_mark,
                 )
             seen[key] = key_node.start_mark.line
-        return super().construct_mapping(node, deep=deep)
+        # named, not super(): the libyaml-based loader below reuses this method
+        return yaml.constructor.SafeConstructor.construct_mapping(self, node, deep=deep)
 
 
 TemplateYamlLoader.yaml_implicit_resolvers = {
@@ -74,6 +75,20 @@ TemplateYamlLoader.add_constructor(
     "tag:yaml.org,2002:map",
     lambda loader, node: loader.construct_mapping(node, deep=True),  # type: ignore[arg-type]
 )
+
+if getattr(yaml, "__with_libyaml__", False):
+
+    class FastTemplateYamlLoader(yaml.CSafeLoader):  # type: ignore[name-defined,misc]
+        """The same rules as :class:`TemplateYamlLoader`, parsed by libyaml (about 10x faster:
+        ``runwright validate`` reads whole conf folders)."""
+
+        construct_mapping = TemplateYamlLoader.construct_mapping
+
+    FastTemplateYamlLoader.yaml_implicit_resolvers = TemplateYamlLoader.yaml_implicit_resolvers
+    FastTemplateYamlLoader.yaml_constructors = dict(TemplateYamlLoader.yaml_constructors)
+    YAML_LOADER: type = FastTemplateYamlLoader
+else:  # pragma: no cover - PyYAML built without libyaml
+    YAML_LOADER = TemplateYamlLoader
 
 
 @dataclass(frozen=True)
@@ -92,7 +107,7 @@ def read_yaml(file: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfError(f"{file}: cannot read: {exc}") from None
     try:
-        data = yaml.load(text, Loader=TemplateYamlLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=YAML_LOADER)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise ConfError(f"{file}: invalid YAML: {exc}") from None
     if data is None:
@@ -102,14 +117,20 @@ def read_yaml(file: Path) -> dict[str, Any]:
     return data
 
 
+TOP_LEVEL_KEY = re.compile(r"""^(?:"([^"]+)"|'([^']+)'|([^\s#'"\-{\[][^:#]*?))\s*:(?:\s|$)""", re.M)
+
+
 def _template_lines(file: Path) -> dict[str, int]:
+    """The line of each top-level key (a template's name), without parsing the file again."""
     try:
-        node = yaml.compose(file.read_text(encoding="utf-8"), Loader=TemplateYamlLoader)
-    except yaml.YAMLError:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
         return {}
-    if not isinstance(node, yaml.MappingNode):
-        return {}
-    return {str(k.value): k.start_mark.line + 1 for k, _ in node.value}
+    lines: dict[str, int] = {}
+    for match in TOP_LEVEL_KEY.finditer(text):
+        name = next(group for group in match.groups() if group is not None)
+        lines.setdefault(name, text.count("\n", 0, match.start()) + 1)
+    return lines
 
 
 def conf_files(conf_path: Path) -> list[Path]:

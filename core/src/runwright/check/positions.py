@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from runwright.loader import TemplateYamlLoader
+from runwright.loader import YAML_LOADER
 
 Path_ = tuple[Any, ...]
 
@@ -35,7 +35,7 @@ class FilePositions:
         values: dict[Path_, yaml.Node] = {}
         keys: dict[Path_, yaml.Node] = {}
         try:
-            root = yaml.compose(self.text, Loader=TemplateYamlLoader)  # noqa: S506 - safe subclass
+            root = yaml.compose(self.text, Loader=YAML_LOADER)  # noqa: S506 - safe subclass
         except yaml.YAMLError:
             return values, keys
 
