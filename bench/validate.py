@@ -11,6 +11,7 @@ validate, walk every expression); "command" is the whole ``runwright validate`` 
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -74,11 +75,11 @@ def child(folder: str) -> None:
     from runwright.runtime import Runtime
 
     runtime = Runtime.default()
-    ready = time.perf_counter()
+    ready, cpu = time.perf_counter(), time.process_time()
     report = check_conf(Path(folder), runtime)
-    done = time.perf_counter()
+    done, cpu_done = time.perf_counter(), time.process_time()
     assert report.templates == FILES * PER_FILE and not report.errors, report.text()[:2000]
-    print(json.dumps({"startup": ready - started, "check": done - ready}))
+    print(json.dumps({"startup": ready - started, "check": done - ready, "cpu": cpu_done - cpu}))
 
 
 def main() -> None:
@@ -88,7 +89,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         write_conf(folder)
-        checks, startups, commands = [], [], []
+        checks, startups, commands, cpus = [], [], [], []
         for _ in range(3):
             out = subprocess.run(
                 [sys.executable, __file__, "--child", str(folder)], capture_output=True, text=True, check=True
@@ -96,12 +97,17 @@ def main() -> None:
             figures = json.loads(out.stdout)
             checks.append(figures["check"])
             startups.append(figures["startup"])
+            cpus.append(figures["cpu"])
             started = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "runwright", "validate", str(folder)], capture_output=True, check=True)
+            subprocess.run(
+                [sys.executable, "-m", "runwright", "validate", str(folder)], capture_output=True, check=True
+            )
             commands.append(time.perf_counter() - started)
     print(f"templates: {FILES * PER_FILE} in {FILES} files")
-    print(f"check_conf: {statistics.median(checks):.2f} s (import + plugins: {statistics.median(startups):.2f} s)")
+    print(f"check_conf: {statistics.median(checks):.2f} s wall, {statistics.median(cpus):.2f} s CPU")
+    print(f"import + plugins: {statistics.median(startups):.2f} s")
     print(f"runwright validate (whole process): {statistics.median(commands):.2f} s")
+    print(f"load average during the run: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -21,12 +21,16 @@ EXPECT = re.compile(r"^# expect: (error|warning) (\S+) (\d+):(\d+)$", re.M)
 def test_the_corpus_covers_every_rule_and_place() -> None:
     assert len(FILES) >= 60
     rules = {m.group(2) for f in FILES for m in EXPECT.finditer(f.read_text())}
-    documented = set(re.findall(r"^### `([a-z-]+)`", (BROKEN.parents[2] / "docs" / "validate.md").read_text(), re.M))
+    documented = set(
+        re.findall(r"^### `([a-z-]+)`", (BROKEN.parents[2] / "docs" / "validate.md").read_text(), re.M)
+    )
     assert rules <= documented, f"rules without documentation: {sorted(rules - documented)}"
 
 
 @pytest.mark.parametrize("file", FILES, ids=[f.stem for f in FILES])
-def test_broken_template_is_flagged_exactly(file: Path, runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_broken_template_is_flagged_exactly(
+    file: Path, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("RW_TEST_SURELY_UNSET_VAR", raising=False)
     expected = sorted(
         (m.group(1), m.group(2), int(m.group(3)), int(m.group(4))) for m in EXPECT.finditer(file.read_text())

@@ -54,7 +54,11 @@ def workflows(draw: Any) -> tuple[dict[str, Any], list[tuple[str, int, str]]]:
         if matrix:
             job["strategy"] = {"matrix": {k: [1, 2] for k in matrix}}
         jobs[job_id] = job
-    template = {"type": "Workflow", "params": {p: {"type": "str", "default": "x"} for p in params}, "jobs": jobs}
+    template = {
+        "type": "Workflow",
+        "params": {p: {"type": "str", "default": "x"} for p in params},
+        "jobs": jobs,
+    }
     return {"wf": template}, refs
 
 

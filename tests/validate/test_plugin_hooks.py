@@ -91,4 +91,6 @@ def test_a_plugin_kind_adds_its_own_checks(tmp_path) -> None:
     file = tmp_path / "rep.yml"
     file.write_text(TEMPLATE.format(times=50, key="number", outside="1"))
     report = check_conf(file, plugin_runtime())
-    assert [(f.rule, f.line, f.col, f.severity) for f in report.findings] == [("repeat-too-often", 7, 19, "error")]
+    assert [(f.rule, f.line, f.col, f.severity) for f in report.findings] == [
+        ("repeat-too-often", 7, 19, "error")
+    ]

@@ -31,7 +31,11 @@ def template_blocks() -> list[tuple[str, str]]:
         for index, match in enumerate(FENCE.finditer(document.read_text(encoding="utf-8"))):
             text = match.group(1)
             data = yaml.load(text, Loader=TemplateYamlLoader)  # noqa: S506 - a SafeLoader subclass
-            if isinstance(data, dict) and data and all(isinstance(v, dict) and "type" in v for v in data.values()):
+            if (
+                isinstance(data, dict)
+                and data
+                and all(isinstance(v, dict) and "type" in v for v in data.values())
+            ):
                 blocks.append((f"{document.name}#{index}", text))
     return blocks
 

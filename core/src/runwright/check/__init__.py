@@ -34,7 +34,11 @@ def check_before_run(model: Any, runtime: Any) -> Report:
     """Check a workflow before it runs (once per definition): errors raise, warnings are logged."""
     import logging
 
-    key = (str(getattr(model, "_source", "")), model.name + ":" + getattr(model, "_definition_hash", ""), id(runtime))
+    key = (
+        str(getattr(model, "_source", "")),
+        model.name + ":" + getattr(model, "_definition_hash", ""),
+        id(runtime),
+    )
     with _checked_lock:
         report = _checked.get(key)
         if report is None:

@@ -63,7 +63,9 @@ class TemplateCheck:
         severity: str = "error",
         needle: str = "${{",
     ) -> None:
-        line, col = self.positions.locate((self.name, *path), key=key, needle=needle if nth is not None else None, nth=nth or 0)
+        line, col = self.positions.locate(
+            (self.name, *path), key=key, needle=needle if nth is not None else None, nth=nth or 0
+        )
         severity = self.severity_override.get(rule, severity)
         self.report.findings.append(
             Finding(str(self.file), line, col, severity, rule, message, where(self.name, path))  # type: ignore[arg-type]
@@ -89,7 +91,9 @@ def parse_path(text: str) -> tuple[Any, ...]:
 class StageView:
     """What the ``check_stage`` hook gets: the stage's place, its names, and ``report``."""
 
-    def __init__(self, checker: Checker, tc: TemplateCheck, path: tuple[Any, ...], names: Names, workflow: Any):
+    def __init__(
+        self, checker: Checker, tc: TemplateCheck, path: tuple[Any, ...], names: Names, workflow: Any
+    ):
         self.checker = checker
         self.runtime = checker.runtime
         self.template = tc
@@ -105,7 +109,9 @@ class StageView:
     def names_here(self) -> list[str]:
         return sorted(self.names)
 
-    def report(self, rule: str, message: str, field: str | tuple[Any, ...] | None = None, severity: str = "error") -> None:
+    def report(
+        self, rule: str, message: str, field: str | tuple[Any, ...] | None = None, severity: str = "error"
+    ) -> None:
         extra = () if field is None else ((field,) if isinstance(field, str) else field)
         self.template.add(rule, message, (*self.path, *extra), severity=severity)
 

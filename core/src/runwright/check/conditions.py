@@ -66,7 +66,9 @@ def check_condition(analyzer: ExpressionAnalyzer, condition: Any, names: Names, 
                 )
             ]
     return [
-        Issue(issue.rule, issue.message.replace(f"'${{{{ {expression} }}}}'", f"{field} '{text.strip()}'"), None)
+        Issue(
+            issue.rule, issue.message.replace(f"'${{{{ {expression} }}}}'", f"{field} '{text.strip()}'"), None
+        )
         for issue in analyzer.check_expression(expression, names, None)
     ]
 

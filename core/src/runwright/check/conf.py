@@ -49,7 +49,9 @@ def check_sources(
     models: dict[str, Any] = {}
     checks: dict[str, TemplateCheck] = {}
     for name, source in sources.items():
-        tc = TemplateCheck(name, source.file, positions.setdefault(source.file, FilePositions(source.file)), report)
+        tc = TemplateCheck(
+            name, source.file, positions.setdefault(source.file, FilePositions(source.file)), report
+        )
         if strict_env:
             tc.severity_override["env-missing"] = "error"
         checks[name] = tc
@@ -60,7 +62,12 @@ def check_sources(
             models[name] = None
             for problem in exc.problems:
                 loc = problem.loc or parse_path(problem.path) or _job_named_in(problem.message)
-                tc.add(rule_for(loc, problem.message), problem.message, loc, key=problem.message.startswith("unknown key"))
+                tc.add(
+                    rule_for(loc, problem.message),
+                    problem.message,
+                    loc,
+                    key=problem.message.startswith("unknown key"),
+                )
         except RunwrightError as exc:
             models[name] = None
             tc.add("template", str(exc))
@@ -75,7 +82,11 @@ def check_sources(
                 needle="${" + variable,
                 severity="warning",
             )
-    workflows = {name: model for name, model in models.items() if model is None or getattr(model, "type", "") == "Workflow"}
+    workflows = {
+        name: model
+        for name, model in models.items()
+        if model is None or getattr(model, "type", "") == "Workflow"
+    }
     checker = Checker(runtime, workflows)
     for name, model in models.items():
         if model is None:

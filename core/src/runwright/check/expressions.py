@@ -174,7 +174,10 @@ def resolve(root: str, keys: list[Any], names: Names, env: Any) -> tuple[str, st
         where = BOUND_ELSEWHERE.get(root)
         if where:
             return "unknown-name", f"'{root}' is not set here, only {where} (names here: {listing(names)})"
-        return "unknown-name", f"unknown name '{root}'{did_you_mean(root, names)} (names here: {listing(names)})"
+        return (
+            "unknown-name",
+            f"unknown name '{root}'{did_you_mean(root, names)} (names here: {listing(names)})",
+        )
     dotted = root
     for key in keys:
         if shape.keys is None or not isinstance(key, str):

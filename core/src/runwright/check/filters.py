@@ -39,5 +39,9 @@ def _arguments(what: str, node: Any, func: Any, rule: str) -> tuple[str, str] | 
     try:
         signature.bind(*args, **kwargs)
     except TypeError as exc:
-        return rule, f"{what} '{node.name}' does not accept these arguments: {exc} (signature: {node.name}{signature})"
+        return (
+            rule,
+            f"{what} '{node.name}' does not accept these arguments: {exc} "
+            f"(signature: {node.name}{signature})",
+        )
     return None

@@ -61,7 +61,9 @@ class FilePositions:
             path = path[:-1]
         return values.get(path)
 
-    def locate(self, path: Path_, key: bool = False, needle: str | None = None, nth: int = 0) -> tuple[int, int]:
+    def locate(
+        self, path: Path_, key: bool = False, needle: str | None = None, nth: int = 0
+    ) -> tuple[int, int]:
         """The position of ``path``'s value (or its key with ``key=True``).
 
         ``needle`` (``${{``, ``${VAR}``) moves the position to its ``nth`` occurrence inside the

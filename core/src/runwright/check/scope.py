@@ -16,7 +16,16 @@ from runwright.models.stage import STAGE_RECORD_KEYS, Stage
 
 RELEASE_KEYS = ("logical_date", "run_date", "type")
 JOB_RECORD_KEYS = (
-    "status", "stages", "strategies", "errors", "reason", "outcome", "caught", "catch", "finally", "reused",
+    "status",
+    "stages",
+    "strategies",
+    "errors",
+    "reason",
+    "outcome",
+    "caught",
+    "catch",
+    "finally",
+    "reused",
 )
 
 BOUND_ELSEWHERE = {
@@ -82,7 +91,9 @@ def job_record_shape(job_id: str, job: Any) -> Shape:
     keys: dict[str, Shape] = {key: ANY for key in JOB_RECORD_KEYS}
     if job.strategy is not None:
         keys["stages"] = Shape(
-            {}, "unknown-stage", f"job '{job_id}' runs a matrix: its stages are under jobs.{job_id}.strategies; stages"
+            {},
+            "unknown-stage",
+            f"job '{job_id}' runs a matrix: its stages are under jobs.{job_id}.strategies; stages",
         )
     else:
         keys["stages"] = Shape(stage_ids(job.stage_list), "unknown-stage", f"the stages of job '{job_id}'")
@@ -109,8 +120,10 @@ def jobs_shape(jobs: Mapping[str, Any], job_id: str) -> Shape:
     keys = {other: job_record_shape(other, jobs[other]) for other in jobs if other in reachable}
     why = {
         other: (
-            "that is this job itself" if other == job_id
-            else f"it is not in the needs of job '{job_id}' (directly or transitively), so it may not have run"
+            "that is this job itself"
+            if other == job_id
+            else f"it is not in the needs of job '{job_id}' (directly or transitively), "
+            "so it may not have run"
         )
         for other in jobs
         if other not in reachable

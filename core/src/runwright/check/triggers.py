@@ -27,10 +27,14 @@ def check_stage(stage: Any, checker: Any) -> None:
     if model is None:  # defined, but invalid itself: reported there
         return
     undeclared_params(checker, model, stage.params, "trigger-param", ("params",))
-    checker.checker.trigger_edges.append((checker.workflow.name, target, checker.template, (*checker.path, "trigger")))
+    checker.checker.trigger_edges.append(
+        (checker.workflow.name, target, checker.template, (*checker.path, "trigger"))
+    )
 
 
-def undeclared_params(report: Any, workflow: Any, params: dict[str, Any], rule: str, path: tuple[Any, ...]) -> None:
+def undeclared_params(
+    report: Any, workflow: Any, params: dict[str, Any], rule: str, path: tuple[Any, ...]
+) -> None:
     """Params given to ``workflow`` that it does not declare, and required ones not given."""
     declared = workflow.params
     for key in params:
@@ -50,7 +54,9 @@ def undeclared_params(report: Any, workflow: Any, params: dict[str, Any], rule: 
             )
 
 
-def trigger_cycles(edges: list[tuple[str, str, Any, tuple[Any, ...]]]) -> list[tuple[str, Any, tuple[Any, ...]]]:
+def trigger_cycles(
+    edges: list[tuple[str, str, Any, tuple[Any, ...]]],
+) -> list[tuple[str, Any, tuple[Any, ...]]]:
     """Each trigger edge that lies on a cycle, with the cycle written out."""
     graph: dict[str, set[str]] = {}
     for source, target, _, _ in edges:

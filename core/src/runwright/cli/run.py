@@ -149,7 +149,8 @@ def show_dry_run(outcome: ReleaseOutcome, as_json: bool, findings: list[Any] | N
             {k: getattr(f, k) for k in ("file", "line", "col", "severity", "rule", "message", "where")}
             for f in findings
         ]
-        typer.echo(json.dumps({"status": status, "findings": problems, "checks": outcome.checks}, indent=2, default=str))
+        document = {"status": status, "findings": problems, "checks": outcome.checks}
+        typer.echo(json.dumps(document, indent=2, default=str))
     else:
         for finding in findings:
             typer.echo(finding.text())

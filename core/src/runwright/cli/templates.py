@@ -17,7 +17,7 @@ from runwright.schema import template_file_schema
 def validate(
     path: Path | None = typer.Argument(None, help="A conf directory or one YAML file."),
     output_format: str = typer.Option("text", "--format", help="text, or json (a list for editors and CI)."),
-    strict_env: bool = typer.Option(False, "--strict-env", help="An unset ${VAR} is an error, not a warning."),
+    strict_env: bool = typer.Option(False, "--strict-env", help="An unset ${VAR} is an error, not a warning"),
 ) -> None:
     """Check every template of every file and print every problem at once.
 
