@@ -26,26 +26,28 @@ class CheckFailed(RunwrightError):
         super().__init__("the template has errors:\n" + "\n".join(f.text() for f in report.errors))
 
 
-_checked: dict[tuple[str, str, int], Report] = {}
 _checked_lock = threading.Lock()
 
 
 def check_before_run(model: Any, runtime: Any) -> Report:
-    """Check a workflow before it runs (once per definition): errors raise, warnings are logged."""
+    """Check a workflow before it runs: errors raise, warnings are logged.
+
+    A template loaded from a file is checked once per definition and runtime (the result is
+    kept on the runtime, whose plugins decide what is valid).
+    """
     import logging
 
-    key = (
-        str(getattr(model, "_source", "")),
-        model.name + ":" + getattr(model, "_definition_hash", ""),
-        id(runtime),
-    )
+    definition = getattr(model, "_definition_hash", "")
+    key = (str(getattr(model, "_source", "")), model.name, definition)
     with _checked_lock:
-        report = _checked.get(key)
+        cache: dict[tuple[str, str, str], Report] = runtime.__dict__.setdefault("_static_checks", {})
+        report = cache.get(key) if definition else None
         if report is None:
             report = check_model(model, runtime)
-            if len(_checked) > 1024:
-                _checked.clear()
-            _checked[key] = report
+            if definition:
+                if len(cache) > 1024:
+                    cache.clear()
+                cache[key] = report
             for finding in report.warnings:
                 logging.getLogger("runwright.check").warning("%s", finding.text())
     if report.errors:
