@@ -25,6 +25,19 @@ def test_the_corpus_covers_every_rule_and_place() -> None:
         re.findall(r"^### `([a-z-]+)`", (BROKEN.parents[2] / "docs" / "validate.md").read_text(), re.M)
     )
     assert rules <= documented, f"rules without documentation: {sorted(rules - documented)}"
+    # duplicate-template needs two files: test_duplicate_template_names_both_files
+    assert documented - rules == {"duplicate-template"}, sorted(documented - rules)
+
+
+def test_duplicate_template_names_both_files(tmp_path: Path, runtime: Runtime) -> None:
+    text = "w:\n  type: Workflow\n  jobs: {a: {stages: [{id: s, echo: hi}]}}\n"
+    (tmp_path / "a.yml").write_text(text)
+    (tmp_path / "b.yml").write_text("# another\n" + text)
+    report = check_conf(tmp_path, runtime)
+    assert [(Path(f.file).name, f.rule, f.line, f.col) for f in report.findings] == [
+        ("b.yml", "duplicate-template", 2, 1)
+    ]
+    assert "a.yml (line 1)" in report.findings[0].message
 
 
 @pytest.mark.parametrize("file", FILES, ids=[f.stem for f in FILES])
