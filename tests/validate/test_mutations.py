@@ -1,8 +1,9 @@
 """Property: a random valid workflow passes; the same workflow with one name changed is flagged.
 
 Workflows are built from random params, jobs with ``needs:`` on earlier jobs, optional
-matrices and stages reading what is really there (params, earlier stages, jobs reachable through
-needs, matrix keys). Then one name of one expression is changed.
+matrices and stages (some of them foreach loops) reading what is really there (params, earlier
+stages, jobs reachable through needs, matrix keys, ``item`` and ``loop`` inside loops). Then one
+name of one expression is changed.
 """
 
 from __future__ import annotations
@@ -27,11 +28,11 @@ def shared_runtime() -> Runtime:
 
 
 @st.composite
-def workflows(draw: Any) -> tuple[dict[str, Any], list[tuple[str, int, str]]]:
+def workflows(draw: Any) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
     params = draw(st.lists(NAMES, min_size=1, max_size=4, unique=True))
     job_count = draw(st.integers(1, 4))
     jobs: dict[str, Any] = {}
-    refs: list[tuple[str, int, str]] = []
+    refs: list[tuple[str, str, str]] = []
     reachable: dict[str, set[str]] = {}
     for j in range(job_count):
         job_id = f"job-{j}"
@@ -45,9 +46,15 @@ def workflows(draw: Any) -> tuple[dict[str, Any], list[tuple[str, int, str]]]:
             options += [f"stages.s{k}.outputs" for k in range(s)]
             options += [f"jobs.{n}.status" for n in sorted(reachable[job_id])]
             options += [f"matrix.{k}" for k in matrix]
-            ref = draw(st.sampled_from(options))
-            stages.append({"id": f"s{s}", "echo": "value: ${{ " + ref + " }}"})
-            refs.append((job_id, s, ref))
+            if draw(st.booleans()):  # a foreach: its body also sees item and loop
+                ref = draw(st.sampled_from([*options, "item", "loop.index", "loop.last"]))
+                body = [{"id": "inner", "echo": "value: ${{ " + ref + " }}"}]
+                stages.append({"id": f"s{s}", "foreach": [1, 2], "stages": body})
+                refs.append((job_id, f"stages[{s}].stages[0]", ref))
+            else:
+                ref = draw(st.sampled_from(options))
+                stages.append({"id": f"s{s}", "echo": "value: ${{ " + ref + " }}"})
+                refs.append((job_id, f"stages[{s}]", ref))
         job: dict[str, Any] = {"stages": stages}
         if needs:
             job["needs"] = needs
@@ -65,8 +72,8 @@ def workflows(draw: Any) -> tuple[dict[str, Any], list[tuple[str, int, str]]]:
 def mutate(ref: str, how: str) -> str:
     root, _, rest = ref.partition(".")
     key, _, tail = rest.partition(".")
-    if how == "root":
-        return f"{root[:-1]}{root[-1] * 2}.{rest}"
+    if how == "root" or not rest:
+        return f"{root}{root[-1]}" + (f".{rest}" if rest else "")
     return f"{root}.{key}x" + (f".{tail}" if tail else "")
 
 
@@ -82,10 +89,13 @@ def check(document: dict[str, Any]) -> Any:
 def test_one_changed_name_is_flagged(generated: Any, data: Any) -> None:
     document, refs = generated
     assert check(document).errors == []
-    job_id, index, ref = data.draw(st.sampled_from(refs))
+    job_id, where, ref = data.draw(st.sampled_from(refs))
     how = data.draw(st.sampled_from(["root", "key"]))
-    stage = document["wf"]["jobs"][job_id]["stages"][index]
+    stage = document["wf"]["jobs"][job_id]
+    for part in where.replace("]", "").split("."):
+        name, index = part.split("[")
+        stage = stage[name][int(index)]
     stage["echo"] = stage["echo"].replace(ref, mutate(ref, how))
     report = check(document)
-    flagged = [f for f in report.errors if f.where == f"template 'wf' jobs.{job_id}.stages[{index}].echo"]
+    flagged = [f for f in report.errors if f.where == f"template 'wf' jobs.{job_id}.{where}.echo"]
     assert len(flagged) == 1 and len(report.errors) == 1, report.text()
