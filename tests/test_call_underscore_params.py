@@ -54,9 +54,21 @@ def test_underscore_parameter_takes_plain_or_prefixed_key(registry_package, work
 
 
 def test_underscore_parameter_errors_name_the_key(registry_package, workflow_from) -> None:
-    missing = call(workflow_from, "{limit: 3}")
-    assert missing["status"] == "FAILED"
-    assert "exec: Field required" in missing["errors"][0]["message"]
-    both = call(workflow_from, "{exec: a, _exec: b}")
-    assert both["status"] == "FAILED"
-    assert "exec" in both["errors"][0]["message"] and "_exec" in both["errors"][0]["message"]
+    """The checker refuses the run before it starts, naming the key as the user writes it."""
+    from runwright.check import CheckFailed
+
+    with pytest.raises(CheckFailed, match=r"requires 'exec' in with:"):
+        call(workflow_from, "{limit: 3}")
+    with pytest.raises(CheckFailed, match=r"'exec' and '_exec' both set the parameter 'exec'"):
+        call(workflow_from, "{exec: a, _exec: b}")
+
+
+def test_underscore_parameter_errors_at_run_time_name_the_key(registry_package, runtime) -> None:
+    """Called without the checker (an API caller), pydantic's error still names the key."""
+    from runwright.errors import CallArgumentError
+
+    function = runtime.resolve_call("db/query@v1")
+    with pytest.raises(CallArgumentError, match="exec: Field required"):
+        function.validate_arguments({"limit": 3})
+    with pytest.raises(CallArgumentError, match="_exec"):
+        function.validate_arguments({"exec": "a", "_exec": "b"})

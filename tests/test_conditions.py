@@ -99,8 +99,11 @@ def test_condition_values_stay_data(workflow_from) -> None:
         assert stage(result, "s")["status"] == "SKIP", hostile
 
 
-def test_bad_condition_fails_the_stage_naming_it(workflow_from) -> None:
-    result = workflow_from("""
+def test_bad_condition_is_refused_before_the_run_naming_it(workflow_from) -> None:
+    """A condition that does not compile stops the run before anything runs (the checker)."""
+    from runwright.check import CheckFailed
+
+    workflow = workflow_from("""
     cond:
       type: Workflow
       params: {n: int}
@@ -108,11 +111,16 @@ def test_bad_condition_fails_the_stage_naming_it(workflow_from) -> None:
         j:
           stages:
             - {id: s, if: "${{ params.n }} ==", echo: never}
-    """).execute({"n": 1})
-    record = stage(result, "s")
-    assert record["status"] == "FAILED"
-    assert record["errors"][0]["name"] == "ExpressionError"
-    assert "params.n" in record["errors"][0]["message"]
+    """)
+    with pytest.raises(CheckFailed) as caught:
+        workflow.execute({"n": 1})
+    assert "jobs.j.stages[0].if" in str(caught.value) and "[expression-syntax]" in str(caught.value)
+
+
+def test_bad_condition_fails_the_stage_when_unchecked(runtime: Runtime) -> None:
+    """At run time (a condition reached without the checker) the error names the expression."""
+    with pytest.raises(ExpressionError, match="params.n"):
+        runtime.expressions.evaluate_condition("${{ params.n }} ==", {"params": {"n": 1}})
 
 
 def test_engine_exposes_condition_compiler(runtime: Runtime) -> None:

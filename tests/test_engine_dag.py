@@ -179,11 +179,11 @@ def test_bad_expression_fails_the_stage_with_a_clear_error(workflow_from) -> Non
     bad-expr:
       type: Workflow
       jobs:
-        j: {stages: [{id: s, echo: "${{ params.nope }}"}]}
+        j: {stages: [{id: first, echo: hi}, {id: s, echo: "${{ stages.first.outputs.nope }}"}]}
     """).execute()
     assert result.status is Status.FAILED
     assert result.errors[0]["name"] == "ExpressionError"
-    assert "params.nope" in result.errors[0]["message"]
+    assert "outputs.nope" in result.errors[0]["message"]
 
 
 def test_continue_on_error_for_stages_and_jobs(workflow_from) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from runwright import Status
 
 
@@ -55,8 +56,13 @@ def test_nested_stages_read_the_enclosing_jobs_earlier_stages(workflow_from) -> 
     assert stages["loop"]["outputs"]["loops"] == 1
 
 
-def test_nested_stages_do_not_see_later_outer_stages(workflow_from) -> None:
-    result = workflow_from("""
+def test_nested_stages_do_not_see_later_outer_stages(workflow_from, runtime) -> None:
+    """A later outer stage is refused before the run (the checker) and, reached without the
+    checker, at run time: the nested scope never holds it."""
+    from runwright.check import CheckFailed
+    from runwright.engine.context import nested_stages_scope
+
+    workflow = workflow_from("""
     scopes:
       type: Workflow
       jobs:
@@ -66,7 +72,13 @@ def test_nested_stages_do_not_see_later_outer_stages(workflow_from) -> None:
               foreach: [1]
               stages: [{id: read, run: "seen = ${{ stages.later.outputs.foo }}"}]
             - {id: later, run: "foo = 1"}
-    """).execute()
-    assert result.status is Status.FAILED
-    message = result.errors[0]["message"]
-    assert "no key 'later'" in message and "read" not in message.split("available:")[1]
+    """)
+    with pytest.raises(CheckFailed, match=r"stages has no 'later'.*\[unknown-stage\]"):
+        workflow.execute()
+    # the runtime's scope for the body, as the engine builds it when the foreach runs
+    outer_so_far = {"make": {"status": "SUCCESS", "outputs": {"foo": 1}}}
+    own: dict = {}
+    scope = nested_stages_scope(own, outer_so_far)
+    assert "later" not in scope and scope["make"]["outputs"] == {"foo": 1}
+    own["make"] = {"status": "SUCCESS", "outputs": {"foo": "inner"}}
+    assert scope["make"]["outputs"] == {"foo": "inner"}  # the body's own stage comes first

@@ -223,6 +223,7 @@ run-py-local:
   params:
     source-extract: str
     run-date: datetime
+    asat-dt: datetime
   jobs:
     j:
       stages:

@@ -20,6 +20,8 @@ class Problem:
 
     path: str
     message: str
+    loc: tuple[str | int, ...] = ()
+    """The same place as ``path``, as keys and indexes (for file:line:col)."""
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}" if self.path else self.message
@@ -59,6 +61,7 @@ class ExpressionError(RunwrightError):
 
     def __init__(self, expression: str, message: str) -> None:
         self.expression = expression
+        self.problem = message
         super().__init__(f"expression '${{{{ {expression.strip()} }}}}': {message}")
 
 

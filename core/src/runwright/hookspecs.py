@@ -77,3 +77,25 @@ def make_audit_backend(url: str) -> Any:
 @hookspec
 def audit_backend_schemes() -> list[str]:
     """Return the URL schemes this plugin's audit backend accepts (for error messages)."""
+
+
+@hookspec(firstresult=True)
+def stage_scopes(stage: Any) -> list[Any] | None:
+    """Say which stage lists a stage runs inside itself and which names it binds for them.
+
+    Return a list of :class:`runwright.models.stage.NestedScope` for stages of your kind, else
+    ``None``. ``binds`` maps each name the kind sets for its children (``item``, ``loop``...) to
+    the keys that name holds (a tuple), or to ``None`` when its keys cannot be known before the
+    run. ``runwright validate`` resolves ``${{ }}`` names against exactly these bindings, so a
+    name that validates is a name the run sets. Built-in kinds answer this hook too.
+    """
+
+
+@hookspec
+def check_stage(stage: Any, checker: Any) -> None:
+    """Check one stage statically (``runwright validate``, ``run --dry-run``, before every run).
+
+    Called for every stage; check only stages of your kind. ``checker.report(rule, message,
+    field=...)`` records a problem at one of the stage's fields; ``checker.names_here()`` lists
+    the names an expression can use there. Nothing may run, connect or write.
+    """

@@ -55,7 +55,11 @@ def run(
     try:
         workflow = Workflow.from_conf(name, conf)
         if dry_run:
-            show_dry_run(workflow.release(utc_now(), params, mode="dryrun", render_params=False), as_json)
+            from runwright.check import check_model
+
+            findings = check_model(workflow, workflow.runtime).sorted()
+            outcome = workflow.release(utc_now(), params, mode="dryrun", render_params=False)
+            show_dry_run(outcome, as_json, findings)
             return
         workflow.parameterize(params)  # bad params are a usage error, before any record
         followers = Followers.of(workflow)  # on: release loops are a usage error too
@@ -160,17 +164,28 @@ def outcome_result(outcome: ReleaseOutcome) -> Result:
     raise RunwrightError("; ".join(e["message"] for e in errors))
 
 
-def show_dry_run(outcome: ReleaseOutcome, as_json: bool) -> None:
+def show_dry_run(outcome: ReleaseOutcome, as_json: bool, findings: list[Any] | None = None) -> None:
+    """The dry run's checks, after the static checker's findings (the same as ``validate``'s)."""
+    findings = findings or []
+    errors = [f for f in findings if f.severity == "error"]
+    status = Status.FAILED.value if errors else outcome.status
     if as_json:
-        typer.echo(json.dumps({"status": outcome.status, "checks": outcome.checks}, indent=2, default=str))
+        problems = [
+            {k: getattr(f, k) for k in ("file", "line", "col", "severity", "rule", "message", "where")}
+            for f in findings
+        ]
+        document = {"status": status, "findings": problems, "checks": outcome.checks}
+        typer.echo(json.dumps(document, indent=2, default=str))
     else:
+        for finding in findings:
+            typer.echo(finding.text())
         for check in outcome.checks:
             mark = "ok " if check["ok"] else "ERR"
             detail = check.get("message") or check.get("uses") or check.get("kind", "")
             deferred = f" (at run time: {', '.join(check['deferred'])})" if check.get("deferred") else ""
             typer.echo(f"{mark} {check['where']}: {detail}{deferred}")
-        typer.echo(f"dry run: {outcome.status}")
-    if outcome.status != Status.SUCCESS.value:
+        typer.echo(f"dry run: {status}")
+    if status != Status.SUCCESS.value:
         raise typer.Exit(EXIT_FAILED)
 
 

@@ -105,6 +105,9 @@ def run_workflow(
     runtime = workflow.runtime
     settings = runtime.settings
     typed = workflow.parameterize(params)
+    from runwright.check import check_before_run  # lazy: the checker is not needed to import the engine
+
+    check_before_run(workflow, runtime)  # the same errors `runwright validate` prints stop the run
     run_id = run_id or new_run_id()
     tracing = settings.trace_enabled if trace is None else trace
     run_trace = RunTrace(

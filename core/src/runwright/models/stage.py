@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
@@ -87,6 +88,28 @@ EMPTY_STAGE_KIND = "echo"
 def accepted_keys(kind: type[Stage]) -> set[str]:
     """The YAML keys a stage kind accepts (``name``, ``id``, ``if``, ``sleep``...)."""
     return {field.alias or name for name, field in kind.model_fields.items()}
+
+STAGE_RECORD_KEYS = (
+    "status", "outputs", "errors", "reason", "attempts", "attempt_errors",
+    "catch", "finally", "outcome", "caught", "reused",
+)
+"""What ``stages.<id>`` holds at run time (engine/stage_runner.py writes exactly these)."""
+
+
+@dataclass(frozen=True)
+class NestedScope:
+    """Stages a stage kind runs inside itself, and the names it binds for them.
+
+    ``path`` is where the stages sit inside the stage's YAML (``("stages",)``,
+    ``("parallel", "a")``); ``binds`` maps each bound name to the keys it holds (a tuple) or
+    ``None`` when unknown before the run; ``fields`` are this stage's own fields evaluated
+    inside the nested scope, after all its stages ran (``until:``).
+    """
+
+    path: tuple[str | int, ...]
+    stages: list[Any]
+    binds: Mapping[str, tuple[str, ...] | None] = field(default_factory=dict)
+    fields: tuple[str, ...] = ()
 
 
 class AnyStage:

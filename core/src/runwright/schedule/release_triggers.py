@@ -51,7 +51,8 @@ def load_followers(conf_path: Path, runtime: Runtime) -> dict[str, Workflow]:
     from runwright.models.workflow import Workflow
 
     followers: dict[str, Workflow] = {}
-    for name, source in discover(conf_path).items():
+    # a broken file was already named by the loader; it must not stop this run's followers
+    for name, source in discover(conf_path, []).items():
         if source.raw.get("type") != "Workflow" or not has_release_trigger(source.raw):
             continue
         try:

@@ -32,7 +32,7 @@ from runwright.audit import (
 )
 from runwright.config import Limits, Settings
 from runwright.errors import RunwrightError
-from runwright.loader import build_model, conf_files, discover
+from runwright.loader import BrokenConf, build_model, conf_files, discover
 from runwright.models.events import CronEvent
 from runwright.models.schedule import Schedule
 from runwright.models.workflow import Workflow
@@ -143,7 +143,10 @@ class Scheduler:
 
     def load(self) -> None:
         """(Re)build the entries from the conf path; keep each entry's place in time."""
-        sources = discover(self.conf_path, lambda exc: log.error("skipping unreadable file: %s", exc))
+        broken: list[BrokenConf] = []
+        sources = discover(self.conf_path, broken)  # a broken file never stops the others
+        for problem in broken:
+            log.error("skipping broken template file: %s", problem.message.splitlines()[0])
         workflows: dict[str, Workflow] = {}
         entries: dict[str, Entry] = {}
         schedules: list[Schedule] = []

@@ -15,7 +15,7 @@ from runwright.engine.context import StageContext
 from runwright.errors import RunCancelled, StageFailed, StageSkipped
 from runwright.hookspecs import hookimpl
 from runwright.models.base import TemplateModel
-from runwright.models.stage import AnyStage, Stage, check_unique_ids
+from runwright.models.stage import AnyStage, NestedScope, Stage, check_unique_ids
 
 DEFAULT_CASE = "_"
 
@@ -85,3 +85,13 @@ class CaseStage(Stage):
 @hookimpl
 def register_stage_types(register: Callable[[type], None]) -> None:
     register(CaseStage)
+
+
+@hookimpl
+def stage_scopes(stage: Stage) -> list[NestedScope] | None:
+    if not isinstance(stage, CaseStage):
+        return None
+    return [
+        NestedScope(("match", index, "stages"), branch.stages, {"case": None})  # type: ignore[arg-type]
+        for index, branch in enumerate(stage.match)
+    ]

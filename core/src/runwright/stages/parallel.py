@@ -11,7 +11,14 @@ from pydantic import Field, field_validator
 from runwright.engine.context import StageContext
 from runwright.errors import RunCancelled, StageFailed
 from runwright.hookspecs import hookimpl
-from runwright.models.stage import AnyStage, Stage, check_limit, check_unique_ids, render_limit
+from runwright.models.stage import (
+    AnyStage,
+    NestedScope,
+    Stage,
+    check_limit,
+    check_unique_ids,
+    render_limit,
+)
 
 MAX_WORKERS = 256
 
@@ -67,3 +74,13 @@ class ParallelStage(Stage):
 @hookimpl
 def register_stage_types(register: Callable[[type], None]) -> None:
     register(ParallelStage)
+
+
+@hookimpl
+def stage_scopes(stage: Stage) -> list[NestedScope] | None:
+    if not isinstance(stage, ParallelStage):
+        return None
+    return [
+        NestedScope(("parallel", branch), stages, {"branch": None})
+        for branch, stages in stage.parallel.items()
+    ]

@@ -14,7 +14,10 @@ from pydantic import Field, model_validator
 from runwright.engine.context import StageContext, nested_stages_scope
 from runwright.errors import RunCancelled, StageFailed
 from runwright.hookspecs import hookimpl
-from runwright.models.stage import AnyStage, Stage, check_unique_ids
+from runwright.models.stage import AnyStage, NestedScope, Stage, check_unique_ids
+
+LOOP_KEYS = ("index", "first")
+"""What ``loop`` holds inside an until loop."""
 
 
 class UntilStage(Stage):
@@ -63,3 +66,11 @@ class UntilStage(Stage):
 @hookimpl
 def register_stage_types(register: Callable[[type], None]) -> None:
     register(UntilStage)
+
+
+@hookimpl
+def stage_scopes(stage: Stage) -> list[NestedScope] | None:
+    if not isinstance(stage, UntilStage):
+        return None
+    binds = {"item": None, "loop": LOOP_KEYS}
+    return [NestedScope(("stages",), stage.stages, binds, fields=("until",))]  # type: ignore[arg-type]

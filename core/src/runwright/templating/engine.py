@@ -135,22 +135,34 @@ class ExpressionEngine:
         self.compile_condition = functools.lru_cache(maxsize=4096)(self._compile_condition)
 
     def _compile(self, source: str) -> CompiledValue:
-        """Split ``source`` at ``${{ ... }}``: everything else is literal text, including what
-        merely looks like jinja (``{{ }}``, ``{% %}``, ``{# #}``, bash's ``${#x}``)."""
-        parts: list[Any] = []
+        """Split ``source`` at ``${{ ... }}`` and compile each expression once."""
+        parts: list[Any] = [
+            self._compile_expression(text) if kind == "expr" else text
+            for kind, text in self.split(source)
+        ]
+        return CompiledValue(source=source, parts=tuple(parts))
+
+    def split(self, source: str) -> list[tuple[str, str]]:
+        """``source`` as ``("text", s)`` / ``("expr", expression)`` parts, in order.
+
+        Only ``${{ ... }}`` is template syntax: everything else is literal text, including what
+        merely looks like jinja (``{{ }}``, ``{% %}``, ``{# #}``, bash's ``${#x}``). The static
+        checker splits with this same function, so what validates is what runs.
+        """
+        parts: list[tuple[str, str]] = []
         position = 0
         while (start := source.find(EXPRESSION_START, position)) >= 0:
             if start > position:
-                parts.append(source[position:start])
+                parts.append(("text", source[position:start]))
             inner = start + len(EXPRESSION_START)
             end = expression_end(source, inner)
             if end is None:
                 raise ExpressionError(source, "'${{' is never closed with '}}'")
-            parts.append(self._compile_expression(self._expression_source(source[inner:end])))
+            parts.append(("expr", self._expression_source(source[inner:end])))
             position = end + len(EXPRESSION_END)
         if position < len(source):
-            parts.append(source[position:])
-        return CompiledValue(source=source, parts=tuple(parts))
+            parts.append(("text", source[position:]))
+        return parts
 
     def _expression_source(self, text: str) -> str:
         """The expression's own tokens (jinja's lexer, in expression mode), hyphens joined."""
@@ -165,20 +177,25 @@ class ExpressionEngine:
         return _join_hyphenated(tokens)
 
     def _compile_condition(self, source: str) -> Expression:
+        """The condition compiled as one expression (see :meth:`condition_source`)."""
+        return self._compile_expression(self.condition_source(source))
+
+    def condition_source(self, source: str) -> str:
         """Condition text as ONE expression: each ``${{ e }}`` becomes ``(e)``, the text around
         it is expression text; inside a quoted string (``'${{ e }}' == 'x'``) it becomes the
         value's text, ``('' ~ (e) ~ '')``. Only the template's text is compiled, never a
-        rendered value, so ``${{ a }} == 2`` means ``a == 2`` and a value cannot become code."""
+        rendered value, so ``${{ a }} == 2`` means ``a == 2`` and a value cannot become code.
+        The static checker judges this same text."""
         if EXPRESSION_START not in source:
-            return self._compile_expression(source)
+            return source.strip()
         markers: dict[str, str] = {}
         pieces: list[str] = []
-        for part in self.compile(source).parts:
-            if isinstance(part, str):
-                pieces.append(part)
+        for kind, text in self.split(source):
+            if kind == "text":
+                pieces.append(text)
             else:
                 marker = f"__runwright_condition_{len(markers)}__"
-                markers[marker] = f"({part.text.strip()})"
+                markers[marker] = f"({text.strip()})"
                 pieces.append(marker)
         text = "".join(pieces)
         try:
@@ -193,7 +210,7 @@ class ExpressionEngine:
                 for marker, expression in markers.items():
                     value = value.replace(marker, expression)
             out.append(value)
-        return self._compile_expression("".join(out).strip())
+        return "".join(out).strip()
 
     def evaluate_condition(self, condition: str | bool, context: Mapping[str, Any]) -> bool:
         """``if:``/``until:``: a YAML bool, a bare expression, or text mixing ``${{ }}``."""
