@@ -113,6 +113,53 @@ def test_trigger_rules(workflow_from) -> None:
     assert result.errors == [{"job": "bad", "stage": "s", "name": "RaisedError", "message": "boom"}]
 
 
+RULES = [
+    "all_success", "all_failed", "all_done", "one_success", "one_failed", "none_failed",
+    "none_skipped",
+]
+# Whether a job with one upstream job in the given state runs (SUCCESS) or is skipped (SKIP).
+# A cancelled upstream counts as failed; a skipped one is neither failed nor succeeded.
+AFTER_CANCEL = {
+    "all_success": "SKIP", "all_failed": "SUCCESS", "all_done": "SUCCESS",
+    "one_success": "SKIP", "one_failed": "SUCCESS", "none_failed": "SKIP",
+    "none_skipped": "SUCCESS",
+}
+AFTER_SKIP = {
+    "all_success": "SKIP", "all_failed": "SKIP", "all_done": "SUCCESS",
+    "one_success": "SKIP", "one_failed": "SKIP", "none_failed": "SUCCESS",
+    "none_skipped": "SKIP",
+}
+
+
+def test_trigger_rules_after_a_cancelled_or_skipped_upstream(workflow_from) -> None:
+    """Every rule, after a job that cancelled itself and after a job skipped by its ``if:``."""
+    dependents = "\n".join(
+        f"    after-{up}-{rule}: {{needs: [{up}], trigger-rule: {rule}, stages: [{{id: s, echo: x}}]}}"
+        for up in ("cancelled", "skipped")
+        for rule in RULES
+    )
+    result = workflow_from(f"""
+rules:
+  type: Workflow
+  jobs:
+    cancelled:
+      stages:
+        - id: s
+          run: |
+            from runwright.errors import RunCancelled
+            raise RunCancelled("the stage gave up")
+    skipped: {{if: "${{{{ false }}}}", stages: [{{id: s, echo: x}}]}}
+{dependents}
+""").execute()
+    status = {name: job["status"] for name, job in jobs_of(result).items()}
+    assert status["cancelled"] == "CANCEL" and status["skipped"] == "SKIP"
+    assert {rule: status[f"after-cancelled-{rule}"] for rule in RULES} == AFTER_CANCEL
+    assert {rule: status[f"after-skipped-{rule}"] for rule in RULES} == AFTER_SKIP
+    reasons = {name: job.get("reason") for name, job in jobs_of(result).items()}
+    assert reasons["after-cancelled-all_success"] == "upstream failed: cancelled"
+    assert reasons["after-skipped-all_success"] == "upstream skipped: skipped"
+
+
 def test_if_on_jobs_and_stages(workflow_from) -> None:
     wf = workflow_from("""
     conds:
