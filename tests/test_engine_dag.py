@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -56,11 +57,32 @@ def test_max_parallel_one_serialises_jobs(workflow_from, tmp_path) -> None:
     assert {j: v["status"] for j, v in jobs_of(result).items()} == {"a": "SUCCESS", "b": "SUCCESS"}
 
 
-def test_env_sets_default_parallelism(workflow_from, monkeypatch, tmp_path) -> None:
-    monkeypatch.setenv("RUNWRIGHT_MAX_JOB_PARALLEL", "1")
+def test_env_sets_default_parallelism(conf, monkeypatch) -> None:
+    """RUNWRIGHT_MAX_JOB_PARALLEL=1: independent jobs run one at a time (read from the trace)."""
+    from runwright import Workflow
     from runwright.config import Settings
+    from runwright.plugins import get_plugin_manager
+    from runwright.runtime import Runtime
 
-    assert Settings.from_env().max_job_parallel == 1
+    monkeypatch.setenv("RUNWRIGHT_MAX_JOB_PARALLEL", "1")
+    settings = Settings.from_env()
+    runtime = Runtime(get_plugin_manager(settings), settings)
+    folder = conf("""
+    independent:
+      type: Workflow
+      jobs:
+        a: {stages: [{id: s, bash: "sleep 0.2"}]}
+        b: {stages: [{id: s, bash: "sleep 0.2"}]}
+        c: {stages: [{id: s, bash: "sleep 0.2"}]}
+    """)
+    result = Workflow.from_conf("independent", folder, runtime=runtime).execute()
+    assert result.status is Status.SUCCESS
+    events = [json.loads(line) for line in open(result.log_file, encoding="utf-8")]
+    started = {e["job"]: e["time"] for e in events if e["event"] == "job-start"}
+    ended = {e["job"]: e["time"] for e in events if e["event"] == "job-end"}
+    spans = sorted((started[job], ended[job]) for job in "abc")
+    for (_, end), (next_start, _) in itertools.pairwise(spans):
+        assert next_start >= end, f"jobs overlapped: {spans}"
 
 
 FAILING_UPSTREAM = """
