@@ -182,6 +182,48 @@ rules:
     assert reasons["after-skipped-all_success"] == "upstream skipped: skipped"
 
 
+def test_a_job_whose_stages_were_all_skipped_succeeds_and_its_dependents_run(workflow_from) -> None:
+    """An optional step never switches off the rest of a pipeline: only a job skipped by its own
+    ``if:`` (or by its needs) passes SKIP on."""
+    wf = workflow_from("""
+    optional-step:
+      type: Workflow
+      params: {fail: {type: str, default: "no"}}
+      jobs:
+        first:
+          stages:
+            - {id: maybe, if: "${{ params.fail == 'yes' }}", raise: asked to fail}
+        second:
+          needs: [first]
+          stages: [{id: s, echo: ran}]
+        matrix:
+          strategy: {matrix: {n: [1, 2]}}
+          stages: [{id: maybe, if: "${{ params.fail == 'yes' }}", echo: x}]
+        after-matrix:
+          needs: [matrix]
+          stages: [{id: s, echo: ran}]
+        off:
+          if: "${{ params.fail == 'yes' }}"
+          stages: [{id: s, echo: x}]
+        after-off:
+          needs: [off]
+          stages: [{id: s, echo: x}]
+    """)
+    result = wf.execute(params={"fail": "no"})
+    jobs = jobs_of(result)
+    assert {name: job["status"] for name, job in jobs.items()} == {
+        "first": "SUCCESS",
+        "second": "SUCCESS",
+        "matrix": "SUCCESS",
+        "after-matrix": "SUCCESS",
+        "off": "SKIP",
+        "after-off": "SKIP",
+    }
+    assert jobs["first"]["stages"]["maybe"]["status"] == "SKIP"  # the stage itself stays SKIP
+    assert jobs["after-off"]["reason"] == "upstream skipped: off"
+    assert result.status is Status.SUCCESS
+
+
 def test_if_on_jobs_and_stages(workflow_from) -> None:
     wf = workflow_from("""
     conds:
