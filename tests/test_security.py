@@ -92,7 +92,7 @@ def test_uses_never_imports_an_arbitrary_path(workflow_from) -> None:
     assert result.status is Status.FAILED
     error = result.errors[0]
     assert error["name"] == "CallResolutionError"
-    assert "no call function 'system'" in error["message"]
+    assert "no module 'os' (looked for runwright_contrib.os, then in plugins)" in error["message"]
     assert "tasks/greet@local" in error["message"]  # lists what is available
 
 
