@@ -7,13 +7,17 @@ import signal
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from runwright.cli.app import EXIT_FAILED, app, fail_usage
 from runwright.cli.run import CONF_OPTION, parse_params
 from runwright.errors import RunwrightError
+
+if TYPE_CHECKING:
+    from runwright.models.events import CronEvent
+    from runwright.models.workflow import Workflow
 
 
 def parse_when(text: str, what: str) -> datetime:
@@ -76,8 +80,8 @@ def scheduler(
 class BackfillTarget:
     """One workflow to backfill on some cron entries; ``template_params`` are a Schedule's."""
 
-    workflow: Any
-    events: list[Any]
+    workflow: Workflow
+    events: list[CronEvent]
     template_params: dict[str, Any] | None = None
 
 
