@@ -185,3 +185,33 @@ def test_committed_editor_schema_is_current() -> None:
     generated = json.loads(run_cli("schema").stdout)
     committed = json.loads((REPO / "docs" / "runwright.schema.json").read_text())
     assert committed == generated
+
+
+def test_audit_list_since_takes_durations_and_words() -> None:
+    """``--since PT6H`` (an ISO duration back from now), ``yesterday``/``today`` (local midnight)."""
+    from datetime import datetime, timedelta
+
+    from runwright.audit import ReleaseStatus, make_audit_backend
+
+    from tests.audit.conftest import make_record
+
+    now = datetime.now().astimezone()
+    ages = {"one-hour-ago": 1, "seven-hours-ago": 7, "three-days-ago": 72}
+    store = make_audit_backend()
+    for name, hours in ages.items():
+        started = now - timedelta(hours=hours)
+        store.claim(make_record(workflow=name, started=started, status=ReleaseStatus.SUCCESS))
+
+    def listed(since: str) -> set[str]:
+        done = run_cli("audit", "list", "--since", since, "--json")
+        assert done.returncode == 0, done.stderr
+        return {record["workflow"] for record in json.loads(done.stdout)}
+
+    assert listed("PT6H") == {"one-hour-ago"}
+    assert listed("P2D") == {"one-hour-ago", "seven-hours-ago"}
+    assert listed("yesterday") == {"one-hour-ago", "seven-hours-ago"}
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    assert listed("today") == {n for n, h in ages.items() if now - timedelta(hours=h) >= midnight}
+    bad = run_cli("audit", "list", "--since", "last week")
+    assert bad.returncode == 2
+    assert "--since" in bad.stderr and "PT6H" in bad.stderr and "Traceback" not in bad.stderr

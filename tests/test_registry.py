@@ -147,6 +147,17 @@ def test_unknown_tag_lists_available(registry_package, workflow_from) -> None:
     assert "etl/load-table@v1" in message and "etl/load-table@v2" in message
 
 
+def test_unknown_module_lists_the_modules_that_exist(registry_package, runtime) -> None:
+    with pytest.raises(CallResolutionError) as caught:
+        runtime.resolve_call("etx/load-table@v1")
+    message = str(caught.value)
+    assert "no module 'etx'" in message
+    # where MODULE was looked for, and what there is instead
+    assert "my_registry.etx" in message
+    modules = message.split("modules that exist: ", 1)[1].split("\n", 1)[0].split(", ")
+    assert "etl" in modules and "etx" not in modules
+
+
 def test_malformed_reference(registry_package, runtime) -> None:
     with pytest.raises(CallResolutionError, match="expected the form MODULE/NAME@TAG"):
         runtime.resolve_call("etl.load-table")

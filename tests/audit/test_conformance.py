@@ -13,8 +13,31 @@ from tests.audit.conftest import BASE_TIME, hours, make_record
 
 
 def test_backend_satisfies_the_protocol(backend: AuditBackend, audit_url: str) -> None:
+    """Every method answers when called by the protocol's own keyword names; an empty store
+    answers "nothing" (None, [], False)."""
+    import inspect
+
     assert isinstance(backend, AuditBackend)
     assert backend.url == audit_url
+    for name, member in vars(AuditBackend).items():
+        if callable(member) and not name.startswith("_"):
+            wanted = list(inspect.signature(member).parameters)[1:]
+            given = list(inspect.signature(getattr(backend, name)).parameters)
+            assert given == wanted, f"{type(backend).__name__}.{name}{given} != protocol {wanted}"
+    record = make_record()
+    assert backend.get(run_id=record.run_id) is None
+    assert backend.attempts(workflow=record.workflow, release=record.release) == []
+    assert backend.latest_release(workflow=record.workflow) is None
+    assert backend.list(workflow=None, status=None, since=None, limit=None) == []
+    assert backend.mark_crashed(run_id=record.run_id, reason="gone") is False
+    with pytest.raises(KeyError):  # like update: an unknown run id is a caller's mistake
+        backend.heartbeat(run_id=record.run_id, at=BASE_TIME)
+    assert backend.claim_many(records=[]) == []
+    assert backend.claim(record=record) is True
+    assert backend.update(record=record, expect_running=True) is True
+    assert backend.list() == [record]
+    backend.close()
+    assert backend.get(record.run_id) == record  # usable again after close
 
 
 def test_claim_is_first_come_only(backend: AuditBackend) -> None:

@@ -203,6 +203,27 @@ def parse_uses(reference: str) -> tuple[str, str, str]:
     return match["module"], match["name"], match["tag"]
 
 
+def unresolved_message(
+    module: str, name: str, tag: str, available: list[CallFunction], packages: Iterable[str]
+) -> str:
+    """Why ``MODULE/NAME@TAG`` found nothing: an unknown module lists the modules that exist
+    (and where the module was looked for); a known one lists its neighbours' references."""
+    reference = f"{module}/{name}@{tag}"
+    references = sorted(call.reference for call in available)
+    listing = "\n  ".join(references) or "(none: set RUNWRIGHT_REGISTRY or install a plugin)"
+    modules = sorted({call.module for call in available})
+    if module not in modules:
+        looked = ", ".join(f"{package}.{module}" for package in packages) or "no registry package"
+        return (
+            f"uses '{reference}': no module '{module}' (looked for {looked}, then in plugins); "
+            f"modules that exist: {', '.join(modules) or '(none)'}\nAvailable:\n  {listing}"
+        )
+    return (
+        f"uses '{reference}': no call function '{name}' with tag '{tag}' in module "
+        f"'{module}'. Available:\n  {listing}"
+    )
+
+
 class CallRegistry:
     """Call functions found in named modules, scanned lazily once and cached.
 

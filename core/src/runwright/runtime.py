@@ -25,7 +25,7 @@ from runwright.errors import CallResolutionError, RunCancelled, RunwrightError
 from runwright.masking import register_environment_secrets
 from runwright.models.stage import Stage
 from runwright.plugins import get_plugin_manager
-from runwright.registry import CallFunction, parse_uses
+from runwright.registry import CallFunction, parse_uses, unresolved_message
 from runwright.templating.engine import ExpressionEngine
 
 
@@ -108,11 +108,9 @@ class Runtime:
         module, name, tag = parse_uses(reference)
         found = self.pm.hook.resolve_call(module=module, name=name, tag=tag)
         if found is None:
-            available = sorted(call.reference for group in self.pm.hook.list_calls() for call in group)
-            listing = "\n  ".join(available) or "(none: set RUNWRIGHT_REGISTRY or install a plugin)"
+            available = [call for group in self.pm.hook.list_calls() for call in group]
             raise CallResolutionError(
-                f"uses '{reference}': no call function '{name}' with tag '{tag}' in module "
-                f"'{module}'. Available:\n  {listing}"
+                unresolved_message(module, name, tag, available, self.settings.registry_packages)
             )
         with self._calls_lock:
             self._calls[reference] = found

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, date, datetime, time, timedelta
 
 import typer
 
@@ -13,17 +14,47 @@ audit_app = typer.Typer(help="Look at release records in the audit store.", no_a
 app.add_typer(audit_app, name="audit")
 
 
+def parse_since(text: str) -> datetime:
+    """``--since``: an ISO datetime, an ISO duration back from now (``PT6H``, ``P2D``), or
+    ``today``/``yesterday`` (local midnight). A datetime without an offset is UTC."""
+    from runwright.schedule.scheduler import parse_duration
+
+    word = text.strip().lower()
+    if word in ("today", "yesterday"):
+        day = date.today() - timedelta(days=1 if word == "yesterday" else 0)
+        return datetime.combine(day, time()).astimezone()
+    if word.startswith("p"):
+        try:
+            return datetime.now().astimezone() - parse_duration(text.strip().upper())
+        except RunwrightError:
+            pass
+    else:
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError:
+            pass
+        else:
+            return value if value.tzinfo else value.replace(tzinfo=UTC)
+    raise fail_usage(
+        f"--since: expected an ISO datetime (2024-05-01T06:00), an ISO duration back from now "
+        f"(PT6H, P2D), 'today' or 'yesterday'; got '{text}'"
+    )
+
+
 @audit_app.command("list")
 def list_records(
     name: str | None = typer.Argument(None, help="Only this workflow."),
     status: str | None = typer.Option(None, "--status", help="RUNNING, SUCCESS, FAILED, CANCEL, CRASHED."),
-    since: str | None = typer.Option(None, "--since", help="Started at or after (ISO)."),
+    since: str | None = typer.Option(
+        None,
+        "--since",
+        help="Started at or after: an ISO datetime, a duration back from now (PT6H), today or yesterday.",
+    ),
     limit: int = typer.Option(50, "--limit"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Release records, newest first."""
     from runwright.audit import ReleaseStatus, make_audit_backend
-    from runwright.cli.schedule import parse_when
 
     try:
         wanted = ReleaseStatus(status.upper()) if status else None
@@ -31,7 +62,7 @@ def list_records(
         raise fail_usage(f"--status: unknown status '{status}'") from None
     try:
         backend = make_audit_backend()
-        records = backend.list(name, wanted, parse_when(since, "--since") if since else None, limit)
+        records = backend.list(name, wanted, parse_since(since) if since else None, limit)
     except RunwrightError as exc:
         raise fail_usage(str(exc)) from None
     if as_json:

@@ -303,6 +303,8 @@ class WorkflowRunner:
                     None,
                     previous=earlier.get("stages"),
                 )
+            if status is Status.SKIP:  # it ran and every stage skipped itself: a success (as in
+                status = Status.SUCCESS  # GitHub Actions); only a job's own `if:` passes SKIP on
             if job.outputs and status is Status.SUCCESS and variables is not None:
                 record["outputs"] = render(job.outputs, variables)
         except Exception as exc:  # never lose a job's failure, whatever raised it
