@@ -77,3 +77,12 @@ def make_audit_backend(url: str) -> Any:
 @hookspec
 def audit_backend_schemes() -> list[str]:
     """Return the URL schemes this plugin's audit backend accepts (for error messages)."""
+
+
+@hookspec
+def register_cli_commands(app: Any) -> None:
+    """Add commands to the ``runwright`` command line (a ``typer.Typer``), e.g. ``serve``.
+
+    Called once when the CLI starts, so a plugin can contribute commands whose dependencies
+    (a web server...) core does not carry.
+    """
