@@ -128,10 +128,16 @@ class Server:
             time.sleep(0.05)
 
 
-def start_server(root: Path, token: str | None = None, extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None) -> Server:
+def start_server(
+    root: Path,
+    token: str | None = None,
+    extra_args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+    conf_text: str = CONF,
+) -> Server:
     conf = root / "conf"
     conf.mkdir(parents=True, exist_ok=True)
-    (conf / "workflows.yml").write_text(CONF, encoding="utf-8")
+    (conf / "workflows.yml").write_text(conf_text, encoding="utf-8")
     full_env = dict(os.environ)
     full_env.update(
         {

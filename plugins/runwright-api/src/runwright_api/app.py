@@ -175,7 +175,7 @@ def workflow_summary(service: RunService, name: str) -> WorkflowSummary:
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (401, 404, 409, 413, 422)
+    code: {"model": ErrorBody} for code in (400, 401, 404, 409, 413, 422)
 }
 
 
@@ -216,7 +216,12 @@ def api_router(service: RunService) -> APIRouter:
             url=f"/api/v1/runs/{record.run_id}",
         )
 
-    @router.post("/workflows/{name}/releases", response_model=ReleaseAnswer, tags=["runs"])
+    @router.post(
+        "/workflows/{name}/releases",
+        response_model=ReleaseAnswer,
+        tags=["runs"],
+        responses={202: {"model": ReleaseAnswer, "description": "The release was claimed and is running."}},
+    )
     def release_date(name: str, body: ReleaseBody, response: Response) -> ReleaseAnswer:
         """Release one logical date: ``normal`` (once), ``force`` (new attempt) or ``dryrun``."""
         logical_date = body.logical_date

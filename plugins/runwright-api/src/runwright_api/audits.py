@@ -38,7 +38,11 @@ def page_of_records(
     cursor: str | None,
 ) -> tuple[list[ReleaseRecord], str | None]:
     """One page, newest first, and the cursor of the next page (None on the last)."""
-    records = sorted(audit.list(workflow=workflow, status=status, since=since), key=order_key, reverse=True)
+    try:
+        found = audit.list(workflow=workflow or None, status=status, since=since)
+    except ValueError as exc:  # a name the store cannot hold, e.g. with a path separator
+        raise BadParams(f"workflow '{workflow}': {exc}") from None
+    records = sorted(found, key=order_key, reverse=True)
     if cursor:
         after = decode_cursor(cursor)
         if after[0].tzinfo is None:

@@ -182,7 +182,10 @@ class RunService:
     def record(self, run_id: str) -> ReleaseRecord:
         if not run_id or "/" in run_id or run_id.startswith("."):
             raise NotFound(f"no run with id '{run_id}'")
-        found = self.audit.get(run_id)
+        try:
+            found = self.audit.get(run_id)
+        except ValueError:  # an id the store cannot hold
+            found = None
         if found is None:
             raise NotFound(f"no run with id '{run_id}' in {self.audit.url}")
         return found
