@@ -26,6 +26,9 @@ hello:
     times: {type: int, default: 1}
     day: {type: date, default: "2024-01-02"}
     colour: {type: choice, options: [red, green, blue], default: green}
+  on:
+    - cronjob: "0 6 * * *"
+      timezone: Europe/Paris
   jobs:
     greet:
       stages:

@@ -6,6 +6,8 @@ import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -21,6 +23,10 @@ def test_healthz_and_workflow_list(server: Server) -> None:
     assert params["times"]["default"] == 1 and params["times"]["required"] is False
     assert params["colour"]["options"] == ["red", "green", "blue"]
     assert workflows["hello"]["description"] == "Greets someone a number of times."
+    assert workflows["hello"]["schedules"] == [{"cronjob": "0 6 * * *", "timezone": "Europe/Paris"}]
+    next_tick = datetime.fromisoformat(workflows["hello"]["next_tick"])
+    assert next_tick > datetime.now(UTC) and next_tick.astimezone(ZoneInfo("Europe/Paris")).hour == 6
+    assert workflows["quick"]["next_tick"] is None
 
 
 def test_workflow_detail_has_template_and_unknown_is_404(server: Server) -> None:
@@ -281,3 +287,14 @@ def test_sigterm_cancels_in_flight_runs_and_records_them(tmp_path) -> None:
     record = make_audit_backend(f"file://{tmp_path / 'audits'}").get(run_id)
     assert record is not None and record.status.value == "CANCEL"
     client.close()
+
+
+def test_scheduler_in_process_reports_its_lag_and_stops_with_the_server(tmp_path) -> None:
+    running = start_server(tmp_path, extra_args=("--scheduler",))
+    try:
+        metrics = running.client.get(running.api("/metrics")).text
+        lag = [line for line in metrics.splitlines() if line.startswith("runwright_scheduler_lag_seconds ")]
+        assert len(lag) == 1 and float(lag[0].split()[1]) >= 0
+        assert running.client.get(running.api("/healthz")).json()["status"] == "ok"
+    finally:
+        assert stop_server(running) in (0, -15)

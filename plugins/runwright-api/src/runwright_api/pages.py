@@ -244,6 +244,7 @@ def install_pages(app: FastAPI, service: RunService, token: str | None) -> None:
             workflows=service.catalog.names(),
             statuses=[s.value for s in ReleaseStatus],
             chosen_workflow=workflow,
+            limit=limit,
             chosen_status=status if chosen else "",
             next_url=f"/runs?{query}&cursor={quote(next_cursor)}" if next_cursor else None,
             first_url=f"/runs?{query}" if cursor else None,
