@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import statistics
@@ -22,8 +23,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-import httpx
 
 CONF = """
 one:
@@ -39,7 +38,9 @@ def start(root: Path, audit: str) -> tuple[subprocess.Popen[str], str]:
     (root / "conf").mkdir()
     (root / "conf" / "one.yml").write_text(CONF)
     url = f"file://{root / 'audits'}" if audit == "file" else f"sqlite:///{root / 'audit.db'}"
-    env = dict(os.environ, RUNWRIGHT_AUDIT_URL=url, RUNWRIGHT_LOG_PATH=str(root / "logs"), PYTHONUNBUFFERED="1")
+    env = dict(
+        os.environ, RUNWRIGHT_AUDIT_URL=url, RUNWRIGHT_LOG_PATH=str(root / "logs"), PYTHONUNBUFFERED="1"
+    )
     env.pop("RUNWRIGHT_API_TOKEN", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "runwright", "serve", "--port", "0", "--conf", str(root / "conf")],
@@ -64,54 +65,96 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-async def hammer(clients: int, total: int, send) -> tuple[list[float], list[object], float]:
-    """Run ``send`` ``total`` times from ``clients`` concurrent tasks; latencies in ms."""
+class Connection:
+    """A minimal HTTP/1.1 keep-alive client on asyncio streams: cheap on CPU, so the figures
+    measure the server rather than the load generator (which shares the machine)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Length: {len(body)}\r\n"
+        if body:
+            head += "Content-Type: application/json\r\n"
+        self.writer.write(head.encode() + b"\r\n" + body)
+        status_line = await self.reader.readline()
+        length = 0
+        while True:
+            line = await self.reader.readline()
+            if line in (b"\r\n", b""):
+                break
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        payload = await self.reader.readexactly(length)
+        return int(status_line.split()[1]), payload
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+async def hammer(connections: list[Connection], total: int, send) -> tuple[list[float], list[object], float]:
+    """Run ``send(connection, index)`` ``total`` times, one task per connection; latencies in ms."""
     latencies: list[float] = []
     answers: list[object] = []
     counter = iter(range(total))
 
-    async def client() -> None:
+    async def client(connection: Connection) -> None:
         for index in counter:
             started = time.perf_counter()
-            answers.append(await send(index))
+            answers.append(await send(connection, index))
             latencies.append((time.perf_counter() - started) * 1000)
 
     began = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(clients)))
+    await asyncio.gather(*(client(c) for c in connections))
     return latencies, answers, time.perf_counter() - began
 
 
+def report(label: str, total: int, seconds: float, latencies: list[float], unit: str) -> None:
+    print(f"{label:<16}{total} {unit} in {seconds:.2f} s: {total / seconds:.0f} {unit}/s")
+    print(
+        f"{'':<16}latency p50 {statistics.median(latencies):.1f} ms, p99 {percentile(latencies, 0.99):.1f} ms"
+    )
+
+
 async def measure(base: str, clients: int, total: int) -> None:
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as http:
-        await http.get("/api/v1/healthz")
+    host, port = base.removeprefix("http://").split(":")
+    connections = [Connection(host, int(port)) for _ in range(clients)]
+    trigger_body = json.dumps({"params": {}}).encode()
 
-        async def trigger(_: int) -> str:
-            response = await http.post("/api/v1/workflows/one/runs", json={"params": {}})
-            assert response.status_code == 202, response.text
-            return response.json()["run_id"]
+    async def trigger(connection: Connection, _: int) -> str:
+        status, payload = await connection.request("POST", "/api/v1/workflows/one/runs", trigger_body)
+        assert status == 202, payload
+        return json.loads(payload)["run_id"]
 
-        post_ms, run_ids, seconds = await hammer(clients, total, trigger)
-        print(f"POST /runs      {total} triggers by {clients} clients in {seconds:.2f} s: {total / seconds:.0f} triggers/s")
-        print(f"                latency p50 {statistics.median(post_ms):.1f} ms, p99 {percentile(post_ms, 0.99):.1f} ms")
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            metrics = (await http.get("/api/v1/metrics")).text
-            if "runwright_active_runs 0" in metrics:
-                break
-            await asyncio.sleep(0.2)
+    post_ms, run_ids, seconds = await hammer(connections, total, trigger)
+    report("POST /runs", total, seconds, post_ms, "triggers")
+    probe = connections[0]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        _, metrics = await probe.request("GET", "/api/v1/metrics")
+        if b"runwright_active_runs 0" in metrics:
+            break
+        await asyncio.sleep(0.2)
 
-        async def read(index: int) -> int:
-            response = await http.get(f"/api/v1/runs/{run_ids[index % len(run_ids)]}")
-            assert response.status_code == 200
-            return response.status_code
+    async def read(connection: Connection, index: int) -> int:
+        status, payload = await connection.request("GET", f"/api/v1/runs/{run_ids[index % len(run_ids)]}")
+        assert status == 200, payload
+        return status
 
-        get_ms, _, seconds = await hammer(clients, total, read)
-        print(f"GET /runs/{{id}}  {total} reads in {seconds:.2f} s: {total / seconds:.0f} reads/s")
-        print(f"                latency p50 {statistics.median(get_ms):.1f} ms, p99 {percentile(get_ms, 0.99):.1f} ms")
-        finished = (await http.get("/api/v1/metrics")).text
-        done = re.search(r'runwright_runs_total\{status="SUCCESS"\} (\d+)', finished)
-        print(f"runs recorded SUCCESS: {done.group(1) if done else '?'} of {total}")
+    get_ms, _, seconds = await hammer(connections, total, read)
+    report("GET /runs/{id}", total, seconds, get_ms, "reads")
+    _, metrics = await probe.request("GET", "/api/v1/metrics")
+    done = re.search(rb'runwright_runs_total\{status="SUCCESS"\} (\d+)', metrics)
+    print(f"runs recorded SUCCESS: {done.group(1).decode() if done else '?'} of {total}")
+    for connection in connections:
+        connection.close()
 
 
 def main() -> None:

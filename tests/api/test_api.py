@@ -298,3 +298,17 @@ def test_scheduler_in_process_reports_its_lag_and_stops_with_the_server(tmp_path
         assert running.client.get(running.api("/healthz")).json()["status"] == "ok"
     finally:
         assert stop_server(running) in (0, -15)
+
+
+def test_loading_plugins_does_not_import_the_web_stack() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from runwright.plugins import get_plugin_manager; pm = get_plugin_manager(); "
+        "assert pm.get_plugin('api') is not None, 'runwright-api not loaded'; "
+        "heavy = [m for m in ('fastapi', 'uvicorn', 'starlette') if m in sys.modules]; "
+        "assert not heavy, heavy"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
