@@ -127,6 +127,8 @@ def test_cancel_a_long_run_from_its_page(page: Page, server: Server) -> None:
     page.goto(f"{server.url}/runs/{run_id}")
     expect(page.locator("#run-status")).to_have_text("RUNNING")
     expect(page.get_by_text("napping").first).to_be_visible()  # the log line arrived live
+    expect(page.locator("svg.dag g[data-job=wait]")).to_have_class("job status-running")
+    assert accessibility_violations(page) == []
     page.get_by_role("button", name="Cancel").click()
     expect(page.locator("#run-status")).to_have_text("CANCEL")
     expect(page.get_by_role("button", name="Rerun")).to_be_visible()
