@@ -123,7 +123,7 @@ def test_logs_are_json_lines_after_the_run(server: Server) -> None:
 
 
 def test_logs_stream_as_server_sent_events_while_running(server: Server) -> None:
-    run_id = server.trigger("slow", {"seconds": 2})
+    run_id = server.trigger("slow", {"seconds": 3})
     received: list[tuple[str, dict]] = []
     with server.client.stream("GET", server.api(f"/runs/{run_id}/logs")) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
