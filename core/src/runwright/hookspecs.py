@@ -99,3 +99,12 @@ def check_stage(stage: Any, checker: Any) -> None:
     field=...)`` records a problem at one of the stage's fields; ``checker.names_here()`` lists
     the names an expression can use there. Nothing may run, connect or write.
     """
+
+
+@hookspec
+def register_cli_commands(app: Any) -> None:
+    """Add commands to the ``runwright`` command line (a ``typer.Typer``), e.g. ``serve``.
+
+    Called once when the CLI starts, so a plugin can contribute commands whose dependencies
+    (a web server...) core does not carry.
+    """

@@ -228,7 +228,9 @@ def check_expanded(root: yaml.Node, limits: Limits) -> None:
             raise refuse(f"has more than {limit} nodes, aliases expanded (RUNWRIGHT_MAX_YAML_NODES)", node)
         if depth > limits.max_yaml_depth:  # counted like composing does: every node is a level
             limit = limits.max_yaml_depth
-            raise refuse(f"nested deeper than {limit} levels, aliases expanded (RUNWRIGHT_MAX_YAML_DEPTH)", node)
+            raise refuse(
+                f"nested deeper than {limit} levels, aliases expanded (RUNWRIGHT_MAX_YAML_DEPTH)", node
+            )
         measured[key] = (nodes, depth)
         return nodes, depth
 

@@ -41,9 +41,11 @@ python_show_warning = warnings.showwarning
 
 def main() -> None:
     from runwright.cli import audit, plugins, run, runs, schedule, templates  # noqa: F401
+    from runwright.plugins import get_plugin_manager
 
     warnings.showwarning = show_warning
     try:
+        get_plugin_manager().hook.register_cli_commands(app=app)  # e.g. `serve` from runwright[api]
         app()
     except RunwrightError as exc:  # anything a command did not turn into an exit itself
         typer.echo(f"error: {exc}", err=True)
