@@ -32,6 +32,9 @@ class Settings:
     - ``RUNWRIGHT_AUDIT_URL``: the audit store (default ``file://./audits``; ``sqlite:///x.db``).
     - ``RUNWRIGHT_STOP_BOUNDARY_DELTA``: how long ``Schedule.pending()`` runs when given no
       stop: ISO 8601 (``PT5M``), JSON (``{"minutes": 5}``) or seconds (default 5 minutes).
+    - ``RUNWRIGHT_EXECUTOR``: where jobs without ``runs-on:`` run, for a whole deployment:
+      ``local`` (default), ``dask`` (a temporary local cluster per run), ``dask:tcp://host:8786``
+      or a JSON ``runs-on`` mapping.
     """
 
     conf_path: Path
@@ -43,6 +46,7 @@ class Settings:
     trace_enabled: bool
     audit_url: str | None
     stop_boundary_delta: str | None
+    executor: str = "local"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -58,4 +62,5 @@ class Settings:
             trace_enabled=env.get("RUNWRIGHT_TRACE", "1").strip().lower() not in {"0", "false", "no", "off"},
             audit_url=env.get("RUNWRIGHT_AUDIT_URL") or None,
             stop_boundary_delta=env.get("RUNWRIGHT_STOP_BOUNDARY_DELTA") or None,
+            executor=env.get("RUNWRIGHT_EXECUTOR", "").strip() or "local",
         )

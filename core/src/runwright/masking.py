@@ -39,6 +39,11 @@ class Masker:
             ordered = sorted(self._values, key=len, reverse=True)
             self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
 
+    def values(self) -> tuple[str, ...]:
+        """The secrets known here, to hand to another process that runs part of a run."""
+        with self._lock:
+            return tuple(self._values)
+
     def clear(self) -> None:
         with self._lock:
             self._values.clear()
