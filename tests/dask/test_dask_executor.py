@@ -156,6 +156,23 @@ def test_runwright_executor_sends_jobs_without_runs_on_to_dask(conf, dask_addres
     assert not any("worker" in e for e in events if e.get("job") == "here")
 
 
+def test_a_timeout_reaches_the_task_on_the_cluster(workflow_from, dask_address) -> None:
+    result = workflow_from("""
+    slow:
+      type: Workflow
+      jobs:
+        j:
+          runs-on: {type: dask, address: "${DASK_ADDRESS}"}
+          timeout-minutes: 0.03
+          stages:
+            - {id: wait, bash: "sleep 60"}
+    """).execute()
+    assert result.status is Status.FAILED
+    stage = result.context["jobs"]["j"]["stages"]["wait"]
+    assert stage["status"] in ("FAILED", "CANCEL")
+    assert stage["errors"][0]["name"] == "Timeout"
+
+
 @pytest.mark.parametrize("retries", [0, 1])
 def test_a_worker_killed_mid_job_gives_worker_lost(workflow_from, dask_address, tmp_path, retries) -> None:
     """Runs last in this file: it kills a real worker process (the nanny restarts it)."""

@@ -96,6 +96,7 @@ def parse_executor_setting(text: str | None) -> RunsOn:
         return RunsOn.model_validate({"type": kind, "address": address or None})
     except (ValueError, ValidationError) as exc:
         reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+        reason = reason.removeprefix("Value error, ")
         raise ValueError(
             f"RUNWRIGHT_EXECUTOR={text!r}: {reason} (expected 'local', 'dask', "
             "'dask:tcp://host:8786' or a JSON mapping such as {\"type\": \"dask\"})"
