@@ -22,7 +22,9 @@ def test_local_forms_run_in_this_process(workflow_from) -> None:
     assert [result.context["jobs"][j]["stages"]["s"]["outputs"]["x"] for j in "abc"] == [1, 2, 3]
 
 
-@pytest.mark.parametrize("form", ["self_hosted", "{type: self-hosted, with: {host: 'x'}}", "{type: docker}", "{type: aws_batch}"])
+@pytest.mark.parametrize(
+    "form", ["self_hosted", "{type: self-hosted, with: {host: 'x'}}", "{type: docker}", "{type: aws_batch}"]
+)
 def test_peer_only_forms_are_refused_naming_the_runwright_way(workflow_from, form: str) -> None:
     with pytest.raises(TemplateError) as caught:
         workflow_from(f"""

@@ -20,7 +20,9 @@ def events_of(result) -> list[dict]:
     return list(read_trace(Path(result.log_file)))
 
 
-def test_matrix_spreads_over_both_workers_and_outputs_flow_to_a_local_job(workflow_from, dask_address) -> None:
+def test_matrix_spreads_over_both_workers_and_outputs_flow_to_a_local_job(
+    workflow_from, dask_address
+) -> None:
     result = workflow_from("""
     spread:
       type: Workflow

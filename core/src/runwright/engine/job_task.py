@@ -150,7 +150,9 @@ def run_job_task(
     for secret in task.secrets:
         MASKER.add(secret)
     events: list[dict[str, Any]] = []
-    trace = RunTrace(task.run_id, task.workflow, listeners=[lambda event: events.append({**event, "worker": worker})])
+    trace = RunTrace(
+        task.run_id, task.workflow, listeners=[lambda event: events.append({**event, "worker": worker})]
+    )
     errors: list[dict[str, Any]] = []
     stop_watch: Callable[[], None] | None = None
     try:
@@ -195,7 +197,12 @@ def run_job_task(
         record = (
             {}  # a strategy's record is its stages
             if task.strategy is not None
-            else {"status": status.value, "reason": f"on worker {worker}: {exc}", "stages": {}, "errors": errors}
+            else {
+                "status": status.value,
+                "reason": f"on worker {worker}: {exc}",
+                "stages": {},
+                "errors": errors,
+            }
         )
     finally:
         if stop_watch is not None:

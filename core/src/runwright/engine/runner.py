@@ -414,7 +414,8 @@ class WorkflowRunner:
                 return Status.CANCEL
             variables = dict(base, stages=entry["stages"], matrix=combo)
             if strategy_stages is not None:
-                status, found = strategy_stages(sid, combo, entry["stages"], group.child(), reused.get("stages"))
+                previous = reused.get("stages")
+                status, found = strategy_stages(sid, combo, entry["stages"], group.child(), previous)
             else:
                 status, found = run_stage_list(
                     self.state,

@@ -99,7 +99,7 @@ def parse_executor_setting(text: str | None) -> RunsOn:
         reason = reason.removeprefix("Value error, ")
         raise ValueError(
             f"RUNWRIGHT_EXECUTOR={text!r}: {reason} (expected 'local', 'dask', "
-            "'dask:tcp://host:8786' or a JSON mapping such as {\"type\": \"dask\"})"
+            '\'dask:tcp://host:8786\' or a JSON mapping such as {"type": "dask"})'
         ) from None
 
 
@@ -109,4 +109,6 @@ def check_installed(runs_on: RunsOn, executors: Mapping[str, Any], where: str) -
         return
     known = ", ".join(sorted(executors))
     hint = " (install it: pip install 'runwright[dask]')" if runs_on.type == "dask" else ""
-    raise ValueError(f"{where}runs-on type '{runs_on.type}' is not an installed executor{hint} (installed: {known})")
+    raise ValueError(
+        f"{where}runs-on type '{runs_on.type}' is not an installed executor{hint} (installed: {known})"
+    )
