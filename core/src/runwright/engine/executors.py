@@ -35,12 +35,20 @@ class ExecutorPools:
         self.runtime = runtime
         self.max_workers = max_workers
         self._pools: dict[tuple[Any, ...], Any] = {}
+        self._failed: dict[tuple[Any, ...], Exception] = {}
 
     def get(self, runs_on: RunsOn) -> Any:
+        """The run's executor for ``runs_on``; one that failed to start fails every job fast."""
+        if runs_on.key in self._failed:
+            raise self._failed[runs_on.key]
         pool = self._pools.get(runs_on.key)
         if pool is None:
             factory = self.runtime.executors[runs_on.type]
-            pool = self._pools[runs_on.key] = factory(self.max_workers, **runs_on.options())
+            try:
+                pool = self._pools[runs_on.key] = factory(self.max_workers, **runs_on.options())
+            except Exception as exc:
+                self._failed[runs_on.key] = exc
+                raise
         return pool
 
     def submit(self, runner: WorkflowRunner, job_id: str, runs_on: RunsOn) -> Future[Any]:

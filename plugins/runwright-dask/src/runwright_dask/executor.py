@@ -68,7 +68,7 @@ class DaskExecutor:
     def submit_job(self, runner: WorkflowRunner, job_id: str) -> Future[Status]:
         """A job is one task; a matrix job's strategies are one task each."""
         if runner.workflow.jobs[job_id].strategy is not None:
-            strategies = strategy_runner(runner, job_id, self._run_remote)
+            strategies = strategy_runner(runner, job_id, self._run_strategy)
             return self.driver.submit(runner.run_job, job_id, strategy_stages=strategies)
         return self.driver.submit(self._run_job, runner, job_id)
 
@@ -83,6 +83,14 @@ class DaskExecutor:
                 )
                 continue
             return apply_job_result(runner, job_id, result, lost)
+
+    def _run_strategy(self, task: JobTask, scope: CancelScope) -> JobTaskResult:
+        """One strategy; resubmitted up to ``retries`` times when its worker is lost."""
+        for attempt in range(self.retries + 1):
+            result = self._run_remote(task, scope)
+            if not result.lost or attempt == self.retries or scope.cancelled:
+                break
+        return result
 
     def _run_remote(self, task: JobTask, scope: CancelScope) -> JobTaskResult:
         """Submit one task and wait for it; cancel reaches it; never hangs on a dead worker."""
