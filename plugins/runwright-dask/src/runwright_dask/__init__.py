@@ -1,5 +1,4 @@
-"""runwright's Dask executor: ``runs-on: {type: dask, address: tcp://host:8786}``."""
+"""runwright's Dask executor: ``runs-on: {type: dask, address: tcp://host:8786}``.
 
-from runwright_dask.executor import DaskExecutor
-
-__all__ = ["DaskExecutor"]
+``distributed`` is imported only when a run uses the executor (``runwright_dask.executor``).
+"""
