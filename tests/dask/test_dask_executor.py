@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -207,3 +208,32 @@ def test_a_worker_killed_mid_job_gives_worker_lost(workflow_from, dask_address, 
         assert result.status is Status.SUCCESS, result.errors
         assert record["attempts"] == 2
         assert record["attempt_errors"][0]["name"] == "WorkerLost"
+
+
+def test_no_address_starts_a_temporary_cluster_for_the_run(workflow_from) -> None:
+    result = workflow_from("""
+    laptop:
+      type: Workflow
+      jobs:
+        j:
+          runs-on: dask
+          stages:
+            - id: where
+              run: |
+                import os
+                pid = os.getpid()
+    """).execute()
+    assert result.status is Status.SUCCESS, result.errors
+    pid = result.context["jobs"]["j"]["stages"]["where"]["outputs"]["pid"]
+    assert pid != os.getpid()
+    events = [e for e in events_of(result) if e.get("job") == "j"]
+    assert events and all(e["worker"].startswith("tcp://127.0.0.1:") for e in events)
+    gone = False  # the cluster closes with the run: its worker process ends
+    for _ in range(200):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            gone = True
+            break
+        time.sleep(0.05)
+    assert gone
