@@ -47,7 +47,7 @@ class DaskExecutor:
         if address:
             self.client = Client(address, timeout=CONNECT_TIMEOUT_SECONDS, set_as_default=False)
         else:
-            self.cluster = LocalCluster(processes=True, dashboard_address=None, host="127.0.0.1")
+            self.cluster = LocalCluster(processes=True, dashboard_address=":0", host="127.0.0.1")
             self.client = Client(self.cluster, set_as_default=False)
         self.driver = ThreadPoolExecutor(max_workers, thread_name_prefix="runwright-dask")
 
