@@ -159,19 +159,23 @@ def test_runwright_executor_sends_jobs_without_runs_on_to_dask(conf, dask_addres
     assert not any("worker" in e for e in events if e.get("job") == "here")
 
 
-def test_a_timeout_reaches_the_task_on_the_cluster(workflow_from, dask_address) -> None:
-    result = workflow_from("""
+@pytest.mark.parametrize("matrix", [False, True])
+def test_a_timeout_reaches_the_task_on_the_cluster(workflow_from, dask_address, matrix: bool) -> None:
+    strategy = "strategy: {matrix: {n: [1]}}" if matrix else ""
+    result = workflow_from(f"""
     slow:
       type: Workflow
       jobs:
         j:
-          runs-on: {type: dask, address: "${DASK_ADDRESS}"}
+          runs-on: {{type: dask, address: "${{DASK_ADDRESS}}"}}
           timeout-minutes: 0.03
+          {strategy}
           stages:
-            - {id: wait, bash: "sleep 60"}
+            - {{id: wait, bash: "sleep 60"}}
     """).execute()
     assert result.status is Status.FAILED
-    stage = result.context["jobs"]["j"]["stages"]["wait"]
+    job = result.context["jobs"]["j"]
+    stage = (job["strategies"]["1"] if matrix else job)["stages"]["wait"]
     assert stage["status"] in ("FAILED", "CANCEL")
     assert stage["errors"][0]["name"] == "Timeout"
 

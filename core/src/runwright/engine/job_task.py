@@ -86,7 +86,13 @@ def upstream_jobs(runner: WorkflowRunner, job_id: str) -> dict[str, Any]:
     return {need: runner.context["jobs"][need] for need in seen if need in runner.context["jobs"]}
 
 
-def make_job_task(runner: WorkflowRunner, job_id: str, strategy: StrategyTask | None = None) -> JobTask:
+def make_job_task(
+    runner: WorkflowRunner,
+    job_id: str,
+    strategy: StrategyTask | None = None,
+    scope: CancelScope | None = None,
+) -> JobTask:
+    """The task for a job (or one strategy, whose deadline is ``scope``'s: the job's timeout)."""
     state = runner.state
     return JobTask(
         settings=state.runtime.settings,
@@ -99,7 +105,7 @@ def make_job_task(runner: WorkflowRunner, job_id: str, strategy: StrategyTask | 
         upstream=upstream_jobs(runner, job_id),
         previous=state.previous.get(job_id),
         trigger_chain=state.trigger_chain[:-1],
-        seconds_left=state.scope.remaining(),
+        seconds_left=(scope or state.scope).remaining(),
         secrets=MASKER.values(),
         strategy=strategy,
     )
@@ -272,7 +278,8 @@ def strategy_runner(
         scope: CancelScope,
         previous: Mapping[str, Any] | None,
     ) -> tuple[Status, list[dict[str, Any]]]:
-        task = make_job_task(runner, job_id, StrategyTask(sid, matrix, dict(previous) if previous else None))
+        strategy = StrategyTask(sid, matrix, dict(previous) if previous else None)
+        task = make_job_task(runner, job_id, strategy, scope)
         result = run_remote(task, scope)
         replay_events(runner.state.trace, result.events)
         if result.lost:
