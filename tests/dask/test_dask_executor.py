@@ -180,6 +180,24 @@ def test_a_timeout_reaches_the_task_on_the_cluster(workflow_from, dask_address, 
     assert stage["errors"][0]["name"] == "Timeout"
 
 
+def test_call_functions_resolve_on_the_worker_through_the_registry(workflow_from, dask_address) -> None:
+    result = workflow_from("""
+    calls:
+      type: Workflow
+      jobs:
+        j:
+          runs-on: {type: dask, address: "${DASK_ADDRESS}"}
+          stages:
+            - {id: hi, uses: tasks/greet@local, with: {name: dask, times: 2}}
+            - {id: total, uses: tasks/sum-numbers@local, with: {numbers: [1, 2, 3.5]}}
+    """).execute()
+    assert result.status is Status.SUCCESS, result.errors
+    stages = result.context["jobs"]["j"]["stages"]
+    assert stages["hi"]["outputs"] == {"greeting": "hello dask hello dask"}
+    assert stages["total"]["outputs"] == {"total": 6.5}
+    assert all(e["worker"].startswith("tcp://") for e in events_of(result) if e.get("job") == "j")
+
+
 @pytest.mark.parametrize("retries", [0, 1])
 def test_a_worker_killed_mid_job_gives_worker_lost(workflow_from, dask_address, tmp_path, retries) -> None:
     """Runs last in this file: it kills a real worker process (the nanny restarts it)."""
