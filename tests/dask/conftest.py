@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -17,6 +18,7 @@ def dask_cluster() -> Iterator[object]:
     try:
         yield cluster
     finally:
+        time.sleep(1)  # finished tasks' cancel watchers end before the scheduler does
         cluster.close()
 
 

@@ -8,6 +8,7 @@ task watches. A worker that dies mid-job gives ``worker-lost`` (resubmitted ``re
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,7 +28,13 @@ from runwright.engine.job_task import (
 from runwright.engine.result import Status, error_record
 from runwright.models.base import slugify
 
-from runwright_dask.worker import cancel_event, cancel_reason, run_on_worker, started_event
+from runwright_dask.worker import (
+    CANCEL_POLL_SECONDS,
+    cancel_event,
+    cancel_reason,
+    run_on_worker,
+    started_event,
+)
 
 if TYPE_CHECKING:
     from runwright.engine.runner import WorkflowRunner
@@ -61,6 +68,7 @@ class DaskExecutor:
         self.driver.shutdown(wait=wait, cancel_futures=cancel_futures)
         self.client.close()
         if self.cluster is not None:
+            time.sleep(CANCEL_POLL_SECONDS)  # let finished tasks' cancel watchers end first
             self.cluster.close()
 
     # -- jobs ----------------------------------------------------------------------------
