@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from runwright import Status
 from runwright.errors import TemplateError
-from runwright.models.runs_on import parse_executor_setting
+from runwright.models.runs_on import RunsOn, parse_executor_setting
 
 
 def test_local_forms_run_in_this_process(workflow_from) -> None:
@@ -60,6 +60,11 @@ def test_local_takes_no_address(workflow_from) -> None:
           jobs:
             j: {runs-on: {type: local, address: "tcp://x:1"}, stages: [{id: s, echo: x}]}
         """)
+
+
+def test_the_peers_with_spelling_carries_dask_options() -> None:
+    runs_on = RunsOn.model_validate({"type": "dask", "with": {"address": "tcp://10.0.0.5:8786", "retries": 1}})
+    assert (runs_on.type, runs_on.address, runs_on.retries) == ("dask", "tcp://10.0.0.5:8786", 1)
 
 
 def test_runwright_executor_setting_forms() -> None:

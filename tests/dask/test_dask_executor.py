@@ -198,6 +198,31 @@ def test_call_functions_resolve_on_the_worker_through_the_registry(workflow_from
     assert all(e["worker"].startswith("tcp://") for e in events_of(result) if e.get("job") == "j")
 
 
+def test_fail_fast_cancels_the_other_strategies_on_the_cluster(workflow_from, dask_address, tmp_path) -> None:
+    result = workflow_from(f"""
+    fast:
+      type: Workflow
+      jobs:
+        j:
+          runs-on: {{type: dask, address: "${{DASK_ADDRESS}}"}}
+          strategy: {{matrix: {{n: [1, 2]}}, max-parallel: 2, fail-fast: true}}
+          stages:
+            - id: work
+              bash: |
+                if [ "${{{{ matrix.n }}}}" = 1 ]; then
+                  while [ ! -e {tmp_path}/slow-started ]; do sleep 0.05; done
+                  exit 3
+                fi
+                touch {tmp_path}/slow-started
+                sleep 60
+    """).execute()
+    assert result.status is Status.FAILED
+    strategies = result.context["jobs"]["j"]["strategies"]
+    assert strategies["1"]["status"] == "FAILED"
+    assert strategies["2"]["status"] == "CANCEL"
+    assert strategies["2"]["stages"]["work"]["status"] == "CANCEL"
+
+
 @pytest.mark.parametrize("retries", [0, 1])
 def test_a_worker_killed_mid_job_gives_worker_lost(workflow_from, dask_address, tmp_path, retries) -> None:
     """Runs last in this file: it kills a real worker process (the nanny restarts it)."""
