@@ -63,7 +63,9 @@ def test_local_takes_no_address(workflow_from) -> None:
 
 
 def test_the_peers_with_spelling_carries_dask_options() -> None:
-    runs_on = RunsOn.model_validate({"type": "dask", "with": {"address": "tcp://10.0.0.5:8786", "retries": 1}})
+    runs_on = RunsOn.model_validate(
+        {"type": "dask", "with": {"address": "tcp://10.0.0.5:8786", "retries": 1}}
+    )
     assert (runs_on.type, runs_on.address, runs_on.retries) == ("dask", "tcp://10.0.0.5:8786", 1)
 
 
