@@ -5,9 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
+import distributed
 import pytest
-
-distributed = pytest.importorskip("distributed")
 
 
 @pytest.fixture(scope="session")
