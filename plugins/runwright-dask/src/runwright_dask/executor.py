@@ -87,7 +87,7 @@ class DaskExecutor:
             if result.lost and len(lost) < self.retries and not runner.state.scope.cancelled:
                 lost.extend(result.errors)
                 runner.state.trace.event(
-                    "job-retry", f"worker lost ({result.worker}); resubmitting", job=job_id
+                    "job-retry", f"worker lost; resubmitting (attempt {len(lost) + 1})", job=job_id
                 )
                 continue
             return apply_job_result(runner, job_id, result, lost)
