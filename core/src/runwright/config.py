@@ -34,6 +34,9 @@ class Settings:
       stop: ISO 8601 (``PT5M``), JSON (``{"minutes": 5}``) or seconds (default 5 minutes).
     - ``RUNWRIGHT_SECRETS``: comma list of environment variables whose values are masked, besides
       those whose names contain KEY, TOKEN, SECRET, PASSWORD, PASSWD, PASSPHRASE or CREDENTIAL.
+    - ``RUNWRIGHT_EXECUTOR``: where jobs without ``runs-on:`` run, for a whole deployment:
+      ``local`` (default), ``dask`` (a temporary local cluster per run), ``dask:tcp://host:8786``
+      or a JSON ``runs-on`` mapping.
     """
 
     conf_path: Path
@@ -45,6 +48,7 @@ class Settings:
     trace_enabled: bool
     audit_url: str | None
     stop_boundary_delta: str | None
+    executor: str = "local"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -60,6 +64,7 @@ class Settings:
             trace_enabled=env.get("RUNWRIGHT_TRACE", "1").strip().lower() not in {"0", "false", "no", "off"},
             audit_url=env.get("RUNWRIGHT_AUDIT_URL") or None,
             stop_boundary_delta=env.get("RUNWRIGHT_STOP_BOUNDARY_DELTA") or None,
+            executor=env.get("RUNWRIGHT_EXECUTOR", "").strip() or "local",
         )
 
 

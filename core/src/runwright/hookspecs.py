@@ -40,9 +40,14 @@ def register_filters(register: Callable[[str, Callable[..., Any]], None]) -> Non
 def register_executors(register: Callable[[str, Callable[..., Any]], None]) -> None:
     """Register job executors by calling ``register(name, factory)``.
 
-    ``factory(max_workers: int)`` returns an object with the ``concurrent.futures.Executor``
-    interface (``submit`` returning a future, ``shutdown``). The engine decides what runs
-    next; an executor only runs what it is given (local threads, a dask cluster...).
+    A job picks one by name with ``runs-on: {type: NAME, ...}``. ``factory(max_workers: int,
+    **options)`` (options: the other ``runs-on`` keys that are set, e.g. ``address``, ``retries``)
+    returns an object with the ``concurrent.futures.Executor`` interface (``submit`` returning a
+    future, ``shutdown``); the runner submits ``runner.run_job(job_id)`` to it. An executor that
+    runs jobs in other processes (a Dask cluster) also defines ``submit_job(runner, job_id)``
+    returning a future of the job's Status, and ships a picklable
+    :class:`runwright.engine.job_task.JobTask` instead (see that module). The engine decides what
+    runs next; an executor only runs what it is given.
     """
 
 

@@ -582,6 +582,7 @@ def build_model(
     instance._conf_path = source.file.parent  # type: ignore[attr-defined]
     instance._source = source.file  # type: ignore[attr-defined]
     instance._definition_hash = definition_hash(source.raw)  # type: ignore[attr-defined]
+    instance._raw = raw  # type: ignore[attr-defined]  # substituted: rebuilds it on a worker
     return instance  # type: ignore[return-value]
 
 

@@ -117,6 +117,11 @@ class Masker:
             MIN_SECRET_LENGTH,
         )
 
+    def values(self) -> tuple[str, ...]:
+        """The secrets known here, to hand to another process that runs part of a run."""
+        with self._lock:
+            return tuple(self._values)
+
     def clear(self) -> None:
         with self._lock:
             self._values.clear()

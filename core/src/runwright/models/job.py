@@ -14,6 +14,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from runwright.config import Limits
 from runwright.errors import ExpressionError
 from runwright.models.base import MAX_MINUTES, TemplateModel
+from runwright.models.runs_on import RunsOn, check_installed
 from runwright.models.stage import AnyStage, Stage, check_limit, check_unique_ids, render_limit
 
 if TYPE_CHECKING:
@@ -101,6 +102,9 @@ class Job(TemplateModel):
     desc: str | None = None
     needs: list[str] = Field(default_factory=list)
     if_: str | bool | None = Field(None, alias="if")
+    runs_on: RunsOn | None = Field(
+        None, alias="runs-on", description="Executor: 'local' (default) or {type: dask, address: ...}."
+    )
     trigger_rule: TriggerRule = Field(TriggerRule.ALL_SUCCESS, alias="trigger-rule")
     strategy: Strategy | None = None
     stages: list[AnyStage] = Field(min_length=1)  # type: ignore[valid-type]
@@ -129,6 +133,13 @@ class Job(TemplateModel):
         runtime = (info.context or {}).get("runtime")
         if runtime is not None:
             check_matrix_ids(self, runtime.expressions)
+        return self
+
+    @model_validator(mode="after")
+    def _runs_on_installed(self, info: ValidationInfo) -> Job:
+        runtime = (info.context or {}).get("runtime")
+        if runtime is not None and self.runs_on is not None:
+            check_installed(self.runs_on, runtime.executors, "")
         return self
 
     @property

@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, PrivateAttr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from runwright.errors import ParamError, RunwrightError, UndeclaredParamWarning
 from runwright.models.base import MAX_MINUTES, TemplateModel
 from runwright.models.events import CronEvent, normalise_on, split_release_triggers
 from runwright.models.job import Job
 from runwright.models.params import ParamSpec
+from runwright.models.runs_on import RunsOn, check_installed
 
 if TYPE_CHECKING:
     from runwright.engine.result import Result
@@ -50,6 +51,9 @@ class Workflow(TemplateModel):
     max_parallel: int | None = Field(None, alias="max-parallel", ge=1)
     timeout_minutes: float | None = Field(None, alias="timeout-minutes", gt=0, le=MAX_MINUTES)
     tags: list[str] = Field(default_factory=list)
+    runs_on: RunsOn | None = Field(
+        None, alias="runs-on", description="Default executor of every job (a job's runs-on wins)."
+    )
 
     _runtime: Runtime | None = PrivateAttr(default=None)
     _source: Path | None = PrivateAttr(default=None)
@@ -57,6 +61,7 @@ class Workflow(TemplateModel):
     _definition_hash: str = PrivateAttr(default="")
     _order: tuple[str, ...] = PrivateAttr(default=())
     _released_after: tuple[str, ...] = PrivateAttr(default=())
+    _raw: dict[str, Any] | None = PrivateAttr(default=None)
 
     @field_validator("on", mode="before")
     @classmethod
@@ -98,6 +103,13 @@ class Workflow(TemplateModel):
             raise ValueError(f"jobs form a cycle: {cycle}") from None
         return self
 
+    @model_validator(mode="after")
+    def _runs_on_installed(self, info: ValidationInfo) -> Workflow:
+        runtime = (info.context or {}).get("runtime")
+        if runtime is not None and self.runs_on is not None:
+            check_installed(self.runs_on, runtime.executors, "")
+        return self
+
     # -- loading ---------------------------------------------------------------------------
 
     @classmethod
@@ -131,6 +143,14 @@ class Workflow(TemplateModel):
     def conf_path(self) -> Path | None:
         """The conf path this workflow was loaded from (``trigger:`` looks there too)."""
         return self._conf_path
+
+    @property
+    def definition(self) -> dict[str, Any]:
+        """The validated template as a plain mapping (``${VAR}`` substituted): enough to rebuild
+        this workflow in another process (a Dask worker) through the same stage kinds."""
+        if self._raw is not None:
+            return self._raw
+        return self.model_dump(by_alias=True, exclude_unset=True, mode="python")
 
     @property
     def definition_hash(self) -> str:
