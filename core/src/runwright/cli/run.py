@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-from runwright.audit import AuditBackend, make_audit_backend, utc_now
+from runwright.audit import AuditBackend, ReleaseStatus, make_audit_backend, mark_dead_crashed, utc_now
 from runwright.cli.app import EXIT_FAILED, app, fail_usage
 from runwright.cli.progress import Progress
 from runwright.config import Settings
@@ -57,6 +57,8 @@ def run(
             return
         workflow.parameterize(params)  # bad params are a usage error, before any record
         audit = optional_audit(workflow)
+        if audit is not None:  # runs of this workflow a killed process left RUNNING: CRASHED
+            mark_dead_crashed(audit, audit.list(workflow.name, ReleaseStatus.RUNNING))
         if audit is None:
             with Progress(enabled=not as_json) as observer:
                 result = workflow.execute(params, observer=observer)

@@ -82,7 +82,7 @@ def backfill(
     conf: Path | None = CONF_OPTION,
 ) -> None:
     """Release every tick in [start, end] that has no SUCCESS record yet, oldest first."""
-    from datetime import timedelta
+    from datetime import UTC, timedelta
 
     from runwright.audit import ReleaseStatus, ReleaseType, make_audit_backend
     from runwright.models.workflow import Workflow
@@ -95,9 +95,12 @@ def backfill(
             raise fail_usage(f"workflow '{name}' has no 'on:' schedule to backfill")
         audit = make_audit_backend(pm=workflow.runtime.pm)
         first, last = parse_when(start, "--start"), parse_when(end, "--end")
-        ticks = sorted(
-            {t for e in workflow.on for t in ticks_between(e, first - timedelta(microseconds=1), last)}
-        )
+        by_instant = {  # keyed by the UTC instant: both 01:30s of a clocks-back night are kept
+            t.astimezone(UTC): t
+            for e in workflow.on
+            for t in ticks_between(e, first - timedelta(microseconds=1), last)
+        }
+        ticks = [by_instant[instant] for instant in sorted(by_instant)]
         params = parse_params(param)
         failed = 0
         for tick in ticks:
@@ -108,10 +111,13 @@ def backfill(
             outcome = workflow.release(
                 tick,
                 params,
-                mode=ReleaseMode.FORCE if attempts else ReleaseMode.NORMAL,
+                mode=ReleaseMode.RETRY,  # a new attempt unless one is RUNNING or SUCCESS: atomic
                 release_type=ReleaseType.BACKFILL,
                 audit=audit,
             )
+            if not outcome.ran:
+                typer.echo(f"{tick.isoformat()}: {outcome.reason}, skipped")
+                continue
             failed += outcome.status != "SUCCESS"
             typer.echo(f"{tick.isoformat()}: {outcome.status} (run {outcome.run_id})")
     except RunwrightError as exc:

@@ -11,9 +11,7 @@ from __future__ import annotations
 import heapq
 import json
 import logging
-import os
 import re
-import socket
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -27,6 +25,7 @@ from runwright.audit import (
     ReleaseRecord,
     ReleaseStatus,
     ReleaseType,
+    crash_reason,
     make_audit_backend,
     utc_now,
 )
@@ -45,6 +44,7 @@ from runwright.schedule.release import (
     new_record,
     release,
     release_params,
+    replay_params,
     run_claimed,
 )
 
@@ -247,31 +247,32 @@ class Scheduler:
 
     def recover(self) -> list[ReleaseOutcome]:
         """Mark releases left RUNNING by a dead process CRASHED; re-release where allowed."""
-        host = socket.gethostname()
         now = utc_now()
         retried: list[ReleaseOutcome] = []
         for record in self.audit.list(status=ReleaseStatus.RUNNING):
-            dead = record.host == host and not _pid_alive(record.pid)
-            stale = now - record.heartbeat > self.crashed_after
-            if not (dead or stale):
+            why = crash_reason(record, now, self.crashed_after)
+            if why is None or not self.audit.mark_crashed(record.run_id, why):
                 continue
-            why = "process is gone" if dead else f"no heartbeat since {record.heartbeat.isoformat()}"
-            if not self.audit.mark_crashed(record.run_id, f"run crashed: {why}"):
-                continue
-            log.warning("release %s of %s crashed (%s)", record.release, record.workflow, why)
+            log.warning("release %s of %s: %s", record.release, record.workflow, why)
             entry = next((e for e in self.entries.values() if e.workflow == record.workflow), None)
             workflow = self.workflows.get(record.workflow)
             if entry is not None and workflow is not None and entry.event.retry_crashed:
+                try:
+                    params = replay_params(record)
+                except RunwrightError as exc:
+                    log.error("cannot re-release %s of %s: %s", record.release, record.workflow, exc)
+                    continue
                 retried.append(
                     release(
                         workflow,
                         record.release,
-                        record.params,
-                        mode=ReleaseMode.FORCE,
+                        params,
+                        mode=ReleaseMode.RETRY,
                         release_type=record.type,
                         audit=self.audit,
                         parent_run_id=record.run_id,
                         heartbeat_seconds=self.heartbeat_seconds,
+                        render_params=False,  # stored values are data
                     )
                 )
         self.outcomes.extend(retried)
@@ -364,13 +365,3 @@ class Scheduler:
                     return
 
     _scope: Any = None
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
