@@ -385,3 +385,62 @@ def test_a_dst_night_keeps_every_release_apart(
     assert backend.claim(retry)
     assert [r.attempt for r in backend.attempts("dst", ticks[8].astimezone(UTC))] == [1, 2]
     assert [r.attempt for r in backend.attempts("dst", ticks[7])] == [1]
+
+
+# -- claim_next_attempt: the compare-and-set behind backfill, rerun and crash re-release ----
+
+
+def test_claim_next_attempt_numbers_attempts_and_refuses_while_running_or_done(
+    backend: AuditBackend,
+) -> None:
+    first = backend.claim_next_attempt(make_record(attempt=7))  # the store picks the number
+    assert first is not None and first.attempt == 1
+    assert backend.get(first.run_id) == first
+    assert backend.claim_next_attempt(make_record()) is None  # attempt 1 is RUNNING
+
+    backend.update(first.model_copy(update={"status": ReleaseStatus.FAILED}))
+    second = backend.claim_next_attempt(make_record())
+    assert second is not None and second.attempt == 2
+    assert backend.mark_crashed(second.run_id, "gone")
+    third = backend.claim_next_attempt(make_record())
+    assert third is not None and third.attempt == 3
+    backend.update(third.model_copy(update={"status": ReleaseStatus.SUCCESS}))
+    assert backend.claim_next_attempt(make_record()) is None  # done: never run again
+    assert [r.attempt for r in backend.attempts("daily-sales", BASE_TIME)] == [1, 2, 3]
+
+    # the caller says what blocks: only RUNNING (a forced run after a success)
+    forced = backend.claim_next_attempt(make_record(), unless={ReleaseStatus.RUNNING})
+    assert forced is not None and forced.attempt == 4
+    assert backend.claim_next_attempt(make_record(), unless={ReleaseStatus.RUNNING}) is None
+    # other releases and workflows are untouched
+    other = backend.claim_next_attempt(make_record(release=BASE_TIME + hours(1)))
+    assert other is not None and other.attempt == 1
+    assert backend.claim(make_record(release=BASE_TIME + hours(1))) is False
+
+
+def test_claim_next_attempt_after_a_plain_claim_and_with_a_used_run_id(backend: AuditBackend) -> None:
+    skipped = make_record(status=ReleaseStatus.SKIP)
+    assert backend.claim(skipped)
+    after = backend.claim_next_attempt(make_record())
+    assert after is not None and after.attempt == 2
+    with pytest.raises(ValueError, match="already recorded"):
+        backend.claim_next_attempt(make_record(release=BASE_TIME + hours(1), run_id=after.run_id))
+
+
+def test_claim_next_attempt_has_one_winner_among_threads(backend: AuditBackend) -> None:
+    start = threading.Barrier(8)
+    won: list[int] = []
+
+    def claim(n: int) -> None:
+        start.wait(timeout=10)
+        claimed = backend.claim_next_attempt(make_record(workflow="contended"))
+        if claimed is not None:
+            won.append(claimed.attempt)
+
+    threads = [threading.Thread(target=claim, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    assert won == [1]
+    assert len(backend.attempts("contended", BASE_TIME)) == 1
