@@ -131,6 +131,8 @@ def outcome_result(outcome: ReleaseOutcome) -> Result:
     """The run's Result; a release that failed before running becomes a FAILED result."""
     if outcome.result is not None:
         return outcome.result
+    if not outcome.ran:  # another attempt of this release is running or has succeeded
+        raise RunwrightError(f"{outcome.workflow} @ {outcome.logical_date.isoformat()}: {outcome.reason}")
     errors = (
         outcome.record.errors if outcome.record else [{"name": "ReleaseError", "message": outcome.reason}]
     )
