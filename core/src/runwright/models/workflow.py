@@ -156,7 +156,8 @@ class Workflow(TemplateModel):
     ) -> ReleaseOutcome:
         """One run for one cron tick, claimed and recorded in the audit store.
 
-        ``mode``: ``normal`` (skip a tick already released), ``force`` (new attempt) or
+        ``mode``: ``normal`` (skip a tick already released), ``retry`` (new attempt unless one
+        is RUNNING or SUCCESS), ``force`` (new attempt unless one is RUNNING) or
         ``dryrun`` (check everything, run nothing). Params may use ``${{ release.* }}``.
         """
         from runwright.schedule.release import release
