@@ -44,3 +44,28 @@ def test_scheduler_records_every_tick_of_a_repeated_hour(
     later = Scheduler(folder, clock=SimulatedClock(END + timedelta(seconds=1)))
     assert later.recover() == []
     assert len(backend.list(workflow="new-york")) == 13
+
+
+TWO_CLOCKS = """
+every-ten:
+  type: Workflow
+  on: [{cronjob: "*/10 * * * *", timezone: America/New_York}]
+  jobs: {j: {stages: [{id: s, echo: "tick"}]}}
+every-fifteen:
+  type: Workflow
+  on: [{cronjob: "*/15 * * * *", timezone: America/New_York}]
+  jobs: {j: {stages: [{id: s, echo: "tick"}]}}
+"""
+
+
+def test_due_ticks_of_one_zone_are_ordered_by_instant_across_the_fold(conf: Callable[..., Path]) -> None:
+    """At 01:50 EDT every-ten is due; every-fifteen's next tick is 01:00 EST, ten minutes
+    later, though its wall time is earlier. It must not hold every-ten back."""
+    scheduler = Scheduler(conf(TWO_CLOCKS), clock=SimulatedClock(datetime(2025, 11, 2, 5, 46, tzinfo=UTC)))
+    scheduler.load()
+    assert scheduler.next_wake() == datetime(2025, 11, 2, 5, 50, tzinfo=UTC)
+    due = scheduler.due(datetime(2025, 11, 2, 5, 50, tzinfo=UTC))
+    assert [(entry.workflow, tick.astimezone(UTC).strftime("%H:%M")) for entry, tick in due] == [
+        ("every-ten", "05:50")
+    ]
+    assert scheduler.next_wake() == datetime(2025, 11, 2, 6, 0, tzinfo=UTC)

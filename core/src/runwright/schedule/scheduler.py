@@ -16,7 +16,7 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -98,8 +98,15 @@ class Entry:
 
 @dataclass(order=True)
 class _Due:
-    when: datetime
+    """A heap item, ordered by the UTC instant: two local times of one zone compare by wall
+    clock, so across a DST fold 01:00 EST would sort before 01:50 EDT."""
+
+    instant: datetime = field(init=False)
+    when: datetime = field(compare=False)
     key: str = field(compare=True)
+
+    def __post_init__(self) -> None:
+        self.instant = self.when.astimezone(UTC)
 
 
 class Scheduler:
@@ -227,14 +234,16 @@ class Scheduler:
             heapq.heappush(self._heap, _Due(tick, entry.key))
 
     def next_wake(self) -> datetime | None:
+        """The next due tick as a UTC instant (a clock set to a local time in a DST fold would
+        step back an hour on ``+ timedelta``)."""
         with self._lock:
-            return self._heap[0].when if self._heap else None
+            return self._heap[0].instant if self._heap else None
 
     def due(self, now: datetime) -> list[tuple[Entry, datetime]]:
         """Pop every (entry, tick) due at ``now``, oldest first; schedule each entry's next."""
         found: list[tuple[Entry, datetime]] = []
         with self._lock:
-            while self._heap and self._heap[0].when <= now:
+            while self._heap and self._heap[0].instant <= now:
                 item = heapq.heappop(self._heap)
                 entry = self.entries.get(item.key)
                 if entry is None:
