@@ -91,6 +91,18 @@ fanout:
         - id: show
           bash: 'echo "${{ matrix.os }}-${{ matrix.py }}"'
 
+keyed:
+  type: Workflow
+  desc: A param whose default is a secret; fails until the marker file exists.
+  params:
+    key: {type: str, default: "${SERVICE_API_KEY}"}
+    marker: str
+  jobs:
+    use:
+      stages:
+        - id: check
+          bash: 'test "${{ params.key }}" = "s3cr3t-value-4242" && test -f "${{ params.marker }}"'
+
 secretive:
   type: Workflow
   desc: Prints a secret from the environment.

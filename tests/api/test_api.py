@@ -104,6 +104,45 @@ def test_rerun_reuses_what_succeeded_and_runs_what_failed(server: Server) -> Non
     assert rerun["context"]["jobs"]["first"].get("reused") is True
 
 
+def test_concurrent_reruns_of_one_run_start_one_attempt(server: Server) -> None:
+    """The rerun claim is one compare-and-set in the store: racing reruns start exactly one."""
+    import concurrent.futures
+
+    run_id = server.trigger("slow", {"seconds": 60})
+    server.client.post(server.api(f"/runs/{run_id}/cancel"))
+    assert server.wait_status(run_id)["status"] == "CANCEL"
+    with concurrent.futures.ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(lambda _: server.client.post(server.api(f"/runs/{run_id}/rerun")), range(6)))
+    codes = sorted(a.status_code for a in answers)
+    assert codes == [202, 409, 409, 409, 409, 409], [a.text for a in answers]
+    assert all("RUNNING" in a.json()["detail"] for a in answers if a.status_code == 409)
+    started = next(a.json()["run_id"] for a in answers if a.status_code == 202)
+    server.client.post(server.api(f"/runs/{started}/cancel"))
+    assert server.wait_status(started)["status"] == "CANCEL"
+
+
+def test_rerun_reads_a_secret_param_again_never_the_mask(server: Server) -> None:
+    marker = server.root / "keyed-marker"
+    run_id = server.trigger("keyed", {"marker": str(marker)})
+    failed = server.wait_status(run_id)
+    assert failed["status"] == "FAILED" and failed["params"]["key"] == "***"
+    marker.write_text("now")
+    response = server.client.post(server.api(f"/runs/{run_id}/rerun"))
+    assert response.status_code == 202, response.text
+    assert server.wait_status(response.json()["run_id"])["status"] == "SUCCESS"  # the real key, not '***'
+
+
+def test_release_params_from_the_api_are_data(server: Server) -> None:
+    response = server.client.post(
+        server.api("/workflows/hello/releases"),
+        json={"logical_date": "2024-03-01T06:00:00+01:00", "mode": "force", "params": {"name": "${{ 7*7 }}"}},
+    )
+    assert response.status_code in (200, 202), response.text
+    run_id = response.json().get("run_id")
+    document = server.wait_status(run_id)
+    assert document["params"]["name"] == "${{ 7*7 }}"
+
+
 def test_rerun_of_a_running_run_is_409(server: Server) -> None:
     run_id = server.trigger("slow", {"seconds": 60})
     response = server.client.post(server.api(f"/runs/{run_id}/rerun"))

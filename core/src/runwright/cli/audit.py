@@ -54,7 +54,7 @@ def list_records(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Release records, newest first."""
-    from runwright.audit import ReleaseStatus, make_audit_backend
+    from runwright.audit import ReleaseStatus, make_audit_backend, mark_dead_crashed
 
     try:
         wanted = ReleaseStatus(status.upper()) if status else None
@@ -63,6 +63,9 @@ def list_records(
     try:
         backend = make_audit_backend()
         records = backend.list(name, wanted, parse_since(since) if since else None, limit)
+        records = mark_dead_crashed(backend, records)  # a killed run does not stay RUNNING
+        if wanted is not None:
+            records = [r for r in records if r.status is wanted]
     except RunwrightError as exc:
         raise fail_usage(str(exc)) from None
     if as_json:
@@ -79,10 +82,13 @@ def list_records(
 @audit_app.command("show")
 def show(run_id: str = typer.Argument(..., help="The run id.")) -> None:
     """One release record as JSON (secrets masked)."""
-    from runwright.audit import make_audit_backend
+    from runwright.audit import make_audit_backend, mark_dead_crashed
 
     try:
-        record = make_audit_backend().get(run_id)
+        backend = make_audit_backend()
+        record = backend.get(run_id)
+        if record is not None:
+            [record] = mark_dead_crashed(backend, [record])
     except RunwrightError as exc:
         raise fail_usage(str(exc)) from None
     if record is None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-from runwright.audit import AuditBackend, make_audit_backend, utc_now
+from runwright.audit import AuditBackend, ReleaseStatus, make_audit_backend, mark_dead_crashed, utc_now
 from runwright.cli.app import EXIT_FAILED, app, fail_usage
 from runwright.cli.progress import Progress
 from runwright.config import Settings
@@ -64,6 +64,8 @@ def run(
         workflow.parameterize(params)  # bad params are a usage error, before any record
         followers = Followers.of(workflow)  # on: release loops are a usage error too
         audit = optional_audit(workflow)
+        if audit is not None:  # runs of this workflow a killed process left RUNNING: CRASHED
+            mark_dead_crashed(audit, audit.list(workflow.name, ReleaseStatus.RUNNING))
         if audit is None:
             with Progress(enabled=not as_json) as observer:
                 result = workflow.execute(params, observer=observer)
@@ -158,6 +160,8 @@ def outcome_result(outcome: ReleaseOutcome) -> Result:
     """The run's Result; a release that failed before running becomes a FAILED result."""
     if outcome.result is not None:
         return outcome.result
+    if not outcome.ran:  # another attempt of this release is running or has succeeded
+        raise RunwrightError(f"{outcome.workflow} @ {outcome.logical_date.isoformat()}: {outcome.reason}")
     errors = (
         outcome.record.errors if outcome.record else [{"name": "ReleaseError", "message": outcome.reason}]
     )

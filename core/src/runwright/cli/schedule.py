@@ -149,7 +149,7 @@ def backfill(
     """
     from runwright.audit import ReleaseStatus, ReleaseType, make_audit_backend
     from runwright.schedule.cron import ticks_between
-    from runwright.schedule.release import ReleaseMode, release_params
+    from runwright.schedule.release import DataParams, ReleaseMode, release_params
 
     try:
         targets, is_schedule = backfill_targets(name, conf)
@@ -162,40 +162,36 @@ def backfill(
         failed = 0
         for target in targets:
             workflow = target.workflow
-            ticks = sorted(
-                {
-                    t
-                    for e in target.events
-                    for t in ticks_between(
-                        e,
-                        in_zone(first, e.zone) - timedelta(microseconds=1),
-                        in_zone(last, e.zone),
-                    )
-                }
-            )
+            by_instant = {  # keyed by the UTC instant: both 01:30s of a clocks-back night are kept
+                t.astimezone(UTC): t
+                for e in target.events
+                for t in ticks_between(
+                    e, in_zone(first, e.zone) - timedelta(microseconds=1), in_zone(last, e.zone)
+                )
+            }
+            ticks = [by_instant[instant] for instant in sorted(by_instant)]
             label = f"{workflow.name} @ " if is_schedule else ""
             for tick in ticks:
                 attempts = audit.attempts(workflow.name, tick)
                 if any(a.status is ReleaseStatus.SUCCESS for a in attempts):
                     typer.echo(f"{label}{with_utc(tick)}: already SUCCESS, skipped")
                     continue
-                mode = ReleaseMode.FORCE if attempts else ReleaseMode.NORMAL
                 if target.template_params is None:
-                    outcome = workflow.release(
-                        tick, params, mode=mode, release_type=ReleaseType.BACKFILL, audit=audit
-                    )
+                    given = params
                 else:  # the Schedule's expressions are rendered; -p values stay as typed
-                    rendered = release_params(
-                        target.template_params, tick, ReleaseType.BACKFILL, workflow
-                    )
-                    outcome = workflow.release(
-                        tick,
-                        {**rendered, **params},
-                        mode=mode,
-                        release_type=ReleaseType.BACKFILL,
-                        audit=audit,
-                        render_params=False,
-                    )
+                    rendered = release_params(target.template_params, tick, ReleaseType.BACKFILL, workflow)
+                    given = DataParams({**rendered, **params})
+                outcome = workflow.release(
+                    tick,
+                    given,
+                    mode=ReleaseMode.RETRY,  # a new attempt unless one is RUNNING or SUCCESS: atomic
+                    release_type=ReleaseType.BACKFILL,
+                    audit=audit,
+                    render_params=False,  # command-line and rendered values are data
+                )
+                if not outcome.ran:
+                    typer.echo(f"{label}{with_utc(tick)}: {outcome.reason}, skipped")
+                    continue
                 failed += outcome.status != "SUCCESS"
                 typer.echo(f"{label}{with_utc(tick)}: {outcome.status} (run {outcome.run_id})")
     except RunwrightError as exc:

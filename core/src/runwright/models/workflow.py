@@ -237,7 +237,8 @@ class Workflow(TemplateModel):
 
         ``logical_date``: a datetime, a date or an ISO string; naive values are read in the
         workflow's time zone (see :meth:`as_logical_date`).
-        ``mode``: ``normal`` (skip a tick already released), ``force`` (new attempt) or
+        ``mode``: ``normal`` (skip a tick already released), ``retry`` (new attempt unless one
+        is RUNNING or SUCCESS), ``force`` (new attempt unless one is RUNNING) or
         ``dryrun`` (check everything, run nothing). Params may use ``${{ release.* }}``.
         """
         from runwright.schedule.release import release

@@ -11,14 +11,12 @@ from __future__ import annotations
 import heapq
 import json
 import logging
-import os
 import re
-import socket
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ from runwright.audit import (
     ReleaseRecord,
     ReleaseStatus,
     ReleaseType,
+    crash_reason,
     make_audit_backend,
     utc_now,
 )
@@ -40,12 +39,12 @@ from runwright.runtime import Runtime
 from runwright.schedule.clock import Clock, SystemClock
 from runwright.schedule.cron import next_tick, ticks_between
 from runwright.schedule.release import (
-    DataParams,
     ReleaseMode,
     ReleaseOutcome,
     new_record,
     release,
     release_params,
+    replay_params,
     run_claimed,
 )
 from runwright.schedule.release_triggers import followers_graph, release_followers, release_problems
@@ -101,8 +100,15 @@ class Entry:
 
 @dataclass(order=True)
 class _Due:
-    when: datetime
+    """A heap item, ordered by the UTC instant: two local times of one zone compare by wall
+    clock, so across a DST fold 01:00 EST would sort before 01:50 EDT."""
+
+    instant: datetime = field(init=False)
+    when: datetime = field(compare=False)
     key: str = field(compare=True)
+
+    def __post_init__(self) -> None:
+        self.instant = self.when.astimezone(UTC)
 
 
 class Scheduler:
@@ -237,14 +243,16 @@ class Scheduler:
             heapq.heappush(self._heap, _Due(tick, entry.key))
 
     def next_wake(self) -> datetime | None:
+        """The next due tick as a UTC instant (a clock set to a local time in a DST fold would
+        step back an hour on ``+ timedelta``)."""
         with self._lock:
-            return self._heap[0].when if self._heap else None
+            return self._heap[0].instant if self._heap else None
 
     def due(self, now: datetime) -> list[tuple[Entry, datetime]]:
         """Pop every (entry, tick) due at ``now``, oldest first; schedule each entry's next."""
         found: list[tuple[Entry, datetime]] = []
         with self._lock:
-            while self._heap and self._heap[0].when <= now:
+            while self._heap and self._heap[0].instant <= now:
                 item = heapq.heappop(self._heap)
                 entry = self.entries.get(item.key)
                 if entry is None:
@@ -257,31 +265,32 @@ class Scheduler:
 
     def recover(self) -> list[ReleaseOutcome]:
         """Mark releases left RUNNING by a dead process CRASHED; re-release where allowed."""
-        host = socket.gethostname()
         now = utc_now()
         retried: list[ReleaseOutcome] = []
         for record in self.audit.list(status=ReleaseStatus.RUNNING):
-            dead = record.host == host and not _pid_alive(record.pid)
-            stale = now - record.heartbeat > self.crashed_after
-            if not (dead or stale):
+            why = crash_reason(record, now, self.crashed_after)
+            if why is None or not self.audit.mark_crashed(record.run_id, why):
                 continue
-            why = "process is gone" if dead else f"no heartbeat since {record.heartbeat.isoformat()}"
-            if not self.audit.mark_crashed(record.run_id, f"run crashed: {why}"):
-                continue
-            log.warning("release %s of %s crashed (%s)", record.release, record.workflow, why)
+            log.warning("release %s of %s: %s", record.release, record.workflow, why)
             entry = next((e for e in self.entries.values() if e.workflow == record.workflow), None)
             workflow = self.workflows.get(record.workflow)
             if entry is not None and workflow is not None and entry.event.retry_crashed:
+                try:
+                    params = replay_params(record)
+                except RunwrightError as exc:
+                    log.error("cannot re-release %s of %s: %s", record.release, record.workflow, exc)
+                    continue
                 retried.append(
                     release(
                         workflow,
                         record.release,
-                        DataParams(record.params),
-                        mode=ReleaseMode.FORCE,
+                        params,
+                        mode=ReleaseMode.RETRY,
                         release_type=record.type,
                         audit=self.audit,
                         parent_run_id=record.run_id,
                         heartbeat_seconds=self.heartbeat_seconds,
+                        render_params=False,  # stored values are data
                     )
                 )
         self.outcomes.extend(retried)
@@ -424,12 +433,3 @@ def render_with_deadline(params: dict[str, Any], tick: datetime, workflow: Workf
         raise outcome["error"]
     return outcome["params"]
 
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from runwright.audit import (
+    BLOCKING_STATUSES,
     AuditBackend,
     ReleaseRecord,
     ReleaseStatus,
@@ -27,13 +28,20 @@ from runwright.audit import (
 )
 from runwright.engine.context import CancelScope
 from runwright.errors import RunwrightError
-from runwright.loader import build_model, conf_files, discover
+from runwright.loader import BrokenConf, build_model, conf_files, discover
 from runwright.models.workflow import Workflow
 from runwright.runtime import Runtime
 from runwright.schedule.cron import next_tick
-from runwright.schedule.release import ReleaseMode, new_record, release, release_params, run_claimed
+from runwright.schedule.release import (
+    DataParams,
+    ReleaseMode,
+    new_record,
+    release,
+    release_params,
+    replay_params,
+    run_claimed,
+)
 
-CLAIM_TRIES = 50
 HEARTBEAT_SECONDS = 10.0
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 
@@ -112,11 +120,14 @@ class WorkflowCatalog:
             problems: dict[str, list[str]] = {}
             raw: dict[str, dict[str, Any]] = {}
             self.conf_problem = ""
+            broken: list[BrokenConf] = []
             try:
-                sources = discover(self.conf_path)
+                sources = discover(self.conf_path, broken)  # one broken file never hides the others
             except RunwrightError as exc:
                 sources = {}
                 self.conf_problem = str(exc)
+            if broken:
+                self.conf_problem = "; ".join(problem.message.splitlines()[0] for problem in broken)
             for name, source in sources.items():
                 if source.raw.get("type") != "Workflow":
                     continue
@@ -215,19 +226,21 @@ class RunService:
         params: dict[str, Any],
         parent_run_id: str | None = None,
         new_attempt: bool = True,
+        unless: frozenset[ReleaseStatus] = frozenset(),
     ) -> ReleaseRecord | None:
-        """Claim the next attempt of (workflow, logical date); None if taken (normal mode)."""
-        for _ in range(CLAIM_TRIES):
-            attempt = 1
-            if new_attempt:
-                existing = self.audit.attempts(workflow.name, logical_date)
-                attempt = existing[-1].attempt + 1 if existing else 1
-            record = new_record(workflow, logical_date, release_type, params, attempt, parent_run_id)
-            if self.audit.claim(record):
-                return record
-            if not new_attempt:
-                return None
-        raise Conflict(f"could not claim a new attempt of {workflow.name} @ {logical_date.isoformat()}")
+        """Claim a release: attempt 1 only (``new_attempt=False``, None if taken), else the next
+        attempt in one compare-and-set of the store, refused while an attempt is in ``unless``."""
+        record = new_record(workflow, logical_date, release_type, params, 1, parent_run_id)
+        if not new_attempt:
+            return record if self.audit.claim(record) else None
+        claimed = self.audit.claim_next_attempt(record, unless=unless)
+        if claimed is None:
+            blocking = "/".join(sorted(status.value for status in unless))
+            raise Conflict(
+                f"{workflow.name} @ {logical_date.isoformat()} has an attempt that is {blocking}; "
+                "no new attempt was started"
+            )
+        return claimed
 
     def _refuse_when_stopping(self) -> None:
         if self.stopping.is_set():
@@ -251,9 +264,15 @@ class RunService:
         if earlier.status is ReleaseStatus.RUNNING:
             raise Conflict(f"run '{run_id}' is still RUNNING; cancel it or wait for it to end")
         workflow = self.catalog.get(earlier.workflow)
-        params = dict(earlier.params)
+        try:
+            params = replay_params(earlier)  # secrets read again from the environment, never '***'
+        except RunwrightError as exc:
+            raise BadParams(str(exc)) from None
         self.check_params(workflow, params)
-        record = self._claim(workflow, earlier.release, ReleaseType.RERUN, params, parent_run_id=run_id)
+        record = self._claim(
+            workflow, earlier.release, ReleaseType.RERUN, params, parent_run_id=run_id,
+            unless=BLOCKING_STATUSES,  # never beside a RUNNING attempt, never after a SUCCESS
+        )
         assert record is not None
         self._start(workflow, record, params, previous=earlier.context.get("jobs") or {})
         return record
@@ -269,12 +288,17 @@ class RunService:
             return {"workflow": name, "ran": False, "status": outcome.status, "checks": outcome.checks}
         self._refuse_when_stopping()
         try:
-            rendered = release_params(params, logical_date, ReleaseType.MANUAL, workflow)
+            rendered = release_params(DataParams(params), logical_date, ReleaseType.MANUAL, workflow)
         except RunwrightError as exc:
             raise BadParams(str(exc)) from None
         self.check_params(workflow, rendered)
         record = self._claim(
-            workflow, logical_date, ReleaseType.MANUAL, rendered, new_attempt=mode_value is ReleaseMode.FORCE
+            workflow,
+            logical_date,
+            ReleaseType.MANUAL,
+            rendered,
+            new_attempt=mode_value is ReleaseMode.FORCE,
+            unless=frozenset({ReleaseStatus.RUNNING}),  # force, as on the command line
         )
         if record is None:
             attempts = self.audit.attempts(name, logical_date)
