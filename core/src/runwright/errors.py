@@ -100,3 +100,7 @@ class StageTimeout(RunwrightError):
 
 class WorkflowNotFound(ConfError):
     """No template of that name in the conf path."""
+
+
+class PluginLoadError(RunwrightError):
+    """An installed plugin could not be loaded: names the plugin, its distribution and the cause."""

@@ -28,7 +28,10 @@ def fail_usage(message: str) -> typer.Exit:
 
 def main() -> None:
     from runwright.cli import audit, plugins, run, runs, schedule, templates  # noqa: F401
+    from runwright.config import unknown_variable_warnings
 
+    for warning in unknown_variable_warnings():
+        typer.echo(warning, err=True)
     try:
         app()
     except RunwrightError as exc:  # anything a command did not turn into an exit itself

@@ -1,0 +1,93 @@
+"""Broken and unwanted plugins: one line naming the plugin and its distribution, exit 2; skipping."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tests.conftest import run_cli
+
+
+def install_fake_plugin(site: Path, dist_name: str, ep_name: str, module: str, source: str) -> None:
+    """A real dist-info with a ``runwright`` entry point, importable from ``site``."""
+    (site / f"{module}.py").write_text(source, encoding="utf-8")
+    info = site / f"{dist_name.replace('-', '_')}-1.2.3.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist_name}\nVersion: 1.2.3\n")
+    (info / "entry_points.txt").write_text(f"[runwright]\n{ep_name} = {module}\n")
+
+
+def env_with(site: Path, **extra: str) -> dict[str, str]:
+    path = os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])
+    return {"PYTHONPATH": path, **extra}
+
+
+def test_plugin_with_import_error_is_one_line_naming_the_distribution(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    install_fake_plugin(site, "runwright-broken", "broken", "rw_broken", "import no_such_module_xyz\n")
+    proc = run_cli("plugins", env=env_with(site))
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert "plugin 'broken' (runwright-broken 1.2.3)" in lines[0]
+    assert "no_such_module_xyz" in lines[0]
+    assert "RUNWRIGHT_DISABLE_PLUGINS=broken" in lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_plugin_with_misspelt_hook_is_one_line(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    source = (
+        "from runwright import hookimpl\n\n"
+        "@hookimpl\n"
+        "def register_stage_typos(register):\n"
+        "    pass\n"
+    )
+    install_fake_plugin(site, "runwright-typo", "typo", "rw_typo", source)
+    proc = run_cli("plugins", env=env_with(site))
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert "plugin 'typo' (runwright-typo 1.2.3)" in lines[0]
+    assert "register_stage_typos" in lines[0]
+
+
+def test_disabled_plugins_are_skipped_by_entry_point_or_distribution_name(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    install_fake_plugin(site, "runwright-broken", "broken", "rw_broken", "raise RuntimeError('boom')\n")
+    by_entry_point = run_cli("plugins", env=env_with(site, RUNWRIGHT_DISABLE_PLUGINS="broken"))
+    assert by_entry_point.returncode == 0, by_entry_point.stderr
+    by_distribution = run_cli("plugins", env=env_with(site, RUNWRIGHT_DISABLE_PLUGINS="x, runwright-broken"))
+    assert by_distribution.returncode == 0, by_distribution.stderr
+    # and the other plugins are still there
+    assert "runwright-audit-sqlite" in by_distribution.stdout
+
+
+def test_unknown_runwright_variable_is_a_warning_with_did_you_mean() -> None:
+    proc = run_cli(
+        "run", "hello-world", "--conf", "conf", env={"RUNWRIGHT_APP_STOP_BOUNDARY_DELTA": "PT1M"}
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        "warning: environment variable RUNWRIGHT_APP_STOP_BOUNDARY_DELTA is not a runwright setting; "
+        "did you mean RUNWRIGHT_STOP_BOUNDARY_DELTA?" in proc.stderr
+    )
+    typo = run_cli("plugins", env={"RUNWRIGHT_REGISTERY": "x"})
+    assert "did you mean RUNWRIGHT_REGISTRY?" in typo.stderr
+
+
+def test_every_runwright_variable_in_the_source_is_known() -> None:
+    """A variable read anywhere in core or the plugins must be in KNOWN_VARIABLES (no false warning)."""
+    import re
+
+    from runwright.config import KNOWN_VARIABLES
+
+    root = Path(__file__).resolve().parents[1]
+    found: set[str] = set()
+    for folder in ("core/src", "plugins"):
+        for path in (root / folder).rglob("*.py"):
+            found.update(re.findall(r"RUNWRIGHT_[A-Z][A-Z_]*[A-Z]", path.read_text(encoding="utf-8")))
+    assert found - KNOWN_VARIABLES == set()
