@@ -85,10 +85,8 @@ def _load_entry_points(pm: pluggy.PluginManager, disabled: tuple[str, ...]) -> N
         pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
     except Exception as exc:
         # pluggy stopped at the first entry point it could not load or register: name it.
-        failed = next(
-            ((d, ep) for d, ep in _group_entry_points() if not (pm.has_plugin(ep.name) or pm.is_blocked(ep.name))),
-            None,
-        )
+        pending = [(d, ep) for d, ep in _group_entry_points() if not pm.has_plugin(ep.name)]
+        failed = next(((d, ep) for d, ep in pending if not pm.is_blocked(ep.name)), None)
         where, name = "a plugin", "NAME"
         if failed is not None:
             dist, ep = failed
