@@ -91,3 +91,62 @@ def test_every_runwright_variable_in_the_source_is_known() -> None:
         for path in (root / folder).rglob("*.py"):
             found.update(re.findall(r"RUNWRIGHT_[A-Z][A-Z_]*[A-Z]", path.read_text(encoding="utf-8")))
     assert found - KNOWN_VARIABLES == set()
+
+
+ADD_WF = """
+add-wf:
+  type: Workflow
+  jobs:
+    j:
+      stages:
+        - id: s
+          uses: tasks/add@v1
+          with: {a: 1, b: 2}
+"""
+
+
+def write_registry_project(root: Path) -> None:
+    """A user's project: conf/ and a registry package ``mytasks`` side by side, nothing installed."""
+    (root / "conf").mkdir(parents=True)
+    (root / "conf" / "add.yml").write_text(ADD_WF, encoding="utf-8")
+    (root / "mytasks").mkdir()
+    (root / "mytasks" / "__init__.py").write_text("", encoding="utf-8")
+    (root / "mytasks" / "tasks.py").write_text(
+        "from runwright import tag\n\n@tag('v1')\ndef add(a: int, b: int) -> dict:\n    return {'sum': a + b}\n",
+        encoding="utf-8",
+    )
+
+
+def runwright_script() -> str:
+    """The installed console script (not ``python -m``, which would put the cwd on sys.path itself)."""
+    import shutil
+    import sys
+
+    script = Path(sys.executable).with_name("runwright")
+    return str(script) if script.exists() else str(shutil.which("runwright"))
+
+
+def test_registry_package_in_the_current_directory_is_importable(tmp_path: Path) -> None:
+    import subprocess
+
+    write_registry_project(tmp_path)
+    env = {**os.environ, "RUNWRIGHT_REGISTRY": "mytasks"}
+    proc = subprocess.run(
+        [runwright_script(), "run", "add-wf", "--conf", "conf", "--json"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert '"sum": 3' in proc.stdout
+
+
+def test_registry_package_that_cannot_be_imported_is_named_with_where_it_was_looked_for(tmp_path: Path) -> None:
+    import subprocess
+
+    write_registry_project(tmp_path)
+    env = {**os.environ, "RUNWRIGHT_REGISTRY": "mytask"}
+    proc = subprocess.run(
+        [runwright_script(), "run", "add-wf", "--conf", "conf"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 1
+    assert f"registry package 'mytask' (RUNWRIGHT_REGISTRY) could not be imported: there is no 'mytask' in the current directory ({tmp_path})" in proc.stderr

@@ -80,6 +80,7 @@ class Settings:
 
     conf_path: Path
     registry_packages: tuple[str, ...]
+    registry_is_explicit: bool
     log_path: Path
     max_job_parallel: int
     disable_plugin_autoload: bool
@@ -96,6 +97,7 @@ class Settings:
         return cls(
             conf_path=Path(env.get("RUNWRIGHT_CONF", "conf")),
             registry_packages=tuple(p.strip() for p in registry.split(",") if p.strip()),
+            registry_is_explicit="RUNWRIGHT_REGISTRY" in env,
             log_path=Path(env.get("RUNWRIGHT_LOG_PATH", "logs")),
             max_job_parallel=max(1, int(env.get("RUNWRIGHT_MAX_JOB_PARALLEL", "4"))),
             disable_plugin_autoload=_flag(env.get("RUNWRIGHT_DISABLE_PLUGIN_AUTOLOAD")),

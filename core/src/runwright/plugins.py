@@ -50,7 +50,8 @@ def get_plugin_manager(
     pm.add_hookspecs(hookspecs)
     for module_name in BUILTIN_PLUGIN_MODULES:
         pm.register(importlib.import_module(module_name), name=module_name)
-    pm.register(RegistryPackagesPlugin(settings.registry_packages), name="runwright.registry")
+    registry = RegistryPackagesPlugin(settings.registry_packages, required=settings.registry_is_explicit)
+    pm.register(registry, name="runwright.registry")
     for plugin in extra_plugins:
         pm.register(plugin)
     if not settings.disable_plugin_autoload:
