@@ -184,3 +184,12 @@ def test_committed_editor_schema_is_current() -> None:
     generated = json.loads(run_cli("schema").stdout)
     committed = json.loads((REPO / "docs" / "runwright.schema.json").read_text())
     assert committed == generated
+
+
+def test_help_text_is_rendered_as_written() -> None:
+    """Brackets in a docstring are text (not markup) and flags show no ``<bool>`` type."""
+    backfill = run_cli("backfill", "--help")
+    assert backfill.returncode == 0
+    assert "[start, end]" in backfill.stdout
+    run = run_cli("run", "--help")
+    assert "--dry-run" in run.stdout and "<bool>" not in run.stdout

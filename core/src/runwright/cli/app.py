@@ -14,6 +14,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help: ``[start, end]`` in a docstring is text, not rich markup, and rich is
+    # not imported just to print help.
+    rich_markup_mode=None,
 )
 
 EXIT_FAILED = 1
