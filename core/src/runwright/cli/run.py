@@ -44,6 +44,7 @@ def run(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Check params, expressions and uses: without running anything."
     ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Show only the summary, not the stages' output."),
 ) -> None:
     """Run a workflow. Exit 0 on success, 1 when the run failed, 2 on bad input.
 
@@ -58,17 +59,24 @@ def run(
         workflow.parameterize(params)  # bad params are a usage error, before any record
         audit = optional_audit(workflow)
         if audit is None:
-            with Progress(enabled=not as_json) as observer:
+            with Progress(enabled=not (as_json or quiet)) as observer:
                 result = workflow.execute(params, observer=observer)
             finish(result, as_json)
             return
     except RunwrightError as exc:
         raise fail_usage(str(exc)) from None
-    release_and_report(workflow, utc_now(), params, as_json, mode="force", release_type="manual", audit=audit)
+    release_and_report(
+        workflow, utc_now(), params, as_json, mode="force", release_type="manual", audit=audit, quiet=quiet
+    )
 
 
 def release_and_report(
-    workflow: Workflow, logical_date: Any, params: dict[str, Any], as_json: bool, **options: Any
+    workflow: Workflow,
+    logical_date: Any,
+    params: dict[str, Any],
+    as_json: bool,
+    quiet: bool = False,
+    **options: Any,
 ) -> None:
     """Run one release with live progress, print its result, exit 1 if it did not succeed.
 
@@ -76,7 +84,7 @@ def release_and_report(
     """
     scope = CancelScope()
     try:
-        with Progress(enabled=not as_json) as observer, cancel_on_signals(scope):
+        with Progress(enabled=not (as_json or quiet)) as observer, cancel_on_signals(scope):
             outcome = release(
                 workflow,
                 logical_date,
