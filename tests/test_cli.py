@@ -215,3 +215,12 @@ def test_audit_list_since_takes_durations_and_words() -> None:
     bad = run_cli("audit", "list", "--since", "last week")
     assert bad.returncode == 2
     assert "--since" in bad.stderr and "PT6H" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_help_text_is_rendered_as_written() -> None:
+    """Brackets in a docstring are text (not markup) and flags show no ``<bool>`` type."""
+    backfill = run_cli("backfill", "--help")
+    assert backfill.returncode == 0
+    assert "[start, end]" in backfill.stdout
+    run = run_cli("run", "--help")
+    assert "--dry-run" in run.stdout and "<bool>" not in run.stdout

@@ -12,6 +12,7 @@ import pluggy
 import pytest
 from runwright import Status, Workflow
 from runwright.config import Settings
+from runwright.errors import PluginLoadError
 from runwright.plugins import describe_plugins, get_plugin_manager
 from runwright.runtime import Runtime
 
@@ -97,8 +98,9 @@ def test_misspelt_hook_fails_fast() -> None:
         def register_stage_typs(self, register):  # noqa: ANN001 - deliberately misspelt
             pass
 
-    with pytest.raises(pluggy.PluginValidationError, match="register_stage_typs"):
+    with pytest.raises(PluginLoadError, match="register_stage_typs") as caught:
         get_plugin_manager(extra_plugins=(Typo(),))
+    assert isinstance(caught.value.__cause__, pluggy.PluginValidationError)
 
 
 def test_trace_plugins_prints_hook_calls() -> None:

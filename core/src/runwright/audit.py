@@ -241,6 +241,6 @@ def make_audit_backend(url: str | None = None, pm: Any = None) -> AuditBackend:
     backend = manager.hook.make_audit_backend(url=url)
     if backend is None:
         schemes = sorted(s for group in manager.hook.audit_backend_schemes() for s in group)
-        installed = ", ".join(f"{s}://" for s in schemes) or "none (install runwright-audit-file)"
+        installed = ", ".join(f"{s}://" for s in schemes) or "none (pip install 'runwright[file]')"
         raise RunwrightError(f"no audit backend for '{url}'; installed backends: {installed}")
     return backend

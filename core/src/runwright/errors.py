@@ -111,3 +111,7 @@ class RunwrightWarning(UserWarning):
 
 class UndeclaredParamWarning(RunwrightWarning):
     """A run got a param its workflow does not declare (passed through as given)."""
+
+
+class PluginLoadError(RunwrightError):
+    """An installed plugin could not be loaded: names the plugin, its distribution and the cause."""

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 import pkgutil
 import re
+import sys
 import threading
 import typing
 import warnings
@@ -293,13 +295,28 @@ class CallRegistry:
 
 
 class _PackageCallRegistry(CallRegistry):
-    """Modules are looked up under each registry package, as ``uses:`` names them."""
+    """Modules are looked up under each registry package, as ``uses:`` names them.
 
-    def __init__(self, packages: list[str]) -> None:
+    A package the user named (``required``) that cannot be imported is an error saying which
+    package and from where, rather than a "no call function" further down.
+    """
+
+    def __init__(self, packages: list[str], required: bool = False) -> None:
         super().__init__({}, provider="")
         self.packages = packages
+        self.required = required
+        self._checked = False
 
     def _module_paths(self, module: str) -> list[str]:
+        if self.required and not self._checked:
+            for package in self.packages:
+                if _import_optional(package) is None:
+                    raise CallResolutionError(
+                        f"registry package '{package}' (RUNWRIGHT_REGISTRY) could not be imported: "
+                        f"there is no '{package}' in the current directory ({os.getcwd()}) nor on the "
+                        "Python path; check the name, run from the folder that holds it, or install it"
+                    )
+            self._checked = True
         return [f"{package}.{module}" for package in self.packages]
 
     def module_names(self) -> list[str]:
@@ -356,8 +373,11 @@ def _tagged_functions(module: ModuleType) -> list[Callable[..., Any]]:
 class RegistryPackagesPlugin:
     """Built-in plugin: resolves ``uses:`` and filters from the ``RUNWRIGHT_REGISTRY`` packages."""
 
-    def __init__(self, packages: Iterable[str]) -> None:
-        self.registry = _PackageCallRegistry(list(packages))
+    def __init__(self, packages: Iterable[str], required: bool = False) -> None:
+        # A registry package in the current directory is importable, as ``python -m`` makes it.
+        if os.getcwd() not in sys.path and "" not in sys.path:
+            sys.path.append(os.getcwd())
+        self.registry = _PackageCallRegistry(list(packages), required=required)
 
     @hookimpl(tryfirst=True)
     def resolve_call(self, module: str, name: str, tag: str) -> CallFunction | None:

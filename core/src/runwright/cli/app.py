@@ -16,6 +16,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help: ``[start, end]`` in a docstring is text, not rich markup, and rich is
+    # not imported just to print help.
+    rich_markup_mode=None,
 )
 
 EXIT_FAILED = 1
@@ -41,9 +44,12 @@ python_show_warning = warnings.showwarning
 
 def main() -> None:
     from runwright.cli import audit, plugins, run, runs, schedule, templates  # noqa: F401
+    from runwright.config import unknown_variable_warnings
     from runwright.plugins import get_plugin_manager
 
     warnings.showwarning = show_warning
+    for warning in unknown_variable_warnings():
+        typer.echo(warning, err=True)
     try:
         get_plugin_manager().hook.register_cli_commands(app=app)  # e.g. `serve` from runwright[api]
         app()

@@ -46,6 +46,7 @@ def run(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Check params, expressions and uses: without running anything."
     ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Show only the summary, not the stages' output."),
 ) -> None:
     """Run a workflow. Exit 0 on success, 1 when the run failed, 2 on bad input.
 
@@ -67,7 +68,7 @@ def run(
         if audit is not None:  # runs of this workflow a killed process left RUNNING: CRASHED
             mark_dead_crashed(audit, audit.list(workflow.name, ReleaseStatus.RUNNING))
         if audit is None:
-            with Progress(enabled=not as_json) as observer:
+            with Progress(enabled=not (as_json or quiet)) as observer:
                 result = workflow.execute(params, observer=observer)
                 chained = followers.release(result, utc_now(), None, {"observer": observer})
             finish(result, as_json, chained)
@@ -83,6 +84,7 @@ def run(
         release_type="manual",
         audit=audit,
         followers=followers,
+        quiet=quiet,
     )
 
 
@@ -92,6 +94,7 @@ def release_and_report(
     params: dict[str, Any],
     as_json: bool,
     followers: Followers | None = None,
+    quiet: bool = False,
     **options: Any,
 ) -> None:
     """Run one release with live progress, print its result, exit 1 if it did not succeed.
@@ -102,7 +105,7 @@ def release_and_report(
     scope = CancelScope()
     chained: list[ReleaseOutcome] = []
     try:
-        with Progress(enabled=not as_json) as observer, cancel_on_signals(scope):
+        with Progress(enabled=not (as_json or quiet)) as observer, cancel_on_signals(scope):
             run_options = {"observer": observer, "scope": scope}
             outcome = release(
                 workflow,
