@@ -97,7 +97,7 @@ def test_json_output_masks_secrets(conf) -> None:
     )
 
 
-def test_validate_reports_all_problems_of_the_first_bad_file(conf) -> None:
+def test_validate_reports_all_problems_of_all_files(conf) -> None:
     conf(GOOD, "a-good.yml")
     folder = conf(
         """
@@ -113,8 +113,9 @@ def test_validate_reports_all_problems_of_the_first_bad_file(conf) -> None:
     conf("three:\n  type: Workflow\n  jobs: {j: {stages: [{name: x, baash: y}]}}\n", "c-bad.yml")
     result = run_cli("validate", str(folder))
     assert result.returncode == 2
-    assert "template 'one'" in result.stderr and "template 'two'" in result.stderr
-    assert "b-bad.yml" in result.stderr and "c-bad.yml" not in result.stderr
+    assert "template 'one'" in result.stdout and "template 'two'" in result.stdout
+    assert "b-bad.yml:4:" in result.stdout and "c-bad.yml:3:" in result.stdout
+    assert "[stage-kind]" in result.stdout and "[needs]" in result.stdout
     good = run_cli("validate", str(folder / "a-good.yml"))
     assert good.returncode == 0 and "1 template(s)" in good.stdout
 
@@ -184,3 +185,42 @@ def test_committed_editor_schema_is_current() -> None:
     generated = json.loads(run_cli("schema").stdout)
     committed = json.loads((REPO / "docs" / "runwright.schema.json").read_text())
     assert committed == generated
+
+
+def test_audit_list_since_takes_durations_and_words() -> None:
+    """``--since PT6H`` (an ISO duration back from now), ``yesterday``/``today`` (local midnight)."""
+    from datetime import datetime, timedelta
+
+    from runwright.audit import ReleaseStatus, make_audit_backend
+
+    from tests.audit.conftest import make_record
+
+    now = datetime.now().astimezone()
+    ages = {"one-hour-ago": 1, "seven-hours-ago": 7, "three-days-ago": 72}
+    store = make_audit_backend()
+    for name, hours in ages.items():
+        started = now - timedelta(hours=hours)
+        store.claim(make_record(workflow=name, started=started, status=ReleaseStatus.SUCCESS))
+
+    def listed(since: str) -> set[str]:
+        done = run_cli("audit", "list", "--since", since, "--json")
+        assert done.returncode == 0, done.stderr
+        return {record["workflow"] for record in json.loads(done.stdout)}
+
+    assert listed("PT6H") == {"one-hour-ago"}
+    assert listed("P2D") == {"one-hour-ago", "seven-hours-ago"}
+    assert listed("yesterday") == {"one-hour-ago", "seven-hours-ago"}
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    assert listed("today") == {n for n, h in ages.items() if now - timedelta(hours=h) >= midnight}
+    bad = run_cli("audit", "list", "--since", "last week")
+    assert bad.returncode == 2
+    assert "--since" in bad.stderr and "PT6H" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_help_text_is_rendered_as_written() -> None:
+    """Brackets in a docstring are text (not markup) and flags show no ``<bool>`` type."""
+    backfill = run_cli("backfill", "--help")
+    assert backfill.returncode == 0
+    assert "[start, end]" in backfill.stdout
+    run = run_cli("run", "--help")
+    assert "--dry-run" in run.stdout and "<bool>" not in run.stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -56,11 +57,32 @@ def test_max_parallel_one_serialises_jobs(workflow_from, tmp_path) -> None:
     assert {j: v["status"] for j, v in jobs_of(result).items()} == {"a": "SUCCESS", "b": "SUCCESS"}
 
 
-def test_env_sets_default_parallelism(workflow_from, monkeypatch, tmp_path) -> None:
-    monkeypatch.setenv("RUNWRIGHT_MAX_JOB_PARALLEL", "1")
+def test_env_sets_default_parallelism(conf, monkeypatch) -> None:
+    """RUNWRIGHT_MAX_JOB_PARALLEL=1: independent jobs run one at a time (read from the trace)."""
+    from runwright import Workflow
     from runwright.config import Settings
+    from runwright.plugins import get_plugin_manager
+    from runwright.runtime import Runtime
 
-    assert Settings.from_env().max_job_parallel == 1
+    monkeypatch.setenv("RUNWRIGHT_MAX_JOB_PARALLEL", "1")
+    settings = Settings.from_env()
+    runtime = Runtime(get_plugin_manager(settings), settings)
+    folder = conf("""
+    independent:
+      type: Workflow
+      jobs:
+        a: {stages: [{id: s, bash: "sleep 0.2"}]}
+        b: {stages: [{id: s, bash: "sleep 0.2"}]}
+        c: {stages: [{id: s, bash: "sleep 0.2"}]}
+    """)
+    result = Workflow.from_conf("independent", folder, runtime=runtime).execute()
+    assert result.status is Status.SUCCESS
+    events = [json.loads(line) for line in open(result.log_file, encoding="utf-8")]
+    started = {e["job"]: e["time"] for e in events if e["event"] == "job-start"}
+    ended = {e["job"]: e["time"] for e in events if e["event"] == "job-end"}
+    spans = sorted((started[job], ended[job]) for job in "abc")
+    for (_, end), (next_start, _) in itertools.pairwise(spans):
+        assert next_start >= end, f"jobs overlapped: {spans}"
 
 
 FAILING_UPSTREAM = """
@@ -111,6 +133,95 @@ def test_trigger_rules(workflow_from) -> None:
     # the workflow goes on, but its status tells the truth, and the real error is kept
     assert result.status is Status.FAILED
     assert result.errors == [{"job": "bad", "stage": "s", "name": "RaisedError", "message": "boom"}]
+
+
+RULES = [
+    "all_success", "all_failed", "all_done", "one_success", "one_failed", "none_failed",
+    "none_skipped",
+]
+# Whether a job with one upstream job in the given state runs (SUCCESS) or is skipped (SKIP).
+# A cancelled upstream counts as failed; a skipped one is neither failed nor succeeded.
+AFTER_CANCEL = {
+    "all_success": "SKIP", "all_failed": "SUCCESS", "all_done": "SUCCESS",
+    "one_success": "SKIP", "one_failed": "SUCCESS", "none_failed": "SKIP",
+    "none_skipped": "SUCCESS",
+}
+AFTER_SKIP = {
+    "all_success": "SKIP", "all_failed": "SKIP", "all_done": "SUCCESS",
+    "one_success": "SKIP", "one_failed": "SKIP", "none_failed": "SUCCESS",
+    "none_skipped": "SKIP",
+}
+
+
+def test_trigger_rules_after_a_cancelled_or_skipped_upstream(workflow_from) -> None:
+    """Every rule, after a job that cancelled itself and after a job skipped by its ``if:``."""
+    dependents = "\n".join(
+        f"    after-{up}-{rule}: {{needs: [{up}], trigger-rule: {rule}, stages: [{{id: s, echo: x}}]}}"
+        for up in ("cancelled", "skipped")
+        for rule in RULES
+    )
+    result = workflow_from(f"""
+rules:
+  type: Workflow
+  jobs:
+    cancelled:
+      stages:
+        - id: s
+          run: |
+            from runwright.errors import RunCancelled
+            raise RunCancelled("the stage gave up")
+    skipped: {{if: "${{{{ false }}}}", stages: [{{id: s, echo: x}}]}}
+{dependents}
+""").execute()
+    status = {name: job["status"] for name, job in jobs_of(result).items()}
+    assert status["cancelled"] == "CANCEL" and status["skipped"] == "SKIP"
+    assert {rule: status[f"after-cancelled-{rule}"] for rule in RULES} == AFTER_CANCEL
+    assert {rule: status[f"after-skipped-{rule}"] for rule in RULES} == AFTER_SKIP
+    reasons = {name: job.get("reason") for name, job in jobs_of(result).items()}
+    assert reasons["after-cancelled-all_success"] == "upstream failed: cancelled"
+    assert reasons["after-skipped-all_success"] == "upstream skipped: skipped"
+
+
+def test_a_job_whose_stages_were_all_skipped_succeeds_and_its_dependents_run(workflow_from) -> None:
+    """An optional step never switches off the rest of a pipeline: only a job skipped by its own
+    ``if:`` (or by its needs) passes SKIP on."""
+    wf = workflow_from("""
+    optional-step:
+      type: Workflow
+      params: {fail: {type: str, default: "no"}}
+      jobs:
+        first:
+          stages:
+            - {id: maybe, if: "${{ params.fail == 'yes' }}", raise: asked to fail}
+        second:
+          needs: [first]
+          stages: [{id: s, echo: ran}]
+        matrix:
+          strategy: {matrix: {n: [1, 2]}}
+          stages: [{id: maybe, if: "${{ params.fail == 'yes' }}", echo: x}]
+        after-matrix:
+          needs: [matrix]
+          stages: [{id: s, echo: ran}]
+        off:
+          if: "${{ params.fail == 'yes' }}"
+          stages: [{id: s, echo: x}]
+        after-off:
+          needs: [off]
+          stages: [{id: s, echo: x}]
+    """)
+    result = wf.execute(params={"fail": "no"})
+    jobs = jobs_of(result)
+    assert {name: job["status"] for name, job in jobs.items()} == {
+        "first": "SUCCESS",
+        "second": "SUCCESS",
+        "matrix": "SUCCESS",
+        "after-matrix": "SUCCESS",
+        "off": "SKIP",
+        "after-off": "SKIP",
+    }
+    assert jobs["first"]["stages"]["maybe"]["status"] == "SKIP"  # the stage itself stays SKIP
+    assert jobs["after-off"]["reason"] == "upstream skipped: off"
+    assert result.status is Status.SUCCESS
 
 
 def test_if_on_jobs_and_stages(workflow_from) -> None:
@@ -179,11 +290,11 @@ def test_bad_expression_fails_the_stage_with_a_clear_error(workflow_from) -> Non
     bad-expr:
       type: Workflow
       jobs:
-        j: {stages: [{id: s, echo: "${{ params.nope }}"}]}
+        j: {stages: [{id: first, echo: hi}, {id: s, echo: "${{ stages.first.outputs.nope }}"}]}
     """).execute()
     assert result.status is Status.FAILED
     assert result.errors[0]["name"] == "ExpressionError"
-    assert "params.nope" in result.errors[0]["message"]
+    assert "outputs.nope" in result.errors[0]["message"]
 
 
 def test_continue_on_error_for_stages_and_jobs(workflow_from) -> None:

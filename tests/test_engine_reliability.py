@@ -2,22 +2,64 @@
 
 from __future__ import annotations
 
+import os
+import random
+import re
+import signal
 import subprocess
 import time
-import uuid
+from collections.abc import Callable, Iterator
 
+import pytest
 from runwright import Status
 
 from tests.conftest import wait_for_file
 
 
+def marker_pids(marker: str) -> list[int]:
+    """Process ids whose command line contains ``marker`` exactly (pgrep takes a regex)."""
+    found = subprocess.run(["pgrep", "-f", re.escape(marker)], capture_output=True, text=True)
+    return [int(pid) for pid in found.stdout.split()]
+
+
 def process_alive(marker: str) -> bool:
-    found = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True)
-    return bool(found.stdout.strip())
+    return bool(marker_pids(marker))
 
 
-def test_stage_timeout_interrupts_a_running_script(workflow_from) -> None:
-    marker = f"sleep 30 # {uuid.uuid4().hex}"
+def wait_until_alive(marker: str, timeout: float = 10.0) -> bool:
+    """Bounded wait for the marked process to show up (it starts just after the stage's file)."""
+    deadline = time.monotonic() + timeout
+    while not process_alive(marker):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+@pytest.fixture
+def unique_sleep() -> Iterator[Callable[[int], str]]:
+    """``sleep N.<random digits>``: a command line visible to pgrep and unique to this test.
+
+    (A ``# comment`` is no marker: bash drops it, so it is never on a process's command line.)
+    Leftovers are killed by their pid afterwards, so a failing test leaves no sleeper behind.
+    """
+    markers: list[str] = []
+
+    def make(seconds: int) -> str:
+        markers.append(f"sleep {seconds}.{random.randrange(10**8, 10**9)}")
+        return markers[-1]
+
+    yield make
+    for marker in markers:
+        for pid in marker_pids(marker):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def test_stage_timeout_interrupts_a_running_script(workflow_from, unique_sleep) -> None:
+    marker = unique_sleep(30)
     wf = workflow_from(f"""
     slow:
       type: Workflow
@@ -89,8 +131,8 @@ def test_workflow_timeout_alone_is_a_failure(workflow_from) -> None:
     assert result.context["jobs"]["j"]["status"] in ("CANCEL", "FAILED")
 
 
-def test_cancel_mid_run(workflow_from, tmp_path) -> None:
-    marker = f"sleep 30 # {uuid.uuid4().hex}"
+def test_cancel_mid_run(workflow_from, tmp_path, unique_sleep) -> None:
+    marker = unique_sleep(30)
     wf = workflow_from(f"""
     cancellable:
       type: Workflow
@@ -108,6 +150,7 @@ def test_cancel_mid_run(workflow_from, tmp_path) -> None:
     handle = wf.start()
     wait_for_file(tmp_path / "started")
     assert (tmp_path / "started").exists()
+    assert wait_until_alive(marker)
     handle.cancel()
     result = handle.result(timeout=15)
     assert result.status is Status.CANCEL
@@ -239,8 +282,8 @@ def test_job_catch_and_finally(workflow_from) -> None:
     assert jobs["plain-fail"]["finally"]["always"]["outputs"] == {"saw": "oops"}
 
 
-def test_cancel_kills_a_script_that_ignores_sigterm(workflow_from, tmp_path) -> None:
-    marker = f"sleep 31 # {uuid.uuid4().hex}"
+def test_cancel_kills_a_script_that_ignores_sigterm(workflow_from, tmp_path, unique_sleep) -> None:
+    marker = unique_sleep(31)
     wf = workflow_from(f"""
     stubborn:
       type: Workflow
@@ -255,6 +298,7 @@ def test_cancel_kills_a_script_that_ignores_sigterm(workflow_from, tmp_path) -> 
     """)
     handle = wf.start()
     wait_for_file(tmp_path / "started")
+    assert wait_until_alive(marker)
     handle.cancel()
     result = handle.result(timeout=20)
     assert result.status is Status.CANCEL

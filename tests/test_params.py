@@ -119,7 +119,8 @@ def test_datetimes_do_not_depend_on_host_timezone(workflow_from, monkeypatch) ->
 def test_undeclared_params_pass_through(workflow_from) -> None:
     # the seed passes "asat-dt", which run-py-local does not declare
     wf = workflow_from(PARAMS_YAML)
-    typed = wf.parameterize({"s": "x", "i": 1, "pick": "a", "asat-dt": "2024-01-01"})
+    with pytest.warns(UserWarning, match="'asat-dt' is not declared"):
+        typed = wf.parameterize({"s": "x", "i": 1, "pick": "a", "asat-dt": "2024-01-01"})
     assert typed["asat-dt"] == "2024-01-01"
 
 

@@ -12,6 +12,7 @@ import pluggy
 import pytest
 from runwright import Status, Workflow
 from runwright.config import Settings
+from runwright.errors import PluginLoadError
 from runwright.plugins import describe_plugins, get_plugin_manager
 from runwright.runtime import Runtime
 
@@ -97,8 +98,9 @@ def test_misspelt_hook_fails_fast() -> None:
         def register_stage_typs(self, register):  # noqa: ANN001 - deliberately misspelt
             pass
 
-    with pytest.raises(pluggy.PluginValidationError, match="register_stage_typs"):
+    with pytest.raises(PluginLoadError, match="register_stage_typs") as caught:
         get_plugin_manager(extra_plugins=(Typo(),))
+    assert isinstance(caught.value.__cause__, pluggy.PluginValidationError)
 
 
 def test_trace_plugins_prints_hook_calls() -> None:
@@ -109,9 +111,25 @@ def test_trace_plugins_prints_hook_calls() -> None:
 
 
 def test_each_manager_is_fresh() -> None:
-    first, second = get_plugin_manager(), get_plugin_manager()
-    assert first is not second
-    assert describe_plugins(first)
+    """A plugin added to one manager is unknown to the next: no state is shared between them."""
+    from runwright.errors import ExpressionError
+    from runwright.hookspecs import hookimpl
+
+    class Exclaim:
+        @hookimpl
+        def register_filters(self, register) -> None:
+            register("exclaim_once_more", lambda value: str(value).upper() + "!")
+
+    settings = Settings.from_env()
+    first = get_plugin_manager(settings)
+    first.register(Exclaim(), name="exclaim")
+    text = "${{ 'hi' | exclaim_once_more }}"
+    assert Runtime(first, settings).expressions.render(text, {}) == "HI!"
+    second = get_plugin_manager(settings)
+    assert "exclaim" not in {info.name for info in describe_plugins(second)}
+    assert "exclaim" in {info.name for info in describe_plugins(first)}
+    with pytest.raises(ExpressionError, match="unknown filter: 'exclaim_once_more'"):
+        Runtime(second, settings).expressions.render(text, {})
 
 
 def test_registry_packages_are_asked_before_plugins(installed_tiny_plugin, tmp_path, monkeypatch) -> None:

@@ -118,22 +118,44 @@ def test_uses_itself_may_be_templated(registry_package, workflow_from) -> None:
 
 
 def test_bad_arguments_are_clear(registry_package, workflow_from) -> None:
-    result = run(workflow_from, "etl/load-table@v1", "{table_name: t, mode: upsert, extra: 1}")
+    from runwright.check import CheckFailed
+
+    # literal mistakes stop the run before it starts (the same checks as `runwright validate`)
+    with pytest.raises(CheckFailed) as caught:
+        run(workflow_from, "etl/load-table@v1", "{table_name: t, mode: upsert, extra: 1}")
+    message = str(caught.value)
+    assert "Input should be 'append' or 'replace'" in message and "[with-type]" in message
+    assert "'extra' is not a parameter of etl/load-table@v1" in message and "[with-unknown-key]" in message
+    with pytest.raises(CheckFailed, match="requires 'table_name'"):
+        run(workflow_from, "etl/load-table@v1", "{rows: 1}")
+    # a value known only at run time is checked when the stage runs
+    result = run(workflow_from, "etl/load-table@v1", "{table_name: t, mode: '${{ params.table }}'}")
     assert result.status is Status.FAILED
-    message = stage(result)["errors"][0]["message"]
     assert stage(result)["errors"][0]["name"] == "CallArgumentError"
+    message = stage(result)["errors"][0]["message"]
     assert "uses 'etl/load-table@v1': bad arguments" in message
     assert "mode: Input should be 'append' or 'replace'" in message
-    assert "extra: Extra inputs are not permitted" in message
-    result = run(workflow_from, "etl/load-table@v1", "{rows: 1}")
-    assert "table_name: Field required" in stage(result)["errors"][0]["message"]
 
 
 def test_unknown_tag_lists_available(registry_package, workflow_from) -> None:
-    result = run(workflow_from, "etl/load-table@v9", "{}")
-    message = result.errors[0]["message"]
+    from runwright.check import CheckFailed
+
+    with pytest.raises(CheckFailed) as caught:
+        run(workflow_from, "etl/load-table@v9", "{}")
+    message = str(caught.value)
     assert "no call function 'load-table' with tag 'v9' in module 'etl'" in message
     assert "etl/load-table@v1" in message and "etl/load-table@v2" in message
+
+
+def test_unknown_module_lists_the_modules_that_exist(registry_package, runtime) -> None:
+    with pytest.raises(CallResolutionError) as caught:
+        runtime.resolve_call("etx/load-table@v1")
+    message = str(caught.value)
+    assert "no module 'etx'" in message
+    # where MODULE was looked for, and what there is instead
+    assert "my_registry.etx" in message
+    modules = message.split("modules that exist: ", 1)[1].split("\n", 1)[0].split(", ")
+    assert "etl" in modules and "etx" not in modules
 
 
 def test_malformed_reference(registry_package, runtime) -> None:

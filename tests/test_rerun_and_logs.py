@@ -121,6 +121,17 @@ def test_plain_progress_lines_when_not_a_terminal() -> None:
     lines = result.stdout.splitlines()
     assert "stage greet/say-hello: SUCCESS" in lines
     assert lines.index("job greet: SUCCESS") < lines.index("stage report/summary: SUCCESS")
+    # what the stages print streams before their end, prefixed by job/stage
+    assert lines.index("greet/say-hello | hello WORLD!") < lines.index("stage greet/say-hello: SUCCESS")
+    assert "report/summary | hello world hello world (5 letters)" in lines
+
+
+def test_quiet_shows_only_the_summary() -> None:
+    result = run_cli("run", "hello-world", "--conf", str(REPO / "conf"), "--quiet")
+    assert result.returncode == 0
+    assert "hello WORLD!" not in result.stdout
+    assert "stage greet/say-hello: SUCCESS" not in result.stdout
+    assert "of hello-world: SUCCESS" in result.stdout
 
 
 def test_live_progress_on_a_terminal(tmp_path) -> None:
@@ -149,5 +160,6 @@ def test_live_progress_on_a_terminal(tmp_path) -> None:
     screen = b"".join(chunks).decode("utf-8", "replace")
     assert process.returncode == 0
     assert "✓ greet" in screen and "✓ say-hello" in screen  # the live board
+    assert "greet/say-hello | hello WORLD!" in screen  # stage output printed above it
     assert "stage greet/say-hello: SUCCESS" not in screen  # not the plain lines
     assert "hello-world: SUCCESS" in screen

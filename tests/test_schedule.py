@@ -223,6 +223,7 @@ run-py-local:
   params:
     source-extract: str
     run-date: datetime
+    asat-dt: datetime
   jobs:
     j:
       stages:
@@ -252,6 +253,29 @@ def test_schedule_template_pending(conf, runtime, monkeypatch) -> None:
     monkeypatch.setenv("RUNWRIGHT_STOP_BOUNDARY_DELTA", "PT6M")
     more = schedule.pending(clock=SimulatedClock(T0 + timedelta(minutes=12)))
     assert released(more) == ["00:15"]
+
+
+def test_pending_and_this_minutes_tick_that_already_passed(conf, runtime) -> None:
+    """As documented (README, ``Schedule.pending``): a workflow never released starts at the next
+    tick; one released before first runs the latest tick it missed, even this minute's."""
+    folder = conf("""
+    minutely:
+      type: Workflow
+      on: [{cronjob: "* * * * *"}]
+      jobs: {j: {stages: [{id: s, echo: x}]}}
+    every-minute:
+      type: Schedule
+      workflows: [{name: minutely}]
+    """)
+    schedule = Schedule.from_conf("every-minute", folder, runtime=runtime)
+    seconds = timedelta(seconds=1)
+    # never released: at 00:00:30 the 00:00 tick has passed and is not run
+    fresh = schedule.pending(stop=T0 + 150 * seconds, clock=SimulatedClock(T0 + 30 * seconds))
+    assert sorted(released(fresh)) == ["00:01", "00:02"]
+    # released up to 00:02, back at 00:05:30: 00:05 (passed 30 s ago) runs at once, then 00:06;
+    # 00:03 and 00:04 are missed ticks outside any catch-up window
+    back = schedule.pending(stop=T0 + 390 * seconds, clock=SimulatedClock(T0 + 330 * seconds))
+    assert sorted(released(back)) == ["00:05", "00:06"]
 
 
 def test_invalid_schedule_names_the_field(conf, runtime) -> None:

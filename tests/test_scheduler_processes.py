@@ -171,6 +171,62 @@ def test_backfill_releases_ticks_without_success(conf, tmp_path) -> None:
     ]
 
 
+def test_backfill_of_a_schedule_releases_each_of_its_workflows_with_its_params(conf) -> None:
+    folder = conf("""
+    hourly:
+      type: Workflow
+      on: [{cronjob: "0 * * * *"}]
+      params: {source: {type: str, default: none}, asat: {type: str, default: none}}
+      jobs: {j: {stages: [{id: s, echo: "${{ params.source }} ${{ params.asat }}"}]}}
+    other:
+      type: Workflow
+      params: {source: {type: str, default: none}}
+      jobs: {j: {stages: [{id: s, echo: x}]}}
+    nightly-pair:
+      type: Schedule
+      workflows:
+        - name: hourly
+          params: {source: USD-THB, asat: "${{ release.logical_date }}"}
+        - name: other
+          params: {source: EUR-THB}
+          on: [{cronjob: "0 */2 * * *"}]
+    """)
+    window = ("--start", "2024-01-01T00:00:00+00:00", "--end", "2024-01-01T03:00:00+00:00")
+    done = run_cli("backfill", "nightly-pair", *window, "--conf", str(folder))
+    assert done.returncode == 0, done.stderr
+    assert "hourly @ 2024-01-01T03:00:00+00:00: SUCCESS (run" in done.stdout
+    audit = make_audit_backend()
+    hourly = sorted(audit.list(workflow="hourly"), key=lambda r: r.release)
+    assert [r.release for r in hourly] == [T0 + timedelta(hours=h) for h in range(4)]
+    assert all(r.params["source"] == "USD-THB" and r.type.value == "backfill" for r in hourly)
+    assert [datetime.fromisoformat(r.params["asat"]) for r in hourly] == [r.release for r in hourly]
+    other = sorted(audit.list(workflow="other"), key=lambda r: r.release)
+    assert [(r.release, r.params["source"]) for r in other] == [
+        (T0, "EUR-THB"),
+        (T0 + timedelta(hours=2), "EUR-THB"),
+    ]
+    again = run_cli("backfill", "nightly-pair", *window, "--conf", str(folder))
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("already SUCCESS, skipped") == 6
+
+
+def test_backfill_reads_a_naive_window_in_the_workflows_zone(conf) -> None:
+    folder = conf("""
+    bangkok-daily:
+      type: Workflow
+      on: [{cronjob: "0 0 * * *", timezone: Asia/Bangkok}]
+      jobs: {j: {stages: [{id: s, echo: x}]}}
+    """)
+    window = ("--start", "2024-01-01T00:00:00", "--end", "2024-01-02T00:00:00")
+    done = run_cli("backfill", "bangkok-daily", *window, "--conf", str(folder))
+    assert done.returncode == 0, done.stderr
+    assert "naive --start/--end read in Asia/Bangkok" in done.stdout
+    # the first midnight in Bangkok is in the window; each tick also shows its UTC time
+    assert "2024-01-01T00:00:00+07:00 (2023-12-31T17:00:00+00:00 UTC): SUCCESS" in done.stdout
+    assert "2024-01-02T00:00:00+07:00 (2024-01-01T17:00:00+00:00 UTC): SUCCESS" in done.stdout
+    assert len(make_audit_backend().list(workflow="bangkok-daily")) == 2
+
+
 def test_audit_cli_list_show_and_rerun_lineage(conf, tmp_path) -> None:
     folder = conf("""
     flaky:

@@ -88,12 +88,15 @@ def test_uses_never_imports_an_arbitrary_path(workflow_from) -> None:
               uses: os/system@latest
               with: {command: "echo owned"}
     """)
-    result = wf.execute()
-    assert result.status is Status.FAILED
-    error = result.errors[0]
-    assert error["name"] == "CallResolutionError"
-    assert "no call function 'system'" in error["message"]
-    assert "tasks/greet@local" in error["message"]  # lists what is available
+    from runwright.check import CheckFailed
+
+    with pytest.raises(CheckFailed) as caught:  # refused before the run starts
+        wf.execute()
+    assert "no module 'os' (looked for runwright_contrib.os, then in plugins)" in str(caught.value)
+    assert "[uses-unknown]" in str(caught.value)
+    assert "tasks/greet@local" in str(caught.value)  # lists what is available
+    with pytest.raises(CallResolutionError, match=r"no module 'os' \(looked for runwright_contrib.os"):
+        wf.runtime.resolve_call("os/system@latest")
 
 
 def test_untagged_functions_are_not_callable(runtime) -> None:

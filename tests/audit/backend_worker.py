@@ -5,6 +5,10 @@ python backend_worker.py race URL WORKFLOW RELEASES READY_FILE GO_FILE
     run ids; print the indexes it won as one JSON list. Creates READY_FILE once the backend
     is open, then waits (at most 30 s) for GO_FILE so that every racer starts together.
 
+python backend_worker.py retry URL WORKFLOW RELEASES READY_FILE GO_FILE
+    Like race, but with ``claim_next_attempt``; the first attempt of an even release fails,
+    every other one succeeds; two passes over the releases. Prints the (index, attempt) won.
+
 python backend_worker.py open URL READY_FILE GO_FILE
     Wait for GO_FILE, then open the (new) store: many processes creating one store together.
 
@@ -49,6 +53,31 @@ def race(url: str, workflow: str, releases: int, ready_file: Path, go_file: Path
     print(json.dumps(won), flush=True)
 
 
+def retry(url: str, workflow: str, releases: int, ready_file: Path, go_file: Path) -> None:
+    backend = make_audit_backend(url)
+    ready_file.touch()
+    deadline = time.monotonic() + START_WAIT_SECONDS
+    while not go_file.exists():
+        if time.monotonic() > deadline:
+            raise SystemExit("never told to start")
+        time.sleep(0.005)
+    won = []
+    for index in [*range(releases), *range(releases)]:
+        record = ReleaseRecord(
+            workflow=workflow,
+            release=FIRST_RELEASE + timedelta(hours=index),
+            run_id=f"{os.getpid()}-{index}-{uuid.uuid4().hex[:8]}",
+        )
+        claimed = backend.claim_next_attempt(record)
+        if claimed is not None:
+            fails = claimed.attempt == 1 and index % 2 == 0
+            status = ReleaseStatus.FAILED if fails else ReleaseStatus.SUCCESS
+            assert backend.update(claimed.model_copy(update={"status": status}), expect_running=True)
+            won.append([index, claimed.attempt])
+    backend.close()
+    print(json.dumps(won), flush=True)
+
+
 def open_together(url: str, ready_file: Path, go_file: Path) -> None:
     ready_file.touch()
     deadline = time.monotonic() + START_WAIT_SECONDS
@@ -85,6 +114,8 @@ if __name__ == "__main__":
     mode, *args = sys.argv[1:]
     if mode == "race":
         race(args[0], args[1], int(args[2]), Path(args[3]), Path(args[4]))
+    elif mode == "retry":
+        retry(args[0], args[1], int(args[2]), Path(args[3]), Path(args[4]))
     elif mode == "open":
         open_together(args[0], Path(args[1]), Path(args[2]))
     elif mode == "churn":

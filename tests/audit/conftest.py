@@ -8,6 +8,7 @@ distributions register themselves.
 from __future__ import annotations
 
 import itertools
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import entry_points
@@ -20,8 +21,14 @@ from runwright.audit import AuditBackend, ReleaseRecord, make_audit_backend
 from runwright.config import Settings
 from runwright.plugins import ENTRY_POINT_GROUP, get_plugin_manager
 
-BACKEND_KINDS = ("file", "sqlite")
-PLUGIN_MODULES = ("runwright_audit_file.plugin", "runwright_audit_sqlite.plugin")
+from tests.postgres_server import PostgresServer, start_postgres
+
+BACKEND_KINDS = ("file", "sqlite", "postgres")
+PLUGIN_MODULES = (
+    "runwright_audit_file.plugin",
+    "runwright_audit_sqlite.plugin",
+    "runwright_audit_postgres.plugin",
+)
 BASE_TIME = datetime(2024, 5, 1, tzinfo=UTC)
 
 
@@ -51,8 +58,20 @@ def backend_kind(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL on 127.0.0.1 for the session (initdb + pg_ctl in a temp dir)."""
+    server = start_postgres()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def audit_url(backend_kind: str, tmp_path: Path) -> str:
+def audit_url(backend_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A new, empty store of the kind: a folder, a SQLite file, or a new PostgreSQL database."""
+    if backend_kind == "postgres":
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        return server.database_url(f"audit_{uuid.uuid4().hex[:16]}")
     return url_for(backend_kind, tmp_path)
 
 

@@ -13,8 +13,31 @@ from tests.audit.conftest import BASE_TIME, hours, make_record
 
 
 def test_backend_satisfies_the_protocol(backend: AuditBackend, audit_url: str) -> None:
+    """Every method answers when called by the protocol's own keyword names; an empty store
+    answers "nothing" (None, [], False)."""
+    import inspect
+
     assert isinstance(backend, AuditBackend)
     assert backend.url == audit_url
+    for name, member in vars(AuditBackend).items():
+        if callable(member) and not name.startswith("_"):
+            wanted = list(inspect.signature(member).parameters)[1:]
+            given = list(inspect.signature(getattr(backend, name)).parameters)
+            assert given == wanted, f"{type(backend).__name__}.{name}{given} != protocol {wanted}"
+    record = make_record()
+    assert backend.get(run_id=record.run_id) is None
+    assert backend.attempts(workflow=record.workflow, release=record.release) == []
+    assert backend.latest_release(workflow=record.workflow) is None
+    assert backend.list(workflow=None, status=None, since=None, limit=None) == []
+    assert backend.mark_crashed(run_id=record.run_id, reason="gone") is False
+    with pytest.raises(KeyError):  # like update: an unknown run id is a caller's mistake
+        backend.heartbeat(run_id=record.run_id, at=BASE_TIME)
+    assert backend.claim_many(records=[]) == []
+    assert backend.claim(record=record) is True
+    assert backend.update(record=record, expect_running=True) is True
+    assert backend.list() == [record]
+    backend.close()
+    assert backend.get(record.run_id) == record  # usable again after close
 
 
 def test_claim_is_first_come_only(backend: AuditBackend) -> None:
@@ -319,3 +342,128 @@ def test_latest_release_is_by_logical_date_not_start_time(backend: AuditBackend)
     assert backend.claim(make_record(workflow="other", release=BASE_TIME + hours(24 * 9)))
     latest = backend.latest_release("daily-sales")
     assert latest == BASE_TIME + hours(24 * 5) and latest.tzinfo is not None
+
+
+# -- daylight-saving nights: every record is keyed by its UTC instant ---------------------
+
+DST_NIGHTS = [  # (zone, a UTC window around one clock change): both directions, several zones
+    ("America/New_York", datetime(2025, 11, 2, 4, 30, tzinfo=UTC), "back"),  # 01:xx twice
+    ("America/New_York", datetime(2025, 3, 9, 6, 0, tzinfo=UTC), "forward"),  # 02:xx never
+    ("Europe/London", datetime(2024, 10, 27, 0, 0, tzinfo=UTC), "back"),
+    ("Europe/London", datetime(2024, 3, 31, 0, 0, tzinfo=UTC), "forward"),
+    ("Australia/Sydney", datetime(2025, 4, 5, 15, 0, tzinfo=UTC), "back"),  # southern autumn
+    ("Australia/Sydney", datetime(2025, 10, 4, 15, 0, tzinfo=UTC), "forward"),
+    ("Australia/Lord_Howe", datetime(2025, 4, 5, 14, 30, tzinfo=UTC), "back"),  # a 30-minute shift
+]
+
+
+def dst_ticks(zone: str, window_start: datetime) -> list[datetime]:
+    """Every ``*/10`` tick over three hours around the change, in the zone (fold set by croniter)."""
+    from runwright.models.events import CronEvent
+    from runwright.schedule.cron import ticks_between
+
+    event = CronEvent.model_validate({"cronjob": "*/10 * * * *", "timezone": zone})
+    ticks = ticks_between(event, window_start, window_start + hours(3))
+    assert len({tick.astimezone(UTC) for tick in ticks}) == len(ticks) == 18  # the cron side is right
+    return ticks
+
+
+@pytest.mark.parametrize(("zone", "window_start", "direction"), DST_NIGHTS)
+def test_a_dst_night_keeps_every_release_apart(
+    backend: AuditBackend, zone: str, window_start: datetime, direction: str
+) -> None:
+    """Ticks in a repeated (or skipped) local hour are separate releases, claimed, updated,
+    beaten, reaped and found again like any other: no 'cannot change its key', no record
+    left RUNNING."""
+    ticks = dst_ticks(zone, window_start)
+    wall_times = [tick.replace(tzinfo=None) for tick in ticks]
+    assert (len(set(wall_times)) < len(ticks)) == (direction == "back")  # the night is what it says
+
+    records = [make_record(workflow="dst", release=tick) for tick in ticks]
+    assert backend.claim_many(records[:6]) == [True] * 6
+    for record in records[6:]:
+        assert backend.claim(record)
+    for record in records:  # the same instant, written in UTC or as the other fold, is taken
+        assert backend.claim(make_record(workflow="dst", release=record.release.astimezone(UTC))) is False
+    for index, record in enumerate(records):
+        beat = record.release.astimezone(UTC) + timedelta(minutes=1)
+        backend.heartbeat(record.run_id, beat)
+        assert backend.get(record.run_id).heartbeat == beat  # type: ignore[union-attr]
+        if index % 3 == 0:
+            assert backend.mark_crashed(record.run_id, "gone")
+        finished = record.model_copy(update={"status": ReleaseStatus.SUCCESS, "ended": record.release})
+        assert backend.update(finished, expect_running=True) is (index % 3 != 0)
+
+    assert backend.list(status=ReleaseStatus.RUNNING) == []
+    assert len(backend.list(workflow="dst")) == len(ticks)
+    for index, (tick, record) in enumerate(zip(ticks, records, strict=True)):
+        stored = backend.attempts("dst", tick)
+        assert [r.run_id for r in stored] == [record.run_id]
+        assert stored[0].release.astimezone(UTC) == tick.astimezone(UTC)
+        assert stored[0].status is (ReleaseStatus.CRASHED if index % 3 == 0 else ReleaseStatus.SUCCESS)
+    assert backend.latest_release("dst") == ticks[-1].astimezone(UTC)
+
+    # a second attempt of a release in the repeated hour lands beside the first, not on another
+    retry = make_record(workflow="dst", release=ticks[8], attempt=2)
+    assert backend.claim(retry)
+    assert [r.attempt for r in backend.attempts("dst", ticks[8].astimezone(UTC))] == [1, 2]
+    assert [r.attempt for r in backend.attempts("dst", ticks[7])] == [1]
+
+
+# -- claim_next_attempt: the compare-and-set behind backfill, rerun and crash re-release ----
+
+
+def test_claim_next_attempt_numbers_attempts_and_refuses_while_running_or_done(
+    backend: AuditBackend,
+) -> None:
+    first = backend.claim_next_attempt(make_record(attempt=7))  # the store picks the number
+    assert first is not None and first.attempt == 1
+    assert backend.get(first.run_id) == first
+    assert backend.claim_next_attempt(make_record()) is None  # attempt 1 is RUNNING
+
+    backend.update(first.model_copy(update={"status": ReleaseStatus.FAILED}))
+    second = backend.claim_next_attempt(make_record())
+    assert second is not None and second.attempt == 2
+    assert backend.mark_crashed(second.run_id, "gone")
+    third = backend.claim_next_attempt(make_record())
+    assert third is not None and third.attempt == 3
+    backend.update(third.model_copy(update={"status": ReleaseStatus.SUCCESS}))
+    assert backend.claim_next_attempt(make_record()) is None  # done: never run again
+    assert [r.attempt for r in backend.attempts("daily-sales", BASE_TIME)] == [1, 2, 3]
+
+    # the caller says what blocks: only RUNNING (a forced run after a success)
+    forced = backend.claim_next_attempt(make_record(), unless={ReleaseStatus.RUNNING})
+    assert forced is not None and forced.attempt == 4
+    assert backend.claim_next_attempt(make_record(), unless={ReleaseStatus.RUNNING}) is None
+    # other releases and workflows are untouched
+    other = backend.claim_next_attempt(make_record(release=BASE_TIME + hours(1)))
+    assert other is not None and other.attempt == 1
+    assert backend.claim(make_record(release=BASE_TIME + hours(1))) is False
+
+
+def test_claim_next_attempt_after_a_plain_claim_and_with_a_used_run_id(backend: AuditBackend) -> None:
+    skipped = make_record(status=ReleaseStatus.SKIP)
+    assert backend.claim(skipped)
+    after = backend.claim_next_attempt(make_record())
+    assert after is not None and after.attempt == 2
+    with pytest.raises(ValueError, match="already recorded"):
+        backend.claim_next_attempt(make_record(release=BASE_TIME + hours(1), run_id=after.run_id))
+
+
+def test_claim_next_attempt_has_one_winner_among_threads(backend: AuditBackend) -> None:
+    start = threading.Barrier(8)
+    won: list[int] = []
+
+    def claim(n: int) -> None:
+        start.wait(timeout=10)
+        claimed = backend.claim_next_attempt(make_record(workflow="contended"))
+        if claimed is not None:
+            won.append(claimed.attempt)
+
+    threads = [threading.Thread(target=claim, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    assert won == [1]
+    assert len(backend.attempts("contended", BASE_TIME)) == 1

@@ -10,11 +10,13 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from runwright.audit import AuditBackend, ReleaseRecord, ReleaseStatus
 
+from tests.audit.backend_worker import FIRST_RELEASE
 from tests.audit.conftest import make_record
 
 WORKER = Path(__file__).with_name("backend_worker.py")
@@ -71,6 +73,27 @@ def test_racing_processes_claim_each_release_exactly_once(
         assert backend.get(record.run_id) == record
 
 
+def test_racing_processes_claim_next_attempts_without_running_a_release_twice(
+    audit_url: str, tmp_path: Path, open_backend: Callable[[str], AuditBackend]
+) -> None:
+    """8 processes retry the same releases: a new attempt only once the last one failed."""
+    outputs = run_together(tmp_path, "retry", audit_url, "retried", str(RELEASES // 2))
+
+    claimed = Counter((index, attempt) for stdout, _ in outputs for index, attempt in json.loads(stdout))
+    assert set(claimed.values()) == {1}  # no attempt claimed by two processes
+    backend = open_backend(audit_url)
+    for index in range(RELEASES // 2):
+        attempts = backend.attempts("retried", FIRST_RELEASE + timedelta(hours=index))
+        statuses = [record.status for record in attempts]
+        assert statuses.count(ReleaseStatus.SUCCESS) <= 1, (index, statuses)
+        assert ReleaseStatus.RUNNING not in statuses
+        if index % 2:  # succeeds at once: never a second attempt
+            assert statuses == [ReleaseStatus.SUCCESS], (index, statuses)
+        else:  # fails once; at most one retry, and it succeeds
+            assert statuses in ([ReleaseStatus.FAILED], [ReleaseStatus.FAILED, ReleaseStatus.SUCCESS])
+            assert [record.attempt for record in attempts] == list(range(1, len(attempts) + 1))
+
+
 @pytest.mark.parametrize("round_", range(2))
 def test_many_processes_can_create_one_new_store_together(
     audit_url: str, tmp_path: Path, round_: int
@@ -86,6 +109,12 @@ def run_ids_read_from_the_store(audit_url: str) -> set[str]:
         root = Path(audit_url.removeprefix("file://"))
         files = sorted(root.glob("*/*/attempt-*.json"))
         return {ReleaseRecord.model_validate_json(path.read_bytes()).run_id for path in files}
+    if audit_url.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(audit_url) as pg:
+            documents = [row[0] for row in pg.execute("SELECT record FROM runwright_releases")]
+        return {ReleaseRecord.model_validate(document).run_id for document in documents}
     connection = sqlite3.connect(audit_url.removeprefix("sqlite:///"))
     try:
         assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)

@@ -143,14 +143,17 @@ def test_sqlite_backend_gives_each_thread_its_own_connection(
     tmp_path: Path, open_backend: Callable[[str], AuditBackend]
 ) -> None:
     import threading
+    import uuid
 
     backend = open_backend(f"sqlite:///{tmp_path}/threads.db")
     assert isinstance(backend, SqliteAuditBackend)
     seen: list[int] = []
+    claimed: list[bool] = []
 
     def work() -> None:
         seen.append(id(backend.connection()))
-        backend.claim(make_record(workflow=f"thread-{threading.get_ident()}"))
+        # uuid, not threading.get_ident(): an ident is reused once its thread exits
+        claimed.append(backend.claim(make_record(workflow=f"thread-{uuid.uuid4().hex}")))
 
     threads = [threading.Thread(target=work) for _ in range(4)]
     for thread in threads:
@@ -158,6 +161,7 @@ def test_sqlite_backend_gives_each_thread_its_own_connection(
     for thread in threads:
         thread.join(timeout=10)
     assert len(set(seen)) == 4 and id(backend.connection()) not in seen
+    assert claimed == [True] * 4
     assert len(backend.list()) == 4
     backend.close()
     assert len(backend.list()) == 4  # after close, the next call opens a new connection

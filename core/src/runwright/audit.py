@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import os
 import socket
-from datetime import UTC, datetime
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 DEFAULT_AUDIT_URL = "file://./audits"
+CRASHED_HEARTBEAT_AGE = timedelta(minutes=2)
+"""A RUNNING record whose heartbeat is older than this is taken for dead (runs beat every 10 s)."""
 
 
 class ReleaseStatus(StrEnum):
@@ -26,6 +29,11 @@ class ReleaseStatus(StrEnum):
     SKIP = "SKIP"
     CANCEL = "CANCEL"
     CRASHED = "CRASHED"
+
+
+BLOCKING_STATUSES = frozenset({ReleaseStatus.RUNNING, ReleaseStatus.SUCCESS})
+"""While an attempt of a release has one of these, no new attempt may be claimed (backfill,
+rerun, crash re-release): it is being run, or it is done."""
 
 
 class ReleaseType(StrEnum):
@@ -60,6 +68,15 @@ class ReleaseRecord(BaseModel):
     pid: int = Field(default_factory=os.getpid)
     heartbeat: datetime = Field(default_factory=utc_now)
     definition_hash: str = ""
+    secret_params: dict[str, list[str | dict[str, str]] | None] = Field(
+        default_factory=dict,
+        description=(
+            "For each param whose value held a secret (stored masked in 'params'): how a rerun "
+            "gets the value back. A list of parts, each literal text or {'env': NAME} (the "
+            "environment variable the secret came from); null when a secret in it came from "
+            "elsewhere, so a rerun must be given the param again."
+        ),
+    )
 
     @field_validator("release", "started", "ended", "heartbeat")
     @classmethod
@@ -70,7 +87,14 @@ class ReleaseRecord(BaseModel):
 
     @property
     def key(self) -> tuple[str, datetime, int]:
-        return (self.workflow, self.release, self.attempt)
+        """(workflow, release as a UTC instant, attempt): what identifies a record in every store.
+
+        Compare keys, never ``release`` values: by PEP 495 a local time in a repeated DST hour
+        (01:30 in New York on the clocks-back night) is never ``==`` to any time of another
+        zone, not even its own UTC instant, while two wall times of one zone that are an hour
+        apart compare equal.
+        """
+        return (self.workflow, self.release.astimezone(UTC), self.attempt)
 
 
 @runtime_checkable
@@ -83,6 +107,20 @@ class AuditBackend(Protocol):
         """Store ``record`` if no record has its (workflow, release, attempt); atomic.
 
         Returns False (and stores nothing) when another process claimed it first.
+        """
+        ...
+
+    def claim_next_attempt(
+        self, record: ReleaseRecord, *, unless: Iterable[ReleaseStatus] = BLOCKING_STATUSES
+    ) -> ReleaseRecord | None:
+        """Claim a new attempt of ``record``'s release in one compare-and-set; atomic.
+
+        If no stored attempt of (workflow, release) has a status in ``unless``, store
+        ``record`` with ``attempt`` = the highest stored attempt + 1 (1 when there is none;
+        the record's own ``attempt`` is ignored) and return the record as stored. Otherwise
+        store nothing and return None. Backfill, rerun and crash re-release all claim this
+        way, so two processes can never start the same release twice. A ``run_id`` already
+        recorded raises ValueError, as in :meth:`claim`.
         """
         ...
 
@@ -142,6 +180,56 @@ class AuditBackend(Protocol):
         ...
 
 
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def crash_reason(
+    record: ReleaseRecord, now: datetime | None = None, stale_after: timedelta = CRASHED_HEARTBEAT_AGE
+) -> str | None:
+    """Why a RUNNING record cannot still be running, or None when it may be.
+
+    Dead: its process ran on this host and is gone, or its heartbeat is older than
+    ``stale_after`` (the only sign available for another host's runs).
+    """
+    if record.status is not ReleaseStatus.RUNNING:
+        return None
+    if record.host == socket.gethostname() and not process_alive(record.pid):
+        return f"run crashed: process is gone (pid {record.pid} on {record.host})"
+    if (now or utc_now()) - record.heartbeat > stale_after:
+        return f"run crashed: no heartbeat since {record.heartbeat.isoformat()}"
+    return None
+
+
+def mark_dead_crashed(
+    backend: AuditBackend,
+    records: Iterable[ReleaseRecord],
+    stale_after: timedelta = CRASHED_HEARTBEAT_AGE,
+) -> list[ReleaseRecord]:
+    """``records`` as they stand once every dead RUNNING one among them is marked CRASHED.
+
+    Any command that reads RUNNING records calls this, so a killed run does not stay RUNNING
+    forever when no scheduler is running. ``mark_crashed`` is a compare-and-set: a run that
+    finished meanwhile keeps its own verdict.
+    """
+    now = utc_now()
+    current: list[ReleaseRecord] = []
+    for record in records:
+        reason = crash_reason(record, now, stale_after)
+        if reason is not None:
+            backend.mark_crashed(record.run_id, reason)
+            record = backend.get(record.run_id) or record
+        current.append(record)
+    return current
+
+
 def make_audit_backend(url: str | None = None, pm: Any = None) -> AuditBackend:
     """The backend for ``url`` (else ``RUNWRIGHT_AUDIT_URL``, else ``file://./audits``)."""
     from runwright.config import Settings
@@ -153,6 +241,6 @@ def make_audit_backend(url: str | None = None, pm: Any = None) -> AuditBackend:
     backend = manager.hook.make_audit_backend(url=url)
     if backend is None:
         schemes = sorted(s for group in manager.hook.audit_backend_schemes() for s in group)
-        installed = ", ".join(f"{s}://" for s in schemes) or "none (install runwright-audit-file)"
+        installed = ", ".join(f"{s}://" for s in schemes) or "none (pip install 'runwright[file]')"
         raise RunwrightError(f"no audit backend for '{url}'; installed backends: {installed}")
     return backend

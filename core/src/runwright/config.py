@@ -6,11 +6,65 @@ a long-running scheduler sees the environment it runs in.
 
 from __future__ import annotations
 
+import difflib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_REGISTRY = "runwright_contrib"
+
+#: Every ``RUNWRIGHT_*`` variable runwright reads or sets. A test keeps this list in step with the
+#: source, so a variable added anywhere must be added here (and documented in ``Settings``).
+KNOWN_VARIABLES = frozenset(
+    {
+        "RUNWRIGHT_CONF",
+        "RUNWRIGHT_REGISTRY",
+        "RUNWRIGHT_LOG_PATH",
+        "RUNWRIGHT_MAX_JOB_PARALLEL",
+        "RUNWRIGHT_DISABLE_PLUGIN_AUTOLOAD",
+        "RUNWRIGHT_DISABLE_PLUGINS",
+        "RUNWRIGHT_TRACE_PLUGINS",
+        "RUNWRIGHT_TRACE",
+        "RUNWRIGHT_AUDIT_URL",
+        "RUNWRIGHT_STOP_BOUNDARY_DELTA",
+        "RUNWRIGHT_SECRETS",
+        "RUNWRIGHT_EXECUTOR",
+        "RUNWRIGHT_VENV_DIR",
+        "RUNWRIGHT_API_TOKEN",
+        "RUNWRIGHT_MAX_TEMPLATE_BYTES",
+        "RUNWRIGHT_MAX_YAML_DEPTH",
+        "RUNWRIGHT_MAX_YAML_NODES",
+        "RUNWRIGHT_MAX_STRATEGIES",
+        "RUNWRIGHT_MAX_EXPRESSION_LENGTH",
+        "RUNWRIGHT_MAX_INTEGER_DIGITS",
+        "RUNWRIGHT_PARAMS_DEADLINE_SECONDS",
+        # set by runwright for the processes it starts
+        "RUNWRIGHT_OUTPUT",
+        "RUNWRIGHT_RUN_ID",
+        "RUNWRIGHT_STAGE_MARK",
+    }
+)
+
+
+def unknown_variable_warnings(env: Mapping[str, str] | None = None) -> list[str]:
+    """One warning per ``RUNWRIGHT_*`` variable runwright does not read, with a did-you-mean.
+
+    A setting ported from the peer with its ``APP_`` infix, or misspelt, would otherwise be
+    ignored without a word.
+    """
+    env = os.environ if env is None else env
+    warnings = []
+    for name in sorted(env):
+        if not name.startswith("RUNWRIGHT_") or name in KNOWN_VARIABLES:
+            continue
+        close = difflib.get_close_matches(name, KNOWN_VARIABLES, n=1, cutoff=0.6)
+        if not close:  # a real name with words added around it (an ``APP_`` infix)
+            close = [known for known in sorted(KNOWN_VARIABLES) if known[len("RUNWRIGHT_"):] in name]
+            close = close[-1:] if close else []
+        hint = f"; did you mean {close[0]}?" if close else ""
+        warnings.append(f"warning: environment variable {name} is not a runwright setting{hint}")
+    return warnings
 
 
 def _flag(value: str | None) -> bool:
@@ -27,22 +81,32 @@ class Settings:
     - ``RUNWRIGHT_LOG_PATH``: where per-run trace files go (default ``./logs``).
     - ``RUNWRIGHT_MAX_JOB_PARALLEL``: job threads per run (default 4).
     - ``RUNWRIGHT_DISABLE_PLUGIN_AUTOLOAD``: ``1`` skips entry-point plugins.
+    - ``RUNWRIGHT_DISABLE_PLUGINS``: comma list of entry-point plugins (entry-point or
+      distribution names) to skip.
     - ``RUNWRIGHT_TRACE_PLUGINS``: ``1`` prints every hook call to stderr.
     - ``RUNWRIGHT_TRACE``: ``0`` turns per-run trace files off (default on).
     - ``RUNWRIGHT_AUDIT_URL``: the audit store (default ``file://./audits``; ``sqlite:///x.db``).
     - ``RUNWRIGHT_STOP_BOUNDARY_DELTA``: how long ``Schedule.pending()`` runs when given no
       stop: ISO 8601 (``PT5M``), JSON (``{"minutes": 5}``) or seconds (default 5 minutes).
+    - ``RUNWRIGHT_SECRETS``: comma list of environment variables whose values are masked, besides
+      those whose names contain KEY, TOKEN, SECRET, PASSWORD, PASSWD, PASSPHRASE or CREDENTIAL.
+    - ``RUNWRIGHT_EXECUTOR``: where jobs without ``runs-on:`` run, for a whole deployment:
+      ``local`` (default), ``dask`` (a temporary local cluster per run), ``dask:tcp://host:8786``
+      or a JSON ``runs-on`` mapping.
     """
 
     conf_path: Path
     registry_packages: tuple[str, ...]
+    registry_is_explicit: bool
     log_path: Path
     max_job_parallel: int
     disable_plugin_autoload: bool
+    disabled_plugins: tuple[str, ...]
     trace_plugins: bool
     trace_enabled: bool
     audit_url: str | None
     stop_boundary_delta: str | None
+    executor: str = "local"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -51,11 +115,76 @@ class Settings:
         return cls(
             conf_path=Path(env.get("RUNWRIGHT_CONF", "conf")),
             registry_packages=tuple(p.strip() for p in registry.split(",") if p.strip()),
+            registry_is_explicit="RUNWRIGHT_REGISTRY" in env,
             log_path=Path(env.get("RUNWRIGHT_LOG_PATH", "logs")),
             max_job_parallel=max(1, int(env.get("RUNWRIGHT_MAX_JOB_PARALLEL", "4"))),
             disable_plugin_autoload=_flag(env.get("RUNWRIGHT_DISABLE_PLUGIN_AUTOLOAD")),
+            disabled_plugins=tuple(
+                p.strip() for p in env.get("RUNWRIGHT_DISABLE_PLUGINS", "").split(",") if p.strip()
+            ),
             trace_plugins=_flag(env.get("RUNWRIGHT_TRACE_PLUGINS")),
             trace_enabled=env.get("RUNWRIGHT_TRACE", "1").strip().lower() not in {"0", "false", "no", "off"},
             audit_url=env.get("RUNWRIGHT_AUDIT_URL") or None,
             stop_boundary_delta=env.get("RUNWRIGHT_STOP_BOUNDARY_DELTA") or None,
+            executor=env.get("RUNWRIGHT_EXECUTOR", "").strip() or "local",
+        )
+
+
+def _positive_float(name: str, default: float) -> float:
+    text = os.environ.get(name, "").strip()
+    try:
+        value = float(text) if text else default
+    except ValueError:
+        return default
+    return value if 0 < value < float("inf") else default
+
+
+def _positive_int(name: str, default: int) -> int:
+    text = os.environ.get(name, "").strip()
+    try:
+        return max(1, int(text)) if text else default
+    except ValueError:
+        return default
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much work one template or one expression may ask for (hostile input stays cheap).
+
+    - ``RUNWRIGHT_MAX_TEMPLATE_BYTES``: largest template file read (default 2,000,000).
+    - ``RUNWRIGHT_MAX_YAML_DEPTH``: deepest nesting of mappings/sequences (default 64).
+    - ``RUNWRIGHT_MAX_YAML_NODES``: most YAML nodes in one file, counting every alias as the
+      whole subtree it stands for (default 100,000): refuses "billion laughs" alias bombs.
+    - ``RUNWRIGHT_MAX_STRATEGIES``: most combinations one job's matrix may produce (default 10,000).
+    - ``RUNWRIGHT_MAX_EXPRESSION_LENGTH``: longest string or list an expression may build with an
+      operator, a string method or a filter (default 1,000,000 characters or items).
+    - ``RUNWRIGHT_MAX_INTEGER_DIGITS``: largest integer an expression may compute (default 4,300
+      digits, Python's own limit for printing an integer).
+    - ``RUNWRIGHT_PARAMS_DEADLINE_SECONDS``: how long the scheduler waits for one release's
+      params to render before skipping that release (default 10).
+    """
+
+    max_template_bytes: int = 2_000_000
+    max_yaml_depth: int = 64
+    max_yaml_nodes: int = 100_000
+    max_strategies: int = 10_000
+    max_expression_length: int = 1_000_000
+    max_integer_digits: int = 4_300
+    params_deadline_seconds: float = 10.0
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        default = cls()
+        return cls(
+            max_template_bytes=_positive_int("RUNWRIGHT_MAX_TEMPLATE_BYTES", default.max_template_bytes),
+            max_yaml_depth=_positive_int("RUNWRIGHT_MAX_YAML_DEPTH", default.max_yaml_depth),
+            max_yaml_nodes=_positive_int("RUNWRIGHT_MAX_YAML_NODES", default.max_yaml_nodes),
+            max_strategies=_positive_int("RUNWRIGHT_MAX_STRATEGIES", default.max_strategies),
+            max_expression_length=_positive_int(
+                "RUNWRIGHT_MAX_EXPRESSION_LENGTH", default.max_expression_length
+            ),
+            max_integer_digits=_positive_int("RUNWRIGHT_MAX_INTEGER_DIGITS", default.max_integer_digits),
+            params_deadline_seconds=_positive_float(
+                "RUNWRIGHT_PARAMS_DEADLINE_SECONDS", default.params_deadline_seconds
+            ),
         )

@@ -20,6 +20,8 @@ class Problem:
 
     path: str
     message: str
+    loc: tuple[str | int, ...] = ()
+    """The same place as ``path``, as keys and indexes (for file:line:col)."""
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}" if self.path else self.message
@@ -59,6 +61,7 @@ class ExpressionError(RunwrightError):
 
     def __init__(self, expression: str, message: str) -> None:
         self.expression = expression
+        self.problem = message
         super().__init__(f"expression '${{{{ {expression.strip()} }}}}': {message}")
 
 
@@ -100,3 +103,15 @@ class StageTimeout(RunwrightError):
 
 class WorkflowNotFound(ConfError):
     """No template of that name in the conf path."""
+
+
+class RunwrightWarning(UserWarning):
+    """Something runwright goes on with but the person holding the template should know."""
+
+
+class UndeclaredParamWarning(RunwrightWarning):
+    """A run got a param its workflow does not declare (passed through as given)."""
+
+
+class PluginLoadError(RunwrightError):
+    """An installed plugin could not be loaded: names the plugin, its distribution and the cause."""

@@ -40,9 +40,14 @@ def register_filters(register: Callable[[str, Callable[..., Any]], None]) -> Non
 def register_executors(register: Callable[[str, Callable[..., Any]], None]) -> None:
     """Register job executors by calling ``register(name, factory)``.
 
-    ``factory(max_workers: int)`` returns an object with the ``concurrent.futures.Executor``
-    interface (``submit`` returning a future, ``shutdown``). The engine decides what runs
-    next; an executor only runs what it is given (local threads, a dask cluster...).
+    A job picks one by name with ``runs-on: {type: NAME, ...}``. ``factory(max_workers: int,
+    **options)`` (options: the other ``runs-on`` keys that are set, e.g. ``address``, ``retries``)
+    returns an object with the ``concurrent.futures.Executor`` interface (``submit`` returning a
+    future, ``shutdown``); the runner submits ``runner.run_job(job_id)`` to it. An executor that
+    runs jobs in other processes (a Dask cluster) also defines ``submit_job(runner, job_id)``
+    returning a future of the job's Status, and ships a picklable
+    :class:`runwright.engine.job_task.JobTask` instead (see that module). The engine decides what
+    runs next; an executor only runs what it is given.
     """
 
 
@@ -77,3 +82,34 @@ def make_audit_backend(url: str) -> Any:
 @hookspec
 def audit_backend_schemes() -> list[str]:
     """Return the URL schemes this plugin's audit backend accepts (for error messages)."""
+
+
+@hookspec(firstresult=True)
+def stage_scopes(stage: Any) -> list[Any] | None:
+    """Say which stage lists a stage runs inside itself and which names it binds for them.
+
+    Return a list of :class:`runwright.models.stage.NestedScope` for stages of your kind, else
+    ``None``. ``binds`` maps each name the kind sets for its children (``item``, ``loop``...) to
+    the keys that name holds (a tuple), or to ``None`` when its keys cannot be known before the
+    run. ``runwright validate`` resolves ``${{ }}`` names against exactly these bindings, so a
+    name that validates is a name the run sets. Built-in kinds answer this hook too.
+    """
+
+
+@hookspec
+def check_stage(stage: Any, checker: Any) -> None:
+    """Check one stage statically (``runwright validate``, ``run --dry-run``, before every run).
+
+    Called for every stage; check only stages of your kind. ``checker.report(rule, message,
+    field=...)`` records a problem at one of the stage's fields; ``checker.names_here()`` lists
+    the names an expression can use there. Nothing may run, connect or write.
+    """
+
+
+@hookspec
+def register_cli_commands(app: Any) -> None:
+    """Add commands to the ``runwright`` command line (a ``typer.Typer``), e.g. ``serve``.
+
+    Called once when the CLI starts, so a plugin can contribute commands whose dependencies
+    (a web server...) core does not carry.
+    """

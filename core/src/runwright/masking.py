@@ -1,19 +1,42 @@
 """Masking of secret values in everything printed or stored.
 
-A value becomes secret when it is substituted from an environment variable whose name contains
-KEY, TOKEN, SECRET or PASSWORD, or when a call function receives it as a ``SecretStr``. The value
-still reaches the stage that uses it; every log line, trace event, CLI output and audit record
-goes through :func:`mask` first.
+A value becomes secret when
+
+- the process environment holds it under a name that marks a secret (:func:`is_secret_name`:
+  the name contains KEY, TOKEN, SECRET, PASSWORD, PASSWD, PASSPHRASE or CREDENTIAL), or under a
+  name listed in ``RUNWRIGHT_SECRETS`` (comma separated); these are registered when the runtime
+  starts, whether or not a template ever names them, because a script can print ``$MY_PASSWORD``;
+- a template substitutes it from such a variable with ``${VAR}`` (also registered then);
+- a call function receives it as a ``SecretStr``, or a plugin registers it (an OAuth token).
+
+The value still reaches the stage that uses it; every log line, trace event, CLI output and audit
+record goes through :func:`mask` first. Besides the value itself, its common encodings are masked
+(:func:`encodings`): base64 (standard and URL-safe, at each of the three alignments inside a longer
+base64 text), URL-encoding, JSON string escaping and hex. Values shorter than
+:data:`MIN_SECRET_LENGTH` are not masked (they would mask digits of run ids and dates); a warning
+names the variable instead. What cannot be masked is listed in ``docs/security.md``.
 """
 
 from __future__ import annotations
 
+import base64
+import json
+import logging
 import re
 import threading
+import urllib.parse
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-SECRET_NAME_MARKERS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
+SECRET_NAME_MARKERS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "PASSPHRASE", "CREDENTIAL")
+SECRETS_LIST_VARIABLE = "RUNWRIGHT_SECRETS"
 MASK = "***"
+MIN_SECRET_LENGTH = 4
+"""Shorter values are not masked: ``2`` would turn every run id into ``***0***611...``."""
+MIN_ENCODED_LENGTH = 6
+"""A fragment of an encoding shorter than this is not masked (too likely to occur by chance)."""
+
+log = logging.getLogger("runwright.masking")
 
 
 def is_secret_name(name: str) -> bool:
@@ -22,26 +45,88 @@ def is_secret_name(name: str) -> bool:
     return any(marker in upper for marker in SECRET_NAME_MARKERS)
 
 
+def _base64_fragments(raw: bytes) -> set[str]:
+    """The base64 text of ``raw`` wherever it sits in a longer base64 stream.
+
+    At alignment ``k`` (0, 1 or 2 bytes before it in its 3-byte group) the characters that
+    encode only ``raw``'s bits are fixed whatever surrounds it; those are the fragment.
+    """
+    fragments: set[str] = set()
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        fragments.add(encode(raw).decode("ascii"))  # the whole value, padding included
+        for offset in range(3):
+            text = encode(b"\0" * offset + raw).decode("ascii").rstrip("=")
+            first = -(-8 * offset // 6)  # first character made only of raw's bits
+            last = 8 * (offset + len(raw)) // 6  # characters before this one end inside raw
+            fragments.add(text[first:last])
+    return fragments
+
+
+def encodings(value: str) -> set[str]:
+    """``value`` and the forms it commonly takes in output: base64, URL, JSON, hex."""
+    raw = value.encode("utf-8")
+    forms = {value, raw.hex(), raw.hex().upper()}
+    forms |= _base64_fragments(raw)
+    forms.add(urllib.parse.quote(value, safe=""))
+    forms.add(urllib.parse.quote_plus(value, safe=""))
+    forms.add(json.dumps(value)[1:-1])
+    forms.add(json.dumps(value, ensure_ascii=False)[1:-1])
+    return {form for form in forms if form == value or len(form) >= MIN_ENCODED_LENGTH}
+
+
 class Masker:
     """A thread-safe set of secret values and a compiled pattern that replaces them."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._values: set[str] = set()
+        self._forms: set[str] = set()
+        self._warned: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
 
-    def add(self, value: str) -> None:
-        """Mark ``value`` as secret from now on (empty values are ignored)."""
-        if not value or value in self._values:
-            return
+    def add(self, value: str, name: str | None = None) -> bool:
+        """Mark ``value`` (and its encodings) as secret from now on; whether it will be masked.
+
+        Empty values are ignored; values under :data:`MIN_SECRET_LENGTH` characters are not
+        masked and a warning names ``name`` (the variable or argument it came from).
+        """
+        if not value:
+            return False
+        if len(value) < MIN_SECRET_LENGTH:
+            self._warn_short(name)
+            return False
+        if value in self._values:
+            return True
         with self._lock:
             self._values.add(value)
-            ordered = sorted(self._values, key=len, reverse=True)
+            self._forms |= encodings(value)
+            ordered = sorted(self._forms, key=len, reverse=True)
             self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+        return True
+
+    def _warn_short(self, name: str | None) -> None:
+        label = name or "a secret value"
+        with self._lock:
+            if label in self._warned:
+                return
+            self._warned.add(label)
+        log.warning(
+            "%s holds a secret shorter than %d characters; it is not masked "
+            "(a value this short would mask unrelated text)",
+            label,
+            MIN_SECRET_LENGTH,
+        )
+
+    def values(self) -> tuple[str, ...]:
+        """The secrets known here, to hand to another process that runs part of a run."""
+        with self._lock:
+            return tuple(self._values)
 
     def clear(self) -> None:
         with self._lock:
             self._values.clear()
+            self._forms.clear()
+            self._warned.clear()
             self._pattern = None
 
     def mask(self, value: Any) -> Any:
@@ -69,3 +154,16 @@ MASKER = Masker()
 def mask(value: Any) -> Any:
     """Mask secrets in ``value`` (strings, and strings nested in dicts and lists)."""
     return MASKER.mask(value)
+
+
+def listed_secret_names(environ: Mapping[str, str]) -> set[str]:
+    """The names given in ``RUNWRIGHT_SECRETS`` (comma or whitespace separated)."""
+    text = environ.get(SECRETS_LIST_VARIABLE, "")
+    return {name for name in re.split(r"[\s,]+", text) if name}
+
+
+def register_environment_secrets(environ: Mapping[str, str], masker: Masker = MASKER) -> list[str]:
+    """Register every secret-looking or listed variable of ``environ``; the names registered."""
+    listed = listed_secret_names(environ)
+    names: Iterable[str] = sorted(n for n in environ if n in listed or is_secret_name(n))
+    return [name for name in names if masker.add(environ[name], name=f"environment variable {name}")]

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 import pkgutil
 import re
+import sys
 import threading
 import typing
 import warnings
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, create_model
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, create_model
 
 from runwright.errors import CallArgumentError, CallResolutionError
 from runwright.hookspecs import hookimpl
@@ -73,6 +75,7 @@ class CallFunction:
     provider: str = ""
     _args_model: type[BaseModel] | None = field(default=None, repr=False)
     _reserved: frozenset[str] = field(default=frozenset(), repr=False)
+    _parameters: dict[str, str] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -101,6 +104,7 @@ class CallFunction:
                 for key in fields:
                     if key in hints:
                         fields[key] = (hints[key], fields[key][1])
+                fields, self._parameters = _underscore_fields(fields)
                 with warnings.catch_warnings():
                     # an argument named like a BaseModel attribute (json, copy) is fine here
                     warnings.filterwarnings("ignore", message="Field name .* shadows")
@@ -128,7 +132,8 @@ class CallFunction:
                 for err in exc.errors()
             )
             raise CallArgumentError(f"uses '{self.reference}': bad arguments: {problems}") from None
-        return {name: getattr(validated, name) for name in type(validated).model_fields}
+        names = self._parameters
+        return {names.get(name, name): getattr(validated, name) for name in type(validated).model_fields}
 
     def reserved_parameters(self) -> frozenset[str]:
         return self._build_model()[1]
@@ -140,6 +145,31 @@ class CallFunction:
             signature = inspect.signature(self.func)
         shown = [p for name, p in signature.parameters.items() if name not in RESERVED_PARAMETERS]
         return f"{self.reference}{signature.replace(parameters=shown)}"
+
+
+def _underscore_fields(
+    fields: dict[str, tuple[Any, Any]],
+) -> tuple[dict[str, tuple[Any, Any]], dict[str, str]]:
+    """A ``_exec`` parameter (named so to dodge a keyword or builtin) is written ``exec:`` or
+    ``_exec:`` in ``with:``; pydantic keeps ``_`` names private, so it gets a plain field name.
+
+    Returns the fields and, for the renamed ones, field name -> parameter name.
+    """
+    renamed: dict[str, tuple[Any, Any]] = {}
+    parameters: dict[str, str] = {}
+    for name, (annotation, default) in fields.items():
+        plain = name.lstrip("_")
+        if not name.startswith("_") or not plain:
+            renamed[name] = (annotation, default)
+            continue
+        choices = [name] if plain in fields else [plain, name]
+        field_name = f"rw_underscore_{plain}"
+        parameters[field_name] = name
+        renamed[field_name] = (
+            annotation,
+            Field(default, validation_alias=AliasChoices(*choices)),
+        )
+    return renamed, parameters
 
 
 def _resolved_hints(func: Callable[..., Any]) -> dict[str, Any]:
@@ -173,6 +203,27 @@ def parse_uses(reference: str) -> tuple[str, str, str]:
             f"uses '{reference}': expected the form MODULE/NAME@TAG, e.g. tasks/http-request@requests"
         )
     return match["module"], match["name"], match["tag"]
+
+
+def unresolved_message(
+    module: str, name: str, tag: str, available: list[CallFunction], packages: Iterable[str]
+) -> str:
+    """Why ``MODULE/NAME@TAG`` found nothing: an unknown module lists the modules that exist
+    (and where the module was looked for); a known one lists its neighbours' references."""
+    reference = f"{module}/{name}@{tag}"
+    references = sorted(call.reference for call in available)
+    listing = "\n  ".join(references) or "(none: set RUNWRIGHT_REGISTRY or install a plugin)"
+    modules = sorted({call.module for call in available})
+    if module not in modules:
+        looked = ", ".join(f"{package}.{module}" for package in packages) or "no registry package"
+        return (
+            f"uses '{reference}': no module '{module}' (looked for {looked}, then in plugins); "
+            f"modules that exist: {', '.join(modules) or '(none)'}\nAvailable:\n  {listing}"
+        )
+    return (
+        f"uses '{reference}': no call function '{name}' with tag '{tag}' in module "
+        f"'{module}'. Available:\n  {listing}"
+    )
 
 
 class CallRegistry:
@@ -244,13 +295,28 @@ class CallRegistry:
 
 
 class _PackageCallRegistry(CallRegistry):
-    """Modules are looked up under each registry package, as ``uses:`` names them."""
+    """Modules are looked up under each registry package, as ``uses:`` names them.
 
-    def __init__(self, packages: list[str]) -> None:
+    A package the user named (``required``) that cannot be imported is an error saying which
+    package and from where, rather than a "no call function" further down.
+    """
+
+    def __init__(self, packages: list[str], required: bool = False) -> None:
         super().__init__({}, provider="")
         self.packages = packages
+        self.required = required
+        self._checked = False
 
     def _module_paths(self, module: str) -> list[str]:
+        if self.required and not self._checked:
+            for package in self.packages:
+                if _import_optional(package) is None:
+                    raise CallResolutionError(
+                        f"registry package '{package}' (RUNWRIGHT_REGISTRY) could not be imported: "
+                        f"there is no '{package}' in the current directory ({os.getcwd()}) nor on the "
+                        "Python path; check the name, run from the folder that holds it, or install it"
+                    )
+            self._checked = True
         return [f"{package}.{module}" for package in self.packages]
 
     def module_names(self) -> list[str]:
@@ -307,8 +373,11 @@ def _tagged_functions(module: ModuleType) -> list[Callable[..., Any]]:
 class RegistryPackagesPlugin:
     """Built-in plugin: resolves ``uses:`` and filters from the ``RUNWRIGHT_REGISTRY`` packages."""
 
-    def __init__(self, packages: Iterable[str]) -> None:
-        self.registry = _PackageCallRegistry(list(packages))
+    def __init__(self, packages: Iterable[str], required: bool = False) -> None:
+        # A registry package in the current directory is importable, as ``python -m`` makes it.
+        if os.getcwd() not in sys.path and "" not in sys.path:
+            sys.path.append(os.getcwd())
+        self.registry = _PackageCallRegistry(list(packages), required=required)
 
     @hookimpl(tryfirst=True)
     def resolve_call(self, module: str, name: str, tag: str) -> CallFunction | None:

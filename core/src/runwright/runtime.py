@@ -8,19 +8,24 @@ process's shared one; tests build their own with ``Runtime(get_plugin_manager(..
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 import pluggy
 from pydantic import BaseModel
 
 from runwright.config import Settings
-from runwright.errors import CallResolutionError, RunwrightError
+from runwright.engine.context import sweep_stale_run_dirs
+from runwright.errors import CallResolutionError, RunCancelled, RunwrightError
+from runwright.masking import register_environment_secrets
 from runwright.models.stage import Stage
 from runwright.plugins import get_plugin_manager
-from runwright.registry import CallFunction, parse_uses
+from runwright.registry import CallFunction, parse_uses, unresolved_message
 from runwright.templating.engine import ExpressionEngine
 
 
@@ -30,6 +35,9 @@ class Runtime:
 
     def __init__(self, pm: pluggy.PluginManager | None = None, settings: Settings | None = None):
         self.settings = settings or Settings.from_env()
+        # a script can print $MY_PASSWORD without any template naming it: mask it from the start
+        register_environment_secrets(os.environ)
+        sweep_stale_run_dirs()
         self.pm = pm or get_plugin_manager(self.settings)
         self.stage_kinds: dict[str, type[Stage]] = {}
         self.pm.hook.register_stage_types(register=self._register_stage_kind)
@@ -100,11 +108,9 @@ class Runtime:
         module, name, tag = parse_uses(reference)
         found = self.pm.hook.resolve_call(module=module, name=name, tag=tag)
         if found is None:
-            available = sorted(call.reference for group in self.pm.hook.list_calls() for call in group)
-            listing = "\n  ".join(available) or "(none: set RUNWRIGHT_REGISTRY or install a plugin)"
+            available = [call for group in self.pm.hook.list_calls() for call in group]
             raise CallResolutionError(
-                f"uses '{reference}': no call function '{name}' with tag '{tag}' in module "
-                f"'{module}'. Available:\n  {listing}"
+                unresolved_message(module, name, tag, available, self.settings.registry_packages)
             )
         with self._calls_lock:
             self._calls[reference] = found
@@ -112,8 +118,14 @@ class Runtime:
 
     # -- async call functions --------------------------------------------------------------
 
-    def run_coroutine(self, coroutine: Any, timeout: float | None = None) -> Any:
-        """Run an async call function on the engine's own event loop thread."""
+    def run_coroutine(
+        self, coroutine: Any, timeout: float | None = None, cancel_event: threading.Event | None = None
+    ) -> Any:
+        """Run an async call function on the engine's own event loop thread.
+
+        When ``cancel_event`` is set (a cancel or the stage's deadline) the task is cancelled and
+        ``RunCancelled`` raised at once.
+        """
         with self._loop_lock:
             if self._loop is None:
                 loop = asyncio.new_event_loop()
@@ -121,4 +133,14 @@ class Runtime:
                 thread.start()
                 self._loop = loop
         future: Future[Any] = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
-        return future.result(timeout)
+        if cancel_event is None:
+            return future.result(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            step = 0.05 if deadline is None else max(0.0, min(0.05, deadline - time.monotonic()))
+            try:
+                return future.result(step)
+            except FutureTimeout:
+                if cancel_event.is_set() or (deadline is not None and time.monotonic() >= deadline):
+                    future.cancel()
+                    raise RunCancelled("cancelled while awaiting an async call") from None

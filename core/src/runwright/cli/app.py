@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
+import warnings
+from typing import Any
 
 import typer
 
-from runwright.errors import RunwrightError
+from runwright.errors import RunwrightError, RunwrightWarning
 
 app = typer.Typer(
     name="runwright",
@@ -14,6 +16,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help: ``[start, end]`` in a docstring is text, not rich markup, and rich is
+    # not imported just to print help.
+    rich_markup_mode=None,
 )
 
 EXIT_FAILED = 1
@@ -26,10 +31,27 @@ def fail_usage(message: str) -> typer.Exit:
     return typer.Exit(EXIT_USAGE)
 
 
+def show_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+    """runwright's own warnings read ``warning: ...`` on stderr, like its errors."""
+    if issubclass(category, RunwrightWarning):
+        typer.echo(f"warning: {message}", err=True)
+    else:
+        python_show_warning(message, category, *args, **kwargs)
+
+
+python_show_warning = warnings.showwarning
+
+
 def main() -> None:
     from runwright.cli import audit, plugins, run, runs, schedule, templates  # noqa: F401
+    from runwright.config import unknown_variable_warnings
+    from runwright.plugins import get_plugin_manager
 
+    warnings.showwarning = show_warning
+    for warning in unknown_variable_warnings():
+        typer.echo(warning, err=True)
     try:
+        get_plugin_manager().hook.register_cli_commands(app=app)  # e.g. `serve` from runwright[api]
         app()
     except RunwrightError as exc:  # anything a command did not turn into an exit itself
         typer.echo(f"error: {exc}", err=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, date, datetime, time, timedelta
 
 import typer
 
@@ -13,17 +14,47 @@ audit_app = typer.Typer(help="Look at release records in the audit store.", no_a
 app.add_typer(audit_app, name="audit")
 
 
+def parse_since(text: str) -> datetime:
+    """``--since``: an ISO datetime, an ISO duration back from now (``PT6H``, ``P2D``), or
+    ``today``/``yesterday`` (local midnight). A datetime without an offset is UTC."""
+    from runwright.schedule.scheduler import parse_duration
+
+    word = text.strip().lower()
+    if word in ("today", "yesterday"):
+        day = date.today() - timedelta(days=1 if word == "yesterday" else 0)
+        return datetime.combine(day, time()).astimezone()
+    if word.startswith("p"):
+        try:
+            return datetime.now().astimezone() - parse_duration(text.strip().upper())
+        except RunwrightError:
+            pass
+    else:
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError:
+            pass
+        else:
+            return value if value.tzinfo else value.replace(tzinfo=UTC)
+    raise fail_usage(
+        f"--since: expected an ISO datetime (2024-05-01T06:00), an ISO duration back from now "
+        f"(PT6H, P2D), 'today' or 'yesterday'; got '{text}'"
+    )
+
+
 @audit_app.command("list")
 def list_records(
     name: str | None = typer.Argument(None, help="Only this workflow."),
     status: str | None = typer.Option(None, "--status", help="RUNNING, SUCCESS, FAILED, CANCEL, CRASHED."),
-    since: str | None = typer.Option(None, "--since", help="Started at or after (ISO)."),
+    since: str | None = typer.Option(
+        None,
+        "--since",
+        help="Started at or after: an ISO datetime, a duration back from now (PT6H), today or yesterday.",
+    ),
     limit: int = typer.Option(50, "--limit"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Release records, newest first."""
-    from runwright.audit import ReleaseStatus, make_audit_backend
-    from runwright.cli.schedule import parse_when
+    from runwright.audit import ReleaseStatus, make_audit_backend, mark_dead_crashed
 
     try:
         wanted = ReleaseStatus(status.upper()) if status else None
@@ -31,7 +62,10 @@ def list_records(
         raise fail_usage(f"--status: unknown status '{status}'") from None
     try:
         backend = make_audit_backend()
-        records = backend.list(name, wanted, parse_when(since, "--since") if since else None, limit)
+        records = backend.list(name, wanted, parse_since(since) if since else None, limit)
+        records = mark_dead_crashed(backend, records)  # a killed run does not stay RUNNING
+        if wanted is not None:
+            records = [r for r in records if r.status is wanted]
     except RunwrightError as exc:
         raise fail_usage(str(exc)) from None
     if as_json:
@@ -48,13 +82,37 @@ def list_records(
 @audit_app.command("show")
 def show(run_id: str = typer.Argument(..., help="The run id.")) -> None:
     """One release record as JSON (secrets masked)."""
-    from runwright.audit import make_audit_backend
+    from runwright.audit import make_audit_backend, mark_dead_crashed
 
     try:
-        record = make_audit_backend().get(run_id)
+        backend = make_audit_backend()
+        record = backend.get(run_id)
+        if record is not None:
+            [record] = mark_dead_crashed(backend, [record])
     except RunwrightError as exc:
         raise fail_usage(str(exc)) from None
     if record is None:
         typer.echo(f"error: no release record with run id '{run_id}'", err=True)
         raise typer.Exit(EXIT_USAGE)
     typer.echo(record.model_dump_json(indent=2))
+
+
+@audit_app.command("migrate")
+def migrate() -> None:
+    """Bring the audit store's schema up to date (stores with numbered migrations, e.g. PostgreSQL).
+
+    Safe to run from several hosts at once and again later: applied steps are not repeated.
+    """
+    from runwright.audit import make_audit_backend
+
+    try:
+        backend = make_audit_backend()
+        step = getattr(backend, "migrate", None)
+        if step is None:
+            typer.echo(f"{backend.url}: this store has no schema migrations; nothing to do")
+            return
+        applied = step()
+    except RunwrightError as exc:
+        raise fail_usage(str(exc)) from None
+    done = ", ".join(str(version) for version in applied) if applied else "none (already up to date)"
+    typer.echo(f"{backend.url}: migrations applied: {done}")

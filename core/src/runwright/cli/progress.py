@@ -1,6 +1,9 @@
-"""Live progress of a run: one line per job with its stages' states.
+"""Live progress of a run: what the stages print, and one line per job with its stages' states.
 
-On a terminal it is a rich live display; otherwise plain lines as stages and jobs finish.
+Lines the stages print (echo messages, stdout/stderr of bash and Python stages) stream as they
+come, prefixed by ``job/stage`` as GitHub Actions' log view does. On a terminal the job board is a
+rich live display under them; otherwise plain lines as stages and jobs finish. Events reach here
+already masked by the trace.
 """
 
 from __future__ import annotations
@@ -8,11 +11,11 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from rich.console import Console
-from rich.live import Live
-from rich.text import Text
+if TYPE_CHECKING:  # rich is imported only when a terminal shows the live board
+    from rich.live import Live
+    from rich.text import Text
 
 STYLES = {
     "SUCCESS": "green",
@@ -22,6 +25,16 @@ STYLES = {
     "RUNNING": "cyan",
 }
 MARKS = {"SUCCESS": "✓", "FAILED": "✗", "SKIP": "-", "CANCEL": "⊘", "RUNNING": "…"}
+#: Trace events that carry what a stage printed.
+OUTPUT_EVENTS = frozenset({"echo", "stdout", "stderr", "log"})
+
+
+def output_line(event: dict[str, Any]) -> str | None:
+    """``job/stage | message`` for an event that carries stage output, else None."""
+    if event.get("event") not in OUTPUT_EVENTS:
+        return None
+    where = "/".join(str(event[k]) for k in ("job", "strategy", "stage") if event.get(k))
+    return f"{where} | {event.get('message', '')}"
 
 
 class ProgressBoard:
@@ -48,6 +61,8 @@ class ProgressBoard:
                 entry["status"] = event.get("status", "SUCCESS")
 
     def render(self) -> Text:
+        from rich.text import Text
+
         text = Text()
         with self.lock:
             for job, entry in self.jobs.items():
@@ -80,6 +95,9 @@ class Progress:
         if not self.enabled:
             return None
         if self.interactive:
+            from rich.console import Console
+            from rich.live import Live
+
             console = Console(file=self.stream)
             self.live = Live(self.board.render(), console=console, refresh_per_second=8, transient=True)
             self.live.__enter__()
@@ -94,9 +112,17 @@ class Progress:
     def _live_update(self, event: dict[str, Any]) -> None:
         self.board.update(event)
         if self.live is not None:
+            line = output_line(event)
+            if line is not None:  # printed above the board, which stays at the bottom
+                self.live.console.print(line, markup=False, highlight=False, soft_wrap=True)
             self.live.update(self.board.render())
 
     def _plain_update(self, event: dict[str, Any]) -> None:
+        line = output_line(event)
+        if line is not None:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+            return
         kind = event.get("event")
         if kind in ("stage-end", "stage-reused", "job-end", "job-reused"):
             where = "/".join(str(event[k]) for k in ("job", "strategy", "stage") if event.get(k))

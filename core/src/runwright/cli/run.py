@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-from runwright.audit import AuditBackend, make_audit_backend, utc_now
+from runwright.audit import AuditBackend, ReleaseStatus, make_audit_backend, mark_dead_crashed, utc_now
 from runwright.cli.app import EXIT_FAILED, app, fail_usage
 from runwright.cli.progress import Progress
 from runwright.config import Settings
@@ -20,13 +20,15 @@ from runwright.engine.result import Result, Status
 from runwright.errors import RunwrightError
 from runwright.masking import mask
 from runwright.models.workflow import Workflow
-from runwright.schedule.release import ReleaseOutcome, release
+from runwright.schedule.release import DataParams, ReleaseOutcome, release
+from runwright.schedule.release_triggers import Followers
 
 CONF_OPTION = typer.Option(None, "--conf", "-c", help="Conf path (default: $RUNWRIGHT_CONF or ./conf).")
 
 
-def parse_params(pairs: list[str]) -> dict[str, str]:
-    params: dict[str, str] = {}
+def parse_params(pairs: list[str]) -> DataParams:
+    """``KEY=VALUE`` pairs from the command line: data, never rendered as expressions."""
+    params = DataParams()
     for pair in pairs:
         if "=" not in pair:
             raise fail_usage(f"-p expects KEY=VALUE, got '{pair}'")
@@ -44,6 +46,7 @@ def run(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Check params, expressions and uses: without running anything."
     ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Show only the summary, not the stages' output."),
 ) -> None:
     """Run a workflow. Exit 0 on success, 1 when the run failed, 2 on bad input.
 
@@ -53,42 +56,71 @@ def run(
     try:
         workflow = Workflow.from_conf(name, conf)
         if dry_run:
-            show_dry_run(workflow.release(utc_now(), params, mode="dryrun", render_params=False), as_json)
+            from runwright.check import check_model
+
+            findings = check_model(workflow, workflow.runtime).sorted()
+            outcome = workflow.release(utc_now(), params, mode="dryrun", render_params=False)
+            show_dry_run(outcome, as_json, findings)
             return
         workflow.parameterize(params)  # bad params are a usage error, before any record
+        followers = Followers.of(workflow)  # on: release loops are a usage error too
         audit = optional_audit(workflow)
+        if audit is not None:  # runs of this workflow a killed process left RUNNING: CRASHED
+            mark_dead_crashed(audit, audit.list(workflow.name, ReleaseStatus.RUNNING))
         if audit is None:
-            with Progress(enabled=not as_json) as observer:
+            with Progress(enabled=not (as_json or quiet)) as observer:
                 result = workflow.execute(params, observer=observer)
-            finish(result, as_json)
+                chained = followers.release(result, utc_now(), None, {"observer": observer})
+            finish(result, as_json, chained)
             return
     except RunwrightError as exc:
         raise fail_usage(str(exc)) from None
-    release_and_report(workflow, utc_now(), params, as_json, mode="force", release_type="manual", audit=audit)
+    release_and_report(
+        workflow,
+        utc_now(),
+        params,
+        as_json,
+        mode="force",
+        release_type="manual",
+        audit=audit,
+        followers=followers,
+        quiet=quiet,
+    )
 
 
 def release_and_report(
-    workflow: Workflow, logical_date: Any, params: dict[str, Any], as_json: bool, **options: Any
+    workflow: Workflow,
+    logical_date: Any,
+    params: dict[str, Any],
+    as_json: bool,
+    followers: Followers | None = None,
+    quiet: bool = False,
+    **options: Any,
 ) -> None:
     """Run one release with live progress, print its result, exit 1 if it did not succeed.
 
-    Params typed on the command line are data, never rendered as expressions.
+    Params typed on the command line are data, never rendered as expressions. ``followers``
+    (``on: release``) are released after it, with the same logical date.
     """
     scope = CancelScope()
+    chained: list[ReleaseOutcome] = []
     try:
-        with Progress(enabled=not as_json) as observer, cancel_on_signals(scope):
+        with Progress(enabled=not (as_json or quiet)) as observer, cancel_on_signals(scope):
+            run_options = {"observer": observer, "scope": scope}
             outcome = release(
                 workflow,
                 logical_date,
                 params,
                 render_params=False,
-                run_options={"observer": observer, "scope": scope},
+                run_options=run_options,
                 **options,
             )
-        result = outcome_result(outcome)
+            result = outcome_result(outcome)
+            if followers is not None:
+                chained = followers.release(result, outcome.logical_date, options.get("audit"), run_options)
     except RunwrightError as exc:
         raise fail_usage(str(exc)) from None
-    finish(result, as_json)
+    finish(result, as_json, chained)
 
 
 @contextlib.contextmanager
@@ -108,9 +140,11 @@ def cancel_on_signals(scope: CancelScope) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def finish(result: Result, as_json: bool) -> None:
-    emit_result(result, as_json)
-    if result.status not in (Status.SUCCESS, Status.SKIP):
+def finish(result: Result, as_json: bool, chained: list[ReleaseOutcome] | None = None) -> None:
+    chained = chained or []
+    emit_result(result, as_json, chained)
+    ok = (Status.SUCCESS.value, Status.SKIP.value)
+    if result.status.value not in ok or any(outcome.status not in ok for outcome in chained):
         raise typer.Exit(EXIT_FAILED)
 
 
@@ -129,33 +163,61 @@ def outcome_result(outcome: ReleaseOutcome) -> Result:
     """The run's Result; a release that failed before running becomes a FAILED result."""
     if outcome.result is not None:
         return outcome.result
+    if not outcome.ran:  # another attempt of this release is running or has succeeded
+        raise RunwrightError(f"{outcome.workflow} @ {outcome.logical_date.isoformat()}: {outcome.reason}")
     errors = (
         outcome.record.errors if outcome.record else [{"name": "ReleaseError", "message": outcome.reason}]
     )
     raise RunwrightError("; ".join(e["message"] for e in errors))
 
 
-def show_dry_run(outcome: ReleaseOutcome, as_json: bool) -> None:
+def show_dry_run(outcome: ReleaseOutcome, as_json: bool, findings: list[Any] | None = None) -> None:
+    """The dry run's checks, after the static checker's findings (the same as ``validate``'s)."""
+    findings = findings or []
+    errors = [f for f in findings if f.severity == "error"]
+    status = Status.FAILED.value if errors else outcome.status
     if as_json:
-        typer.echo(json.dumps({"status": outcome.status, "checks": outcome.checks}, indent=2, default=str))
+        problems = [
+            {k: getattr(f, k) for k in ("file", "line", "col", "severity", "rule", "message", "where")}
+            for f in findings
+        ]
+        document = {"status": status, "findings": problems, "checks": outcome.checks}
+        typer.echo(json.dumps(document, indent=2, default=str))
     else:
+        for finding in findings:
+            typer.echo(finding.text())
         for check in outcome.checks:
             mark = "ok " if check["ok"] else "ERR"
             detail = check.get("message") or check.get("uses") or check.get("kind", "")
             deferred = f" (at run time: {', '.join(check['deferred'])})" if check.get("deferred") else ""
             typer.echo(f"{mark} {check['where']}: {detail}{deferred}")
-        typer.echo(f"dry run: {outcome.status}")
-    if outcome.status != Status.SUCCESS.value:
+        typer.echo(f"dry run: {status}")
+    if status != Status.SUCCESS.value:
         raise typer.Exit(EXIT_FAILED)
 
 
-def emit_result(result: Result, as_json: bool) -> None:
+def emit_result(result: Result, as_json: bool, chained: list[ReleaseOutcome] | None = None) -> None:
+    keys = ("run_id", "status", "context", "errors")
     if as_json:
         document = result.to_dict()
-        keys = ("run_id", "status", "context", "errors")
-        typer.echo(json.dumps({k: document[k] for k in keys}, indent=2))
+        shown = {k: document[k] for k in keys}
+        if chained:  # runs started by `on: release`
+            shown["followers"] = [_follower_document(outcome, keys) for outcome in chained]
+        typer.echo(json.dumps(shown, indent=2))
     else:
         show_result(result)
+        for outcome in chained or []:
+            if outcome.result is not None:
+                show_result(outcome.result)
+            else:
+                typer.echo(f"release of {outcome.workflow}: {outcome.status} {outcome.reason}".rstrip())
+
+
+def _follower_document(outcome: ReleaseOutcome, keys: tuple[str, ...]) -> dict[str, Any]:
+    if outcome.result is None:
+        return {"workflow": outcome.workflow, "status": outcome.status, "reason": outcome.reason}
+    document = outcome.result.to_dict()
+    return {"workflow": outcome.workflow, **{k: document[k] for k in keys}}
 
 
 def show_result(result: Result) -> None:

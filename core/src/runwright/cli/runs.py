@@ -42,14 +42,14 @@ def rerun(
     release (type ``rerun``, parent run id = RUN_ID).
     """
     from runwright.audit import ReleaseType, make_audit_backend
+    from runwright.schedule.release import replay_params
 
     try:
         audit = make_audit_backend()
         record = audit.get(run_id)
         if record is None:
             raise RunwrightError(f"no release record with run id '{run_id}' in {audit.url}")
-        params = dict(record.params)
-        params.update(parse_params(param))
+        params = replay_params(record, parse_params(param))  # secrets read again, never '***'
         workflow = Workflow.from_conf(record.workflow, conf)
         workflow.parameterize(params)
     except RunwrightError as exc:

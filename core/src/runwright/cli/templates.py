@@ -7,9 +7,8 @@ from pathlib import Path
 
 import typer
 
-from runwright.cli.app import EXIT_USAGE, app
-from runwright.errors import ConfError, RunwrightError
-from runwright.loader import build_model, conf_files, discover
+from runwright.cli.app import EXIT_USAGE, app, fail_usage
+from runwright.errors import ConfError
 from runwright.runtime import Runtime
 from runwright.schema import template_file_schema
 
@@ -17,34 +16,37 @@ from runwright.schema import template_file_schema
 @app.command()
 def validate(
     path: Path | None = typer.Argument(None, help="A conf directory or one YAML file."),
+    output_format: str = typer.Option("text", "--format", help="text, or json (a list for editors and CI)."),
+    strict_env: bool = typer.Option(False, "--strict-env", help="An unset ${VAR} is an error, not a warning"),
 ) -> None:
-    """Check every template; exit non-zero at the first file with errors, printing all of them."""
+    """Check every template of every file and print every problem at once.
+
+    Each problem is ``file:line:col: error|warning: where: message [rule]`` (docs/validate.md
+    lists the rules). Exit 2 when there is an error, else 0. Variables' values are not needed.
+    """
+    from runwright.check import check_conf
+
+    if output_format not in ("text", "json"):
+        raise fail_usage(f"--format must be text or json, got '{output_format}'")
     runtime = Runtime.default()
     root = path or runtime.settings.conf_path
     try:
-        files = conf_files(root)
+        report = check_conf(root, runtime, strict_env=strict_env)
     except ConfError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(EXIT_USAGE) from None
-    try:
-        sources = discover(root)
-    except ConfError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(EXIT_USAGE) from None
-    count = 0
-    for file in files:
-        errors = []
-        for source in (s for s in sources.values() if s.file == file):
-            try:
-                build_model(source, runtime)
-                count += 1
-            except RunwrightError as exc:
-                errors.append(str(exc))
-        if errors:
-            for message in errors:
-                typer.echo(message, err=True)
-            raise typer.Exit(EXIT_USAGE)
-    typer.echo(f"ok: {count} template(s) in {len(files)} file(s) are valid")
+        raise fail_usage(str(exc)) from None
+    if output_format == "json":
+        typer.echo(report.json())
+    else:
+        if report.findings:
+            typer.echo(report.text())
+        errors, warnings = len(report.errors), len(report.warnings)
+        verdict = "ok" if not errors else "invalid"
+        typer.echo(
+            f"{verdict}: {report.templates} template(s) in {report.files} file(s): "
+            f"{errors} error(s), {warnings} warning(s)"
+        )
+    if report.errors:
+        raise typer.Exit(EXIT_USAGE)
 
 
 @app.command()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections import ChainMap
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -61,6 +64,63 @@ class CancelScope:
         return None if self.deadline is None else self.deadline - time.monotonic()
 
 
+RUN_DIR_PREFIX = "runwright-"
+OWNER_FILE = ".owner"
+_OWNER_IN_NAME = re.compile(r"-pid(\d+)-")
+
+
+def process_start_time(pid: int) -> str:
+    """The process's start time in clock ticks since boot ("" when unknown): with the pid it
+    names one process even after the pid is reused."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[-1].split()[19]
+
+
+def _owner_alive(pid: int, start_time: str) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process: alive, and not ours to judge
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return True  # no /proc: trust kill(pid, 0)
+    state, started = fields.rsplit(")", 1)[-1].split()[0], process_start_time(pid)
+    return state not in {"Z", "X"} and (not start_time or started == start_time)
+
+
+def sweep_stale_run_dirs(temp_root: Path | None = None) -> list[Path]:
+    """Remove run folders whose owning process is gone (killed before it could clean up).
+
+    Folders without an owner (made by older versions) are left alone. Returns what was removed.
+    """
+    root = Path(temp_root or tempfile.gettempdir())
+    removed: list[Path] = []
+    try:
+        candidates = list(root.glob(f"{RUN_DIR_PREFIX}*"))
+    except OSError:
+        return removed
+    for folder in candidates:
+        try:
+            owner = (folder / OWNER_FILE).read_text(encoding="utf-8").split()
+        except OSError:
+            match = _OWNER_IN_NAME.search(folder.name)
+            owner = [match.group(1)] if match and folder.is_dir() else []
+        if not owner or not owner[0].isdigit():
+            continue
+        pid, start_time = int(owner[0]), (owner[1] if len(owner) > 1 else "")
+        if pid == os.getpid() or _owner_alive(pid, start_time):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
 @dataclass
 class RunState:
     """Shared by every job and stage of one run."""
@@ -78,10 +138,17 @@ class RunState:
     _processes: set[Any] = field(default_factory=set)
 
     def tmp_dir(self) -> Path:
-        """A private temporary directory for this run (scripts, output files), made on demand."""
+        """A private temporary directory for this run (scripts, output files), made on demand.
+
+        Its name and its ``.owner`` file tell the owning process, so a later start can remove it
+        if this process is killed before :meth:`cleanup` (:func:`sweep_stale_run_dirs`).
+        """
         with self._tmp_lock:
             if self._tmp_dir is None:
-                self._tmp_dir = Path(tempfile.mkdtemp(prefix=f"runwright-{self.run_id}-"))
+                pid = os.getpid()
+                folder = Path(tempfile.mkdtemp(prefix=f"{RUN_DIR_PREFIX}{self.run_id}-pid{pid}-"))
+                (folder / OWNER_FILE).write_text(f"{pid} {process_start_time(pid)}\n", encoding="utf-8")
+                self._tmp_dir = folder
             return self._tmp_dir
 
     def cleanup(self) -> None:
@@ -142,8 +209,9 @@ class StageContext:
     ) -> NestedRun:
         """Run nested stages (a branch, an item, a loop) with extra template variables.
 
-        The nested stages get their own ``stages`` namespace; their records are returned for
-        the parent stage to put in its outputs.
+        The nested stages get their own ``stages`` namespace, nested lexically in the enclosing
+        one (see :func:`nested_stages_scope`); their records are returned for the parent stage
+        to put in its outputs.
         """
         from runwright.engine.stage_runner import run_stage_list
 
@@ -151,7 +219,7 @@ class StageContext:
         variables = dict(self.variables)
         if extra:
             variables.update(extra)
-        variables["stages"] = results
+        variables["stages"] = nested_stages_scope(results, self.variables.get("stages"))
         status, errors = run_stage_list(
             self.run,
             stages,
@@ -163,6 +231,18 @@ class StageContext:
             prefix=f"{self.stage}/{prefix}" if prefix else self.stage,
         )
         return NestedRun(status=status.value, stages=results, errors=errors)
+
+
+def nested_stages_scope(own: dict[str, Any], enclosing: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """``stages`` inside a body: its own stages first, then the enclosing scope's.
+
+    The enclosing mapping is live, so a body sees exactly the stages that finished before the
+    stage holding it (never later ones); its own stages shadow an enclosing one of that id.
+    """
+    if enclosing is None:
+        return own
+    outer = enclosing.maps if isinstance(enclosing, ChainMap) else [enclosing]
+    return ChainMap(own, *outer)
 
 
 @dataclass

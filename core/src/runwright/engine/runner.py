@@ -16,14 +16,22 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from runwright.engine.context import CancelScope, RunState
+from runwright.engine.executors import ExecutorPools
 from runwright.engine.result import Result, Status, aggregate, error_record
-from runwright.engine.stage_runner import evaluate_condition, run_stage_list
+from runwright.engine.stage_runner import run_stage_list
 from runwright.models.base import slugify
 from runwright.models.job import Job, TriggerRule
+from runwright.models.runs_on import RunsOn, check_installed, parse_executor_setting
 from runwright.trace import RunTrace
 
 if TYPE_CHECKING:
     from runwright.models.workflow import Workflow
+
+StrategyStages = Callable[
+    [str, dict[str, Any], dict[str, Any], CancelScope, Mapping[str, Any] | None],
+    tuple[Status, list[dict[str, Any]]],
+]
+"""Runs one strategy's stages: (sid, matrix, stages record to fill, scope, earlier stages)."""
 
 
 def new_run_id() -> str:
@@ -90,19 +98,25 @@ def run_workflow(
     timeout_minutes: float | None = None,
     scope: CancelScope | None = None,
     trigger_chain: tuple[str, ...] = (),
-    executor: str = "local",
+    executor: str | None = None,
     trace: bool | None = None,
     previous: Mapping[str, Any] | None = None,
     observer: Callable[[dict[str, Any]], None] | None = None,
+    release_event: Mapping[str, Any] | None = None,
 ) -> Result:
     """Validate params, run the job DAG, return the Result. Bad params raise ParamError.
 
     ``previous`` is an earlier run's ``context["jobs"]``: what succeeded there is reused (rerun).
-    ``observer`` receives every trace event (live progress).
+    ``observer`` receives every trace event (live progress). ``release_event`` is what started
+    a run by ``on: release`` (``${{ release.upstream.* }}``).
+    ``executor`` runs jobs without ``runs-on:`` (default ``RUNWRIGHT_EXECUTOR``, else local).
     """
     runtime = workflow.runtime
     settings = runtime.settings
     typed = workflow.parameterize(params)
+    from runwright.check import check_before_run  # lazy: the checker is not needed to import the engine
+
+    check_before_run(workflow, runtime)  # the same errors `runwright validate` prints stop the run
     run_id = run_id or new_run_id()
     tracing = settings.trace_enabled if trace is None else trace
     run_trace = RunTrace(
@@ -128,6 +142,8 @@ def run_workflow(
     started = datetime.now(UTC)
     run_trace.event("run-start", f"workflow {workflow.name}", params=typed)
     context: dict[str, Any] = {"params": typed, "jobs": {}}
+    if release_event is not None:
+        context["release"] = dict(release_event)
     errors: list[dict[str, Any]] = []
     try:
         status = WorkflowRunner(workflow, state, context, errors, parallel, executor).run()
@@ -170,18 +186,24 @@ class WorkflowRunner:
         context: dict[str, Any],
         errors: list[dict[str, Any]],
         max_parallel: int,
-        executor: str,
+        executor: str | None,
     ) -> None:
         self.workflow = workflow
         self.state = state
         self.context = context
         self.errors = errors
         self.max_parallel = max_parallel
-        factory = state.runtime.executors.get(executor)
-        if factory is None:
-            known = ", ".join(sorted(state.runtime.executors))
-            raise ValueError(f"unknown executor '{executor}' (installed: {known})")
-        self.executor_factory = factory
+        self.default_runs_on = workflow.runs_on or parse_executor_setting(
+            executor or state.runtime.settings.executor
+        )
+        check_installed(self.default_runs_on, state.runtime.executors, f"workflow '{workflow.name}': ")
+        for job_id, job in workflow.jobs.items():
+            if job.runs_on is not None:
+                check_installed(job.runs_on, state.runtime.executors, f"job '{job_id}': ")
+
+    def runs_on(self, job_id: str) -> RunsOn:
+        """The executor of a job: its own runs-on, else the workflow's, the caller's, the env's."""
+        return self.workflow.jobs[job_id].runs_on or self.default_runs_on
 
     def run(self) -> Status:
         jobs = self.workflow.jobs
@@ -192,7 +214,7 @@ class WorkflowRunner:
                 dependents[need].append(job_id)
         statuses: dict[str, Status] = {}
         futures: dict[Future[Status], str] = {}
-        pool = self.executor_factory(min(self.max_parallel, max(1, len(jobs))))
+        pools = ExecutorPools(self.state.runtime, min(self.max_parallel, max(1, len(jobs))))
 
         def ready(job_id: str) -> None:
             job = jobs[job_id]
@@ -204,7 +226,11 @@ class WorkflowRunner:
             if not ok:
                 finished(job_id, self._record_not_run(job_id, Status.SKIP, reason))
                 return
-            futures[pool.submit(self.run_job, job_id)] = job_id
+            try:
+                futures[pools.submit(self, job_id, self.runs_on(job_id))] = job_id
+            except Exception as exc:  # an executor that cannot start (cluster unreachable...)
+                self.errors.append(error_record(exc, job=job_id))
+                finished(job_id, self._record_not_run(job_id, Status.FAILED, f"executor: {exc}"))
 
         def finished(job_id: str, status: Status) -> None:
             statuses[job_id] = status
@@ -241,7 +267,7 @@ class WorkflowRunner:
                         status = Status.FAILED
                     finished(job_id, status)
         finally:
-            pool.shutdown(wait=True)
+            pools.shutdown()
         for job_id in jobs:  # jobs never reached (cancelled before their needs finished)
             if job_id not in statuses:
                 statuses[job_id] = self._record_not_run(job_id, Status.CANCEL, "run cancelled")
@@ -259,7 +285,8 @@ class WorkflowRunner:
 
     # -- one job -------------------------------------------------------------------------
 
-    def run_job(self, job_id: str) -> Status:
+    def run_job(self, job_id: str, strategy_stages: StrategyStages | None = None) -> Status:
+        """Run one job here; ``strategy_stages`` runs each matrix strategy's stages elsewhere."""
         job = self.workflow.jobs[job_id]
         trace = self.state.trace
         earlier = self.state.previous.get(job_id) or {}
@@ -270,17 +297,21 @@ class WorkflowRunner:
         scope = self.state.scope.child(job.timeout_minutes * 60 if job.timeout_minutes else None)
         record: dict[str, Any] = {"status": Status.RUNNING.value, "stages": {}}
         base = {"params": self.context["params"], "jobs": self.context["jobs"]}
+        if "release" in self.context:
+            base["release"] = self.context["release"]
         trace.event("job-start", job=job_id)
         render = self.state.runtime.expressions.render
         job_errors: list[dict[str, Any]] = []
         try:
-            if job.if_ is not None and not evaluate_condition(job.if_, lambda t: render(t, base)):
+            if job.if_ is not None and not self.state.runtime.expressions.evaluate_condition(job.if_, base):
                 record.update(status=Status.SKIP.value, reason="condition 'if' is false")
                 self.context["jobs"][job_id] = record
                 trace.event("job-end", "skipped: if is false", job=job_id, status="SKIP")
                 return Status.SKIP
             if job.strategy is not None:
-                status, job_errors = self._run_strategies(job_id, job, scope, base, record, earlier)
+                status, job_errors = self._run_strategies(
+                    job_id, job, scope, base, record, earlier, strategy_stages
+                )
                 variables = None
             else:
                 variables = dict(base, stages=record["stages"], matrix={})
@@ -294,6 +325,8 @@ class WorkflowRunner:
                     None,
                     previous=earlier.get("stages"),
                 )
+            if status is Status.SKIP:  # it ran and every stage skipped itself: a success (as in
+                status = Status.SUCCESS  # GitHub Actions); only a job's own `if:` passes SKIP on
             if job.outputs and status is Status.SUCCESS and variables is not None:
                 record["outputs"] = render(job.outputs, variables)
         except Exception as exc:  # never lose a job's failure, whatever raised it
@@ -365,6 +398,7 @@ class WorkflowRunner:
         base: dict[str, Any],
         record: dict[str, Any],
         earlier: Mapping[str, Any],
+        strategy_stages: StrategyStages | None = None,
     ) -> tuple[Status, list[dict[str, Any]]]:
         assert job.strategy is not None
         earlier_strategies = earlier.get("strategies") or {}
@@ -390,16 +424,20 @@ class WorkflowRunner:
                 entry["reason"] = group.reason
                 return Status.CANCEL
             variables = dict(base, stages=entry["stages"], matrix=combo)
-            status, found = run_stage_list(
-                self.state,
-                job.stage_list,
-                variables,
-                entry["stages"],
-                group.child(),
-                job_id,
-                sid,
-                previous=reused.get("stages"),
-            )
+            if strategy_stages is not None:
+                previous = reused.get("stages")
+                status, found = strategy_stages(sid, combo, entry["stages"], group.child(), previous)
+            else:
+                status, found = run_stage_list(
+                    self.state,
+                    job.stage_list,
+                    variables,
+                    entry["stages"],
+                    group.child(),
+                    job_id,
+                    sid,
+                    previous=reused.get("stages"),
+                )
             entry["status"] = status.value
             if found:
                 entry["errors"] = found
@@ -409,7 +447,8 @@ class WorkflowRunner:
                 group.cancel(f"fail-fast: strategy {sid} failed")
             return status
 
-        workers = min(job.strategy.max_parallel, len(combos))
+        render = self.state.runtime.expressions.render
+        workers = min(job.strategy.parallel_limit(lambda value: render(value, base)), len(combos))
         if workers <= 1:
             statuses = [run_one(i) for i in range(len(combos))]
         else:

@@ -16,24 +16,6 @@ from runwright.engine.result import Status, aggregate, error_record
 from runwright.errors import ExpressionError, RunCancelled, StageFailed, StageSkipped, StageTimeout
 from runwright.models.stage import Stage
 
-FALSY_TEXT = frozenset({"", "false", "0", "no", "off", "none", "null"})
-
-
-def is_truthy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() not in FALSY_TEXT
-    return bool(value)
-
-
-def evaluate_condition(condition: str | bool, render: Any) -> bool:
-    """``if:`` accepts a YAML bool, ``${{ expr }}`` or a bare expression (as GitHub does)."""
-    if isinstance(condition, bool):
-        return condition
-    text = condition.strip()
-    if "${{" not in text:
-        text = "${{ " + text + " }}"
-    return is_truthy(render(text))
-
 
 def run_stage_list(
     state: RunState,
@@ -54,6 +36,13 @@ def run_stage_list(
     errors: list[dict[str, Any]] = []
     statuses: list[Status] = []
     for stage in stages:
+        try:
+            stage = stage.for_matrix(variables.get("matrix") or {}, state.runtime.expressions.render)
+        except ExpressionError as exc:
+            results[stage.identity] = {"status": Status.FAILED.value, "errors": [error_record(exc)]}
+            errors.extend(results[stage.identity]["errors"])
+            statuses.append(Status.FAILED)
+            break
         sid = stage.identity
         if scope.cancelled:
             results[sid] = {"status": Status.CANCEL.value, "reason": scope.reason}
@@ -106,7 +95,7 @@ def run_stage(
     started = time.perf_counter()
     trace.event("stage-start", stage.label, job=job_id, strategy=strategy, stage=sid)
     try:
-        runs = stage.if_ is None or evaluate_condition(stage.if_, ctx.render)
+        runs = stage.if_ is None or state.runtime.expressions.evaluate_condition(stage.if_, variables)
     except ExpressionError as exc:
         runs, record = (
             False,

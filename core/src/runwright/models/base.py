@@ -6,12 +6,21 @@ import re
 
 from pydantic import BaseModel, ConfigDict
 
+#: Longest wait or timeout a template may give (a leap year): beyond it, date arithmetic overflows.
+MAX_MINUTES = 366 * 24 * 60
+MAX_SECONDS = MAX_MINUTES * 60
+
 
 class TemplateModel(BaseModel):
-    """Forbid unknown keys, accept field names or their YAML aliases, never mutate."""
+    """Forbid unknown keys, accept field names or their YAML aliases, never mutate; numbers are
+    finite (``.inf`` and ``.nan`` are errors, not endless waits)."""
 
     model_config = ConfigDict(
-        extra="forbid", populate_by_name=True, frozen=True, arbitrary_types_allowed=True
+        extra="forbid",
+        populate_by_name=True,
+        frozen=True,
+        arbitrary_types_allowed=True,
+        allow_inf_nan=False,
     )
 
 

@@ -58,6 +58,19 @@ class CronEvent(TemplateModel):
         return value
 
 
+def split_release_triggers(data: Any) -> tuple[Any, tuple[str, ...]]:
+    """Take ``release:`` out of an ``on:`` mapping: (the template without it, the names)."""
+    if not isinstance(data, dict) or not isinstance(data.get("on"), dict) or "release" not in data["on"]:
+        return data, ()
+    on = dict(data["on"])
+    names = on.pop("release") or []
+    if isinstance(names, str):
+        names = [names]
+    if not isinstance(names, list) or not all(isinstance(n, str) and n.strip() for n in names):
+        raise ValueError(f"on.release must be a list of workflow names, got {names!r}")
+    return {**data, "on": on or None}, tuple(dict.fromkeys(n.strip() for n in names))
+
+
 def normalise_on(value: Any) -> Any:
     """Accept the seed's list form, a mapping ``{schedule: [...]}`` or one cron mapping."""
     if value is None:

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import itertools
+import math
+from collections.abc import Callable
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, field_validator, model_validator
+from jinja2 import meta
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from runwright.models.base import TemplateModel
-from runwright.models.stage import AnyStage, Stage, check_unique_ids
+from runwright.config import Limits
+from runwright.errors import ExpressionError
+from runwright.models.base import MAX_MINUTES, TemplateModel
+from runwright.models.runs_on import RunsOn, check_installed
+from runwright.models.stage import AnyStage, Stage, check_limit, check_unique_ids, render_limit
+
+if TYPE_CHECKING:
+    from runwright.templating.engine import ExpressionEngine
 
 
 class TriggerRule(StrEnum):
@@ -28,12 +37,42 @@ class Strategy(TemplateModel):
     matrix: dict[str, list[Any]] = Field(default_factory=dict)
     include: list[dict[str, Any]] = Field(default_factory=list)
     exclude: list[dict[str, Any]] = Field(default_factory=list)
-    max_parallel: int = Field(4, alias="max-parallel", ge=1)
+    max_parallel: int | str = Field(
+        4, alias="max-parallel", description="Strategies at once: a number >= 1 or an expression giving one."
+    )
     fail_fast: bool = Field(False, alias="fail-fast")
+
+    @field_validator("max_parallel")
+    @classmethod
+    def _parallel_limit(cls, value: int | str) -> int | str:
+        return check_limit(value, "max-parallel")
+
+    def parallel_limit(self, render: Callable[[Any], Any]) -> int:
+        """``max-parallel`` as a number, rendering it first when it is an expression."""
+        return render_limit(self.max_parallel, render, "max-parallel")
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Strategy:
+        self.check_size()
+        return self
+
+    def check_size(self) -> None:
+        """Refuse a matrix beyond ``RUNWRIGHT_MAX_STRATEGIES`` before building a combination:
+        the product of the value counts plus the ``include`` entries is the most it can make."""
+        limit = Limits.from_env().max_strategies
+        most = math.prod(len(values) for values in self.matrix.values()) if self.matrix else 0
+        most += len(self.include)
+        if most > limit:
+            sizes = " x ".join(str(len(values)) for values in self.matrix.values()) or "0"
+            raise ValueError(
+                f"the matrix makes up to {most} combinations, more than {limit} (RUNWRIGHT_MAX_STRATEGIES): "
+                f"{sizes} values plus {len(self.include)} include entries"
+            )
 
     def combinations(self) -> list[dict[str, Any]]:
         """GitHub Actions semantics: ``include`` entries extend every combination whose original
         values they do not contradict, and become a new combination when they extend none."""
+        self.check_size()
         keys = list(self.matrix)
         combos = (
             [dict(zip(keys, values, strict=True)) for values in itertools.product(*self.matrix.values())]
@@ -59,14 +98,18 @@ class Strategy(TemplateModel):
 
 
 class Job(TemplateModel):
+    id: str | None = Field(None, description="The job's key again (the peer's form); must equal it.")
     desc: str | None = None
     needs: list[str] = Field(default_factory=list)
     if_: str | bool | None = Field(None, alias="if")
+    runs_on: RunsOn | None = Field(
+        None, alias="runs-on", description="Executor: 'local' (default) or {type: dask, address: ...}."
+    )
     trigger_rule: TriggerRule = Field(TriggerRule.ALL_SUCCESS, alias="trigger-rule")
     strategy: Strategy | None = None
     stages: list[AnyStage] = Field(min_length=1)  # type: ignore[valid-type]
     outputs: dict[str, Any] = Field(default_factory=dict)
-    timeout_minutes: float | None = Field(None, alias="timeout-minutes", gt=0)
+    timeout_minutes: float | None = Field(None, alias="timeout-minutes", gt=0, le=MAX_MINUTES)
     continue_on_error: bool = Field(False, alias="continue-on-error")
     catch: list[AnyStage] | None = Field(  # type: ignore[valid-type]
         None, description="Stages run when the job fails; ${{ error.name }} is set."
@@ -85,6 +128,73 @@ class Job(TemplateModel):
         check_unique_ids(self.stages, "this job")  # type: ignore[arg-type]
         return self
 
+    @model_validator(mode="after")
+    def _matrix_stage_ids(self, info: ValidationInfo) -> Job:
+        runtime = (info.context or {}).get("runtime")
+        if runtime is not None:
+            check_matrix_ids(self, runtime.expressions)
+        return self
+
+    @model_validator(mode="after")
+    def _runs_on_installed(self, info: ValidationInfo) -> Job:
+        runtime = (info.context or {}).get("runtime")
+        if runtime is not None and self.runs_on is not None:
+            check_installed(self.runs_on, runtime.executors, "")
+        return self
+
     @property
     def stage_list(self) -> list[Stage]:
         return self.stages  # type: ignore[return-value]
+
+
+def check_matrix_ids(job: Job, engine: ExpressionEngine) -> None:
+    """Stage ids and names may use ``${{ matrix.* }}`` only, in a job with a strategy, and must
+    not collide once rendered for any strategy."""
+    groups: list[list[Stage]] = []
+
+    def collect(stages: list[Stage]) -> None:
+        groups.append(stages)
+        for stage in stages:
+            for nested in [*stage.nested_stages(), stage.catch or [], stage.finally_ or []]:
+                collect(nested)  # type: ignore[arg-type]
+
+    for stages in (job.stage_list, job.catch or [], job.finally_ or []):
+        collect(stages)  # type: ignore[arg-type]
+    templated = [s for group in groups for s in group if "${{" in (s.id or s.name or "")]
+    if not templated:
+        return
+    for stage in templated:
+        text = stage.id or stage.name or ""
+        what = "id" if stage.id else "name (its id, as it has no id:)"
+        names = _root_names(engine, text)
+        if names - {"matrix"}:
+            raise ValueError(
+                f"stage {what} '{text}' may use ${{{{ matrix.* }}}} only "
+                f"(found {', '.join(sorted(names - {'matrix'}))})"
+            )
+        if names and job.strategy is None:
+            raise ValueError(f"stage {what} '{text}' uses ${{{{ matrix.* }}}} but the job has no strategy")
+    for combo in job.strategy.combinations() if job.strategy else []:
+        for group in groups:
+            seen: dict[str, str] = {}
+            for stage in group:
+                try:
+                    identity = stage.for_matrix(combo, engine.render).identity
+                except ExpressionError as exc:
+                    raise ValueError(f"stage '{stage.identity}' with matrix {combo}: {exc}") from None
+                if identity in seen:
+                    raise ValueError(
+                        f"stage ids collide with matrix {combo}: '{seen[identity]}' and "
+                        f"'{stage.identity}' are both '{identity}'"
+                    )
+                seen[identity] = stage.identity
+
+
+def _root_names(engine: ExpressionEngine, text: str) -> set[str]:
+    """The top-level names the expressions in ``text`` read (``matrix`` in ``matrix.x``)."""
+    names: set[str] = set()
+    for part in engine.compile(text).parts:
+        if not isinstance(part, str):
+            tree = engine.env.parse("${{ " + part.text + " }}")
+            names |= meta.find_undeclared_variables(tree)
+    return names

@@ -72,6 +72,9 @@ class Schedule(TemplateModel):
         """Release this schedule's workflows at each tick until ``stop``.
 
         ``stop`` defaults to now + ``RUNWRIGHT_STOP_BOUNDARY_DELTA``. Returns the releases made.
+        A workflow never released before starts at the first tick after now (this minute's
+        tick, already passed, is not run); one released before first runs the latest tick it
+        missed at once, even this minute's, or every missed tick within its ``catchup:``.
         """
         from runwright.schedule.scheduler import Scheduler, stop_boundary
 

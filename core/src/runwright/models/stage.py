@@ -8,13 +8,14 @@ hook; a raw stage mapping is validated as the one kind whose key it holds.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import Field, ValidationInfo, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError, core_schema
 
-from runwright.models.base import TemplateModel, slugify
+from runwright.models.base import MAX_MINUTES, MAX_SECONDS, TemplateModel, slugify
 
 if TYPE_CHECKING:
     from runwright.engine.context import StageContext
@@ -24,9 +25,9 @@ class RetryPolicy(TemplateModel):
     """Step Functions-style retry: how often, how long to wait, and for which errors."""
 
     max_attempts: int = Field(3, alias="max-attempts", ge=1, le=100)
-    delay_seconds: float = Field(1.0, alias="delay-seconds", ge=0)
-    backoff: float = Field(2.0, ge=1)
-    max_delay_seconds: float = Field(300.0, alias="max-delay-seconds", ge=0)
+    delay_seconds: float = Field(1.0, alias="delay-seconds", ge=0, le=MAX_SECONDS)
+    backoff: float = Field(2.0, ge=1, le=100)
+    max_delay_seconds: float = Field(300.0, alias="max-delay-seconds", ge=0, le=MAX_SECONDS)
     jitter: bool = False
     on: list[str] = Field(default_factory=lambda: ["all"])
 
@@ -49,14 +50,21 @@ def _dispatch_stage(value: Any, info: ValidationInfo) -> Stage:
             "stage_type", "expected a stage mapping, got {got}", {"got": type(value).__name__}
         )
     found = [key for key in value if key in kinds]
+    if len(found) > 1:  # e.g. ``run:`` with ``deps:``: the kind whose companions cover the rest
+        owners = [k for k in found if set(found) - {k} <= kinds[k].companion_kinds]
+        found = owners if len(owners) == 1 else found
     if len(found) == 1:
         return kinds[found[0]].model_validate(value, context=info.context)
+    empty = kinds.get(EMPTY_STAGE_KIND)
+    if not found and empty is not None and set(map(str, value)) <= accepted_keys(empty):
+        return empty.model_validate(value, context=info.context)  # ``name:`` only: does nothing
     known = ", ".join(sorted(kinds))
     if not found:
         keys = ", ".join(map(str, value)) or "none"
         hint = ""
-        for key in value:
-            close = difflib.get_close_matches(str(key), list(kinds), n=1)
+        plain = accepted_keys(empty) if empty is not None else set()
+        for key in (k for k in value if str(k) not in plain):
+            close = difflib.get_close_matches(str(key), [*kinds, *sorted(plain - set(kinds))], n=1)
             if close:
                 hint = f" (did you mean '{close[0]}' instead of '{key}'?)"
                 break
@@ -73,6 +81,35 @@ def _dispatch_stage(value: Any, info: ValidationInfo) -> Stage:
 
 
 STAGE_PLACEHOLDER = "x-runwright-any-stage"
+EMPTY_STAGE_KIND = "echo"
+"""The kind of a stage with no kind key (only ``name:``, ``if:``, ``sleep:``...): it does nothing."""
+
+
+def accepted_keys(kind: type[Stage]) -> set[str]:
+    """The YAML keys a stage kind accepts (``name``, ``id``, ``if``, ``sleep``...)."""
+    return {field.alias or name for name, field in kind.model_fields.items()}
+
+STAGE_RECORD_KEYS = (
+    "status", "outputs", "errors", "reason", "attempts", "attempt_errors",
+    "catch", "finally", "outcome", "caught", "reused",
+)
+"""What ``stages.<id>`` holds at run time (engine/stage_runner.py writes exactly these)."""
+
+
+@dataclass(frozen=True)
+class NestedScope:
+    """Stages a stage kind runs inside itself, and the names it binds for them.
+
+    ``path`` is where the stages sit inside the stage's YAML (``("stages",)``,
+    ``("parallel", "a")``); ``binds`` maps each bound name to the keys it holds (a tuple) or
+    ``None`` when unknown before the run; ``fields`` are this stage's own fields evaluated
+    inside the nested scope, after all its stages ran (``until:``).
+    """
+
+    path: tuple[str | int, ...]
+    stages: list[Any]
+    binds: Mapping[str, tuple[str, ...] | None] = field(default_factory=dict)
+    fields: tuple[str, ...] = ()
 
 
 class AnyStage:
@@ -93,12 +130,14 @@ class Stage(TemplateModel):
     kind: ClassVar[str] = ""
     raw_text_fields: ClassVar[tuple[str, ...]] = ()
     """Fields holding script text where ``${VAR}`` is left for the shell, not substituted."""
+    companion_kinds: ClassVar[frozenset[str]] = frozenset()
+    """Other kinds' keys this kind may hold beside its own (``deps:`` holds ``run:``)."""
 
     name: str | None = None
     id: str | None = None
     desc: str | None = None
     if_: str | bool | None = Field(None, alias="if")
-    timeout_minutes: float | None = Field(None, alias="timeout-minutes", gt=0)
+    timeout_minutes: float | None = Field(None, alias="timeout-minutes", gt=0, le=MAX_MINUTES)
     continue_on_error: bool = Field(False, alias="continue-on-error")
     retry: RetryPolicy | None = None
     catch: list[AnyStage] | None = Field(
@@ -107,6 +146,16 @@ class Stage(TemplateModel):
     finally_: list[AnyStage] | None = Field(
         None, alias="finally", description="Stages that always run after this one."
     )
+
+    @field_validator("retry", mode="before")
+    @classmethod
+    def _retry_count(cls, value: Any) -> Any:
+        """``retry: N`` (the peer's form) is N retries after the first try: N + 1 attempts."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            if value < 0:
+                raise ValueError(f"retry must be a count of retries (0 or more), got {value}")
+            return {"max-attempts": value + 1}
+        return value
 
     @model_validator(mode="after")
     def _named(self) -> Stage:
@@ -123,6 +172,15 @@ class Stage(TemplateModel):
     def label(self) -> str:
         return self.name or self.id or self.kind
 
+    def for_matrix(self, matrix: Mapping[str, Any], render: Callable[[str, Mapping[str, Any]], Any]) -> Stage:
+        """This stage with ``${{ matrix.* }}`` in its id rendered for one strategy (the ``id``,
+        else the ``name`` it is made from)."""
+        field = "id" if self.id is not None else "name"
+        value = getattr(self, field)
+        if not isinstance(value, str) or "${{" not in value:
+            return self
+        return self.model_copy(update={field: str(render(value, {"matrix": matrix}))})
+
     def run(self, ctx: StageContext) -> dict[str, Any]:  # pragma: no cover - abstract
         """Do the work; return the outputs. Raise to fail (the error is recorded)."""
         raise NotImplementedError
@@ -130,6 +188,32 @@ class Stage(TemplateModel):
     def nested_stages(self) -> list[list[Stage]]:
         """Stage lists inside this stage (for validation of ids and dry runs)."""
         return []
+
+
+def check_limit(value: int | str, key: str, maximum: int | None = None) -> int | str:
+    """A concurrency limit (``max-parallel``, ``max-workers``): a number >= 1 or an expression."""
+    if isinstance(value, str) and "${{" not in value:
+        try:
+            value = int(value)
+        except ValueError:
+            raise ValueError(f"{key} must be a number or a ${{{{ }}}} expression, got '{value}'") from None
+    if isinstance(value, int) and not (1 <= value <= (maximum or value)):
+        bound = f"between 1 and {maximum}" if maximum else "at least 1"
+        raise ValueError(f"{key} must be {bound}, got {value}")
+    return value
+
+
+def render_limit(value: int | str, render: Callable[[Any], Any], key: str, maximum: int | None = None) -> int:
+    """The limit as a number, rendering it first when it is an expression."""
+    rendered = render(value) if isinstance(value, str) else value
+    try:
+        limit = int(rendered)
+    except (TypeError, ValueError):
+        raise ValueError(f"{key} '{value}' gave {rendered!r}, not a number") from None
+    if limit < 1 or (maximum is not None and limit > maximum):
+        bound = f"between 1 and {maximum}" if maximum else "at least 1"
+        raise ValueError(f"{key} '{value}' gave {limit}; it must be {bound}")
+    return limit
 
 
 def check_unique_ids(stages: list[Stage], where: str) -> None:

@@ -2,25 +2,41 @@
 
 from __future__ import annotations
 
+import difflib
 import graphlib
+import warnings
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+from zoneinfo import ZoneInfo
 
-from pydantic import Field, PrivateAttr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
-from runwright.errors import ParamError
-from runwright.models.base import TemplateModel
-from runwright.models.events import CronEvent, normalise_on
+from runwright.errors import ParamError, RunwrightError, UndeclaredParamWarning
+from runwright.models.base import MAX_MINUTES, TemplateModel
+from runwright.models.events import CronEvent, normalise_on, split_release_triggers
 from runwright.models.job import Job
 from runwright.models.params import ParamSpec
+from runwright.models.runs_on import RunsOn, check_installed
 
 if TYPE_CHECKING:
     from runwright.engine.result import Result
     from runwright.engine.runner import RunHandle
     from runwright.runtime import Runtime
     from runwright.schedule.release import ReleaseOutcome
+
+
+def _on_schema(schema: dict[str, Any]) -> None:
+    """``on:`` is a list of cron entries or ``{schedule: [...], release: [names]}``."""
+    entries = {key: schema.pop(key) for key in ("items", "type") if key in schema}
+    release = {
+        "type": "array",
+        "items": {"type": "string"},
+        "description": "Run after these workflows' releases.",
+    }
+    mapping = {"properties": {"schedule": entries, "release": release}, "additionalProperties": False}
+    schema["anyOf"] = [entries, {"type": "object", **mapping}]
 
 
 class Workflow(TemplateModel):
@@ -30,26 +46,51 @@ class Workflow(TemplateModel):
     type: Literal["Workflow"] = "Workflow"
     desc: str | None = None
     params: dict[str, ParamSpec] = Field(default_factory=dict)
-    on: list[CronEvent] = Field(default_factory=list)
+    on: list[CronEvent] = Field(default_factory=list, json_schema_extra=lambda schema: _on_schema(schema))
     jobs: dict[str, Job] = Field(min_length=1)
     max_parallel: int | None = Field(None, alias="max-parallel", ge=1)
-    timeout_minutes: float | None = Field(None, alias="timeout-minutes", gt=0)
+    timeout_minutes: float | None = Field(None, alias="timeout-minutes", gt=0, le=MAX_MINUTES)
     tags: list[str] = Field(default_factory=list)
+    runs_on: RunsOn | None = Field(
+        None, alias="runs-on", description="Default executor of every job (a job's runs-on wins)."
+    )
 
     _runtime: Runtime | None = PrivateAttr(default=None)
     _source: Path | None = PrivateAttr(default=None)
     _conf_path: Path | None = PrivateAttr(default=None)
     _definition_hash: str = PrivateAttr(default="")
     _order: tuple[str, ...] = PrivateAttr(default=())
+    _released_after: tuple[str, ...] = PrivateAttr(default=())
+    _raw: dict[str, Any] | None = PrivateAttr(default=None)
 
     @field_validator("on", mode="before")
     @classmethod
     def _on_forms(cls, value: Any) -> Any:
         return normalise_on(value)
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _on_release(cls, data: Any, handler: Any) -> Workflow:
+        """``on: {release: [wf, ...]}``: run after each release of those workflows finishes."""
+        data, upstream = split_release_triggers(data)
+        workflow = handler(data)
+        if workflow.name in upstream:
+            raise ValueError(f"on.release: workflow '{workflow.name}' cannot be released after itself")
+        workflow._released_after = upstream
+        return workflow
+
+    @property
+    def released_after(self) -> tuple[str, ...]:
+        """The workflows whose finished releases start a release of this one (``on.release``)."""
+        return self._released_after
+
     @model_validator(mode="after")
     def _dag(self) -> Workflow:
         for job_id, job in self.jobs.items():
+            if job.id is not None and job.id != job_id:
+                raise ValueError(
+                    f"job '{job_id}' has id '{job.id}': a job's id is its key (drop 'id:' or make them equal)"
+                )
             unknown = [need for need in job.needs if need not in self.jobs]
             if unknown:
                 known = ", ".join(self.jobs)
@@ -60,6 +101,13 @@ class Workflow(TemplateModel):
         except graphlib.CycleError as exc:
             cycle = " -> ".join(exc.args[1])
             raise ValueError(f"jobs form a cycle: {cycle}") from None
+        return self
+
+    @model_validator(mode="after")
+    def _runs_on_installed(self, info: ValidationInfo) -> Workflow:
+        runtime = (info.context or {}).get("runtime")
+        if runtime is not None and self.runs_on is not None:
+            check_installed(self.runs_on, runtime.executors, "")
         return self
 
     # -- loading ---------------------------------------------------------------------------
@@ -97,6 +145,14 @@ class Workflow(TemplateModel):
         return self._conf_path
 
     @property
+    def definition(self) -> dict[str, Any]:
+        """The validated template as a plain mapping (``${VAR}`` substituted): enough to rebuild
+        this workflow in another process (a Dask worker) through the same stage kinds."""
+        if self._raw is not None:
+            return self._raw
+        return self.model_dump(by_alias=True, exclude_unset=True, mode="python")
+
+    @property
     def definition_hash(self) -> str:
         return self._definition_hash
 
@@ -109,9 +165,12 @@ class Workflow(TemplateModel):
     def parameterize(self, params: Mapping[str, Any] | None) -> dict[str, Any]:
         """Validate and convert run-time params; apply defaults; name the param on error.
 
-        Params passed but not declared are kept as given (the seed passes such values).
+        A param that is not declared is an error when it looks like a typo of a declared one
+        (did you mean), else a warning (``UndeclaredParamWarning``) and it is kept as given: the
+        seed passes such values.
         """
         given = dict(params or {})
+        self._check_undeclared(given)
         typed: dict[str, Any] = {}
         for key, spec in self.params.items():
             try:
@@ -128,6 +187,26 @@ class Workflow(TemplateModel):
                 raise ParamError(self.name, key, str(exc)) from None
         typed.update(given)
         return typed
+
+    def _check_undeclared(self, given: Mapping[str, Any]) -> None:
+        undeclared = [key for key in given if key not in self.params]
+        if not undeclared:
+            return
+        declared = ", ".join(self.params) or "none"
+        free = {_spelling(name): name for name in self.params if name not in given}
+        for key in undeclared:
+            close = difflib.get_close_matches(_spelling(str(key)), list(free), n=1, cutoff=0.75)
+            if close:
+                meant = free[close[0]]
+                message = f"is not declared; did you mean '{meant}'? (declared: {declared})"
+                raise ParamError(self.name, key, message)
+        for key in undeclared:
+            warnings.warn(
+                f"workflow '{self.name}': param '{key}' is not declared (declared: {declared}); "
+                "it is passed through as given",
+                UndeclaredParamWarning,
+                stacklevel=1,  # one location: each message is shown once per process
+            )
 
     # -- running ---------------------------------------------------------------------------
 
@@ -146,7 +225,7 @@ class Workflow(TemplateModel):
 
     def release(
         self,
-        logical_date: datetime,
+        logical_date: datetime | date | str,
         params: Mapping[str, Any] | None = None,
         *,
         mode: str = "normal",
@@ -156,14 +235,17 @@ class Workflow(TemplateModel):
     ) -> ReleaseOutcome:
         """One run for one cron tick, claimed and recorded in the audit store.
 
-        ``mode``: ``normal`` (skip a tick already released), ``force`` (new attempt) or
+        ``logical_date``: a datetime, a date or an ISO string; naive values are read in the
+        workflow's time zone (see :meth:`as_logical_date`).
+        ``mode``: ``normal`` (skip a tick already released), ``retry`` (new attempt unless one
+        is RUNNING or SUCCESS), ``force`` (new attempt unless one is RUNNING) or
         ``dryrun`` (check everything, run nothing). Params may use ``${{ release.* }}``.
         """
         from runwright.schedule.release import release
 
         return release(
             self,
-            logical_date,
+            self.as_logical_date(logical_date),
             params,
             mode=mode,
             release_type=release_type,
@@ -171,8 +253,44 @@ class Workflow(TemplateModel):
             **options,
         )
 
+    @property
+    def zone(self) -> ZoneInfo | None:
+        """The time zone of the ``on:`` entries (UTC without any); None when they differ."""
+        zones = {event.timezone for event in self.on} or {"UTC"}
+        return ZoneInfo(zones.pop()) if len(zones) == 1 else None
+
+    def as_logical_date(self, value: datetime | date | str) -> datetime:
+        """A release's logical date from a datetime, a date or an ISO 8601 string (an aware
+        value as it is; a naive one in the workflow's time zone)."""
+        expected = "an ISO datetime such as '2026-01-01T00:00' (or '...+07:00'), a datetime or a date"
+        parsed: Any = value
+        if isinstance(value, str):
+            try:
+                parsed = datetime.fromisoformat(value.strip())
+            except ValueError:
+                parsed = None
+        elif isinstance(value, date) and not isinstance(value, datetime):
+            parsed = datetime(value.year, value.month, value.day)
+        if not isinstance(parsed, datetime):
+            raise RunwrightError(f"workflow '{self.name}': release expects {expected}, got {value!r}")
+        if parsed.tzinfo is not None:
+            return parsed
+        zone = self.zone
+        if zone is None:
+            zones = ", ".join(sorted({event.timezone for event in self.on}))
+            raise RunwrightError(
+                f"workflow '{self.name}': {value!r} has no UTC offset and the schedules use several "
+                f"time zones ({zones}); give an offset, e.g. '2026-01-01T00:00+07:00'"
+            )
+        return parsed.replace(tzinfo=zone)
+
     def start(self, params: Mapping[str, Any] | None = None, **options: Any) -> RunHandle:
         """Run in the background; the handle can ``cancel()`` it or wait for ``result()``."""
         from runwright.engine.runner import start_workflow
 
         return start_workflow(self, params, **options)
+
+
+def _spelling(name: str) -> str:
+    """How a param name compares for did-you-mean: case and ``_``/``-`` do not count."""
+    return name.lower().replace("_", "-")

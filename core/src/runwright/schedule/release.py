@@ -2,13 +2,17 @@
 
 Modes:
 - ``normal`` skips a logical date that already has a record (exactly once, across processes);
-- ``force`` runs it again as a new attempt;
+- ``retry`` runs a new attempt unless an attempt is RUNNING or SUCCESS (backfill, rerun and
+  crash re-release: one compare-and-set in the audit store, so racing processes run it once);
+- ``force`` runs a new attempt unless an attempt is RUNNING (again, even after a success);
 - ``dryrun`` renders every expression it can, resolves every ``uses:`` and checks its
   arguments, and runs nothing (no audit record).
 """
 
 from __future__ import annotations
 
+import os
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,22 +20,30 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from runwright.audit import AuditBackend, ReleaseRecord, ReleaseStatus, ReleaseType, utc_now
+from runwright.audit import (
+    BLOCKING_STATUSES,
+    AuditBackend,
+    ReleaseRecord,
+    ReleaseStatus,
+    ReleaseType,
+    mark_dead_crashed,
+    utc_now,
+)
 from runwright.engine.result import Result, Status, error_record, to_jsonable
 from runwright.engine.runner import new_run_id
 from runwright.errors import ExpressionError, RunwrightError
-from runwright.masking import mask
+from runwright.masking import MASK, MASKER, is_secret_name, mask
 from runwright.models.stage import Stage
 
 if TYPE_CHECKING:
     from runwright.models.workflow import Workflow
 
 HEARTBEAT_SECONDS = 10.0
-FORCE_CLAIM_TRIES = 20
 
 
 class ReleaseMode(StrEnum):
     NORMAL = "normal"
+    RETRY = "retry"
     FORCE = "force"
     DRYRUN = "dryrun"
 
@@ -56,6 +68,16 @@ def aware(value: datetime, default_zone: Any = UTC) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=default_zone)
 
 
+class DataParams(dict[str, Any]):
+    """Params whose values are data: a ``${{ }}`` in them is never evaluated.
+
+    The one mark for every value from outside a template: typed on the command line
+    (``run``/``backfill``/``rerun -p``), sent to the API, read back from the audit store, or
+    already rendered once. Only params written in a template (a Schedule's ``params:``, a
+    ``Workflow.release()`` call in Python) are rendered.
+    """
+
+
 def release_params(
     params: Mapping[str, Any] | None,
     logical_date: datetime,
@@ -63,7 +85,10 @@ def release_params(
     workflow: Workflow,
     run_date: datetime | None = None,
 ) -> dict[str, Any]:
-    """Render ``${{ release.* }}`` in params: logical_date, run_date, type."""
+    """Render ``${{ release.* }}`` in params: logical_date, run_date, type. The result, like
+    :class:`DataParams` given, is data and is never rendered again."""
+    if isinstance(params, DataParams):
+        return DataParams(params)
     variables = {
         "release": {
             "logical_date": logical_date,
@@ -71,7 +96,7 @@ def release_params(
             "type": release_type.value,
         }
     }
-    return workflow.runtime.expressions.render(dict(params or {}), variables)
+    return DataParams(workflow.runtime.expressions.render(dict(params or {}), variables))
 
 
 def release(
@@ -104,10 +129,15 @@ def release(
     if mode is ReleaseMode.DRYRUN:
         return dry_run(workflow, logical_date, rendered)
     backend = audit or make_audit_backend(pm=workflow.runtime.pm)
-    record = _claim(backend, workflow, logical_date, release_type, mode, rendered, parent_run_id)
-    if record is None:
+    if mode is ReleaseMode.NORMAL and release_type is ReleaseType.RERUN:
+        mode = ReleaseMode.RETRY  # a rerun is a new attempt by definition
+    record = new_record(workflow, logical_date, release_type, rendered, 1, parent_run_id)
+    claimed = claim_release(backend, record, mode)
+    if claimed is None:
         existing = backend.attempts(workflow.name, logical_date)
-        last = existing[-1] if existing else None
+        blocking = blocking_statuses(mode)
+        latest = existing[-1] if existing else None
+        last = next((a for a in reversed(existing) if a.status in blocking), latest)
         return ReleaseOutcome(
             workflow=workflow.name,
             logical_date=logical_date,
@@ -116,31 +146,38 @@ def release(
             run_id=last.run_id if last else None,
             attempt=last.attempt if last else 0,
             record=last,
-            reason="already released" + (f" (run {last.run_id}: {last.status})" if last else ""),
+            reason="already released"
+            + (f" (attempt {last.attempt}, run {last.run_id}: {last.status})" if last else ""),
         )
-    return run_claimed(workflow, record, rendered, backend, previous, heartbeat_seconds, run_options or {})
+    return run_claimed(workflow, claimed, rendered, backend, previous, heartbeat_seconds, run_options or {})
 
 
-def _claim(
-    backend: AuditBackend,
-    workflow: Workflow,
-    logical_date: datetime,
-    release_type: ReleaseType,
-    mode: ReleaseMode,
-    params: dict[str, Any],
-    parent_run_id: str | None,
-) -> ReleaseRecord | None:
-    for _ in range(FORCE_CLAIM_TRIES):
-        attempt = 1
-        if mode is ReleaseMode.FORCE or release_type is ReleaseType.RERUN:
-            existing = backend.attempts(workflow.name, logical_date)
-            attempt = (existing[-1].attempt + 1) if existing else 1
-        record = new_record(workflow, logical_date, release_type, params, attempt, parent_run_id)
-        if backend.claim(record):
-            return record
-        if mode is ReleaseMode.NORMAL and release_type is not ReleaseType.RERUN:
-            return None
-    raise RunwrightError(f"could not claim a new attempt of {workflow.name} @ {logical_date.isoformat()}")
+def blocking_statuses(mode: ReleaseMode) -> frozenset[ReleaseStatus]:
+    """Statuses of an existing attempt that stop ``mode`` from claiming a new one."""
+    if mode is ReleaseMode.NORMAL:
+        return frozenset(ReleaseStatus)  # any record at all
+    if mode is ReleaseMode.FORCE:
+        return frozenset({ReleaseStatus.RUNNING})
+    return BLOCKING_STATUSES
+
+
+def claim_release(backend: AuditBackend, record: ReleaseRecord, mode: ReleaseMode) -> ReleaseRecord | None:
+    """Claim ``record`` (its attempt number chosen by the store) as ``mode`` allows, or None.
+
+    ``normal`` claims attempt 1 only; the other modes claim the next attempt in one
+    compare-and-set. An attempt left RUNNING by a dead process is marked CRASHED first, so a
+    killed backfill or run does not block its release for ever.
+    """
+    if mode is ReleaseMode.NORMAL:
+        return record if backend.claim(record) else None
+    blocking = blocking_statuses(mode)
+    claimed = backend.claim_next_attempt(record, unless=blocking)
+    if claimed is None:
+        existing = backend.attempts(record.workflow, record.release)
+        running = [a for a in existing if a.status is ReleaseStatus.RUNNING]
+        if any(a.status is ReleaseStatus.CRASHED for a in mark_dead_crashed(backend, running)):
+            claimed = backend.claim_next_attempt(record, unless=blocking)
+    return claimed
 
 
 def new_record(
@@ -152,6 +189,7 @@ def new_record(
     parent_run_id: str | None = None,
 ) -> ReleaseRecord:
     """A RUNNING record for one attempt, params masked, ready to claim."""
+    values = to_jsonable(params)
     return ReleaseRecord(
         workflow=workflow.name,
         release=logical_date,
@@ -159,9 +197,104 @@ def new_record(
         type=release_type,
         run_id=new_run_id(),
         parent_run_id=parent_run_id,
-        params=mask(to_jsonable(params)),
+        params=mask(values),
+        secret_params=secret_sources(values),
         definition_hash=workflow.definition_hash,
     )
+
+
+# -- secrets in params -------------------------------------------------------------------
+
+
+def secret_sources(values: Mapping[str, Any]) -> dict[str, list[str | dict[str, str]] | None]:
+    """For each param whose value holds a secret: the value as literal text and environment
+    variables (``{"env": NAME}``), so a rerun can read the secret again; None when a secret
+    in it is not the whole value of an environment variable."""
+    sources: dict[str, list[str | dict[str, str]] | None] = {}
+    candidates: dict[str, str] | None = None
+    for name, value in values.items():
+        if mask(value) == value:
+            continue
+        if candidates is None:
+            candidates = secret_environment()
+        sources[name] = env_parts(value, candidates) if isinstance(value, str) else None
+    return sources
+
+
+def secret_environment() -> dict[str, str]:
+    """Secret value -> the name of an environment variable holding exactly that value
+    (names that look secret preferred)."""
+    found: dict[str, str] = {}
+    for name, value in sorted(os.environ.items(), key=lambda item: not is_secret_name(item[0])):
+        if value and value not in found and mask(value) == MASK:
+            found[value] = name
+    return found
+
+
+def env_parts(value: str, candidates: dict[str, str]) -> list[str | dict[str, str]] | None:
+    """``value`` split into literal text and ``{"env": NAME}`` parts; None if a secret is left."""
+    if not candidates:
+        return None
+    pattern = re.compile("|".join(re.escape(v) for v in sorted(candidates, key=len, reverse=True)))
+    parts: list[str | dict[str, str]] = []
+    position = 0
+    for match in pattern.finditer(value):
+        if match.start() > position:
+            parts.append(value[position : match.start()])
+        parts.append({"env": candidates[match.group()]})
+        position = match.end()
+    if position < len(value):
+        parts.append(value[position:])
+    literal = "".join(part for part in parts if isinstance(part, str))
+    return parts if mask(literal) == literal else None
+
+
+def replay_params(record: ReleaseRecord, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The params to run ``record``'s release again with: secrets read again from the
+    environment, ``overrides`` on top. Never the masked ``***`` text.
+
+    Raises RunwrightError naming the param when a secret cannot be found again.
+    """
+    overrides = dict(overrides or {})
+    params: dict[str, Any] = {}
+    for name, value in record.params.items():
+        if name in overrides:
+            continue
+        if name in record.secret_params:
+            params[name] = resolve_secret_param(record, name)
+        elif isinstance(value, str) and MASK in value:  # a record written before secret_params
+            raise RunwrightError(
+                f"param '{name}' of run {record.run_id} is stored masked ({value!r}) and cannot be "
+                f"replayed; pass it again with -p {name}=VALUE"
+            )
+        else:
+            params[name] = value
+    params.update(overrides)
+    return params
+
+
+def resolve_secret_param(record: ReleaseRecord, name: str) -> str:
+    parts = record.secret_params[name]
+    if parts is None:
+        raise RunwrightError(
+            f"param '{name}' of run {record.run_id} held a secret that did not come from an "
+            f"environment variable, so it cannot be read again; pass it with -p {name}=VALUE"
+        )
+    text = []
+    for part in parts:
+        if isinstance(part, str):
+            text.append(part)
+            continue
+        variable = part["env"]
+        secret = os.environ.get(variable)
+        if not secret:
+            raise RunwrightError(
+                f"param '{name}' of run {record.run_id} came from the secret environment variable "
+                f"{variable}, which is not set now; set it, or pass the param with -p {name}=VALUE"
+            )
+        MASKER.add(secret)
+        text.append(secret)
+    return "".join(text)
 
 
 def run_claimed(
@@ -198,6 +331,10 @@ def run_claimed(
             update={
                 "status": ReleaseStatus(result.status.value),
                 "params": document["context"].get("params", record.params),
+                "secret_params": {
+                    **record.secret_params,
+                    **secret_sources(to_jsonable(result.context.get("params", {}))),
+                },
                 "context": document["context"],
                 "errors": document["errors"],
                 "ended": utc_now(),

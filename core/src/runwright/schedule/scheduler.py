@@ -11,14 +11,12 @@ from __future__ import annotations
 import heapq
 import json
 import logging
-import os
 import re
-import socket
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +25,13 @@ from runwright.audit import (
     ReleaseRecord,
     ReleaseStatus,
     ReleaseType,
+    crash_reason,
     make_audit_backend,
     utc_now,
 )
-from runwright.config import Settings
+from runwright.config import Limits, Settings
 from runwright.errors import RunwrightError
-from runwright.loader import build_model, conf_files, discover
+from runwright.loader import BrokenConf, build_model, conf_files, discover
 from runwright.models.events import CronEvent
 from runwright.models.schedule import Schedule
 from runwright.models.workflow import Workflow
@@ -45,8 +44,11 @@ from runwright.schedule.release import (
     new_record,
     release,
     release_params,
+    replay_params,
     run_claimed,
 )
+from runwright.schedule.release_triggers import followers_graph, release_followers, release_problems
+from runwright.templating.engine import has_expression
 
 log = logging.getLogger("runwright.scheduler")
 
@@ -98,8 +100,15 @@ class Entry:
 
 @dataclass(order=True)
 class _Due:
-    when: datetime
+    """A heap item, ordered by the UTC instant: two local times of one zone compare by wall
+    clock, so across a DST fold 01:00 EST would sort before 01:50 EDT."""
+
+    instant: datetime = field(init=False)
+    when: datetime = field(compare=False)
     key: str = field(compare=True)
+
+    def __post_init__(self) -> None:
+        self.instant = self.when.astimezone(UTC)
 
 
 class Scheduler:
@@ -129,6 +138,7 @@ class Scheduler:
         self.grace_seconds = grace_seconds
         self.stop_event = threading.Event()
         self.entries: dict[str, Entry] = {}
+        self.release_graph: dict[str, list[str]] = {}
         self.workflows: dict[str, Workflow] = {}
         self.outcomes: list[ReleaseOutcome] = []
         self._heap: list[_Due] = []
@@ -139,7 +149,10 @@ class Scheduler:
 
     def load(self) -> None:
         """(Re)build the entries from the conf path; keep each entry's place in time."""
-        sources = discover(self.conf_path)
+        broken: list[BrokenConf] = []
+        sources = discover(self.conf_path, broken)  # a broken file never stops the others
+        for problem in broken:
+            log.error("skipping broken template file: %s", problem.message.splitlines()[0])
         workflows: dict[str, Workflow] = {}
         entries: dict[str, Entry] = {}
         schedules: list[Schedule] = []
@@ -173,8 +186,11 @@ class Scheduler:
                 for event in item.on or workflows[item.name].on:
                     entry = Entry(item.name, event, item.params, f"schedule:{schedule.name}")
                     entries[entry.key] = entry
+        for problem in release_problems(workflows):
+            log.error("on.release: %s", problem)
         with self._lock:
             self.workflows = workflows
+            self.release_graph = followers_graph(workflows)
             old = {due.key for due in self._heap}
             self.entries = entries
             self._heap = [due for due in self._heap if due.key in entries]
@@ -227,14 +243,16 @@ class Scheduler:
             heapq.heappush(self._heap, _Due(tick, entry.key))
 
     def next_wake(self) -> datetime | None:
+        """The next due tick as a UTC instant (a clock set to a local time in a DST fold would
+        step back an hour on ``+ timedelta``)."""
         with self._lock:
-            return self._heap[0].when if self._heap else None
+            return self._heap[0].instant if self._heap else None
 
     def due(self, now: datetime) -> list[tuple[Entry, datetime]]:
         """Pop every (entry, tick) due at ``now``, oldest first; schedule each entry's next."""
         found: list[tuple[Entry, datetime]] = []
         with self._lock:
-            while self._heap and self._heap[0].when <= now:
+            while self._heap and self._heap[0].instant <= now:
                 item = heapq.heappop(self._heap)
                 entry = self.entries.get(item.key)
                 if entry is None:
@@ -247,31 +265,32 @@ class Scheduler:
 
     def recover(self) -> list[ReleaseOutcome]:
         """Mark releases left RUNNING by a dead process CRASHED; re-release where allowed."""
-        host = socket.gethostname()
         now = utc_now()
         retried: list[ReleaseOutcome] = []
         for record in self.audit.list(status=ReleaseStatus.RUNNING):
-            dead = record.host == host and not _pid_alive(record.pid)
-            stale = now - record.heartbeat > self.crashed_after
-            if not (dead or stale):
+            why = crash_reason(record, now, self.crashed_after)
+            if why is None or not self.audit.mark_crashed(record.run_id, why):
                 continue
-            why = "process is gone" if dead else f"no heartbeat since {record.heartbeat.isoformat()}"
-            if not self.audit.mark_crashed(record.run_id, f"run crashed: {why}"):
-                continue
-            log.warning("release %s of %s crashed (%s)", record.release, record.workflow, why)
+            log.warning("release %s of %s: %s", record.release, record.workflow, why)
             entry = next((e for e in self.entries.values() if e.workflow == record.workflow), None)
             workflow = self.workflows.get(record.workflow)
             if entry is not None and workflow is not None and entry.event.retry_crashed:
+                try:
+                    params = replay_params(record)
+                except RunwrightError as exc:
+                    log.error("cannot re-release %s of %s: %s", record.release, record.workflow, exc)
+                    continue
                 retried.append(
                     release(
                         workflow,
                         record.release,
-                        record.params,
-                        mode=ReleaseMode.FORCE,
+                        params,
+                        mode=ReleaseMode.RETRY,
                         release_type=record.type,
                         audit=self.audit,
                         parent_run_id=record.run_id,
                         heartbeat_seconds=self.heartbeat_seconds,
+                        render_params=False,  # stored values are data
                     )
                 )
         self.outcomes.extend(retried)
@@ -287,7 +306,7 @@ class Scheduler:
             if workflow is None:
                 continue
             try:
-                params = release_params(entry.params, tick, ReleaseType.SCHEDULED, workflow)
+                params = render_with_deadline(entry.params, tick, workflow)
             except RunwrightError as exc:
                 log.error("params of %s at %s: %s", workflow.name, tick, exc)
                 continue
@@ -317,7 +336,29 @@ class Scheduler:
             outcome = ReleaseOutcome(workflow.name, record.release, False, "FAILED", reason=str(exc))
         with self._lock:
             self.outcomes.append(outcome)
+        self._release_followers(outcome)
         return outcome
+
+    def _release_followers(self, outcome: ReleaseOutcome) -> None:
+        """``on: release``: each workflow that follows this one gets a release of the same date."""
+        try:
+            followers = release_followers(
+                outcome.workflow,
+                outcome.status,
+                outcome.run_id,
+                outcome.logical_date,
+                self.workflows,
+                self.release_graph,
+                audit=self.audit,
+                mode=ReleaseMode.NORMAL,
+                release_type=ReleaseType.SCHEDULED,
+                run_options={"scope": self._scope},
+            )
+        except Exception as exc:  # one bad follower never stops the scheduler
+            log.exception("releasing the followers of %s failed: %s", outcome.workflow, exc)
+            return
+        with self._lock:
+            self.outcomes.extend(followers)
 
     def run(self, until: datetime | None = None) -> list[ReleaseOutcome]:
         """Release ticks until ``until`` (or until stopped). Returns every release made."""
@@ -366,11 +407,29 @@ class Scheduler:
     _scope: Any = None
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def render_with_deadline(params: dict[str, Any], tick: datetime, workflow: Workflow) -> dict[str, Any]:
+    """A Schedule's params, rendered on their own daemon thread with a deadline
+    (``RUNWRIGHT_PARAMS_DEADLINE_SECONDS``): one slow expression costs its release, never the
+    scheduler loop (a thread cannot be killed; a stuck one is left to finish on its own)."""
+    if not any(has_expression(value) or isinstance(value, dict | list) for value in params.values()):
+        return release_params(params, tick, ReleaseType.SCHEDULED, workflow)
+    deadline = Limits.from_env().params_deadline_seconds
+    outcome: dict[str, Any] = {}
+
+    def render() -> None:
+        try:
+            outcome["params"] = release_params(params, tick, ReleaseType.SCHEDULED, workflow)
+        except BaseException as exc:  # handed to the scheduler thread below
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=render, name=f"runwright-params-{workflow.name}", daemon=True)
+    worker.start()
+    worker.join(deadline)
+    if worker.is_alive():
+        raise RunwrightError(
+            f"params did not render within {deadline:g} s (RUNWRIGHT_PARAMS_DEADLINE_SECONDS)"
+        )
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["params"]
+

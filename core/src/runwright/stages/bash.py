@@ -3,30 +3,59 @@
 - ``${VAR}`` in the script body is left for the shell (no ``$$`` escaping, ever).
 - ``${{ ... }}`` expressions are never spliced into the text: each becomes ``${RW_EXPR_n}``
   and the rendered value is passed in the environment, so a hostile param is only data.
-- ``$RUNWRIGHT_OUTPUT`` names a file where ``key=value`` lines become outputs.
-- A cancelled or timed-out run terminates the script's whole process group, then kills it.
+- ``$RUNWRIGHT_OUTPUT`` names a file where ``key=value`` lines and GitHub's multi-line
+  ``key<<DELIMITER`` ... ``DELIMITER`` blocks become outputs. ``rw_output NAME VALUE`` (a shell
+  function every stage has) writes the block form with a random delimiter, so a value holding
+  newlines stays one value. ``return_code``, ``stdout`` and ``stderr`` cannot be set this way.
+- A cancelled or timed-out run stops the script, every process it started (its process group,
+  sessions it made with ``setsid``, orphans that carry its marker) within the grace period.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
-import signal
+import re
 import subprocess
 import threading
+import uuid
 from collections.abc import Callable
 from typing import IO, Any
 
 from pydantic import Field
 
 from runwright.engine.context import StageContext
+from runwright.engine.stopping import (
+    STAGE_MARK_VARIABLE,
+    TERMINATE_GRACE_SECONDS,
+    cancelled_or_late,
+    stop_processes,
+    wait_step,
+)
 from runwright.errors import RunCancelled, StageFailed, StageTimeout
 from runwright.hookspecs import hookimpl
 from runwright.models.stage import Stage
 from runwright.templating.engine import to_text
 
-TERMINATE_GRACE_SECONDS = 3.0
+RESERVED_OUTPUTS = frozenset({"return_code", "stdout", "stderr"})
 _counter = itertools.count(1)
+_BLOCK_START = re.compile(r"^([^=<]+)<<(.+)$")
+
+RW_OUTPUT_FUNCTION = r"""() {
+  if [ "$#" -ne 2 ]; then echo "rw_output: usage: rw_output NAME VALUE" >&2; return 2; fi
+  case "$1" in
+    return_code|stdout|stderr) echo "rw_output: '$1' is reserved" >&2; return 2;;
+    [A-Za-z_]*) case "$1" in *[!A-Za-z0-9_-]*) echo "rw_output: bad name '$1'" >&2; return 2;; esac;;
+    *) echo "rw_output: bad name '$1' (letters, digits, _ and -)" >&2; return 2;;
+  esac
+  local delimiter
+  delimiter="rw_$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+  while [[ "$2" == *"$delimiter"* ]]; do
+    delimiter="rw_$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+  done
+  printf '%s<<%s\n%s\n%s\n' "$1" "$delimiter" "$2" "$delimiter" >> "$RUNWRIGHT_OUTPUT"
+}"""
+"""``rw_output NAME VALUE``, exported to the script as a bash function."""
 
 
 class BashStage(Stage):
@@ -51,6 +80,8 @@ class BashStage(Stage):
         env.update({k: to_text(v) for k, v in values.items()})
         env["RUNWRIGHT_OUTPUT"] = str(output_path)
         env["RUNWRIGHT_RUN_ID"] = ctx.run.run_id
+        env["BASH_FUNC_rw_output%%"] = RW_OUTPUT_FUNCTION
+        mark = env[STAGE_MARK_VARIABLE] = uuid.uuid4().hex
         process = subprocess.Popen(  # noqa: S603 - fixed argv, script from the template author
             ["bash", str(script_path)],
             cwd=workdir,
@@ -69,7 +100,7 @@ class BashStage(Stage):
         ]
         for reader in readers:
             reader.start()
-        interrupted = _wait(process, ctx)
+        interrupted = _wait(process, ctx, mark)
         for reader in readers:
             reader.join(timeout=5)
         outputs: dict[str, Any] = {
@@ -77,7 +108,10 @@ class BashStage(Stage):
             "stdout": "".join(stdout).rstrip("\n"),
             "stderr": "".join(stderr).rstrip("\n"),
         }
-        outputs.update(_read_outputs(output_path))
+        written, problems = _read_outputs(output_path)
+        for problem in problems:
+            ctx.log(problem, event="warning")
+        outputs.update(written)
         if interrupted:
             if ctx.scope.reason == "timeout":
                 raise StageTimeout(f"bash stage '{self.identity}' was stopped by its timeout")
@@ -92,34 +126,23 @@ class BashStage(Stage):
         return outputs
 
 
-def _wait(process: subprocess.Popen[str], ctx: StageContext) -> bool:
-    """Wait for the script; on cancel or deadline stop it. Returns whether it was stopped."""
+def _wait(process: subprocess.Popen[str], ctx: StageContext, mark: str) -> bool:
+    """Wait for the script; on cancel or deadline stop it and everything it started.
+    Returns whether it was stopped."""
     while True:
-        remaining = ctx.scope.remaining()
-        step = 0.05 if remaining is None else max(0.0, min(0.05, remaining))
         try:
-            process.wait(timeout=step)
+            process.wait(timeout=wait_step(ctx))
             return False
         except subprocess.TimeoutExpired:
             pass
-        if remaining is not None and remaining <= 0 and not ctx.scope.cancelled:
-            ctx.scope.cancel("timeout")
-        if ctx.scope.cancelled:
-            _stop(process)
+        if cancelled_or_late(ctx):
+            stop_processes([process.pid], mark)
+            try:
+                process.wait(timeout=TERMINATE_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
             return True
-
-
-def _stop(process: subprocess.Popen[str]) -> None:
-    for sig, grace in ((signal.SIGTERM, TERMINATE_GRACE_SECONDS), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=grace)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def _pump(stream: IO[str] | None, sink: list[str], ctx: StageContext, event: str) -> None:
@@ -131,18 +154,38 @@ def _pump(stream: IO[str] | None, sink: list[str], ctx: StageContext, event: str
     stream.close()
 
 
-def _read_outputs(path: Any) -> dict[str, str]:
+def _read_outputs(path: Any) -> tuple[dict[str, str], list[str]]:
+    """Outputs from ``$RUNWRIGHT_OUTPUT``, and what was refused (reserved names, open blocks)."""
     values: dict[str, str] = {}
+    problems: list[str] = []
     try:
-        text = path.read_text(encoding="utf-8")
+        lines = path.read_text(encoding="utf-8").splitlines()
     except OSError:
-        return values
-    for line in text.splitlines():
-        if "=" in line:
+        return values, problems
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        index += 1
+        block = _BLOCK_START.match(line)
+        if block and "=" not in line.split("<<", 1)[0]:
+            key, delimiter = block.group(1).strip(), block.group(2)
+            end = next((i for i in range(index, len(lines)) if lines[i] == delimiter), None)
+            if end is None:
+                problems.append(f"output '{key}': no closing line '{delimiter}'; ignored")
+                break
+            value, index = "\n".join(lines[index:end]), end + 1
+        elif "=" in line:
             key, value = line.split("=", 1)
-            if key.strip():
-                values[key.strip()] = value
-    return values
+            key = key.strip()
+        else:
+            continue
+        if not key:
+            continue
+        if key in RESERVED_OUTPUTS:
+            problems.append(f"output '{key}' is set by runwright; $RUNWRIGHT_OUTPUT cannot change it")
+            continue
+        values[key] = value
+    return values, problems
 
 
 @hookimpl

@@ -8,7 +8,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from runwright.engine.context import StageContext
-from runwright.errors import StageFailed
+from runwright.engine.stopping import call_stoppable, cancelled_or_late, stopped_error
+from runwright.errors import RunCancelled, StageFailed
 from runwright.hookspecs import hookimpl
 from runwright.masking import MASKER
 from runwright.models.stage import Stage
@@ -33,9 +34,13 @@ class CallStage(Stage):
         if "cancel_event" in reserved:
             arguments["cancel_event"] = ctx.cancel_event
         if call.is_async:
-            result = ctx.runtime.run_coroutine(call.func(**arguments), ctx.remaining())
+            try:
+                result = ctx.runtime.run_coroutine(call.func(**arguments), ctx.remaining(), ctx.cancel_event)
+            except RunCancelled:
+                cancelled_or_late(ctx)
+                raise stopped_error(ctx, self.identity) from None
         else:
-            result = call.func(**arguments)
+            result = call_stoppable(lambda: call.func(**arguments), ctx, self.identity)
         if result is None:
             return {}
         if isinstance(result, BaseModel):

@@ -1,7 +1,7 @@
 """``case:``: render a value and run the stages of the first ``match`` entry equal to it.
 
-``case: _`` is the default branch. With no match and no default the stage fails, or is skipped
-with ``skip-not-match: true``.
+``case: _`` (or an entry written ``else: [stages]``) is the default branch. With no match and
+no default the stage fails, or is skipped with ``skip-not-match: true``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from runwright.engine.context import StageContext
 from runwright.errors import RunCancelled, StageFailed, StageSkipped
 from runwright.hookspecs import hookimpl
 from runwright.models.base import TemplateModel
-from runwright.models.stage import AnyStage, Stage, check_unique_ids
+from runwright.models.stage import AnyStage, NestedScope, Stage, check_unique_ids
 
 DEFAULT_CASE = "_"
 
@@ -23,6 +23,16 @@ DEFAULT_CASE = "_"
 class CaseBranch(TemplateModel):
     case: Any = Field(description="The value to match, or _ for the default.")
     stages: list[AnyStage] = Field(min_length=1)  # type: ignore[valid-type]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _else_form(cls, value: Any) -> Any:
+        """``{else: [stages]}`` is the default branch ``{case: _, stages: [...]}``."""
+        if isinstance(value, dict) and "else" in value:
+            if set(value) != {"else"}:
+                raise ValueError("an 'else:' entry holds only its stages (write 'else: [stages]')")
+            return {"case": DEFAULT_CASE, "stages": value["else"]}
+        return value
 
 
 class CaseStage(Stage):
@@ -34,6 +44,9 @@ class CaseStage(Stage):
 
     @model_validator(mode="after")
     def _unique_ids(self) -> CaseStage:
+        defaults = [branch for branch in self.match if branch.case == DEFAULT_CASE]
+        if len(defaults) > 1:
+            raise ValueError("a case stage has one default branch ('else:' or 'case: _'), found several")
         for branch in self.match:
             check_unique_ids(branch.stages, f"case '{branch.case}'")  # type: ignore[arg-type]
         return self
@@ -72,3 +85,13 @@ class CaseStage(Stage):
 @hookimpl
 def register_stage_types(register: Callable[[type], None]) -> None:
     register(CaseStage)
+
+
+@hookimpl
+def stage_scopes(stage: Stage) -> list[NestedScope] | None:
+    if not isinstance(stage, CaseStage):
+        return None
+    return [
+        NestedScope(("match", index, "stages"), branch.stages, {"case": None})  # type: ignore[arg-type]
+        for index, branch in enumerate(stage.match)
+    ]

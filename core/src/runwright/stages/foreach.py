@@ -15,7 +15,10 @@ from pydantic import Field, field_validator
 from runwright.engine.context import StageContext
 from runwright.errors import RunCancelled, StageFailed
 from runwright.hookspecs import hookimpl
-from runwright.models.stage import AnyStage, Stage, check_unique_ids
+from runwright.models.stage import AnyStage, NestedScope, Stage, check_unique_ids
+
+LOOP_KEYS = ("index", "first", "last", "length")
+"""What ``loop`` holds inside a foreach."""
 
 
 class ForEachStage(Stage):
@@ -93,3 +96,10 @@ class ForEachStage(Stage):
 @hookimpl
 def register_stage_types(register: Callable[[type], None]) -> None:
     register(ForEachStage)
+
+
+@hookimpl
+def stage_scopes(stage: Stage) -> list[NestedScope] | None:
+    if not isinstance(stage, ForEachStage):
+        return None
+    return [NestedScope(("stages",), stage.stages, {"item": None, "loop": LOOP_KEYS})]  # type: ignore[arg-type]

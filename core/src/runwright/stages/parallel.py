@@ -11,7 +11,16 @@ from pydantic import Field, field_validator
 from runwright.engine.context import StageContext
 from runwright.errors import RunCancelled, StageFailed
 from runwright.hookspecs import hookimpl
-from runwright.models.stage import AnyStage, Stage, check_unique_ids
+from runwright.models.stage import (
+    AnyStage,
+    NestedScope,
+    Stage,
+    check_limit,
+    check_unique_ids,
+    render_limit,
+)
+
+MAX_WORKERS = 256
 
 
 class ParallelStage(Stage):
@@ -20,7 +29,14 @@ class ParallelStage(Stage):
     parallel: dict[str, list[AnyStage]] = Field(  # type: ignore[valid-type]
         min_length=1, description="Branch name -> stages run in order within the branch."
     )
-    max_workers: int = Field(4, alias="max-workers", ge=1, le=256)
+    max_workers: int | str = Field(
+        4, alias="max-workers", description="Branches at once: 1-256, or an expression giving one."
+    )
+
+    @field_validator("max_workers")
+    @classmethod
+    def _worker_limit(cls, value: int | str) -> int | str:
+        return check_limit(value, "max-workers", MAX_WORKERS)
 
     @field_validator("parallel")
     @classmethod
@@ -37,7 +53,8 @@ class ParallelStage(Stage):
             nested = ctx.run_stages(self.parallel[branch], {"branch": branch}, prefix=branch)
             return branch, nested
 
-        workers = min(self.max_workers, len(self.parallel))
+        limit = render_limit(self.max_workers, ctx.render, "max-workers", MAX_WORKERS)
+        workers = min(limit, len(self.parallel))
         with ThreadPoolExecutor(workers, thread_name_prefix=f"runwright-{self.identity}") as pool:
             results = dict(pool.map(run_branch, list(self.parallel)))
         outputs = {"parallel": {b: n.record(branch=b) for b, n in results.items()}}
@@ -57,3 +74,13 @@ class ParallelStage(Stage):
 @hookimpl
 def register_stage_types(register: Callable[[type], None]) -> None:
     register(ParallelStage)
+
+
+@hookimpl
+def stage_scopes(stage: Stage) -> list[NestedScope] | None:
+    if not isinstance(stage, ParallelStage):
+        return None
+    return [
+        NestedScope(("parallel", branch), stages, {"branch": None})
+        for branch, stages in stage.parallel.items()
+    ]

@@ -1,13 +1,17 @@
-"""``run:``: Python code in a fresh namespace; the variables it defines become outputs.
+"""``run:``: Python code in a fresh namespace; the top-level names it binds become outputs.
 
 Expressions inside the code are never spliced into it: each ``${{ ... }}`` becomes a variable
-``RW_EXPR_n`` bound to its rendered value, so a param can only ever be data.
+``RW_EXPR_n`` bound to its rendered value (inside a string literal, a field reading it as text),
+so a param can only ever be data. Outputs are every top-level name the code binds, ``vars:`` it
+reassigns included, except modules, functions, classes and ``_`` names.
 """
 
 from __future__ import annotations
 
 import builtins
+import functools
 import inspect
+import symtable
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +20,8 @@ from pydantic import Field
 from runwright.engine.context import StageContext
 from runwright.hookspecs import hookimpl
 from runwright.models.stage import Stage
+from runwright.stages.isolation import Isolation, execute_python
+from runwright.templating.python_code import render_python
 
 
 class PyStage(Stage):
@@ -23,10 +29,15 @@ class PyStage(Stage):
 
     run_: str = Field(alias="run", description="Python source to run.")
     vars: dict[str, Any] = Field(default_factory=dict, description="Names bound before running.")
+    isolation: Isolation = Field(
+        default="thread",
+        description="'thread' (default): a stoppable thread of this process; 'process': a child "
+        "process that a cancel or timeout kills outright (outputs come back as JSON).",
+    )
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
-        code, values = ctx.runtime.expressions.render_as_variables(
-            self.run_, ctx.variables, lambda name: name
+        code, values = render_python(
+            ctx.runtime.expressions, self.run_, ctx.variables, f"stage '{self.identity}'"
         )
         namespace: dict[str, Any] = {
             "__builtins__": builtins,
@@ -36,16 +47,27 @@ class PyStage(Stage):
         namespace.update(ctx.render(self.vars))
         namespace.update(values)
         given = set(namespace)
-        exec(compile(code, f"<stage {self.identity}>", "exec"), namespace)  # noqa: S102
+        filename = f"<stage {self.identity}>"
+        rebound = given & assigned_names(code, filename)  # vars: the code reassigns
+        execute_python(code, namespace, ctx, self.identity, self.isolation)
         return {
             name: value
             for name, value in namespace.items()
-            if name not in given
+            if (name not in given or name in rebound)
             and not name.startswith("_")
             and not inspect.ismodule(value)
             and not inspect.isclass(value)
             and not callable(value)
         }
+
+
+@functools.lru_cache(maxsize=1024)
+def assigned_names(code: str, filename: str) -> frozenset[str]:
+    """Names the code's top level assigns (``x = ...``, loops, ``with``, imports...)."""
+    table = symtable.symtable(code, filename, "exec")
+    return frozenset(
+        symbol.get_name() for symbol in table.get_symbols() if symbol.is_assigned() or symbol.is_imported()
+    )
 
 
 def _printer(ctx: StageContext) -> Callable[..., None]:

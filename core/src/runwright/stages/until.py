@@ -6,17 +6,18 @@ The condition is checked after each pass and sees that pass's ``stages`` outputs
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any
 
 from pydantic import Field, model_validator
 
-from runwright.engine.context import StageContext
-from runwright.engine.stage_runner import evaluate_condition
+from runwright.engine.context import StageContext, nested_stages_scope
 from runwright.errors import RunCancelled, StageFailed
 from runwright.hookspecs import hookimpl
-from runwright.models.stage import AnyStage, Stage, check_unique_ids
+from runwright.models.stage import AnyStage, NestedScope, Stage, check_unique_ids
+
+LOOP_KEYS = ("index", "first")
+"""What ``loop`` holds inside an until loop."""
 
 
 class UntilStage(Stage):
@@ -51,9 +52,9 @@ class UntilStage(Stage):
             for record in nested.stages.values():
                 if "item" in (record.get("outputs") or {}):
                     item = record["outputs"]["item"]
-            variables = dict(ctx.variables, stages=nested.stages, loop=loop, item=item)
-            render = functools.partial(ctx.runtime.expressions.render, context=variables)
-            if evaluate_condition(self.until, render):
+            stages = nested_stages_scope(nested.stages, ctx.variables.get("stages"))
+            variables = dict(ctx.variables, stages=stages, loop=loop, item=item)
+            if ctx.runtime.expressions.evaluate_condition(self.until, variables):
                 return outputs
         raise StageFailed(
             f"'{self.until}' was still false after {self.max_loop} loops",
@@ -65,3 +66,11 @@ class UntilStage(Stage):
 @hookimpl
 def register_stage_types(register: Callable[[type], None]) -> None:
     register(UntilStage)
+
+
+@hookimpl
+def stage_scopes(stage: Stage) -> list[NestedScope] | None:
+    if not isinstance(stage, UntilStage):
+        return None
+    binds = {"item": None, "loop": LOOP_KEYS}
+    return [NestedScope(("stages",), stage.stages, binds, fields=("until",))]  # type: ignore[arg-type]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +26,9 @@ from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 from jinja2.utils import missing
 
+from runwright.config import Limits
 from runwright.errors import ExpressionError
+from runwright.templating.bounds import CostGuard
 
 EXPRESSION_START = "${{"
 EXPRESSION_END = "}}"
@@ -55,7 +58,27 @@ class ExplainingUndefined(StrictUndefined):
 
 
 class ExpressionEnvironment(SandboxedEnvironment):
-    """The sandbox, with GitHub-style dot access: ``outputs.items`` is the key, not dict.items."""
+    """The sandbox, with GitHub-style dot access: ``outputs.items`` is the key, not dict.items.
+
+    Operators that can build huge values (``*``, ``**``, ``+``, ``%``) and every call go
+    through a :class:`CostGuard`, so no expression builds a string, list or integer beyond the
+    configured :class:`Limits` (``'a' * 10**9`` is an error, not a gigabyte).
+    """
+
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+    guard: CostGuard = CostGuard(Limits())
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        self.guard.check_binop(operator, left, right)
+        return self.guard.checked(super().call_binop(context, operator, left, right))
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        args = __self.guard.check_call(__obj, args, kwargs)
+        result = super().call(__context, __obj, *args, **kwargs)
+        owner = getattr(__obj, "__self__", None)
+        if isinstance(owner, list | dict | set):  # ``items.extend(items)`` grows its owner
+            __self.guard.checked(owner)
+        return __self.guard.checked(result)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         if isinstance(obj, Mapping):
@@ -79,6 +102,9 @@ def make_environment(filters: Mapping[str, Callable[..., Any]]) -> ExpressionEnv
         keep_trailing_newline=True,
     )
     env.filters.update(filters)
+    env.guard = CostGuard(Limits.from_env())
+    env.filters.update(env.guard.guard_filters(env.filters))
+    env.globals.pop("lipsum", None)  # lipsum(10**9) would loop a billion times
     return env
 
 
@@ -106,34 +132,91 @@ class ExpressionEngine:
     def __init__(self, filters: Mapping[str, Callable[..., Any]]) -> None:
         self.env = make_environment(filters)
         self.compile = functools.lru_cache(maxsize=8192)(self._compile)
+        self.compile_condition = functools.lru_cache(maxsize=4096)(self._compile_condition)
 
     def _compile(self, source: str) -> CompiledValue:
+        """Split ``source`` at ``${{ ... }}`` and compile each expression once."""
+        parts: list[Any] = [
+            self._compile_expression(text) if kind == "expr" else text
+            for kind, text in self.split(source)
+        ]
+        return CompiledValue(source=source, parts=tuple(parts))
+
+    def split(self, source: str) -> list[tuple[str, str]]:
+        """``source`` as ``("text", s)`` / ``("expr", expression)`` parts, in order.
+
+        Only ``${{ ... }}`` is template syntax: everything else is literal text, including what
+        merely looks like jinja (``{{ }}``, ``{% %}``, ``{# #}``, bash's ``${#x}``). The static
+        checker splits with this same function, so what validates is what runs.
+        """
+        parts: list[tuple[str, str]] = []
+        position = 0
+        while (start := source.find(EXPRESSION_START, position)) >= 0:
+            if start > position:
+                parts.append(("text", source[position:start]))
+            inner = start + len(EXPRESSION_START)
+            end = expression_end(source, inner)
+            if end is None:
+                raise ExpressionError(source, "'${{' is never closed with '}}'")
+            parts.append(("expr", self._expression_source(source[inner:end])))
+            position = end + len(EXPRESSION_END)
+        if position < len(source):
+            parts.append(("text", source[position:]))
+        return parts
+
+    def _expression_source(self, text: str) -> str:
+        """The expression's own tokens (jinja's lexer, in expression mode), hyphens joined."""
+        tokens: list[tuple[str, str]] = []
         try:
-            tokens = list(self.env.lexer.tokeniter(source, None))
+            for _, kind, value in self.env.lexer.tokeniter(text, None, state="variable"):
+                if kind == "variable_end":
+                    raise ExpressionError(text, "unexpected '}}' inside the expression")
+                tokens.append((kind, value))
         except TemplateSyntaxError as exc:
-            raise ExpressionError(source, f"cannot parse: {exc.message}") from None
-        parts: list[Any] = []
-        expression: list[tuple[str, str]] | None = None
-        for _, kind, value in tokens:
-            if kind == "variable_begin":
-                expression = []
-            elif kind == "variable_end":
-                assert expression is not None
-                parts.append(self._compile_expression(_join_hyphenated(expression)))
-                expression = None
-            elif expression is not None:
-                expression.append((kind, value))
-            else:  # literal text, including anything that merely looks like {% %} or {# #}
-                parts.append(value)
-        if expression is not None:
-            raise ExpressionError(source, "'${{' is never closed with '}}'")
-        merged: list[Any] = []
-        for part in parts:
-            if isinstance(part, str) and merged and isinstance(merged[-1], str):
-                merged[-1] += part
+            raise ExpressionError(text, f"cannot parse: {exc.message}") from None
+        return _join_hyphenated(tokens)
+
+    def _compile_condition(self, source: str) -> Expression:
+        """The condition compiled as one expression (see :meth:`condition_source`)."""
+        return self._compile_expression(self.condition_source(source))
+
+    def condition_source(self, source: str) -> str:
+        """Condition text as ONE expression: each ``${{ e }}`` becomes ``(e)``, the text around
+        it is expression text; inside a quoted string (``'${{ e }}' == 'x'``) it becomes the
+        value's text, ``('' ~ (e) ~ '')``. Only the template's text is compiled, never a
+        rendered value, so ``${{ a }} == 2`` means ``a == 2`` and a value cannot become code.
+        The static checker judges this same text."""
+        if EXPRESSION_START not in source:
+            return source.strip()
+        markers: dict[str, str] = {}
+        pieces: list[str] = []
+        for kind, text in self.split(source):
+            if kind == "text":
+                pieces.append(text)
             else:
-                merged.append(part)
-        return CompiledValue(source=source, parts=tuple(merged))
+                marker = f"__runwright_condition_{len(markers)}__"
+                markers[marker] = f"({text.strip()})"
+                pieces.append(marker)
+        text = "".join(pieces)
+        try:
+            tokens = list(self.env.lexer.tokeniter(f"{EXPRESSION_START} {text} {EXPRESSION_END}", None))
+        except TemplateSyntaxError:
+            tokens = [(0, "variable_begin", ""), (0, "data", text), (0, "variable_end", "")]
+        out: list[str] = []
+        for _, kind, value in tokens[1:-1]:
+            if kind == "string" and any(marker in value for marker in markers):
+                value = _string_with_values(value, markers, source)
+            else:
+                for marker, expression in markers.items():
+                    value = value.replace(marker, expression)
+            out.append(value)
+        return "".join(out).strip()
+
+    def evaluate_condition(self, condition: str | bool, context: Mapping[str, Any]) -> bool:
+        """``if:``/``until:``: a YAML bool, a bare expression, or text mixing ``${{ }}``."""
+        if isinstance(condition, bool):
+            return condition
+        return is_truthy(self.compile_condition(condition.strip()).evaluate(context))
 
     def _compile_expression(self, text: str) -> Expression:
         if not text.strip():
@@ -142,6 +225,8 @@ class ExpressionEngine:
             compiled = self.env.compile_expression(text, undefined_to_none=False)
         except TemplateSyntaxError as exc:
             raise ExpressionError(text, _syntax_message(exc)) from None
+        except (ValueError, OverflowError, RecursionError, MemoryError) as exc:  # a 5000-digit literal...
+            raise ExpressionError(text, f"cannot compile: {type(exc).__name__}: {exc}") from None
 
         def evaluate(context: Mapping[str, Any]) -> Any:
             try:
@@ -212,6 +297,61 @@ class ExpressionEngine:
         elif isinstance(value, list):
             for item in value:
                 self.check(item)
+
+
+def _string_with_values(literal: str, markers: Mapping[str, str], source: str) -> str:
+    """``'Hi MARKER!'`` -> ``('Hi ' ~ (e) ~ '!')``: the value joins the string as text."""
+    quote, body = literal[0], literal[1:-1]
+    pattern = "(" + "|".join(map(re.escape, markers)) + ")"
+    pieces = re.split(pattern, body)
+    out: list[str] = []
+    for index, piece in enumerate(pieces):
+        if index % 2:
+            out.append(markers[piece])
+        elif (len(piece) - len(piece.rstrip("\\"))) % 2:
+            raise ExpressionError(source, "a backslash right before an expression in a quoted string")
+        else:
+            out.append(f"{quote}{piece}{quote}")
+    return "(" + " ~ ".join(out) + ")"
+
+
+FALSY_TEXT = frozenset({"", "false", "0", "no", "off", "none", "null"})
+
+
+def is_truthy(value: Any) -> bool:
+    """Python truth, except that text such as ``false``, ``no`` or ``0`` is false."""
+    if isinstance(value, str):
+        return value.strip().lower() not in FALSY_TEXT
+    return bool(value)
+
+
+#: a string literal as jinja's lexer reads it (quotes, backslash escapes)
+STRING_LITERAL = re.compile(r"'([^'\\]*(?:\\.[^'\\]*)*)'|\"([^\"\\]*(?:\\.[^\"\\]*)*)\"", re.S)
+
+
+def expression_end(source: str, position: int) -> int | None:
+    """Where the ``}}`` closing the expression that starts at ``position`` is, or None.
+
+    A ``}}`` inside a string literal or inside brackets (``{'a': {'b': 1}}``) does not close it.
+    """
+    depth = 0
+    index = position
+    while index < len(source):
+        char = source[index]
+        if char in "'\"":
+            match = STRING_LITERAL.match(source, index)
+            if match is None:
+                return None
+            index = match.end()
+            continue
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            if depth == 0 and source.startswith(EXPRESSION_END, index):
+                return index
+            depth = max(depth - 1, 0)
+        index += 1
+    return None
 
 
 def _join_hyphenated(tokens: list[tuple[str, str]]) -> str:

@@ -47,6 +47,23 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+def rstr(value: Any) -> str:
+    """The Python literal of the value's text (``repr(str(value))``), as the peer's ``rstr``."""
+    return repr(str(value))
+
+
+def mapping_keys(value: Mapping[Any, Any]) -> list[Any]:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"keys expects a mapping, got {type(value).__name__}")
+    return list(value.keys())
+
+
+def mapping_values(value: Mapping[Any, Any]) -> list[Any]:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"values expects a mapping, got {type(value).__name__}")
+    return list(value.values())
+
+
 def shell_quote(value: Any) -> str:
     """Quote a value for a shell command line (``shlex.quote``)."""
     return shlex.quote(str(value))
@@ -66,6 +83,11 @@ BUILTIN_FILTERS: dict[str, Callable[..., Any]] = {
     "getindex": getindex,
     "json": to_json,
     "shell_quote": shell_quote,
+    "rstr": rstr,
+    "keys": mapping_keys,
+    "values": mapping_values,
+    "dict": dict,
+    "list": list,
 }
 
 

@@ -4,6 +4,7 @@ Layout under the root folder::
 
     <root>/<workflow>/<release, UTC, e.g. 2024-01-01T00-00-00Z>/attempt-<n>.json
     <root>/<workflow>/<release>/attempt-<n>.lock     (flock target for read-check-write)
+    <root>/<workflow>/<release>/release.lock         (flock target for claiming a new attempt)
     <root>/_runs/<run_id>                            (names the record path, relative to root)
     <root>/_running/<run_id>                         (the same, while the record is RUNNING)
 
@@ -12,6 +13,10 @@ Why it is safe across processes:
 * ``claim`` writes the whole record to a temp file first, then ``os.link``\\ s it to the final
   name. ``link`` fails if the name exists, so exactly one claimer wins, and the published file
   is complete from the first moment anyone can see it.
+* ``claim_next_attempt`` holds an ``flock`` on the release's ``release.lock`` while it reads
+  every attempt, checks none is RUNNING or SUCCESS and publishes attempt N+1 as ``claim``
+  does: two such claims of one release are serialised, and the second sees the first's
+  RUNNING record.
 * ``update``, ``heartbeat`` and ``mark_crashed`` hold an ``flock`` on the record's lock file
   around read-check-write and publish with ``os.replace``: readers see the old record or the
   new one, and ``mark_crashed`` is a real compare-and-set against ``update``.
@@ -32,17 +37,19 @@ import fcntl
 import os
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from runwright.audit import ReleaseRecord, ReleaseStatus, utc_now
+from runwright.audit import BLOCKING_STATUSES, ReleaseRecord, ReleaseStatus, utc_now
 
 SCHEME = "file"
 RUN_INDEX_FOLDER = "_runs"
 RUNNING_INDEX_FOLDER = "_running"
+RELEASE_LOCK_FILE = "release.lock"
+CLAIM_TRIES = 100
 ATTEMPT_FILE = re.compile(r"attempt-([0-9]+)\.json")
 TEMP_PREFIX = ".tmp-"
 DATETIME_FIELDS = ("release", "started", "ended", "heartbeat")
@@ -178,7 +185,13 @@ class FileAuditBackend:
     @contextmanager
     def locked(self, path: Path) -> Iterator[None]:
         """Hold the record's exclusive flock (released by the kernel if this process dies)."""
-        fd = os.open(path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o666)
+        with self.flocked(path.with_suffix(".lock")):
+            yield
+
+    @contextmanager
+    def flocked(self, lock_file: Path) -> Iterator[None]:
+        """Hold an exclusive flock on ``lock_file`` (created if missing)."""
+        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o666)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -221,6 +234,28 @@ class FileAuditBackend:
         finally:
             temp.unlink(missing_ok=True)
         return True
+
+    def claim_next_attempt(
+        self, record: ReleaseRecord, *, unless: Iterable[ReleaseStatus] = BLOCKING_STATUSES
+    ) -> ReleaseRecord | None:
+        """Under the release's flock: read the attempts, check, publish attempt N+1.
+
+        A plain :meth:`claim` (the scheduler's) does not take that lock; if it publishes the
+        same attempt number first, the link fails and the check runs again on what it wrote.
+        """
+        blocking = {ReleaseStatus(status) for status in unless}
+        folder = self.record_path(record.workflow, record.release, 1).parent
+        folder.mkdir(parents=True, exist_ok=True)
+        with self.flocked(folder / RELEASE_LOCK_FILE):
+            for _ in range(CLAIM_TRIES):
+                existing = self.attempts(record.workflow, record.release)
+                if any(attempt.status in blocking for attempt in existing):
+                    return None
+                attempt = existing[-1].attempt + 1 if existing else 1
+                candidate = record.model_copy(update={"attempt": attempt})
+                if self.claim(candidate):
+                    return candidate
+        raise RuntimeError(f"could not claim a new attempt of {record.workflow} @ {record.release}")
 
     def claim_many(self, records: list[ReleaseRecord]) -> list[bool]:
         """One exclusive publish per record: files have no transaction to share."""

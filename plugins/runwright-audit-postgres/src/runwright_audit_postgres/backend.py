@@ -30,11 +30,12 @@ from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from runwright.audit import ReleaseRecord, ReleaseStatus, utc_now
+from runwright.audit import BLOCKING_STATUSES, ReleaseRecord, ReleaseStatus, utc_now
+from runwright.errors import RunwrightError
 from runwright.masking import MASKER
 
-BLOCKING_STATUSES = frozenset({ReleaseStatus.RUNNING, ReleaseStatus.SUCCESS})  # TEMP until merge
 SCHEMES = frozenset({"postgresql", "postgres"})
+CONNECT_TIMEOUT = 10  # seconds: a wrong host is an error, never a hang
 TABLE = "runwright_releases"
 VERSION_TABLE = "runwright_schema_version"
 #: One lock id for migrations, whatever the database (pg_advisory_xact_lock takes a bigint).
@@ -66,8 +67,12 @@ INSERT_UNLESS_TAKEN = INSERT + " ON CONFLICT (workflow, release, attempt) DO NOT
 SELECT_RECORD = f"SELECT record FROM {TABLE}"
 
 
-class SchemaVersionError(RuntimeError):
+class SchemaVersionError(RunwrightError):
     """The database's schema is older or newer than this runwright expects."""
+
+
+class AuditStoreUnavailable(RunwrightError):
+    """The database cannot be reached (a clear one-line error, not a driver traceback)."""
 
 
 def _row(record: ReleaseRecord) -> tuple[Any, ...]:
@@ -90,7 +95,7 @@ def _record(document: Any) -> ReleaseRecord:
 class PostgresAuditBackend:
     """Audit records in one PostgreSQL table; one autocommit connection per thread and process."""
 
-    def __init__(self, url: str, *, migrate: bool | None = None) -> None:
+    def __init__(self, url: str, *, check_schema: bool = True) -> None:
         self.url = url
         try:
             params = conninfo_to_dict(url)
@@ -104,19 +109,24 @@ class PostgresAuditBackend:
         self._opened: list[psycopg.Connection[Any]] = []
         self._opened_lock = threading.Lock()
         self._generation = 0
+        self._schema_ok = not check_schema
+
+    def _check_schema(self) -> None:
+        """On first use: migrate a fresh database; refuse one of another schema version."""
         version = self.schema_version()
-        if version == 0 and migrate is not False:
+        if version == 0:
             self.migrate()  # a fresh database: nothing to lose, nothing to ask
-        elif version != LATEST_VERSION and migrate is not False:
-            if version > LATEST_VERSION:
-                raise SchemaVersionError(
-                    f"audit store {self._display} has schema version {version}, newer than this "
-                    f"runwright knows ({LATEST_VERSION}); upgrade runwright"
-                )
+        elif version > LATEST_VERSION:
+            raise SchemaVersionError(
+                f"audit store {self._display} has schema version {version}, newer than this "
+                f"runwright knows ({LATEST_VERSION}); upgrade runwright"
+            )
+        elif version < LATEST_VERSION:
             raise SchemaVersionError(
                 f"audit store {self._display} has schema version {version}, this runwright needs "
                 f"{LATEST_VERSION}: run `runwright audit migrate`"
             )
+        self._schema_ok = True
 
     def __repr__(self) -> str:
         return f"PostgresAuditBackend({self._display!r})"
@@ -124,11 +134,24 @@ class PostgresAuditBackend:
     # -- connections and schema ------------------------------------------------------------
 
     def connection(self) -> psycopg.Connection[Any]:
-        """This thread's connection, opened on first use (again after ``close`` or a fork)."""
+        """This thread's connection (schema checked on first use), opened again after a fork."""
+        connection = self._connection()
+        if not self._schema_ok:
+            self._check_schema()
+        return connection
+
+    def _connection(self) -> psycopg.Connection[Any]:
         local = self._local
         connection = getattr(local, "connection", None)
         if getattr(local, "key", None) != (os.getpid(), self._generation) or connection.closed:
-            connection = psycopg.connect(self.url, autocommit=True)
+            try:
+                connection = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
+            except psycopg.OperationalError as exc:
+                text = str(exc).strip()
+                reason = MASKER.mask(text.splitlines()[0] if text else type(exc).__name__)
+                raise AuditStoreUnavailable(
+                    f"cannot connect to audit store {self._display}: {reason}"
+                ) from None
             local.connection, local.key = connection, (os.getpid(), self._generation)
             with self._opened_lock:
                 self._opened.append(connection)
@@ -136,7 +159,7 @@ class PostgresAuditBackend:
 
     def schema_version(self) -> int:
         """The stored schema version; 0 for a database runwright never used."""
-        connection = self.connection()
+        connection = self._connection()
         exists = connection.execute("SELECT to_regclass(%s)", (VERSION_TABLE,)).fetchone()
         if exists is None or exists[0] is None:
             return 0
@@ -150,7 +173,7 @@ class PostgresAuditBackend:
         re-reads the version once it holds the lock.
         """
         applied: list[int] = []
-        connection = self.connection()
+        connection = self._connection()
         with connection.transaction():
             connection.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
             connection.execute(f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (version integer NOT NULL)")
@@ -178,12 +201,24 @@ class PostgresAuditBackend:
             return self._insert(cursor, record)
 
     def claim_many(self, records: list[ReleaseRecord]) -> list[bool]:
-        """Every INSERT in one transaction (one commit); a taken key is a lost claim."""
+        """Every INSERT in one transaction, sent pipelined (one round trip, not one per record);
+        a taken key is a lost claim."""
         if not records:
             return []
         connection = self.connection()
-        with connection.transaction(), connection.cursor() as cursor:
-            return [self._insert(cursor, record) for record in records]
+        won: list[bool] = []
+        try:
+            with connection.transaction(), connection.cursor() as cursor:
+                cursor.executemany(
+                    INSERT_UNLESS_TAKEN + " RETURNING run_id", [_row(r) for r in records], returning=True
+                )
+                while True:
+                    won.append(cursor.fetchone() is not None)
+                    if not cursor.nextset():
+                        break
+        except psycopg.errors.UniqueViolation as exc:
+            raise ValueError(f"a run id is already recorded: {exc.diag.message_detail or exc}") from None
+        return won
 
     def claim_next_attempt(
         self, record: ReleaseRecord, *, unless: Iterable[ReleaseStatus] = BLOCKING_STATUSES
@@ -291,7 +326,8 @@ class PostgresAuditBackend:
         cursor = self.connection().execute(
             f"UPDATE {TABLE} SET status = 'CRASHED', record = jsonb_set(jsonb_set(jsonb_set(record,"
             " '{status}', '\"CRASHED\"'),"
-            " '{ended}', CASE WHEN record->>'ended' IS NULL THEN to_jsonb(%s::text) ELSE record->'ended' END),"
+            " '{ended}', CASE WHEN record->>'ended' IS NULL THEN to_jsonb(%s::text)"
+            " ELSE record->'ended' END),"
             " '{errors}', coalesce(record->'errors', '[]'::jsonb) || %s::jsonb)"
             " WHERE run_id = %s AND status = 'RUNNING'",
             (now, error, run_id),

@@ -6,7 +6,8 @@ when the backend is made. ``?timeout=<seconds>`` sets how long a writer waits fo
 (default 30).
 
 Why it is safe across processes: the primary key (workflow, release, attempt) makes a second
-``INSERT`` of the same attempt fail, so ``claim`` has exactly one winner; ``mark_crashed`` is
+``INSERT`` of the same attempt fail, so ``claim`` has exactly one winner; ``claim_next_attempt``
+reads the attempts and inserts N+1 in one ``BEGIN IMMEDIATE`` transaction; ``mark_crashed`` is
 one ``UPDATE ... WHERE status = 'RUNNING'`` whose row count says whether it won; every other
 write is a single statement. WAL lets readers run while one process writes; ``synchronous=FULL``
 makes a won claim survive power loss, not only a killed process.
@@ -19,14 +20,14 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from runwright.audit import ReleaseRecord, ReleaseStatus, utc_now
+from runwright.audit import BLOCKING_STATUSES, ReleaseRecord, ReleaseStatus, utc_now
 
 SCHEME = "sqlite"
 DEFAULT_TIMEOUT_SECONDS = 30.0
@@ -49,6 +50,7 @@ CREATE TABLE IF NOT EXISTS releases (
     pid             INTEGER NOT NULL,
     heartbeat       TEXT    NOT NULL,
     definition_hash TEXT    NOT NULL,
+    secret_params   TEXT    NOT NULL DEFAULT '{}',  -- JSON object
     PRIMARY KEY (workflow, release, attempt)
 );
 CREATE INDEX IF NOT EXISTS releases_status ON releases (status);
@@ -58,8 +60,12 @@ CREATE INDEX IF NOT EXISTS releases_started ON releases (started);
 COLUMNS = (
     "workflow", "release", "attempt", "run_id", "type", "parent_run_id", "status", "params",
     "context", "errors", "started", "ended", "host", "pid", "heartbeat", "definition_hash",
+    "secret_params",
 )  # fmt: skip
-JSON_COLUMNS = frozenset({"params", "context", "errors"})
+JSON_COLUMNS = frozenset({"params", "context", "errors", "secret_params"})
+ADDED_COLUMNS = {  # columns newer than the first schema: added to older databases on open
+    "secret_params": "ALTER TABLE releases ADD COLUMN secret_params TEXT NOT NULL DEFAULT '{}'",
+}
 KEY_COLUMNS = ("workflow", "release", "attempt")
 SELECT = f"SELECT {', '.join(COLUMNS)} FROM releases"
 
@@ -132,6 +138,10 @@ class SqliteAuditBackend:
                     for statement in SCHEMA.split(";"):
                         if statement.strip():
                             cursor.execute(statement)
+                    present = {row[1] for row in cursor.execute("PRAGMA table_info(releases)")}
+                    for column, statement in ADDED_COLUMNS.items():
+                        if column not in present:
+                            cursor.execute(statement)
                 return
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) and "busy" not in str(exc):
@@ -196,6 +206,34 @@ class SqliteAuditBackend:
                     return False
                 raise ValueError(f"run id {record.run_id!r} is already recorded") from None
         return True
+
+    def claim_next_attempt(
+        self, record: ReleaseRecord, *, unless: Iterable[ReleaseStatus] = BLOCKING_STATUSES
+    ) -> ReleaseRecord | None:
+        """Read the release's attempts and insert attempt N+1 in one write transaction."""
+        blocking = sorted(ReleaseStatus(status).value for status in unless)
+        row = to_row(record)
+        key = (row["workflow"], row["release"])
+        names = ", ".join(COLUMNS)
+        values = ", ".join(f":{name}" for name in COLUMNS)
+        with self.transaction() as cursor:
+            if blocking:
+                marks = ", ".join("?" for _ in blocking)
+                blocked = cursor.execute(
+                    f"SELECT 1 FROM releases WHERE workflow = ? AND release = ? AND status IN ({marks})",
+                    (*key, *blocking),
+                ).fetchone()
+                if blocked:
+                    return None
+            (highest,) = cursor.execute(
+                "SELECT COALESCE(MAX(attempt), 0) FROM releases WHERE workflow = ? AND release = ?", key
+            ).fetchone()
+            row["attempt"] = highest + 1
+            try:
+                cursor.execute(f"INSERT INTO releases ({names}) VALUES ({values})", row)
+            except sqlite3.IntegrityError:
+                raise ValueError(f"run id {record.run_id!r} is already recorded") from None
+        return record.model_copy(update={"attempt": highest + 1})
 
     def claim_many(self, records: list[ReleaseRecord]) -> list[bool]:
         """Every INSERT in one transaction (one fsync); a key conflict is a lost claim."""

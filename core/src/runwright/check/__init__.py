@@ -1,0 +1,55 @@
+"""Static checks behind ``runwright validate``, ``run --dry-run`` and the start of every run.
+
+One module per rule family: ``expressions`` (names in ``${{ }}``), ``filters``, ``uses``
+(``uses:``/``with:``), ``conditions``, ``schedules`` (Schedule templates, cron, durations),
+``triggers`` (trigger stages and their graph); ``${VAR}`` checks happen in ``conf``. Imported
+lazily: a run pays for it only when it starts. ``docs/validate.md`` lists every rule.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from runwright.check.conf import check_conf, check_model
+from runwright.check.findings import Finding, Report
+from runwright.errors import RunwrightError
+
+__all__ = ["CheckFailed", "Finding", "Report", "check_before_run", "check_conf", "check_model"]
+
+
+class CheckFailed(RunwrightError):
+    """The static checks found errors; the run does not start."""
+
+    def __init__(self, report: Report) -> None:
+        self.report = report
+        super().__init__("the template has errors:\n" + "\n".join(f.text() for f in report.errors))
+
+
+_checked_lock = threading.Lock()
+
+
+def check_before_run(model: Any, runtime: Any) -> Report:
+    """Check a workflow before it runs: errors raise, warnings are logged.
+
+    A template loaded from a file is checked once per definition and runtime (the result is
+    kept on the runtime, whose plugins decide what is valid).
+    """
+    import logging
+
+    definition = getattr(model, "_definition_hash", "")
+    key = (str(getattr(model, "_source", "")), model.name, definition)
+    with _checked_lock:
+        cache: dict[tuple[str, str, str], Report] = runtime.__dict__.setdefault("_static_checks", {})
+        report = cache.get(key) if definition else None
+        if report is None:
+            report = check_model(model, runtime)
+            if definition:
+                if len(cache) > 1024:
+                    cache.clear()
+                cache[key] = report
+            for finding in report.warnings:
+                logging.getLogger("runwright.check").warning("%s", finding.text())
+    if report.errors:
+        raise CheckFailed(report)
+    return report

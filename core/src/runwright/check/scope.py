@@ -1,0 +1,148 @@
+"""What each context name holds at one place of a template: the checker's view of a run.
+
+A :class:`Shape` lists the keys a value is known to have (``None``: anything may be there).
+The shapes are built from the same facts the runtime uses: declared params, ``needs:``,
+strategy matrices, the stage record keys (``STAGE_RECORD_KEYS``) and what each stage kind
+binds for its children (the ``stage_scopes`` hook).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from runwright.models.stage import STAGE_RECORD_KEYS, Stage
+
+RELEASE_KEYS = ("logical_date", "run_date", "type")
+JOB_RECORD_KEYS = (
+    "status",
+    "stages",
+    "strategies",
+    "errors",
+    "reason",
+    "outcome",
+    "caught",
+    "catch",
+    "finally",
+    "reused",
+)
+
+BOUND_ELSEWHERE = {
+    "item": "inside foreach and until stages",
+    "loop": "inside foreach and until stages",
+    "case": "inside the branches of a case stage",
+    "branch": "inside the branches of a parallel stage",
+    "error": "inside catch and finally stages",
+    "release": "in the params of a Schedule's workflows and in workflows with on: release",
+}
+"""Where the built-in names that are not everywhere are set (for 'unknown name' messages)."""
+
+
+@dataclass(frozen=True)
+class Shape:
+    """The keys a context value holds; ``keys=None`` means they are known only at run time."""
+
+    keys: Mapping[str, Shape] | None = None
+    rule: str = "unknown-key"
+    label: str = ""
+    """What this value is, for messages (``workflow 'etl' params``)."""
+    unavailable: Mapping[str, str] = field(default_factory=dict)
+    """Keys that exist elsewhere but not here, with why (``job 'b' is not in needs``)."""
+
+
+ANY = Shape()
+
+
+def closed(keys: Iterable[str], rule: str = "unknown-key", label: str = "") -> Shape:
+    return Shape({key: ANY for key in keys}, rule, label)
+
+
+STAGE_RECORD = closed(STAGE_RECORD_KEYS, label="a stage record")
+
+
+def stage_ids(stages: Iterable[Stage]) -> dict[str, Shape]:
+    return {stage.identity: STAGE_RECORD for stage in stages}
+
+
+def stages_shape(visible: Mapping[str, Shape], later: Iterable[str] = ()) -> Shape:
+    """``stages`` at one place: earlier stages here and in enclosing scopes."""
+    later = list(later)
+    why = {sid: "it runs later (only earlier stages have results)" for sid in later[1:] if sid not in visible}
+    if later and later[0] not in visible:
+        why[later[0]] = "that is this stage itself (its record exists only after it ran)"
+    return Shape(dict(visible), "unknown-stage", "stages", why)
+
+
+def params_shape(workflow: str, params: Iterable[str]) -> Shape:
+    return closed(params, "unknown-param", f"workflow '{workflow}' params")
+
+
+def matrix_shape(job_id: str, strategy: Any) -> Shape:
+    if strategy is None:
+        return Shape({}, "unknown-matrix-key", f"job '{job_id}' has no strategy.matrix, so matrix")
+    keys = set(strategy.matrix)
+    for entry in strategy.include:
+        keys.update(entry)
+    return closed(sorted(keys), "unknown-matrix-key", f"the matrix of job '{job_id}'")
+
+
+def job_record_shape(job_id: str, job: Any) -> Shape:
+    keys: dict[str, Shape] = {key: ANY for key in JOB_RECORD_KEYS}
+    if job.strategy is not None:
+        keys["stages"] = Shape(
+            {},
+            "unknown-stage",
+            f"job '{job_id}' runs a matrix: its stages are under jobs.{job_id}.strategies; stages",
+        )
+    else:
+        keys["stages"] = Shape(stage_ids(job.stage_list), "unknown-stage", f"the stages of job '{job_id}'")
+    if job.outputs:
+        keys["outputs"] = closed(job.outputs, "unknown-key", f"the outputs of job '{job_id}'")
+    return Shape(keys, "unknown-key", f"the record of job '{job_id}'")
+
+
+def reachable_needs(jobs: Mapping[str, Any], job_id: str) -> set[str]:
+    """Every job ``job_id`` waits for, directly or through other jobs' ``needs:``."""
+    seen: set[str] = set()
+    pending = list(jobs[job_id].needs)
+    while pending:
+        need = pending.pop()
+        if need in seen or need not in jobs:
+            continue
+        seen.add(need)
+        pending.extend(jobs[need].needs)
+    return seen
+
+
+def jobs_shape(jobs: Mapping[str, Any], job_id: str) -> Shape:
+    reachable = reachable_needs(jobs, job_id)
+    keys = {other: job_record_shape(other, jobs[other]) for other in jobs if other in reachable}
+    why = {
+        other: (
+            "that is this job itself"
+            if other == job_id
+            else f"it is not in the needs of job '{job_id}' (directly or transitively), "
+            "so it may not have run"
+        )
+        for other in jobs
+        if other not in reachable
+    }
+    return Shape(keys, "unknown-job", "jobs", why)
+
+
+def release_shape() -> Shape:
+    return closed(RELEASE_KEYS, "unknown-release-key", "release")
+
+
+UPSTREAM_KEYS = ("workflow", "run_id", "status", "logical_date")
+
+
+def release_event_shape() -> Shape:
+    """``release`` in a workflow started by ``on: {release: [...]}`` (the upstream's release)."""
+    upstream = closed(UPSTREAM_KEYS, "unknown-release-key", "release.upstream")
+    return Shape({"logical_date": ANY, "upstream": upstream}, "unknown-release-key", "release")
+
+
+def bound_shape(keys: tuple[str, ...] | None, name: str) -> Shape:
+    return ANY if keys is None else closed(keys, "unknown-key", f"'{name}'")

@@ -1,0 +1,268 @@
+"""Stopping a stage: its Python code, and every process it started, within :data:`STOP_SECONDS`.
+
+Python code of ``run:`` and call stages runs in a worker thread that the stage's thread watches.
+When the stage's scope is cancelled (Ctrl-C, SIGTERM, fail-fast) or its deadline passes:
+
+1. the processes the worker started are stopped (SIGTERM, then SIGKILL after
+   :data:`TERMINATE_GRACE_SECONDS`), with their descendants, the process groups and sessions they
+   lead, and any process carrying the stage's marker in its environment. ``subprocess`` is
+   watched for the worker thread (:func:`track_processes`); the tree is read from ``/proc``.
+2. :class:`StageInterrupted` is raised in the worker thread (``PyThreadState_SetAsyncExc``),
+   repeatedly, so a ``while True: pass`` loop ends.
+
+Python cannot interrupt a thread blocked inside one C call (``time.sleep(300)``, a socket read
+without timeout): such a thread ends when that call returns. Stages that must be hard-killable
+use ``isolation: process`` (:mod:`runwright.stages.isolation`).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from runwright.errors import RunCancelled, StageTimeout
+
+if TYPE_CHECKING:
+    from runwright.engine.context import StageContext
+
+STOP_SECONDS = 2.0
+"""A stopped stage's thread and processes are gone within this time (blocking C calls aside)."""
+TERMINATE_GRACE_SECONDS = 1.0
+"""How long processes get between SIGTERM and SIGKILL."""
+STAGE_MARK_VARIABLE = "RUNWRIGHT_STAGE_MARK"
+"""Set in a stage's processes' environment: found again after they leave the process tree."""
+
+T = TypeVar("T")
+
+
+class StageInterrupted(BaseException):
+    """Raised asynchronously in a stage's worker thread to stop its Python code.
+
+    A ``BaseException``, so ``except Exception`` in stage code does not swallow it.
+    """
+
+
+# -- the process tree -----------------------------------------------------------------------
+
+
+def _process_table() -> dict[int, tuple[int, int, int, str]]:
+    """``pid -> (ppid, pgid, sid, state)`` for every process in ``/proc``."""
+    table: dict[int, tuple[int, int, int, str]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text(encoding="ascii", errors="replace").rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        table[int(entry.name)] = (int(fields[1]), int(fields[2]), int(fields[3]), fields[0])
+    return table
+
+
+def _carries_mark(pid: int, mark: bytes) -> bool:
+    try:
+        return mark in (Path(f"/proc/{pid}/environ").read_bytes()).split(b"\0")
+    except OSError:
+        return False
+
+
+def stage_processes(roots: Iterable[int], mark: str | None = None) -> set[int]:
+    """The live processes of a stage: ``roots``, their descendants, members of groups and
+    sessions any of them leads, and processes whose environment carries ``mark``."""
+    table = _process_table()
+    own = os.getpid()
+    found = {pid for pid in roots if pid in table}
+    if mark:
+        needle = f"{STAGE_MARK_VARIABLE}={mark}".encode()
+        found |= {pid for pid in table if pid != own and _carries_mark(pid, needle)}
+    while True:
+        grown = {
+            pid
+            for pid, (ppid, pgid, sid, _) in table.items()
+            if pid not in found and (ppid in found or pgid in found or sid in found)
+        }
+        if not grown:
+            break
+        found |= grown
+    found.discard(own)
+    return {pid for pid in found if table[pid][3] not in {"Z", "X"}}
+
+
+def kill_processes(pids: Iterable[int], sig: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def stop_processes(roots: Iterable[int], mark: str | None = None) -> None:
+    """SIGTERM a stage's processes, SIGKILL what is left after the grace period (bounded)."""
+    roots = list(roots)
+    targets = stage_processes(roots, mark)
+    if not targets:
+        return
+    kill_processes(targets, signal.SIGTERM)
+    deadline = time.monotonic() + TERMINATE_GRACE_SECONDS
+    while time.monotonic() < deadline:
+        targets = stage_processes(targets | set(roots), mark)
+        if not targets:
+            return
+        time.sleep(0.05)
+    kill_processes(stage_processes(targets | set(roots), mark), signal.SIGKILL)
+
+
+# -- processes started by a stage's Python code ---------------------------------------------
+
+
+class ProcessTracker:
+    """The pids of the processes ``subprocess`` started from one stage's worker thread."""
+
+    def __init__(self) -> None:
+        self.pids: set[int] = set()
+        self._lock = threading.Lock()
+
+    def add(self, pid: int) -> None:
+        with self._lock:
+            self.pids.add(pid)
+
+    def snapshot(self) -> set[int]:
+        with self._lock:
+            return set(self.pids)
+
+
+_trackers: dict[int, ProcessTracker] = {}
+_install_lock = threading.Lock()
+_installed = False
+
+
+def _install_subprocess_hook() -> None:
+    """Record every ``subprocess.Popen`` child started by a tracked thread (installed once)."""
+    global _installed
+    with _install_lock:
+        if _installed:
+            return
+        original = subprocess.Popen._execute_child  # type: ignore[attr-defined]
+
+        def execute_child(self: subprocess.Popen[Any], *args: Any, **kwargs: Any) -> None:
+            original(self, *args, **kwargs)
+            tracker = _trackers.get(threading.get_ident())
+            if tracker is not None:
+                tracker.add(self.pid)
+
+        subprocess.Popen._execute_child = execute_child  # type: ignore[attr-defined]
+        _installed = True
+
+
+def track_processes(tracker: ProcessTracker) -> Callable[[], None]:
+    """Track the calling thread's subprocesses into ``tracker``; returns the undo."""
+    _install_subprocess_hook()
+    ident = threading.get_ident()
+    _trackers[ident] = tracker
+    return lambda: _trackers.pop(ident, None)
+
+
+# -- the worker thread ----------------------------------------------------------------------
+
+
+def _raise_in_thread(ident: int) -> None:
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(StageInterrupted))
+
+
+def stopped_error(ctx: StageContext, label: str) -> Exception:
+    """What a stopped stage raises: Timeout for its deadline, else the cancel reason."""
+    if ctx.scope.reason == "timeout":
+        return StageTimeout(f"stage '{label}' was stopped by its timeout")
+    return RunCancelled(ctx.scope.reason or "cancelled")
+
+
+def wait_step(ctx: StageContext) -> float:
+    remaining = ctx.scope.remaining()
+    return 0.05 if remaining is None else max(0.0, min(0.05, remaining))
+
+
+def cancelled_or_late(ctx: StageContext) -> bool:
+    """Whether the stage must stop now (cancelling its scope when its deadline has passed)."""
+    remaining = ctx.scope.remaining()
+    if remaining is not None and remaining <= 0 and not ctx.scope.cancelled:
+        ctx.scope.cancel("timeout")
+    return ctx.scope.cancelled
+
+
+def call_stoppable(func: Callable[[], T], ctx: StageContext, label: str) -> T:
+    """Run ``func`` in a worker thread that a cancel or the deadline stops (see module doc)."""
+    tracker = ProcessTracker()
+    outcome: dict[str, Any] = {}
+    done = threading.Event()
+    finished_lock = threading.Lock()
+    finished = [False]
+
+    def work() -> None:
+        untrack = track_processes(tracker)
+        try:
+            try:
+                outcome["value"] = func()
+            finally:
+                with finished_lock:
+                    finished[0] = True
+        except StageInterrupted:
+            outcome["interrupted"] = True
+        except BaseException as exc:  # handed back to the stage's thread
+            outcome["error"] = exc
+        finally:
+            untrack()
+            done.set()
+
+    def guarded() -> None:
+        try:
+            work()
+        except StageInterrupted:  # arrived after the work was over: nothing left to stop
+            done.set()
+
+    worker = threading.Thread(target=guarded, name=f"runwright-stage-{label}", daemon=True)
+    worker.start()
+    stopped = False
+    while not done.wait(wait_step(ctx)):
+        if cancelled_or_late(ctx):
+            _stop_worker(worker, tracker, done, finished_lock, finished, ctx)
+            stopped = True
+            break
+    if "value" in outcome and not outcome.get("interrupted"):
+        return outcome["value"]
+    if "error" in outcome and not stopped:
+        raise outcome["error"]
+    raise stopped_error(ctx, label)
+
+
+def _stop_worker(
+    worker: threading.Thread,
+    tracker: ProcessTracker,
+    done: threading.Event,
+    finished_lock: threading.Lock,
+    finished: list[bool],
+    ctx: StageContext,
+) -> None:
+    started = time.monotonic()
+    signal_to_send = signal.SIGTERM
+    while not done.is_set() and time.monotonic() - started < STOP_SECONDS:
+        if time.monotonic() - started >= TERMINATE_GRACE_SECONDS / 2:
+            signal_to_send = signal.SIGKILL
+        kill_processes(stage_processes(tracker.snapshot()), signal_to_send)
+        with finished_lock:
+            if not finished[0] and worker.ident is not None:
+                _raise_in_thread(worker.ident)
+        done.wait(0.05)
+    kill_processes(stage_processes(tracker.snapshot()), signal.SIGKILL)
+    if not done.is_set():
+        ctx.log(
+            "the stage's Python code is blocked in a call that cannot be interrupted; its thread "
+            "ends when that call returns (use 'isolation: process' to make it killable)",
+            event="warning",
+        )

@@ -1,0 +1,421 @@
+"""The FastAPI application: ``/api/v1`` routes, errors as JSON, auth, body limits, masking."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any, Literal
+
+import runwright
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from runwright.audit import ReleaseRecord, ReleaseStatus
+from runwright.engine.result import to_jsonable
+from runwright.errors import RunwrightError
+from runwright.masking import MASKER, mask
+from runwright.trace import read_trace
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from runwright_api.audits import page_of_records
+from runwright_api.metrics import prometheus_text
+from runwright_api.security import AuthMiddleware, BodyLimitMiddleware
+from runwright_api.service import BadParams, Conflict, NotFound, RunService
+
+MAX_PARAMS = 200
+SSE_POLL_SECONDS = 0.2
+
+
+class MaskedJSONResponse(JSONResponse):
+    """Every JSON answer goes through core's masker: no secret leaves the server."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(mask(to_jsonable(content)), default=str, separators=(",", ":")).encode()
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(description="What went wrong, in a few words.")
+    detail: Any = Field(None, description="The full message, or a list of problems.")
+
+
+class TriggerBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    params: dict[str, Any] = Field(default_factory=dict, max_length=MAX_PARAMS)
+
+
+class ReleaseBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    logical_date: datetime = Field(description="The logical date to release (ISO 8601, with a zone).")
+    mode: Literal["normal", "force", "dryrun"] = "normal"
+    params: dict[str, Any] = Field(default_factory=dict, max_length=MAX_PARAMS)
+
+
+class ParamView(BaseModel):
+    name: str
+    type: str
+    required: bool
+    default: Any = None
+    desc: str | None = None
+    options: list[Any] | None = None
+
+
+class ScheduleView(BaseModel):
+    cronjob: str
+    timezone: str
+
+
+class WorkflowSummary(BaseModel):
+    name: str
+    description: str | None = None
+    params: list[ParamView] = Field(default_factory=list)
+    schedules: list[ScheduleView] = Field(default_factory=list)
+    next_tick: datetime | None = None
+    last_status: str | None = None
+    last_run_id: str | None = None
+    problems: list[str] = Field(default_factory=list)
+
+
+class WorkflowDetail(WorkflowSummary):
+    template: dict[str, Any] = Field(default_factory=dict)
+
+
+class RunView(BaseModel):
+    run_id: str
+    workflow: str
+    status: str
+    release: datetime
+    attempt: int
+    type: str
+    parent_run_id: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    context: dict[str, Any] = Field(default_factory=dict)
+    errors: list[dict[str, Any]] = Field(default_factory=list)
+    started: datetime
+    ended: datetime | None = None
+    duration_seconds: float | None = None
+
+
+class RunAccepted(BaseModel):
+    run_id: str
+    workflow: str
+    status: str
+    url: str
+
+
+class AuditPage(BaseModel):
+    items: list[RunView]
+    next_cursor: str | None = None
+
+
+class ReleaseAnswer(BaseModel):
+    workflow: str
+    ran: bool
+    status: str
+    run_id: str | None = None
+    reason: str | None = None
+    checks: list[dict[str, Any]] | None = None
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+
+
+def run_view(record: ReleaseRecord) -> RunView:
+    duration = (record.ended - record.started).total_seconds() if record.ended else None
+    return RunView(
+        run_id=record.run_id,
+        workflow=record.workflow,
+        status=record.status.value,
+        release=record.release,
+        attempt=record.attempt,
+        type=record.type.value,
+        parent_run_id=record.parent_run_id,
+        params=record.params,
+        context=record.context,
+        errors=record.errors,
+        started=record.started,
+        ended=record.ended,
+        duration_seconds=duration,
+    )
+
+
+def workflow_summary(service: RunService, name: str) -> WorkflowSummary:
+    workflow = service.catalog.workflows.get(name)
+    last = service.last_record(name)
+    summary = WorkflowSummary(
+        name=name,
+        problems=service.catalog.problems.get(name, []),
+        last_status=last.status.value if last else None,
+        last_run_id=last.run_id if last else None,
+    )
+    if workflow is None:
+        summary.description = service.catalog.raw.get(name, {}).get("desc")
+        return summary
+    summary.description = workflow.desc
+    summary.params = [
+        ParamView(
+            name=key,
+            type=spec.type,
+            required=spec.is_required(),
+            default=spec.default,
+            desc=spec.desc,
+            options=getattr(spec, "options", None),
+        )
+        for key, spec in workflow.params.items()
+    ]
+    summary.schedules = [ScheduleView(cronjob=e.cronjob, timezone=e.timezone) for e in workflow.on]
+    summary.next_tick = service.next_tick(workflow)
+    return summary
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (400, 401, 404, 409, 413, 422)
+}
+
+
+def api_router(service: RunService) -> APIRouter:
+    router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES, default_response_class=MaskedJSONResponse)
+
+    @router.get("/healthz", response_model=Health, tags=["server"])
+    def healthz() -> Health:
+        """Liveness: answers without a token."""
+        return Health(status="stopping" if service.stopping.is_set() else "ok", version=runwright.__version__)
+
+    @router.get("/metrics", response_class=PlainTextResponse, tags=["server"])
+    def metrics() -> PlainTextResponse:
+        """Prometheus text format: runs by status, run durations, active runs, scheduler lag."""
+        return PlainTextResponse(prometheus_text(service), media_type="text/plain; version=0.0.4")
+
+    @router.get("/workflows", response_model=list[WorkflowSummary], tags=["workflows"])
+    def list_workflows() -> list[WorkflowSummary]:
+        """Every workflow in the conf path with its params, schedules, next tick and last status."""
+        return [workflow_summary(service, name) for name in service.catalog.names()]
+
+    @router.get("/workflows/{name}", response_model=WorkflowDetail, tags=["workflows"])
+    def get_workflow(name: str) -> WorkflowDetail:
+        """One workflow: its template as JSON and its validation problems."""
+        if name not in service.catalog.names():
+            service.catalog.get(name)  # raises the NotFound naming the known workflows
+        summary = workflow_summary(service, name)
+        return WorkflowDetail(**summary.model_dump(), template=to_jsonable(service.catalog.raw.get(name, {})))
+
+    @router.post("/workflows/{name}/runs", status_code=202, response_model=RunAccepted, tags=["runs"])
+    def trigger(name: str, body: TriggerBody | None = None) -> RunAccepted:
+        """Check params (422 with the CLI's message), start the run in the background, answer at once."""
+        record = service.trigger(name, (body or TriggerBody()).params)
+        return RunAccepted(
+            run_id=record.run_id,
+            workflow=name,
+            status=record.status.value,
+            url=f"/api/v1/runs/{record.run_id}",
+        )
+
+    @router.post(
+        "/workflows/{name}/releases",
+        response_model=ReleaseAnswer,
+        tags=["runs"],
+        responses={202: {"model": ReleaseAnswer, "description": "The release was claimed and is running."}},
+    )
+    def release_date(name: str, body: ReleaseBody, response: Response) -> ReleaseAnswer:
+        """Release one logical date: ``normal`` (once), ``force`` (new attempt) or ``dryrun``."""
+        logical_date = body.logical_date
+        if logical_date.tzinfo is None:
+            from datetime import UTC
+
+            logical_date = logical_date.replace(tzinfo=UTC)
+        answer = service.release(name, logical_date, body.params, body.mode)
+        if answer.get("ran"):
+            response.status_code = 202
+        return ReleaseAnswer(**answer)
+
+    @router.get("/audits", response_model=AuditPage, tags=["runs"])
+    def audits(
+        workflow: str | None = Query(None, max_length=200),
+        status: ReleaseStatus | None = None,
+        since: datetime | None = Query(None, description="Only runs started at or after this time."),
+        limit: int = Query(50, ge=1, le=500),
+        cursor: str | None = Query(None, max_length=500, description="next_cursor of the previous page."),
+    ) -> AuditPage:
+        """Page through the audit store, newest first; follow ``next_cursor`` for more."""
+        if since is not None and since.tzinfo is None:
+            from datetime import UTC
+
+            since = since.replace(tzinfo=UTC)
+        page, next_cursor = page_of_records(service.audit, workflow, status, since, limit, cursor)
+        return AuditPage(items=[run_view(r) for r in page], next_cursor=next_cursor)
+
+    @router.get("/runs/{run_id}", response_model=RunView, tags=["runs"])
+    def get_run(run_id: str) -> RunView:
+        """A run's status, context, errors and timings (from the audit store)."""
+        return run_view(service.record(run_id))
+
+    @router.post("/runs/{run_id}/cancel", status_code=202, response_model=RunView, tags=["runs"])
+    def cancel_run(run_id: str) -> RunView:
+        """Ask a running run to stop; its record ends CANCEL. 409 when it is not running here."""
+        return run_view(service.cancel(run_id))
+
+    @router.post("/runs/{run_id}/rerun", status_code=202, response_model=RunAccepted, tags=["runs"])
+    def rerun(run_id: str) -> RunAccepted:
+        """Run what failed or was cancelled again (what succeeded is reused), as a new attempt."""
+        record = service.rerun(run_id)
+        return RunAccepted(
+            run_id=record.run_id,
+            workflow=record.workflow,
+            status=record.status.value,
+            url=f"/api/v1/runs/{record.run_id}",
+        )
+
+    @router.get(
+        "/runs/{run_id}/logs",
+        tags=["runs"],
+        response_class=Response,
+        responses={
+            200: {
+                "description": "JSON lines; Server-Sent Events while the run is going",
+                "content": {"application/x-ndjson": {}, "text/event-stream": {}},
+            }
+        },
+    )
+    async def run_logs(
+        run_id: str,
+        request: Request,
+        follow: bool = Query(True, description="Stream (SSE) while the run is going."),
+    ) -> Response:
+        """The run's trace events: JSON lines, or an SSE stream that ends when the run ends."""
+        record = await run_in_threadpool(service.record, run_id)
+        path = service.trace_file(run_id)
+        if follow and record.status is ReleaseStatus.RUNNING:
+            return StreamingResponse(
+                sse_events(service, run_id, request),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            )
+        if not path.is_file():
+            return Response(b"", media_type="application/x-ndjson")
+        lines = await run_in_threadpool(lambda: [json.dumps(mask(r), default=str) for r in read_trace(path)])
+        return Response("".join(line + "\n" for line in lines), media_type="application/x-ndjson")
+
+    return router
+
+
+def read_new_lines(path: Any, offset: int) -> tuple[list[str], int]:
+    """Complete lines appended to ``path`` since ``offset``, and the new offset."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(offset)
+            data = handle.read()
+    except FileNotFoundError:
+        return [], offset
+    end = data.rfind(b"\n")
+    if end < 0:
+        return [], offset
+    chunk = data[: end + 1]
+    return [line for line in chunk.decode("utf-8").splitlines() if line.strip()], offset + len(chunk)
+
+
+async def sse_events(service: RunService, run_id: str, request: Request) -> AsyncIterator[str]:
+    """Tail the run's trace file as SSE ``event: log`` until its record leaves RUNNING."""
+    path = service.trace_file(run_id)
+    offset = 0
+    status = ReleaseStatus.RUNNING.value
+    loops = 0
+    while True:
+        lines, offset = await run_in_threadpool(read_new_lines, path, offset)
+        for line in lines:
+            yield f"event: log\ndata: {json.dumps(mask(json.loads(line)), default=str)}\n\n"
+        if loops % 3 == 0:
+            record = await run_in_threadpool(service.audit.get, run_id)
+            status = record.status.value if record else "UNKNOWN"
+            if status != ReleaseStatus.RUNNING.value:
+                lines, offset = await run_in_threadpool(read_new_lines, path, offset)
+                for line in lines:
+                    yield f"event: log\ndata: {json.dumps(mask(json.loads(line)), default=str)}\n\n"
+                break
+        if service.stopping.is_set() or await request.is_disconnected():
+            break
+        loops += 1
+        await asyncio.sleep(SSE_POLL_SECONDS)
+    yield f"event: end\ndata: {json.dumps({'run_id': run_id, 'status': status})}\n\n"
+
+
+def error_response(status: int, error: str, detail: Any) -> MaskedJSONResponse:
+    return MaskedJSONResponse({"error": error, "detail": detail}, status_code=status)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every error is ``{"error", "detail"}`` JSON; never a traceback."""
+
+    @app.exception_handler(NotFound)
+    async def not_found(request: Request, exc: NotFound) -> Response:
+        return error_response(404, "not found", str(exc))
+
+    @app.exception_handler(Conflict)
+    async def conflict(request: Request, exc: Conflict) -> Response:
+        return error_response(409, "conflict", str(exc))
+
+    @app.exception_handler(BadParams)
+    async def bad_params(request: Request, exc: BadParams) -> Response:
+        return error_response(422, "invalid params", str(exc))
+
+    @app.exception_handler(RunwrightError)
+    async def runwright_error(request: Request, exc: RunwrightError) -> Response:
+        return error_response(422, "invalid request", str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        problems = [
+            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+            for e in exc.errors()
+        ]
+        return error_response(422, "invalid request", problems)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        from http import HTTPStatus
+
+        phrase = (
+            HTTPStatus(exc.status_code).phrase.lower()
+            if exc.status_code in HTTPStatus._value2member_map_
+            else "error"
+        )
+        return error_response(exc.status_code, phrase, exc.detail)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        return error_response(500, "internal error", f"{type(exc).__name__}: {exc}")
+
+
+def create_app(service: RunService, *, token: str | None = None, scheduler: bool = False) -> FastAPI:
+    """The whole server: API, pages, static files; ``token`` turns on bearer/session auth."""
+    from runwright_api.pages import install_pages
+
+    if token:
+        MASKER.add(token)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if scheduler:
+            service.start_scheduler()
+        yield
+        await run_in_threadpool(service.shutdown)
+
+    app = FastAPI(
+        title="runwright",
+        version=runwright.__version__,
+        description="Trigger, watch, cancel and rerun runwright workflows.",
+        lifespan=lifespan,
+        default_response_class=MaskedJSONResponse,
+    )
+    app.state.service = service
+    app.include_router(api_router(service))
+    install_pages(app, service, token)
+    install_error_handlers(app)
+    app.add_middleware(AuthMiddleware, token=token)
+    app.add_middleware(BodyLimitMiddleware)
+    return app

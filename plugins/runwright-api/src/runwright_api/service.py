@@ -1,0 +1,417 @@
+"""The workflow application: start runs in the background, cancel, rerun, read records and traces.
+
+Every run is a release recorded in the audit store (like ``runwright run``): the record is
+claimed before the HTTP answer, so ``GET /runs/{id}`` finds it at once, then the run goes on a
+worker thread. Stopping the service gives running workflows a grace period, then cancels them;
+a record this process could not finish is marked CRASHED, never left RUNNING.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from runwright.audit import (
+    BLOCKING_STATUSES,
+    AuditBackend,
+    ReleaseRecord,
+    ReleaseStatus,
+    ReleaseType,
+    make_audit_backend,
+    utc_now,
+)
+from runwright.engine.context import CancelScope
+from runwright.errors import RunwrightError
+from runwright.loader import BrokenConf, build_model, conf_files, discover
+from runwright.models.workflow import Workflow
+from runwright.runtime import Runtime
+from runwright.schedule.cron import next_tick
+from runwright.schedule.release import (
+    DataParams,
+    ReleaseMode,
+    new_record,
+    release,
+    release_params,
+    replay_params,
+    run_claimed,
+)
+
+HEARTBEAT_SECONDS = 10.0
+DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
+
+
+class NotFound(RunwrightError):
+    """A workflow or run that does not exist (HTTP 404)."""
+
+
+class Conflict(RunwrightError):
+    """An action the run's state does not allow, e.g. cancelling a finished run (HTTP 409)."""
+
+
+class BadParams(RunwrightError):
+    """Params the workflow rejects, with the same message as the CLI (HTTP 422)."""
+
+
+@dataclass
+class ActiveRun:
+    """A run this process is executing."""
+
+    run_id: str
+    workflow: str
+    scope: CancelScope
+    future: Future[Any] | None = None
+
+
+@dataclass
+class Metrics:
+    """Counters for ``/metrics``: runs finished by status, their durations, runs in flight."""
+
+    by_status: dict[str, int] = field(default_factory=dict)
+    bucket_counts: list[int] = field(default_factory=lambda: [0] * len(DURATION_BUCKETS))
+    duration_sum: float = 0.0
+    duration_count: int = 0
+    triggered: int = 0
+
+    def observe(self, status: str, seconds: float) -> None:
+        self.by_status[status] = self.by_status.get(status, 0) + 1
+        for index, bound in enumerate(DURATION_BUCKETS):
+            if seconds <= bound:
+                self.bucket_counts[index] += 1
+        self.duration_sum += seconds
+        self.duration_count += 1
+
+
+class WorkflowCatalog:
+    """The conf path's workflows, re-read only when a YAML file changed (cheap per request)."""
+
+    def __init__(self, conf_path: Path, runtime: Runtime) -> None:
+        self.conf_path = conf_path
+        self.runtime = runtime
+        self._lock = threading.Lock()
+        self._stamp: tuple[tuple[str, float], ...] | None = None
+        self._checked = 0.0
+        self.workflows: dict[str, Workflow] = {}
+        self.problems: dict[str, list[str]] = {}
+        self.raw: dict[str, dict[str, Any]] = {}
+        self.conf_problem = ""
+
+    def _current_stamp(self) -> tuple[tuple[str, float], ...]:
+        try:
+            return tuple((str(p), p.stat().st_mtime) for p in conf_files(self.conf_path))
+        except (RunwrightError, OSError) as exc:
+            return ((f"error: {exc}", 0.0),)
+
+    def refresh(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if self._stamp is not None and now - self._checked < 1.0:
+                return
+            self._checked = now
+            stamp = self._current_stamp()
+            if stamp == self._stamp:
+                return
+            workflows: dict[str, Workflow] = {}
+            problems: dict[str, list[str]] = {}
+            raw: dict[str, dict[str, Any]] = {}
+            self.conf_problem = ""
+            broken: list[BrokenConf] = []
+            try:
+                sources = discover(self.conf_path, broken)  # one broken file never hides the others
+            except RunwrightError as exc:
+                sources = {}
+                self.conf_problem = str(exc)
+            if broken:
+                self.conf_problem = "; ".join(problem.message.splitlines()[0] for problem in broken)
+            for name, source in sources.items():
+                if source.raw.get("type") != "Workflow":
+                    continue
+                raw[name] = dict(source.raw)
+                try:
+                    workflows[name] = build_model(source, self.runtime, Workflow)
+                    problems[name] = []
+                except RunwrightError as exc:
+                    problems[name] = [str(exc)]
+            self.workflows, self.problems, self.raw, self._stamp = workflows, problems, raw, stamp
+
+    def names(self) -> list[str]:
+        self.refresh()
+        return sorted(self.raw)
+
+    def get(self, name: str) -> Workflow:
+        self.refresh()
+        workflow = self.workflows.get(name)
+        if workflow is None:
+            if name in self.problems:
+                raise Conflict(f"workflow '{name}' is invalid: {'; '.join(self.problems[name])}")
+            known = ", ".join(sorted(self.raw)) or "none"
+            raise NotFound(f"no workflow named '{name}' in {self.conf_path} (workflows: {known})")
+        return workflow
+
+
+class RunService:
+    """Starts, cancels and reruns workflows; the one object the HTTP layer talks to."""
+
+    def __init__(
+        self,
+        conf_path: Path | str | None = None,
+        *,
+        runtime: Runtime | None = None,
+        audit: AuditBackend | None = None,
+        max_workers: int = 32,
+        grace_seconds: float = 30.0,
+    ) -> None:
+        self.runtime = runtime or Runtime.default()
+        self.settings = self.runtime.settings
+        self.catalog = WorkflowCatalog(
+            Path(conf_path) if conf_path else self.settings.conf_path, self.runtime
+        )
+        self.audit = audit or make_audit_backend(pm=self.runtime.pm)
+        self.grace_seconds = grace_seconds
+        self.metrics = Metrics()
+        self.active: dict[str, ActiveRun] = {}
+        self.stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="runwright-api-run")
+        self.scheduler: Any = None
+        self._scheduler_thread: threading.Thread | None = None
+
+    # -- reading -------------------------------------------------------------------------
+
+    @property
+    def log_path(self) -> Path:
+        return self.settings.log_path
+
+    def trace_file(self, run_id: str) -> Path:
+        return self.log_path / f"{run_id}.jsonl"
+
+    def record(self, run_id: str) -> ReleaseRecord:
+        if not run_id or "/" in run_id or run_id.startswith("."):
+            raise NotFound(f"no run with id '{run_id}'")
+        try:
+            found = self.audit.get(run_id)
+        except ValueError:  # an id the store cannot hold
+            found = None
+        if found is None:
+            raise NotFound(f"no run with id '{run_id}' in {self.audit.url}")
+        return found
+
+    def next_tick(self, workflow: Workflow, now: datetime | None = None) -> datetime | None:
+        now = now or utc_now()
+        ticks = [t for t in (next_tick(event, now) for event in workflow.on) if t is not None]
+        return min(ticks) if ticks else None
+
+    def last_record(self, name: str) -> ReleaseRecord | None:
+        found = self.audit.list(workflow=name, limit=1)
+        return found[0] if found else None
+
+    # -- starting ------------------------------------------------------------------------
+
+    def check_params(self, workflow: Workflow, params: Mapping[str, Any]) -> None:
+        try:
+            workflow.parameterize(params)
+        except RunwrightError as exc:
+            raise BadParams(str(exc)) from None
+
+    def _claim(
+        self,
+        workflow: Workflow,
+        logical_date: datetime,
+        release_type: ReleaseType,
+        params: dict[str, Any],
+        parent_run_id: str | None = None,
+        new_attempt: bool = True,
+        unless: frozenset[ReleaseStatus] = frozenset(),
+    ) -> ReleaseRecord | None:
+        """Claim a release: attempt 1 only (``new_attempt=False``, None if taken), else the next
+        attempt in one compare-and-set of the store, refused while an attempt is in ``unless``."""
+        record = new_record(workflow, logical_date, release_type, params, 1, parent_run_id)
+        if not new_attempt:
+            return record if self.audit.claim(record) else None
+        claimed = self.audit.claim_next_attempt(record, unless=unless)
+        if claimed is None:
+            blocking = "/".join(sorted(status.value for status in unless))
+            raise Conflict(
+                f"{workflow.name} @ {logical_date.isoformat()} has an attempt that is {blocking}; "
+                "no new attempt was started"
+            )
+        return claimed
+
+    def _refuse_when_stopping(self) -> None:
+        if self.stopping.is_set():
+            raise Conflict("the server is shutting down; no new runs are started")
+
+    def trigger(self, name: str, params: Mapping[str, Any]) -> ReleaseRecord:
+        """Check params, claim a manual release now, run it in the background."""
+        self._refuse_when_stopping()
+        workflow = self.catalog.get(name)
+        given = dict(params)
+        self.check_params(workflow, given)
+        record = self._claim(workflow, utc_now(), ReleaseType.MANUAL, given)
+        assert record is not None
+        self._start(workflow, record, given, previous=None)
+        return record
+
+    def rerun(self, run_id: str) -> ReleaseRecord:
+        """Run only what failed/was cancelled in ``run_id`` again, as a new attempt."""
+        self._refuse_when_stopping()
+        earlier = self.record(run_id)
+        if earlier.status is ReleaseStatus.RUNNING:
+            raise Conflict(f"run '{run_id}' is still RUNNING; cancel it or wait for it to end")
+        workflow = self.catalog.get(earlier.workflow)
+        try:
+            params = replay_params(earlier)  # secrets read again from the environment, never '***'
+        except RunwrightError as exc:
+            raise BadParams(str(exc)) from None
+        self.check_params(workflow, params)
+        record = self._claim(
+            workflow, earlier.release, ReleaseType.RERUN, params, parent_run_id=run_id,
+            unless=BLOCKING_STATUSES,  # never beside a RUNNING attempt, never after a SUCCESS
+        )
+        assert record is not None
+        self._start(workflow, record, params, previous=earlier.context.get("jobs") or {})
+        return record
+
+    def release(
+        self, name: str, logical_date: datetime, params: Mapping[str, Any], mode: str
+    ) -> dict[str, Any]:
+        """Release one logical date like ``runwright`` releases do; dryrun answers at once."""
+        workflow = self.catalog.get(name)
+        mode_value = ReleaseMode(mode)
+        if mode_value is ReleaseMode.DRYRUN:
+            outcome = release(workflow, logical_date, params, mode="dryrun", audit=self.audit)
+            return {"workflow": name, "ran": False, "status": outcome.status, "checks": outcome.checks}
+        self._refuse_when_stopping()
+        try:
+            rendered = release_params(DataParams(params), logical_date, ReleaseType.MANUAL, workflow)
+        except RunwrightError as exc:
+            raise BadParams(str(exc)) from None
+        self.check_params(workflow, rendered)
+        record = self._claim(
+            workflow,
+            logical_date,
+            ReleaseType.MANUAL,
+            rendered,
+            new_attempt=mode_value is ReleaseMode.FORCE,
+            unless=frozenset({ReleaseStatus.RUNNING}),  # force, as on the command line
+        )
+        if record is None:
+            attempts = self.audit.attempts(name, logical_date)
+            last = attempts[-1] if attempts else None
+            return {
+                "workflow": name,
+                "ran": False,
+                "status": "SKIP",
+                "run_id": last.run_id if last else None,
+                "reason": "already released" + (f" (run {last.run_id}: {last.status})" if last else ""),
+            }
+        self._start(workflow, record, rendered, previous=None)
+        return {"workflow": name, "ran": True, "status": "RUNNING", "run_id": record.run_id}
+
+    def _start(
+        self,
+        workflow: Workflow,
+        record: ReleaseRecord,
+        params: dict[str, Any],
+        previous: Mapping[str, Any] | None,
+    ) -> None:
+        active = ActiveRun(record.run_id, workflow.name, CancelScope())
+        with self._lock:
+            self.active[record.run_id] = active
+            self.metrics.triggered += 1
+        try:
+            active.future = self._pool.submit(self._run, workflow, record, params, previous, active)
+        except RuntimeError:  # the pool was shut down between the check and the submit
+            with self._lock:
+                self.active.pop(record.run_id, None)
+            self.audit.mark_crashed(record.run_id, "the server stopped before the run started")
+            raise Conflict("the server is shutting down; no new runs are started") from None
+
+    def _run(
+        self,
+        workflow: Workflow,
+        record: ReleaseRecord,
+        params: dict[str, Any],
+        previous: Mapping[str, Any] | None,
+        active: ActiveRun,
+    ) -> None:
+        started = time.monotonic()
+        status = ReleaseStatus.FAILED.value
+        try:
+            outcome = run_claimed(
+                workflow, record, params, self.audit, previous, HEARTBEAT_SECONDS, {"scope": active.scope}
+            )
+            status = outcome.status
+        except Exception as exc:  # never leave the record RUNNING
+            self.audit.mark_crashed(record.run_id, f"the server failed to run it: {exc}")
+            status = ReleaseStatus.CRASHED.value
+        finally:
+            with self._lock:
+                self.active.pop(record.run_id, None)
+                self.metrics.observe(status, time.monotonic() - started)
+
+    def cancel(self, run_id: str) -> ReleaseRecord:
+        record = self.record(run_id)
+        with self._lock:
+            active = self.active.get(run_id)
+        if active is None:
+            if record.status is ReleaseStatus.RUNNING:
+                raise Conflict(
+                    f"run '{run_id}' is RUNNING in another process ({record.host} pid {record.pid})"
+                )
+            raise Conflict(f"run '{run_id}' already ended: {record.status.value}")
+        active.scope.cancel("cancelled through the API")
+        return record
+
+    # -- scheduler and shutdown ------------------------------------------------------------
+
+    def start_scheduler(self) -> None:
+        from runwright.schedule.scheduler import Scheduler
+
+        self.scheduler = Scheduler(
+            self.catalog.conf_path, audit=self.audit, runtime=self.runtime, grace_seconds=self.grace_seconds
+        )
+        self._scheduler_thread = threading.Thread(
+            target=self.scheduler.run, name="runwright-api-scheduler", daemon=True
+        )
+        self._scheduler_thread.start()
+
+    def scheduler_lag_seconds(self) -> float | None:
+        """How late the scheduler's next due tick is (0 when on time); None without one."""
+        if self.scheduler is None:
+            return None
+        try:
+            wake = self.scheduler.next_wake()
+        except Exception:
+            return None
+        if wake is None:
+            return 0.0
+        return max(0.0, (utc_now() - wake).total_seconds())
+
+    def shutdown(self, grace_seconds: float | None = None) -> None:
+        """Stop taking runs; let running ones finish for the grace period, then cancel them."""
+        grace = self.grace_seconds if grace_seconds is None else grace_seconds
+        self.stopping.set()
+        if self.scheduler is not None:
+            self.scheduler.stop()
+        with self._lock:
+            running = list(self.active.values())
+        futures = [a.future for a in running if a.future is not None]
+        if futures:
+            _, still = wait(futures, timeout=grace)
+            if still:
+                for active in running:
+                    active.scope.cancel("the server stopped")
+                wait(still, timeout=10.0)
+        if self._scheduler_thread is not None:
+            self._scheduler_thread.join(timeout=grace + 15.0)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for active in running:  # a run stuck past cancel: say so instead of RUNNING forever
+            current = self.audit.get(active.run_id)
+            if current is not None and current.status is ReleaseStatus.RUNNING:
+                self.audit.mark_crashed(active.run_id, "the server stopped before the run could finish")

@@ -1,0 +1,99 @@
+// runwright observe pages: run forms, cancel/rerun buttons and the live run page (SSE).
+"use strict";
+
+async function postJSON(url, body) {
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "Accept": "application/json" },
+    credentials: "same-origin",
+    body: JSON.stringify(body || {}),
+  });
+  let data = {};
+  try { data = await response.json(); } catch (e) { data = {}; }
+  return { ok: response.ok, status: response.status, data };
+}
+
+function explain(data) {
+  if (!data) return "request failed";
+  if (typeof data.detail === "string") return data.detail;
+  if (Array.isArray(data.detail)) return data.detail.map((d) => (d.loc || []).join(".") + ": " + d.msg).join("; ");
+  return data.error || "request failed";
+}
+
+function formParams(form) {
+  const params = {};
+  for (const element of form.querySelectorAll("[name]")) {
+    const value = element.value;
+    if (value === "") continue;  // leave it to the param's default
+    params[element.name] = value;
+  }
+  return params;
+}
+
+function setupRunForms() {
+  for (const button of document.querySelectorAll("[data-open]")) {
+    button.addEventListener("click", () => {
+      const dialog = document.getElementById(button.dataset.open);
+      dialog.showModal();
+      const first = dialog.querySelector("input, select, textarea, button[type=submit]");
+      if (first) first.focus();
+    });
+  }
+  for (const close of document.querySelectorAll("dialog [data-close]")) {
+    close.addEventListener("click", () => close.closest("dialog").close());
+  }
+  for (const form of document.querySelectorAll("form.run-form")) {
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const error = form.querySelector(".form-error");
+      error.textContent = "";
+      const name = encodeURIComponent(form.dataset.workflow);
+      const answer = await postJSON(`/api/v1/workflows/${name}/runs`, { params: formParams(form) });
+      if (answer.ok) { window.location.href = `/runs/${answer.data.run_id}`; return; }
+      error.textContent = explain(answer.data);
+    });
+  }
+}
+
+function setupRunActions(root) {
+  for (const button of root.querySelectorAll("[data-action]")) {
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      const error = root.querySelector("#run-actions .form-error");
+      const answer = await postJSON(`/api/v1/runs/${button.dataset.run}/${button.dataset.action}`);
+      if (!answer.ok) { button.disabled = false; if (error) error.textContent = explain(answer.data); return; }
+      if (button.dataset.action === "rerun") { window.location.href = `/runs/${answer.data.run_id}`; }
+    });
+  }
+}
+
+function setupLiveRun() {
+  const run = document.getElementById("run");
+  if (!run) return;
+  setupRunActions(run);
+  if (run.dataset.status !== "RUNNING" || !window.EventSource) return;
+  const runId = run.dataset.runId;
+  let pending = null;
+  async function refresh() {
+    pending = null;
+    const response = await fetch(`/runs/${runId}/fragment`, { credentials: "same-origin" });
+    if (!response.ok) return;
+    const open = new Set([...run.querySelectorAll("details[open] summary")].map((s) => s.textContent));
+    run.innerHTML = await response.text();
+    for (const summary of run.querySelectorAll("details summary")) {
+      if (open.has(summary.textContent)) summary.parentElement.open = true;
+    }
+    const badge = run.querySelector("#run-status");
+    if (badge) run.dataset.status = badge.textContent.trim();
+    setupRunActions(run);
+  }
+  const source = new EventSource(`/api/v1/runs/${runId}/logs`);
+  source.addEventListener("log", () => { if (!pending) pending = setTimeout(refresh, 250); });
+  source.addEventListener("end", () => { source.close(); setTimeout(refresh, 50); });
+  source.onerror = () => { source.close(); setTimeout(refresh, 500); };
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  setupRunForms();
+  setupLiveRun();
+});

@@ -1,0 +1,49 @@
+"""A matrix is capped (RUNWRIGHT_MAX_STRATEGIES, default 10,000) without building the product,
+and the error says so at validate and at run."""
+
+from __future__ import annotations
+
+import pytest
+from runwright.errors import TemplateError
+
+from tests.conftest import run_cli
+
+HUGE = """
+huge:
+  type: Workflow
+  jobs:
+    fan:
+      strategy:
+        matrix:
+{keys}
+      stages: [{{id: s, echo: "${{{{ matrix.k0 }}}}"}}]
+"""
+
+
+def matrix_workflow(keys: int, values: int) -> str:
+    lines = "\n".join(f"          k{i}: {list(range(values))}" for i in range(keys))
+    return HUGE.format(keys=lines)
+
+
+def test_ten_million_strategies_are_refused_at_validate_and_at_run(conf) -> None:
+    folder = conf(matrix_workflow(keys=7, values=10))
+    for args in (["validate", str(folder)], ["run", "huge", "--conf", str(folder)]):
+        result = run_cli(*args, timeout=60)
+        shown = result.stdout + result.stderr  # validate lists findings on stdout, run errors on stderr
+        assert result.returncode == 2, shown
+        assert "jobs.fan.strategy" in shown
+        assert "up to 10000000 combinations, more than 10000 (RUNWRIGHT_MAX_STRATEGIES)" in shown
+        assert "Traceback" not in shown
+
+
+def test_the_strategy_limit_is_configurable(workflow_from, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = matrix_workflow(keys=2, values=2)
+    assert workflow_from(text).execute({}).status.value == "SUCCESS"
+    monkeypatch.setenv("RUNWRIGHT_MAX_STRATEGIES", "3")
+    with pytest.raises(TemplateError, match=r"up to 4 combinations, more than 3"):
+        workflow_from(text)
+    with_include = text.replace(
+        "      stages:", "        include: [{k0: 9}, {k0: 8}]\n      stages:"
+    ).replace("k1: [0, 1]", "k1: [0]")
+    with pytest.raises(TemplateError, match=r"up to 4 combinations, more than 3"):
+        workflow_from(with_include)
