@@ -151,5 +151,5 @@ def test_registry_package_that_cannot_be_imported_is_named_with_where_it_was_loo
         [runwright_script(), "run", "add-wf", "--conf", "conf"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
     )
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # refused by the checks before the run
     assert f"registry package 'mytask' (RUNWRIGHT_REGISTRY) could not be imported: there is no 'mytask' in the current directory ({tmp_path})" in proc.stderr
