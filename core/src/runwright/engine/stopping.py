@@ -23,9 +23,11 @@ import signal
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from runwright.errors import RunCancelled, StageTimeout
 
@@ -117,6 +119,78 @@ def stop_processes(roots: Iterable[int], mark: str | None = None) -> None:
             return
         time.sleep(0.05)
     kill_processes(stage_processes(targets | set(roots), mark), signal.SIGKILL)
+
+
+# -- a child process a stage starts itself (bash, isolated or venv Python) -----------------
+
+
+@dataclass(frozen=True)
+class ProcessOutcome:
+    """How a stage's child process ended: its exit code, what it printed, whether it was stopped."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    stopped: bool
+
+
+def run_stage_process(
+    command: list[str], ctx: StageContext, *, cwd: Path, env: dict[str, str], echo: bool = True
+) -> ProcessOutcome:
+    """Run one child of a stage until it ends, or stop it (and all it started) on cancel/deadline.
+
+    The child gets its own session and a unique :data:`STAGE_MARK_VARIABLE`, so a stop finds its
+    descendants, the sessions it made and the orphans it left. Its stdout/stderr are read line
+    by line, into the trace as ``stdout``/``stderr`` events unless ``echo`` is false.
+    """
+    mark = env[STAGE_MARK_VARIABLE] = uuid.uuid4().hex
+    process = subprocess.Popen(  # noqa: S603 - argv chosen by the stage kind, never a shell string
+        command,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    stdout: list[str] = []
+    stderr: list[str] = []
+    readers = [
+        threading.Thread(target=_pump, args=(stream, sink, ctx, event if echo else None), daemon=True)
+        for stream, sink, event in ((process.stdout, stdout, "stdout"), (process.stderr, stderr, "stderr"))
+    ]
+    for reader in readers:
+        reader.start()
+    stopped = False
+    while True:
+        try:
+            process.wait(timeout=wait_step(ctx))
+            break
+        except subprocess.TimeoutExpired:
+            pass
+        if cancelled_or_late(ctx):
+            stop_processes([process.pid], mark)
+            try:
+                process.wait(timeout=TERMINATE_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            stopped = True
+            break
+    for reader in readers:
+        reader.join(timeout=5)
+    return ProcessOutcome(process.returncode, "".join(stdout), "".join(stderr), stopped)
+
+
+def _pump(stream: IO[str] | None, sink: list[str], ctx: StageContext, event: str | None) -> None:
+    if stream is None:
+        return
+    for line in stream:
+        sink.append(line)
+        if event is not None:
+            ctx.log(line.rstrip("\n"), event=event)
+    stream.close()
 
 
 # -- processes started by a stage's Python code ---------------------------------------------

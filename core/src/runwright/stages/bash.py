@@ -16,22 +16,13 @@ from __future__ import annotations
 import itertools
 import os
 import re
-import subprocess
-import threading
-import uuid
 from collections.abc import Callable
-from typing import IO, Any
+from typing import Any
 
 from pydantic import Field
 
 from runwright.engine.context import StageContext
-from runwright.engine.stopping import (
-    STAGE_MARK_VARIABLE,
-    TERMINATE_GRACE_SECONDS,
-    cancelled_or_late,
-    stop_processes,
-    wait_step,
-)
+from runwright.engine.stopping import run_stage_process
 from runwright.errors import RunCancelled, StageFailed, StageTimeout
 from runwright.hookspecs import hookimpl
 from runwright.models.stage import Stage
@@ -81,77 +72,28 @@ class BashStage(Stage):
         env["RUNWRIGHT_OUTPUT"] = str(output_path)
         env["RUNWRIGHT_RUN_ID"] = ctx.run.run_id
         env["BASH_FUNC_rw_output%%"] = RW_OUTPUT_FUNCTION
-        mark = env[STAGE_MARK_VARIABLE] = uuid.uuid4().hex
-        process = subprocess.Popen(  # noqa: S603 - fixed argv, script from the template author
-            ["bash", str(script_path)],
-            cwd=workdir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
-        stdout: list[str] = []
-        stderr: list[str] = []
-        readers = [
-            threading.Thread(target=_pump, args=(process.stdout, stdout, ctx, "stdout"), daemon=True),
-            threading.Thread(target=_pump, args=(process.stderr, stderr, ctx, "stderr"), daemon=True),
-        ]
-        for reader in readers:
-            reader.start()
-        interrupted = _wait(process, ctx, mark)
-        for reader in readers:
-            reader.join(timeout=5)
+        ran = run_stage_process(["bash", str(script_path)], ctx, cwd=workdir, env=env)
         outputs: dict[str, Any] = {
-            "return_code": process.returncode,
-            "stdout": "".join(stdout).rstrip("\n"),
-            "stderr": "".join(stderr).rstrip("\n"),
+            "return_code": ran.returncode,
+            "stdout": ran.stdout.rstrip("\n"),
+            "stderr": ran.stderr.rstrip("\n"),
         }
         written, problems = _read_outputs(output_path)
         for problem in problems:
             ctx.log(problem, event="warning")
         outputs.update(written)
-        if interrupted:
+        if ran.stopped:
             if ctx.scope.reason == "timeout":
                 raise StageTimeout(f"bash stage '{self.identity}' was stopped by its timeout")
             raise RunCancelled(ctx.scope.reason or "cancelled")
-        if process.returncode != 0:
+        if ran.returncode != 0:
             tail = outputs["stderr"][-500:]
             raise StageFailed(
-                f"bash exited with code {process.returncode}" + (f": {tail}" if tail else ""),
+                f"bash exited with code {ran.returncode}" + (f": {tail}" if tail else ""),
                 error_name="BashError",
                 outputs=outputs,
             )
         return outputs
-
-
-def _wait(process: subprocess.Popen[str], ctx: StageContext, mark: str) -> bool:
-    """Wait for the script; on cancel or deadline stop it and everything it started.
-    Returns whether it was stopped."""
-    while True:
-        try:
-            process.wait(timeout=wait_step(ctx))
-            return False
-        except subprocess.TimeoutExpired:
-            pass
-        if cancelled_or_late(ctx):
-            stop_processes([process.pid], mark)
-            try:
-                process.wait(timeout=TERMINATE_GRACE_SECONDS)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            return True
-
-
-def _pump(stream: IO[str] | None, sink: list[str], ctx: StageContext, event: str) -> None:
-    if stream is None:
-        return
-    for line in stream:
-        sink.append(line)
-        ctx.log(line.rstrip("\n"), event=event)
-    stream.close()
 
 
 def _read_outputs(path: Any) -> tuple[dict[str, str], list[str]]:

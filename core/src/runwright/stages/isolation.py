@@ -11,23 +11,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
-import threading
 import uuid
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import Any, Literal
 
 from runwright.engine.context import StageContext
 from runwright.engine.result import to_jsonable
-from runwright.engine.stopping import (
-    STAGE_MARK_VARIABLE,
-    call_stoppable,
-    cancelled_or_late,
-    stop_processes,
-    stopped_error,
-    wait_step,
-)
+from runwright.engine.stopping import call_stoppable, run_stage_process, stopped_error
 from runwright.errors import StageFailed
 
 PASSED_BY_RUNWRIGHT = frozenset({"__builtins__", "__name__", "print"})
@@ -61,40 +52,17 @@ def _run_in_child(code: str, namespace: dict[str, Any], ctx: StageContext, label
         ),
         encoding="utf-8",
     )
-    env = {**os.environ, STAGE_MARK_VARIABLE: token, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(  # noqa: S603 - this interpreter running this module
-        [sys.executable, str(CHILD_PROGRAM), str(request), str(response)],
-        cwd=workdir,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    ran = run_stage_process(
+        [sys.executable, str(CHILD_PROGRAM), str(request), str(response)], ctx, cwd=workdir, env=env
     )
-    readers = [
-        threading.Thread(target=_stream, args=(process.stdout, ctx, "stdout"), daemon=True),
-        threading.Thread(target=_stream, args=(process.stderr, ctx, "stderr"), daemon=True),
-    ]
-    for reader in readers:
-        reader.start()
-    while True:
-        try:
-            process.wait(timeout=wait_step(ctx))
-            break
-        except subprocess.TimeoutExpired:
-            pass
-        if cancelled_or_late(ctx):
-            stop_processes([process.pid], token)
-            process.wait()
-            raise stopped_error(ctx, label)
-    for reader in readers:
-        reader.join(timeout=5)
+    if ran.stopped:
+        raise stopped_error(ctx, label)
     try:
         answer = json.loads(response.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         raise StageFailed(
-            f"the Python process of stage '{label}' exited with code {process.returncode} "
+            f"the Python process of stage '{label}' exited with code {ran.returncode} "
             "without returning its outputs",
             error_name="ProcessIsolationError",
         ) from None
@@ -103,9 +71,3 @@ def _run_in_child(code: str, namespace: dict[str, Any], ctx: StageContext, label
     return answer["names"]
 
 
-def _stream(stream: IO[str] | None, ctx: StageContext, event: str) -> None:
-    if stream is None:
-        return
-    for line in stream:
-        ctx.log(line.rstrip("\n"), event=event)
-    stream.close()

@@ -21,10 +21,8 @@ import importlib.util
 import json
 import os
 import shutil
-import subprocess
 import sys
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,11 +32,10 @@ from pydantic import Field, field_validator, model_validator
 
 from runwright.engine.context import StageContext
 from runwright.engine.result import to_jsonable
-from runwright.engine.stopping import STAGE_MARK_VARIABLE
-from runwright.errors import RunCancelled, StageFailed, StageTimeout
+from runwright.engine.stopping import run_stage_process, stopped_error
+from runwright.errors import StageFailed
 from runwright.hookspecs import hookimpl
 from runwright.models.stage import Stage
-from runwright.stages.bash import _pump, _wait
 
 READY_MARKER = ".runwright-ready"
 
@@ -201,44 +198,12 @@ class VenvPyStage(Stage):
     def _run_process(
         self, ctx: StageContext, command: list[str], cwd: Path, echo: bool
     ) -> tuple[int, str, str]:
-        """Run a child in its own process group; stream its output; stop it on cancel/timeout."""
+        """Run a child of this stage (see :func:`run_stage_process`); raise if it was stopped."""
         env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME"}}
-        mark = env[STAGE_MARK_VARIABLE] = uuid.uuid4().hex  # finds what the child leaves behind
-        process = subprocess.Popen(  # noqa: S603 - fixed argv
-            command,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
-        stdout: list[str] = []
-        stderr: list[str] = []
-        sinks = [(process.stdout, stdout, "stdout"), (process.stderr, stderr, "stderr")]
-        readers = [
-            threading.Thread(target=_pump if echo else _collect, args=(stream, sink, ctx, event), daemon=True)
-            for stream, sink, event in sinks
-        ]
-        for reader in readers:
-            reader.start()
-        interrupted = _wait(process, ctx, mark)
-        for reader in readers:
-            reader.join(timeout=5)
-        if interrupted:
-            if ctx.scope.reason == "timeout":
-                raise StageTimeout(f"stage '{self.identity}' was stopped by its timeout")
-            raise RunCancelled(ctx.scope.reason or "cancelled")
-        return process.returncode, "".join(stdout), "".join(stderr)
-
-
-def _collect(stream: Any, sink: list[str], ctx: StageContext, event: str) -> None:
-    if stream is None:
-        return
-    for line in stream:
-        sink.append(line)
-    stream.close()
+        ran = run_stage_process(command, ctx, cwd=cwd, env=env, echo=echo)
+        if ran.stopped:
+            raise stopped_error(ctx, self.identity)
+        return ran.returncode, ran.stdout, ran.stderr
 
 
 @hookimpl
