@@ -34,7 +34,6 @@ from runwright.audit import BLOCKING_STATUSES, ReleaseRecord, ReleaseStatus, utc
 from runwright.errors import RunwrightError
 from runwright.masking import MASKER
 
-SCHEMES = frozenset({"postgresql", "postgres"})
 CONNECT_TIMEOUT = 10  # seconds: a wrong host is an error, never a hang
 TABLE = "runwright_releases"
 VERSION_TABLE = "runwright_schema_version"
