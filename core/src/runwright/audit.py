@@ -180,6 +180,17 @@ class AuditBackend(Protocol):
         ...
 
 
+def check_update_target(current: ReleaseRecord | None, record: ReleaseRecord) -> None:
+    """What every backend's :meth:`AuditBackend.update` refuses: an unknown run id (KeyError)
+    and a change of (workflow, release, attempt) (ValueError). ``current`` is the stored record."""
+    if current is None or current.run_id != record.run_id:
+        raise KeyError(f"no audit record with run id {record.run_id!r}")
+    if current.key != record.key:
+        raise ValueError(
+            f"update of run {record.run_id!r} cannot change its key {current.key} to {record.key}"
+        )
+
+
 def process_alive(pid: int) -> bool:
     """Whether a process with this id exists on this host."""
     try:

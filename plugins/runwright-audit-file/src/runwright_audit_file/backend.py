@@ -43,7 +43,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from runwright.audit import BLOCKING_STATUSES, ReleaseRecord, ReleaseStatus, utc_now
+from runwright.audit import BLOCKING_STATUSES, ReleaseRecord, ReleaseStatus, check_update_target, utc_now
 
 SCHEME = "file"
 RUN_INDEX_FOLDER = "_runs"
@@ -276,12 +276,7 @@ class FileAuditBackend:
             raise KeyError(f"no audit record with run id {record.run_id!r}")
         with self.locked(path):
             current = self.read(path)
-            if current is None or current.run_id != record.run_id:
-                raise KeyError(f"no audit record with run id {record.run_id!r}")
-            if current.key != record.key:
-                raise ValueError(
-                    f"update of run {record.run_id!r} cannot change its key {current.key} to {record.key}"
-                )
+            check_update_target(current, record)
             if expect_running and current.status != ReleaseStatus.RUNNING:
                 return False
             running = record.status == ReleaseStatus.RUNNING

@@ -30,7 +30,7 @@ from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from runwright.audit import BLOCKING_STATUSES, ReleaseRecord, ReleaseStatus, utc_now
+from runwright.audit import BLOCKING_STATUSES, ReleaseRecord, ReleaseStatus, check_update_target, utc_now
 from runwright.errors import RunwrightError
 from runwright.masking import MASKER
 
@@ -255,12 +255,8 @@ class PostgresAuditBackend:
             sql, (row[4], row[5], row[6], record.run_id, record.workflow, record.release, record.attempt)
         )
         if cursor.rowcount == 0:
-            current = self.get(record.run_id)
-            if current is None:
-                raise KeyError(f"no audit record with run id {record.run_id!r}")
-            if current.key != record.key:
-                raise ValueError(f"update of run {record.run_id!r} cannot change its key {record.key}")
-            return False
+            check_update_target(self.get(record.run_id), record)
+            return False  # it was no longer RUNNING
         return True
 
     def latest_release(self, workflow: str) -> datetime | None:

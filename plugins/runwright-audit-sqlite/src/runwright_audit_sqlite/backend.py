@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from runwright.audit import BLOCKING_STATUSES, ReleaseRecord, ReleaseStatus, utc_now
+from runwright.audit import BLOCKING_STATUSES, ReleaseRecord, ReleaseStatus, check_update_target, utc_now
 
 SCHEME = "sqlite"
 DEFAULT_TIMEOUT_SECONDS = 30.0
@@ -264,12 +264,8 @@ class SqliteAuditBackend:
             match += f" AND status = '{ReleaseStatus.RUNNING.value}'"
         cursor = self.execute(f"UPDATE releases SET {changes} WHERE run_id = :run_id AND {match}", row)
         if cursor.rowcount == 0:
-            current = self.get(record.run_id)
-            if current is None:
-                raise KeyError(f"no audit record with run id {record.run_id!r}")
-            if current.key != record.key:
-                raise ValueError(f"update of run {record.run_id!r} cannot change its key {record.key}")
-            return False
+            check_update_target(self.get(record.run_id), record)
+            return False  # it was no longer RUNNING
         return True
 
     def latest_release(self, workflow: str) -> datetime | None:
