@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,6 +33,7 @@ from runwright.engine.runner import new_run_id
 from runwright.errors import ExpressionError, RunwrightError
 from runwright.masking import MASK, MASKER, is_secret_name, mask
 from runwright.models.stage import Stage
+from runwright.schedule.heartbeat import HEARTBEATS
 
 if TYPE_CHECKING:
     from runwright.models.workflow import Workflow
@@ -306,26 +306,16 @@ def run_claimed(
     heartbeat_seconds: float,
     run_options: Mapping[str, Any],
 ) -> ReleaseOutcome:
-    stop = threading.Event()
-
-    def beat() -> None:
-        while not stop.wait(heartbeat_seconds):
-            try:
-                backend.heartbeat(record.run_id, utc_now())
-            except Exception:  # a missed heartbeat must not kill the run
-                pass
-
-    beater = threading.Thread(target=beat, name=f"runwright-heartbeat-{record.run_id}", daemon=True)
-    beater.start()
     result: Result | None = None
     try:
-        result = workflow.execute(
-            params,
-            run_id=record.run_id,
-            parent_run_id=record.parent_run_id,
-            previous=previous,
-            **run_options,
-        )
+        with HEARTBEATS.beating(backend, record.run_id, heartbeat_seconds):
+            result = workflow.execute(
+                params,
+                run_id=record.run_id,
+                parent_run_id=record.parent_run_id,
+                previous=previous,
+                **run_options,
+            )
         document = result.to_dict()
         final = record.model_copy(
             update={
@@ -349,9 +339,6 @@ def run_claimed(
                 "ended": utc_now(),
             }
         )
-    finally:
-        stop.set()
-        beater.join(timeout=5)
     if not backend.update(final, expect_running=True):
         # marked CRASHED by a scheduler that thought this process dead: keep its verdict
         current = backend.get(record.run_id)
