@@ -150,6 +150,38 @@ def test_list_filters_and_orders_newest_first(backend: AuditBackend) -> None:
     assert backend.list(status=ReleaseStatus.CANCEL) == []
 
 
+def test_list_pages_resume_after_a_position_even_when_started_times_tie(backend: AuditBackend) -> None:
+    """Paging reads each record exactly once, in list order, with ``after`` done by the store;
+    records claimed in one batch share ``started``, so ties are broken by release, attempt and
+    workflow, never lost or repeated between pages."""
+    same_start = BASE_TIME + timedelta(days=1)
+    claimed = []
+    for i in range(11):
+        workflow = ("a-flow", "b-flow")[i % 2]
+        record = make_record(
+            workflow=workflow,
+            release=BASE_TIME + hours(i % 3),
+            attempt=1 + i // 6,
+            started=same_start if i < 8 else same_start + timedelta(seconds=i),
+        )
+        assert backend.claim(record)
+        claimed.append(record)
+    everything = backend.list()
+    assert everything == sorted(claimed, key=lambda r: r.list_position, reverse=True)
+
+    pages, after = [], None
+    for _ in range(20):  # bounded: 11 records in pages of 3 is 4 pages
+        page = backend.list(limit=3, after=after)
+        if not page:
+            break
+        pages.append(page)
+        after = page[-1].list_position
+    assert [len(page) for page in pages] == [3, 3, 3, 2]
+    assert [record for page in pages for record in page] == everything
+    filtered = backend.list(workflow="b-flow", after=everything[2].list_position)
+    assert filtered == [r for r in everything[3:] if r.workflow == "b-flow"]
+
+
 def test_heartbeat_refreshes_only_running_records(backend: AuditBackend) -> None:
     running, finished = make_record(), make_record(attempt=2)
     assert backend.claim(running) and backend.claim(finished)

@@ -13,7 +13,7 @@ import socket
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -96,6 +96,23 @@ class ReleaseRecord(BaseModel):
         """
         return (self.workflow, self.release.astimezone(UTC), self.attempt)
 
+    @property
+    def list_position(self) -> ListPosition:
+        """Where :meth:`AuditBackend.list` puts this record (it lists by this, descending)."""
+        return ListPosition(
+            self.started.astimezone(UTC), self.release.astimezone(UTC), self.attempt, self.workflow
+        )
+
+
+class ListPosition(NamedTuple):
+    """A record's place in :meth:`AuditBackend.list`: newest ``started`` first; ties by release,
+    attempt and workflow, so the order is total and a page can resume strictly after a record."""
+
+    started: datetime
+    release: datetime
+    attempt: int
+    workflow: str
+
 
 @runtime_checkable
 class AuditBackend(Protocol):
@@ -163,8 +180,11 @@ class AuditBackend(Protocol):
         status: ReleaseStatus | None = None,
         since: datetime | None = None,
         limit: int | None = None,
+        after: ListPosition | None = None,
     ) -> list[ReleaseRecord]:
-        """Records filtered by workflow, status and ``started >= since``; newest first."""
+        """Records filtered by workflow, status and ``started >= since``, in descending
+        :attr:`ReleaseRecord.list_position` order (newest first); with ``after``, only those
+        that come after that position (the next page, read by the store, not sliced here)."""
         ...
 
     def mark_crashed(self, run_id: str, reason: str) -> bool:

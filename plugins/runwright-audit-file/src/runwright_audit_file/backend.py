@@ -43,7 +43,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from runwright.audit import BLOCKING_STATUSES, ReleaseRecord, ReleaseStatus, check_update_target, utc_now
+from runwright.audit import (
+    BLOCKING_STATUSES,
+    ListPosition,
+    ReleaseRecord,
+    ReleaseStatus,
+    check_update_target,
+    utc_now,
+)
 
 SCHEME = "file"
 RUN_INDEX_FOLDER = "_runs"
@@ -317,6 +324,7 @@ class FileAuditBackend:
         status: ReleaseStatus | None = None,
         since: datetime | None = None,
         limit: int | None = None,
+        after: ListPosition | None = None,
     ) -> list[ReleaseRecord]:
         """Reads every record file (of one workflow, if given): fine for thousands, not millions.
 
@@ -334,8 +342,9 @@ class FileAuditBackend:
             if (workflow is None or record.workflow == workflow)
             and (status is None or record.status == status)
             and (since is None or record.started >= since)
+            and (after is None or record.list_position < after)
         ]
-        found.sort(key=lambda r: (r.started, r.release, r.attempt), reverse=True)
+        found.sort(key=lambda r: r.list_position, reverse=True)
         return found if limit is None else found[:limit]
 
     def mark_crashed(self, run_id: str, reason: str) -> bool:

@@ -30,7 +30,14 @@ from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from runwright.audit import BLOCKING_STATUSES, ReleaseRecord, ReleaseStatus, check_update_target, utc_now
+from runwright.audit import (
+    BLOCKING_STATUSES,
+    ListPosition,
+    ReleaseRecord,
+    ReleaseStatus,
+    check_update_target,
+    utc_now,
+)
 from runwright.errors import RunwrightError
 from runwright.masking import MASKER
 
@@ -295,6 +302,7 @@ class PostgresAuditBackend:
         status: ReleaseStatus | None = None,
         since: datetime | None = None,
         limit: int | None = None,
+        after: ListPosition | None = None,
     ) -> list[ReleaseRecord]:
         if limit is not None and limit < 0:
             raise ValueError("'limit' must not be negative")
@@ -306,9 +314,12 @@ class PostgresAuditBackend:
             "started >= %s": since,
         }
         used = {clause: value for clause, value in filters.items() if value is not None}
-        sql = SELECT_RECORD + (" WHERE " + " AND ".join(used) if used else "")
-        sql += " ORDER BY started DESC, release DESC, attempt DESC"
-        parameters: list[Any] = list(used.values())
+        clauses, parameters = list(used), list(used.values())
+        if after is not None:  # row values compare column by column, as ORDER BY sorts
+            clauses.append("(started, release, attempt, workflow) < (%s, %s, %s, %s)")
+            parameters += [after.started, after.release, after.attempt, after.workflow]
+        sql = SELECT_RECORD + (" WHERE " + " AND ".join(clauses) if clauses else "")
+        sql += " ORDER BY started DESC, release DESC, attempt DESC, workflow DESC"
         if limit is not None:
             sql += " LIMIT %s"
             parameters.append(limit)

@@ -32,7 +32,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from runwright.audit import BLOCKING_STATUSES, ReleaseRecord, ReleaseStatus, check_update_target, utc_now
+from runwright.audit import (
+    BLOCKING_STATUSES,
+    ListPosition,
+    ReleaseRecord,
+    ReleaseStatus,
+    check_update_target,
+    utc_now,
+)
 
 SCHEME = "sqlite"
 DEFAULT_TIMEOUT_SECONDS = 30.0
@@ -323,6 +330,7 @@ class SqliteAuditBackend:
         status: ReleaseStatus | None = None,
         since: datetime | None = None,
         limit: int | None = None,
+        after: ListPosition | None = None,
     ) -> list[ReleaseRecord]:
         if limit is not None and limit < 0:
             raise ValueError("'limit' must not be negative")
@@ -332,9 +340,12 @@ class SqliteAuditBackend:
             "started >= ?": timestamp(since),
         }
         used = {clause: value for clause, value in filters.items() if value is not None}
-        sql = SELECT + (" WHERE " + " AND ".join(used) if used else "")
-        sql += " ORDER BY started DESC, release DESC, attempt DESC"
-        parameters: list[Any] = list(used.values())
+        clauses, parameters = list(used), list(used.values())
+        if after is not None:  # row values compare column by column, as ORDER BY sorts
+            clauses.append("(started, release, attempt, workflow) < (?, ?, ?, ?)")
+            parameters += [timestamp(after.started), timestamp(after.release), after.attempt, after.workflow]
+        sql = SELECT + (" WHERE " + " AND ".join(clauses) if clauses else "")
+        sql += " ORDER BY started DESC, release DESC, attempt DESC, workflow DESC"
         if limit is not None:
             sql += " LIMIT ?"
             parameters.append(limit)
