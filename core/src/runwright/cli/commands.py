@@ -66,7 +66,9 @@ class LazyCommands(MutableMapping[str, click.Command]):
             return self.loaded[name]
         if name in COMMANDS:
             importlib.import_module(COMMANDS[name][0])  # registers its commands on the app
-            for known, command in typer.main.get_group(self.app).commands.items():
+            group = typer.main.get_group(self.app)  # a LazyGroup: read what it holds, import nothing
+            built = group.commands.loaded if isinstance(group.commands, LazyCommands) else group.commands
+            for known, command in built.items():
                 self.loaded.setdefault(known, command)
             return self.loaded[name]
         command = self.plugins().get(name)
