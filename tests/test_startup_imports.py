@@ -123,11 +123,16 @@ def test_a_corrupt_cache_is_ignored_and_rewritten(cache_home: dict[str, str]) ->
     files = list((Path(cache_home["XDG_CACHE_HOME"]) / "runwright").glob("entry-points-*.json"))
     assert files
     for path in files:
-        path.write_text('{"version": 1, "fingerprint": ', encoding="utf-8")
+        path.write_text('{"version": 1, "indexes": ', encoding="utf-8")
     modules, proc = cli_modules("--help", env=cache_home)
     assert "serve  " in proc.stdout, proc.stderr
     for path in files:
-        assert json.loads(path.read_text(encoding="utf-8"))["entry_points"]
+        indexes = json.loads(path.read_text(encoding="utf-8"))["indexes"]
+        assert any(entry["name"] == "api" for entries in indexes.values() for entry in entries)
+    for path in files:  # entries of the wrong shape are ignored too
+        path.write_text(json.dumps({"version": 1, "indexes": dict.fromkeys(indexes, [{"name": 1}])}))
+    modules, proc = cli_modules("--help", env=cache_home)
+    assert "serve  " in proc.stdout, proc.stderr
 
 
 def test_an_unwritable_cache_folder_only_costs_a_scan(tmp_path: Path) -> None:

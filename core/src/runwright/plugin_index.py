@@ -22,6 +22,7 @@ from pathlib import Path
 
 ENTRY_POINT_GROUP = "runwright"
 CACHE_VERSION = 1
+KEPT_INDEXES = 8
 METADATA_SUFFIXES = (".dist-info", ".egg-info")
 
 
@@ -75,16 +76,15 @@ class PluginIndex:
         self.entry_points = entry_points
         self.fingerprint = fingerprint
         self.cache_file = cache_file
-        self._saved = self._document()
+        self._saved: list[dict[str, object]] | None = self._entries()
 
     @classmethod
     def load(cls) -> PluginIndex:
         """Read the cache if it matches the installed distributions, else scan them and save it."""
         fingerprint = installed_fingerprint()
-        # one file per interpreter and path: a console script and ``python -c`` see different paths
-        key = hashlib.sha256(json.dumps([sys.executable, sys.path]).encode()).hexdigest()[:16]
+        key = hashlib.sha256(sys.executable.encode()).hexdigest()[:16]
         cache_file = cache_folder() / f"entry-points-v{CACHE_VERSION}-{key}.json"
-        cached = _read_cache(cache_file, fingerprint)
+        cached = _parse_entries(_read_indexes(cache_file).get(fingerprint))
         if cached is not None:
             return cls(cached, fingerprint, cache_file)
         index = cls(scan_entry_points(), fingerprint, cache_file)
@@ -99,25 +99,29 @@ class PluginIndex:
                 entry.hooks = sorted(hooks)
 
     def save(self) -> None:
-        """Write the cache if it changed; an unwritable cache folder only costs the next scan."""
-        document = self._document()
-        if document == self._saved:
+        """Write the cache if it changed; an unwritable cache folder only costs the next scan.
+
+        One file per interpreter holds the last :data:`KEPT_INDEXES` fingerprints (a console
+        script and ``python -c`` see different ``sys.path``; tests add folders to it).
+        """
+        entries = self._entries()
+        if entries == self._saved:
             return
+        indexes = _read_indexes(self.cache_file)
+        indexes.pop(self.fingerprint, None)
+        indexes[self.fingerprint] = entries  # the newest last
+        kept = dict(list(indexes.items())[-KEPT_INDEXES:])
         try:
             self.cache_file.parent.mkdir(parents=True, exist_ok=True)
             temporary = self.cache_file.with_name(f"{self.cache_file.name}.{os.getpid()}.tmp")
-            temporary.write_text(json.dumps(document), encoding="utf-8")
+            temporary.write_text(json.dumps({"version": CACHE_VERSION, "indexes": kept}), encoding="utf-8")
             os.replace(temporary, self.cache_file)
-            self._saved = document
+            self._saved = entries
         except OSError:
             pass
 
-    def _document(self) -> dict[str, object]:
-        return {
-            "version": CACHE_VERSION,
-            "fingerprint": self.fingerprint,
-            "entry_points": [asdict(entry) for entry in self.entry_points],
-        }
+    def _entries(self) -> list[dict[str, object]]:
+        return [asdict(entry) for entry in self.entry_points]
 
 
 def scan_entry_points() -> list[PluginEntryPoint]:
@@ -132,14 +136,26 @@ def scan_entry_points() -> list[PluginEntryPoint]:
     return found
 
 
-def _read_cache(cache_file: Path, fingerprint: str) -> list[PluginEntryPoint] | None:
-    """The cached entry points, or None when the file is missing, stale or not what we wrote."""
+def _read_indexes(cache_file: Path) -> dict[str, object]:
+    """fingerprint -> entry points, as cached; empty when the file is missing or not ours."""
     try:
         document = json.loads(cache_file.read_text(encoding="utf-8"))
-        if document["version"] != CACHE_VERSION or document["fingerprint"] != fingerprint:
-            return None
+        if isinstance(document, dict) and document.get("version") == CACHE_VERSION:
+            indexes = document.get("indexes")
+            if isinstance(indexes, dict):
+                return indexes
+    except (OSError, ValueError):
+        pass
+    return {}
+
+
+def _parse_entries(items: object) -> list[PluginEntryPoint] | None:
+    """The cached entry points, or None when they are missing or not what we wrote."""
+    if not isinstance(items, list):
+        return None
+    try:
         entries = []
-        for item in document["entry_points"]:
+        for item in items:
             hooks = item["hooks"]
             if hooks is not None and not all(isinstance(hook, str) for hook in hooks):
                 return None
@@ -150,5 +166,5 @@ def _read_cache(cache_file: Path, fingerprint: str) -> list[PluginEntryPoint] | 
                 )
             )
         return entries
-    except (OSError, ValueError, KeyError, TypeError):
+    except (KeyError, TypeError):
         return None
