@@ -10,11 +10,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from runwright.hookspecs import hookimpl
-
 if TYPE_CHECKING:
     from runwright.engine.result import Result, Status
     from runwright.errors import RunwrightError
+    from runwright.hookspecs import hookimpl
     from runwright.models.schedule import Schedule
     from runwright.models.workflow import Workflow
     from runwright.registry import custom_filter, tag
@@ -28,6 +27,7 @@ _LAZY_NAMES = {
     "Schedule": "runwright.models.schedule",
     "Workflow": "runwright.models.workflow",
     "custom_filter": "runwright.registry",
+    "hookimpl": "runwright.hookspecs",
     "tag": "runwright.registry",
 }
 

@@ -10,7 +10,6 @@ fresh one. ``RUNWRIGHT_DISABLE_PLUGIN_AUTOLOAD=1`` skips entry points,
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,9 +20,7 @@ import pluggy
 from runwright import hookspecs
 from runwright.config import Settings
 from runwright.errors import PluginLoadError
-from runwright.registry import RegistryPackagesPlugin
-
-ENTRY_POINT_GROUP = "runwright"
+from runwright.plugin_index import ENTRY_POINT_GROUP, PluginEntryPoint, PluginIndex  # noqa: F401 - re-exported
 
 BUILTIN_PLUGIN_MODULES = (
     "runwright.stages.echo",
@@ -42,13 +39,24 @@ BUILTIN_PLUGIN_MODULES = (
 )
 
 
+class RunwrightPluginManager(pluggy.PluginManager):
+    """pluggy's manager plus, for each entry-point plugin, the distribution that provides it."""
+
+    def __init__(self) -> None:
+        super().__init__("runwright")
+        self.add_hookspecs(hookspecs)
+        #: plugin name -> (distribution name, version), for entry-point plugins.
+        self.distributions: dict[str, tuple[str, str]] = {}
+
+
 def get_plugin_manager(
     settings: Settings | None = None, *, extra_plugins: tuple[Any, ...] = ()
 ) -> pluggy.PluginManager:
     """A new manager with the built-in plugins, the registry packages and entry points."""
+    from runwright.registry import RegistryPackagesPlugin
+
     settings = settings or Settings.from_env()
-    pm = pluggy.PluginManager("runwright")
-    pm.add_hookspecs(hookspecs)
+    pm = RunwrightPluginManager()
     for module_name in BUILTIN_PLUGIN_MODULES:
         pm.register(importlib.import_module(module_name), name=module_name)
     registry = RegistryPackagesPlugin(settings.registry_packages, required=settings.registry_is_explicit)
@@ -57,6 +65,24 @@ def get_plugin_manager(
         pm.register(plugin)
     if not settings.disable_plugin_autoload:
         _load_entry_points(pm, settings.disabled_plugins)
+    return _checked(pm, settings)
+
+
+def get_cli_plugin_manager(settings: Settings | None = None) -> pluggy.PluginManager:
+    """A manager with only the entry-point plugins that add CLI commands (``register_cli_commands``).
+
+    The command line's help and dispatch need nothing else, so the stage kinds, filters and audit
+    backends are not imported for them.
+    """
+    settings = settings or Settings.from_env()
+    pm = RunwrightPluginManager()
+    if not settings.disable_plugin_autoload:
+        _load_entry_points(pm, settings.disabled_plugins, needed_hook="register_cli_commands")
+    return _checked(pm, settings)
+
+
+def _checked(pm: RunwrightPluginManager, settings: Settings) -> RunwrightPluginManager:
+    """Every hook implementation must match a hookspec (a misspelt hook is an error, not ignored)."""
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
@@ -67,45 +93,55 @@ def get_plugin_manager(
     return pm
 
 
-def _group_entry_points() -> list[tuple[importlib.metadata.Distribution, importlib.metadata.EntryPoint]]:
-    """The ``runwright`` entry points in the order pluggy loads them."""
-    return [
-        (dist, ep)
-        for dist in importlib.metadata.distributions()
-        for ep in dist.entry_points
-        if ep.group == ENTRY_POINT_GROUP
-    ]
+def _load_entry_points(
+    pm: RunwrightPluginManager, disabled: tuple[str, ...], needed_hook: str | None = None
+) -> None:
+    """Import and register the entry-point plugins (cached list), minus the disabled ones.
+
+    With ``needed_hook``, only the plugins known to implement it (or not known yet) are imported.
+    A plugin that fails to load is one error naming it and its distribution.
+    """
+    index = PluginIndex.load()
+    for entry in index.entry_points:
+        if entry.name in disabled or entry.distribution in disabled:
+            pm.set_blocked(entry.name)
+        if pm.get_plugin(entry.name) is not None or pm.is_blocked(entry.name):
+            continue  # the first entry point of a name wins, as with pluggy's loader
+        if needed_hook is not None and entry.hooks is not None and needed_hook not in entry.hooks:
+            continue
+        try:
+            plugin = _load_entry_point(entry)
+            pm.register(plugin, name=entry.name)
+        except Exception as exc:
+            raise PluginLoadError(
+                f"plugin '{entry.name}' ({entry.distribution} {entry.version}) failed to load: "
+                f"{type(exc).__name__}: {exc} "
+                f"(fix or uninstall it, or skip it with RUNWRIGHT_DISABLE_PLUGINS={entry.name})"
+            ) from exc
+        pm.distributions[entry.name] = (entry.distribution, entry.version)
+        index.learn_hooks(entry.name, [caller.name for caller in pm.get_hookcallers(plugin) or []])
+    index.save()
 
 
-def _load_entry_points(pm: pluggy.PluginManager, disabled: tuple[str, ...]) -> None:
-    """pluggy's entry-point loader, minus the disabled plugins, with a one-line error on failure."""
-    if disabled:
-        for dist, ep in _group_entry_points():
-            if ep.name in disabled or dist.metadata["Name"] in disabled:
-                pm.set_blocked(ep.name)
-    try:
-        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
-    except Exception as exc:
-        # pluggy stopped at the first entry point it could not load or register: name it.
-        pending = [(d, ep) for d, ep in _group_entry_points() if not pm.has_plugin(ep.name)]
-        failed = next(((d, ep) for d, ep in pending if not pm.is_blocked(ep.name)), None)
-        where, name = "a plugin", "NAME"
-        if failed is not None:
-            dist, ep = failed
-            where, name = f"plugin '{ep.name}' ({dist.metadata['Name']} {dist.version})", ep.name
-        raise PluginLoadError(
-            f"{where} failed to load: {type(exc).__name__}: {exc} "
-            f"(fix or uninstall it, or skip it with RUNWRIGHT_DISABLE_PLUGINS={name})"
-        ) from exc
+def _load_entry_point(entry: PluginEntryPoint) -> Any:
+    """``module`` or ``module:attribute.path``, as ``importlib.metadata.EntryPoint.load`` reads it."""
+    module_name, _, attributes = entry.value.partition(":")
+    value: Any = importlib.import_module(module_name.strip())
+    for attribute in filter(None, attributes.split("[", 1)[0].strip().split(".")):
+        value = getattr(value, attribute)
+    return value
 
 
 def _plugin_label(pm: pluggy.PluginManager, plugin: object) -> str:
     """``plugin 'name' (distribution version)`` for error messages."""
     name = pm.get_name(plugin) or repr(plugin)
-    for known, dist in pm.list_plugin_distinfo():
-        if known is plugin:
-            return f"plugin '{name}' ({dist.project_name} {dist.version})"
-    return f"plugin '{name}'"
+    dist = _distribution(pm, name)
+    return f"plugin '{name}' ({dist[0]} {dist[1]})" if dist else f"plugin '{name}'"
+
+
+def _distribution(pm: pluggy.PluginManager, name: str) -> tuple[str, str] | None:
+    """(distribution, version) of an entry-point plugin; None for built-in and added ones."""
+    return getattr(pm, "distributions", {}).get(name)
 
 
 @dataclass
@@ -134,18 +170,17 @@ def describe_plugins(pm: pluggy.PluginManager) -> list[PluginInfo]:
     """Each loaded plugin with its distribution, version, hooks and what it registers."""
     import runwright
 
-    dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
     infos = []
     for name, plugin in sorted(pm.list_name_plugin(), key=lambda item: str(item[0])):
         if plugin is None:
             continue
-        dist = dists.get(id(plugin))
+        dist = _distribution(pm, str(name))
         hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
         infos.append(
             PluginInfo(
                 name=str(name),
-                distribution=dist.project_name if dist else "runwright (built-in)",
-                version=dist.version if dist else runwright.__version__,
+                distribution=dist[0] if dist else "runwright (built-in)",
+                version=dist[1] if dist else runwright.__version__,
                 hooks=hooks,
                 provides=_provided_by(pm, plugin, hooks),
             )

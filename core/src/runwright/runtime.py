@@ -7,14 +7,14 @@ process's shared one; tests build their own with ``Runtime(get_plugin_manager(..
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import os
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 from pydantic import BaseModel
@@ -26,7 +26,11 @@ from runwright.masking import register_environment_secrets
 from runwright.models.stage import Stage
 from runwright.plugins import get_plugin_manager
 from runwright.registry import CallFunction, parse_uses, unresolved_message
-from runwright.templating.engine import ExpressionEngine
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from runwright.templating.engine import ExpressionEngine
 
 
 class Runtime:
@@ -48,11 +52,18 @@ class Runtime:
         self.pm.hook.register_filters(register=self._register_filter)
         self.executors: dict[str, Callable[..., Any]] = {}
         self.pm.hook.register_executors(register=self._register_executor)
-        self.expressions = ExpressionEngine(self.filters)
         self._calls: dict[str, CallFunction] = {}
         self._calls_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_lock = threading.Lock()
+
+    @functools.cached_property
+    def expressions(self) -> ExpressionEngine:
+        """The compiled expression engine, built when something first renders (jinja2 is not
+        imported before)."""
+        from runwright.templating.engine import ExpressionEngine
+
+        return ExpressionEngine(self.filters)
 
     @classmethod
     def default(cls) -> Runtime:
@@ -126,6 +137,8 @@ class Runtime:
         When ``cancel_event`` is set (a cancel or the stage's deadline) the task is cancelled and
         ``RunCancelled`` raised at once.
         """
+        import asyncio
+
         with self._loop_lock:
             if self._loop is None:
                 loop = asyncio.new_event_loop()

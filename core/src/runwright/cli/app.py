@@ -7,11 +7,14 @@ import warnings
 from typing import Any
 
 import typer
+import typer.main
 
+from runwright.cli.commands import LazyGroup
 from runwright.errors import RunwrightError, RunwrightWarning
 
 app = typer.Typer(
     name="runwright",
+    cls=LazyGroup,  # a command's module is imported only when that command is used
     help="Run, validate and inspect runwright workflow templates.",
     no_args_is_help=True,
     add_completion=False,
@@ -43,16 +46,13 @@ python_show_warning = warnings.showwarning
 
 
 def main() -> None:
-    from runwright.cli import audit, plugins, run, runs, schedule, templates  # noqa: F401
     from runwright.config import unknown_variable_warnings
-    from runwright.plugins import get_plugin_manager
 
     warnings.showwarning = show_warning
     for warning in unknown_variable_warnings():
         typer.echo(warning, err=True)
     try:
-        get_plugin_manager().hook.register_cli_commands(app=app)  # e.g. `serve` from runwright[api]
-        app()
+        typer.main.get_group(app)()  # plugins' commands (`serve`) are found when asked for
     except RunwrightError as exc:  # anything a command did not turn into an exit itself
         typer.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USAGE)

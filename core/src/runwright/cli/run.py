@@ -62,14 +62,15 @@ def run(
             outcome = workflow.release(utc_now(), params, mode="dryrun", render_params=False)
             show_dry_run(outcome, as_json, findings)
             return
-        workflow.parameterize(params)  # bad params are a usage error, before any record
+        typed = workflow.parameterize(params)  # bad params: a usage error before any record; the
+        # run takes these converted values as they are (params are converted once per run)
         followers = Followers.of(workflow)  # on: release loops are a usage error too
         audit = optional_audit(workflow)
         if audit is not None:  # runs of this workflow a killed process left RUNNING: CRASHED
             mark_dead_crashed(audit, audit.list(workflow.name, ReleaseStatus.RUNNING))
         if audit is None:
             with Progress(enabled=not (as_json or quiet)) as observer:
-                result = workflow.execute(params, observer=observer)
+                result = workflow.execute(typed, observer=observer)
                 chained = followers.release(result, utc_now(), None, {"observer": observer})
             finish(result, as_json, chained)
             return
@@ -78,7 +79,7 @@ def run(
     release_and_report(
         workflow,
         utc_now(),
-        params,
+        typed,
         as_json,
         mode="force",
         release_type="manual",

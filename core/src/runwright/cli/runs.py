@@ -51,7 +51,7 @@ def rerun(
             raise RunwrightError(f"no release record with run id '{run_id}' in {audit.url}")
         params = replay_params(record, parse_params(param))  # secrets read again, never '***'
         workflow = Workflow.from_conf(record.workflow, conf)
-        workflow.parameterize(params)
+        params = workflow.parameterize(params)  # converted once: the run takes them as they are
     except RunwrightError as exc:
         raise fail_usage(str(exc)) from None
     release_and_report(

@@ -21,6 +21,7 @@ class TemplateModel(BaseModel):
         frozen=True,
         arbitrary_types_allowed=True,
         allow_inf_nan=False,
+        defer_build=True,
     )
 
 

@@ -6,7 +6,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
 from pydantic import Field, field_validator
 
 from runwright.models.base import TemplateModel
@@ -44,6 +43,8 @@ class CronEvent(TemplateModel):
     @field_validator("cronjob")
     @classmethod
     def _valid_cron(cls, value: str) -> str:
+        from croniter import croniter  # only templates with a schedule pay for it
+
         if len(value.split()) != 5 or not croniter.is_valid(value):
             raise ValueError(f"'{value}' is not a valid 5-field cron expression")
         return value

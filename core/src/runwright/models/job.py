@@ -8,7 +8,6 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from jinja2 import meta
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from runwright.config import Limits
@@ -196,5 +195,7 @@ def _root_names(engine: ExpressionEngine, text: str) -> set[str]:
     for part in engine.compile(text).parts:
         if not isinstance(part, str):
             tree = engine.env.parse("${{ " + part.text + " }}")
+            from jinja2 import meta
+
             names |= meta.find_undeclared_variables(tree)
     return names

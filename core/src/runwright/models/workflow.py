@@ -62,6 +62,7 @@ class Workflow(TemplateModel):
     _order: tuple[str, ...] = PrivateAttr(default=())
     _released_after: tuple[str, ...] = PrivateAttr(default=())
     _raw: dict[str, Any] | None = PrivateAttr(default=None)
+    _typed: dict[str, Any] | None = PrivateAttr(default=None)  # the last params parameterize() made
 
     @field_validator("on", mode="before")
     @classmethod
@@ -169,6 +170,11 @@ class Workflow(TemplateModel):
         (did you mean), else a warning (``UndeclaredParamWarning``) and it is kept as given: the
         seed passes such values.
         """
+        last = self._typed
+        if last is not None and params is not None and params == last:
+            # what this method returned (the command line checked them, then the release runs
+            # them): converted already, so a run converts its params once and keeps one "now"
+            return dict(last)
         given = dict(params or {})
         self._check_undeclared(given)
         typed: dict[str, Any] = {}
@@ -186,7 +192,8 @@ class Workflow(TemplateModel):
             except ValueError as exc:
                 raise ParamError(self.name, key, str(exc)) from None
         typed.update(given)
-        return typed
+        self._typed = typed
+        return dict(typed)
 
     def _check_undeclared(self, given: Mapping[str, Any]) -> None:
         undeclared = [key for key in given if key not in self.params]

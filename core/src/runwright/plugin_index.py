@@ -1,0 +1,170 @@
+"""The ``runwright`` entry points, found once per installation and cached on disk.
+
+``importlib.metadata`` reads the metadata of every distribution in the environment to find one
+group's entry points (~60 ms in a venv of a few hundred packages), on every start of the CLI. The
+answer only changes when something is installed or removed, so it is cached in the user's cache
+folder (``$XDG_CACHE_HOME/runwright`` or ``~/.cache/runwright``) keyed by a fingerprint of the
+``sys.path`` folders: their modification times and the names and times of the ``*.dist-info`` /
+``*.egg-info`` folders in them. The cache also remembers which hooks each plugin implements (learned
+when it is first loaded), so a command needing one hook (``--help`` needs ``register_cli_commands``)
+imports only the plugins that implement it. A missing, corrupt or stale cache is rebuilt; a cache
+folder that cannot be written is ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+ENTRY_POINT_GROUP = "runwright"
+CACHE_VERSION = 1
+KEPT_INDEXES = 8
+METADATA_SUFFIXES = (".dist-info", ".egg-info")
+
+
+@dataclass
+class PluginEntryPoint:
+    """One ``runwright`` entry point and the distribution that declares it."""
+
+    name: str
+    value: str
+    distribution: str
+    version: str
+    #: The hooks the plugin implements, once it has been loaded; None until then.
+    hooks: list[str] | None = field(default=None)
+
+
+def cache_folder() -> Path:
+    """``$XDG_CACHE_HOME/runwright``, else ``~/.cache/runwright``."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "runwright"
+
+
+def installed_fingerprint(path: list[str] | None = None) -> str:
+    """A digest that changes whenever a distribution is installed, removed or reinstalled."""
+    parts: list[object] = [sys.executable, CACHE_VERSION]
+    for entry in sys.path if path is None else path:
+        folder = entry or os.curdir
+        try:
+            listing = []
+            with os.scandir(folder) as entries:
+                for item in entries:
+                    if item.name.endswith(METADATA_SUFFIXES):
+                        entry_points = _mtime(item.path, "entry_points.txt")
+                        listing.append((item.name, item.stat().st_mtime_ns, entry_points))
+            parts.append((entry, os.stat(folder).st_mtime_ns, sorted(listing)))
+        except OSError:  # not a folder (a zip, a missing entry): importlib.metadata skips it too
+            parts.append((entry, None))
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+def _mtime(folder: str, name: str) -> int | None:
+    try:
+        return os.stat(os.path.join(folder, name)).st_mtime_ns
+    except OSError:
+        return None
+
+
+class PluginIndex:
+    """The entry points of this environment, from the cache when it is current."""
+
+    def __init__(self, entry_points: list[PluginEntryPoint], fingerprint: str, cache_file: Path) -> None:
+        self.entry_points = entry_points
+        self.fingerprint = fingerprint
+        self.cache_file = cache_file
+        self._saved: list[dict[str, object]] | None = self._entries()
+
+    @classmethod
+    def load(cls) -> PluginIndex:
+        """Read the cache if it matches the installed distributions, else scan them and save it."""
+        fingerprint = installed_fingerprint()
+        key = hashlib.sha256(sys.executable.encode()).hexdigest()[:16]
+        cache_file = cache_folder() / f"entry-points-v{CACHE_VERSION}-{key}.json"
+        cached = _parse_entries(_read_indexes(cache_file).get(fingerprint))
+        if cached is not None:
+            return cls(cached, fingerprint, cache_file)
+        index = cls(scan_entry_points(), fingerprint, cache_file)
+        index._saved = None
+        index.save()
+        return index
+
+    def learn_hooks(self, name: str, hooks: list[str]) -> None:
+        """Remember which hooks the plugin ``name`` implements (saved by :meth:`save`)."""
+        for entry in self.entry_points:
+            if entry.name == name:
+                entry.hooks = sorted(hooks)
+
+    def save(self) -> None:
+        """Write the cache if it changed; an unwritable cache folder only costs the next scan.
+
+        One file per interpreter holds the last :data:`KEPT_INDEXES` fingerprints (a console
+        script and ``python -c`` see different ``sys.path``; tests add folders to it).
+        """
+        entries = self._entries()
+        if entries == self._saved:
+            return
+        indexes = _read_indexes(self.cache_file)
+        indexes.pop(self.fingerprint, None)
+        indexes[self.fingerprint] = entries  # the newest last
+        kept = dict(list(indexes.items())[-KEPT_INDEXES:])
+        try:
+            self.cache_file.parent.mkdir(parents=True, exist_ok=True)
+            temporary = self.cache_file.with_name(f"{self.cache_file.name}.{os.getpid()}.tmp")
+            temporary.write_text(json.dumps({"version": CACHE_VERSION, "indexes": kept}), encoding="utf-8")
+            os.replace(temporary, self.cache_file)
+            self._saved = entries
+        except OSError:
+            pass
+
+    def _entries(self) -> list[dict[str, object]]:
+        return [asdict(entry) for entry in self.entry_points]
+
+
+def scan_entry_points() -> list[PluginEntryPoint]:
+    """Every ``runwright`` entry point, in the order ``importlib.metadata`` finds them (pluggy's)."""
+    import importlib.metadata
+
+    found = []
+    for dist in importlib.metadata.distributions():
+        for ep in dist.entry_points:
+            if ep.group == ENTRY_POINT_GROUP:
+                found.append(PluginEntryPoint(ep.name, ep.value, dist.metadata["Name"], dist.version))
+    return found
+
+
+def _read_indexes(cache_file: Path) -> dict[str, object]:
+    """fingerprint -> entry points, as cached; empty when the file is missing or not ours."""
+    try:
+        document = json.loads(cache_file.read_text(encoding="utf-8"))
+        if isinstance(document, dict) and document.get("version") == CACHE_VERSION:
+            indexes = document.get("indexes")
+            if isinstance(indexes, dict):
+                return indexes
+    except (OSError, ValueError):
+        pass
+    return {}
+
+
+def _parse_entries(items: object) -> list[PluginEntryPoint] | None:
+    """The cached entry points, or None when they are missing or not what we wrote."""
+    if not isinstance(items, list):
+        return None
+    try:
+        entries = []
+        for item in items:
+            hooks = item["hooks"]
+            if hooks is not None and not all(isinstance(hook, str) for hook in hooks):
+                return None
+            entries.append(
+                PluginEntryPoint(
+                    str(item["name"]), str(item["value"]), str(item["distribution"]), str(item["version"]),
+                    list(hooks) if hooks is not None else None,
+                )
+            )
+        return entries
+    except (KeyError, TypeError):
+        return None

@@ -1,0 +1,142 @@
+"""A command imports only what it uses: `--help` and `import runwright` stay light, and the plugins'
+entry points are read from a cache that follows what is installed."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+from tests.test_plugin_loading import install_fake_plugin
+
+HEAVY = ("pydantic", "jinja2", "yaml", "croniter", "fastapi")
+SHOW_MODULES = "import json, sys; print('MODULES=' + json.dumps(sorted(sys.modules)))"
+
+
+def modules_after(code: str, env: dict[str, str] | None = None) -> tuple[set[str], subprocess.CompletedProcess[str]]:
+    """Run ``code`` in a fresh interpreter; the names in its ``sys.modules`` at the end."""
+    full_env = {**os.environ, **(env or {})}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=full_env, cwd=REPO, timeout=60
+    )
+    line = next((line for line in proc.stdout.splitlines() if line.startswith("MODULES=")), None)
+    assert line is not None, proc.stdout + proc.stderr
+    return set(json.loads(line.removeprefix("MODULES="))), proc
+
+
+def cli_modules(*args: str, env: dict[str, str] | None = None) -> tuple[set[str], subprocess.CompletedProcess[str]]:
+    """The modules the real CLI entry point imported to run ``runwright ARGS``."""
+    code = (
+        f"import sys; sys.argv = ['runwright', *{list(args)!r}]\n"
+        "from runwright.cli import main\n"
+        "try:\n    main()\nexcept SystemExit as exit:\n    assert exit.code in (0, None), exit.code\n"
+        f"{SHOW_MODULES}\n"
+    )
+    return modules_after(code, env)
+
+
+def loaded(modules: set[str], names: tuple[str, ...]) -> list[str]:
+    return [name for name in names if name in modules]
+
+
+@pytest.fixture
+def cache_home(tmp_path: Path) -> dict[str, str]:
+    """A user cache folder of its own, warmed by one start (the first start learns the plugins)."""
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    cli_modules("--help", env=env)
+    return env
+
+
+def test_import_runwright_imports_no_heavy_library() -> None:
+    modules, _ = modules_after(f"import runwright\n{SHOW_MODULES}")
+    assert loaded(modules, (*HEAVY, "typer", "pluggy", "rich")) == []
+
+
+def test_help_imports_no_model_template_or_web_library(cache_home: dict[str, str]) -> None:
+    modules, proc = cli_modules("--help", env=cache_home)
+    assert "run  " in proc.stdout and "serve  " in proc.stdout
+    assert loaded(modules, HEAVY) == []
+    assert "importlib.metadata" not in modules  # the entry points came from the cache
+    assert not any(name.startswith("runwright.cli.run") for name in modules)
+
+
+def test_run_imports_no_scheduler_web_or_terminal_library(cache_home: dict[str, str]) -> None:
+    modules, proc = cli_modules("run", "hello-world", "--conf", "conf", "--quiet", env=cache_home)
+    assert "hello-world: SUCCESS" in proc.stdout
+    assert loaded(modules, ("croniter", "fastapi", "rich")) == []  # stdout is not a terminal
+
+
+def test_command_list_short_help_matches_each_command_docstring() -> None:
+    """COMMANDS is the one copy of each command's one-line help shown by `runwright --help`."""
+    import importlib
+
+    import typer.main
+    from runwright.cli.app import app
+    from runwright.cli.commands import COMMANDS
+
+    for module, _ in COMMANDS.values():
+        importlib.import_module(module)
+    real = typer.main.get_group(app).commands.loaded
+    assert set(real) == set(COMMANDS), "a command is missing from COMMANDS, or listed but not defined"
+    for name, (_, short_help) in COMMANDS.items():
+        first_paragraph = inspect.cleandoc(real[name].help or "").split("\n\n")[0].replace("\n", " ")
+        assert short_help == first_paragraph, name
+
+
+def test_help_lists_every_command_in_one_process(cache_home: dict[str, str]) -> None:
+    from runwright.cli.commands import COMMANDS
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "runwright", "--help"],
+        capture_output=True, text=True, env={**os.environ, **cache_home}, cwd=REPO, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    listed = [line.split()[0] for line in proc.stdout.split("Commands:")[1].splitlines() if line.strip()]
+    assert listed == [*COMMANDS, "serve"]
+
+
+def test_a_plugin_installed_after_the_cache_was_written_is_found(tmp_path: Path, cache_home: dict[str, str]) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    env = {**cache_home, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    before = subprocess.run(
+        [sys.executable, "-m", "runwright", "plugins"], capture_output=True, text=True, env={**os.environ, **env},
+        cwd=REPO, timeout=60,
+    )
+    assert before.returncode == 0 and "runwright-late" not in before.stdout, before.stderr
+    install_fake_plugin(site, "runwright-late", "late", "rw_late", "")
+    after = subprocess.run(
+        [sys.executable, "-m", "runwright", "plugins"], capture_output=True, text=True, env={**os.environ, **env},
+        cwd=REPO, timeout=60,
+    )
+    assert after.returncode == 0, after.stderr
+    assert "late  (runwright-late 1.2.3)" in after.stdout
+
+
+def test_a_corrupt_cache_is_ignored_and_rewritten(cache_home: dict[str, str]) -> None:
+    files = list((Path(cache_home["XDG_CACHE_HOME"]) / "runwright").glob("entry-points-*.json"))
+    assert files
+    for path in files:
+        path.write_text('{"version": 1, "indexes": ', encoding="utf-8")
+    modules, proc = cli_modules("--help", env=cache_home)
+    assert "serve  " in proc.stdout, proc.stderr
+    for path in files:
+        indexes = json.loads(path.read_text(encoding="utf-8"))["indexes"]
+        assert any(entry["name"] == "api" for entries in indexes.values() for entry in entries)
+    for path in files:  # entries of the wrong shape are ignored too
+        path.write_text(json.dumps({"version": 1, "indexes": dict.fromkeys(indexes, [{"name": 1}])}))
+    modules, proc = cli_modules("--help", env=cache_home)
+    assert "serve  " in proc.stdout, proc.stderr
+
+
+def test_an_unwritable_cache_folder_only_costs_a_scan(tmp_path: Path) -> None:
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("", encoding="utf-8")
+    modules, proc = cli_modules("plugins", env={"XDG_CACHE_HOME": str(not_a_folder)})
+    assert "api  (runwright-api" in proc.stdout, proc.stderr
