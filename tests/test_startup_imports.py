@@ -140,3 +140,11 @@ def test_an_unwritable_cache_folder_only_costs_a_scan(tmp_path: Path) -> None:
     not_a_folder.write_text("", encoding="utf-8")
     modules, proc = cli_modules("plugins", env={"XDG_CACHE_HOME": str(not_a_folder)})
     assert "api  (runwright-api" in proc.stdout, proc.stderr
+
+
+def test_listing_plugins_does_not_import_the_s3_client(cache_home: dict[str, str]) -> None:
+    """`runwright plugins` names the requests plugin's S3 calls without importing botocore:
+    the client library is loaded by the calls that talk to S3."""
+    modules, proc = cli_modules("plugins", env=cache_home)
+    assert "tasks/s3-put@requests" in proc.stdout
+    assert loaded(modules, ("botocore", "boto3", "fastapi")) == []

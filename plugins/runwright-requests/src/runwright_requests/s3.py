@@ -12,14 +12,17 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import botocore.session
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import SecretStr
 
 from .errors import ArgumentError, S3Error
+
+if TYPE_CHECKING:
+    import botocore.session
+
+# botocore is imported by the functions that talk to S3, not by this module: listing the
+# plugin's calls (``runwright plugins``, the checker) must not pay ~60 ms for it.
 from .redaction import Redactor, Tracer, reveal
 
 MIB = 1024 * 1024
@@ -90,6 +93,9 @@ def make_client(
             "aws_access_client_id and aws_access_client_secret must be given together"
         )
     redactor.add(secret_access_key)
+    import botocore.session
+    from botocore.config import Config
+
     config = Config(
         retries={"max_attempts": 3, "mode": "standard"},
         connect_timeout=10,
@@ -117,6 +123,8 @@ def make_client(
 @contextmanager
 def s3_errors(action: str, location: S3Location, redactor: Redactor) -> Iterator[None]:
     """Turn botocore's errors into S3Error naming the action and the object."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     try:
         yield
     except ClientError as exc:
@@ -193,6 +201,8 @@ class S3ObjectWriter:
 
     def abort(self) -> None:
         """Drop everything: cancel the multipart upload so no part lingers in the bucket."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
         self._buffer = bytearray()
         if self._upload_id is None:
             return
@@ -233,6 +243,8 @@ def delete_keys(
     client: Any, bucket: str, keys: list[str], *, redactor: Redactor, trace: Tracer
 ) -> None:
     """Delete objects this call wrote (best effort: a failure is traced, not raised)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     for start in range(0, len(keys), 1000):
         batch = keys[start : start + 1000]
         try:
@@ -271,6 +283,8 @@ def check_bucket(client: Any, location: S3Location, *, redactor: Redactor) -> No
 
     A 403 (no s3:ListBucket permission) is not an answer either way, so it is let through.
     """
+    from botocore.exceptions import BotoCoreError, ClientError
+
     try:
         client.head_bucket(Bucket=location.bucket)
     except ClientError as exc:
@@ -285,6 +299,8 @@ def check_bucket(client: Any, location: S3Location, *, redactor: Redactor) -> No
 
 def key_exists(client: Any, location: S3Location, *, redactor: Redactor) -> bool:
     """True when exactly this key exists (404 is a plain 'no')."""
+    from botocore.exceptions import ClientError
+
     try:
         client.head_object(Bucket=location.bucket, Key=location.key)
         return True
