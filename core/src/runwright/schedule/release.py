@@ -210,7 +210,9 @@ def record_failed_release(
     """Claim ``record`` (unless ``claimed``) and record it FAILED with ``error``: a release that
     cannot start (its template does not validate) is in the audit store like any other."""
     if not claimed and not backend.claim(record):
-        return ReleaseOutcome(record.workflow, record.release, False, Status.SKIP.value, reason="already released")
+        return ReleaseOutcome(
+            record.workflow, record.release, False, Status.SKIP.value, reason="already released"
+        )
     final = record.model_copy(
         update={"status": ReleaseStatus.FAILED, "errors": [error_record(error)], "ended": utc_now()}
     )

@@ -199,10 +199,17 @@ def failed_follower(
     from runwright.schedule.release import ReleaseMode, ReleaseOutcome, new_record, record_failed_release
 
     template = getattr(workflows, "templates", {}).get(name)
-    if audit is None or template is None or not isinstance(error, TemplateError) or mode != ReleaseMode.NORMAL:
+    if (
+        audit is None
+        or template is None
+        or not isinstance(error, TemplateError)
+        or mode != ReleaseMode.NORMAL
+    ):
         return ReleaseOutcome(name, logical_date, False, "FAILED", reason=str(error))
     log.error("release of %s @ %s FAILED before it started: %s", name, logical_date, error)
-    return record_failed_release(audit, new_record(template, logical_date, ReleaseType(release_type), {}), error)
+    return record_failed_release(
+        audit, new_record(template, logical_date, ReleaseType(release_type), {}), error
+    )
 
 
 @dataclass

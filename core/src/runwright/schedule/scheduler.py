@@ -15,8 +15,8 @@ import logging
 import re
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -160,10 +160,17 @@ class Scheduler:
 
     # -- templates ---------------------------------------------------------------------
 
-    def load(self) -> None:
-        """(Re)build the entries from the conf path; keep each entry's place in time."""
+    def load(self, *, report: bool = True) -> None:
+        """(Re)build the entries from the conf path; keep each entry's place in time.
+
+        Each template newly skipped is logged as an error (``report=False``: left to the
+        start-up summary)."""
+        before = set(self.skipped)
         with collection_paused():  # reading allocates ~20 objects per YAML node, all kept
             self._load()
+        for message in self.skipped if report else ():
+            if message not in before:
+                log.error("skipped: %s", message)
 
     def _load(self) -> None:
         """Read the conf path.
@@ -200,10 +207,13 @@ class Scheduler:
                 except RunwrightError as exc:
                     skipped.append(str(exc))
             elif template_type not in known_types:
-                shown = "the key 'type' is missing" if template_type is None else f"unknown type '{template_type}'"
-                skipped.append(
-                    f"{source.file}: template '{name}': {shown} (expected one of: {', '.join(sorted(known_types))})"
+                shown = (
+                    "the key 'type' is missing"
+                    if template_type is None
+                    else f"unknown type '{template_type}'"
                 )
+                expected = ", ".join(sorted(known_types))
+                skipped.append(f"{source.file}: template '{name}': {shown} (expected one of: {expected})")
         if self.only is None:
             for template in templates.values():
                 for event in template.events:
@@ -222,8 +232,6 @@ class Scheduler:
                     entries[entry.key] = entry
         problems = release_problems(templates)
         skipped += [f"on.release: {problem}" for problem in problems]
-        for message in skipped:
-            log.error("skipped: %s", message)
         with self._lock:
             self.templates = templates
             self.workflows = LazyWorkflows(templates, self.runtime)
@@ -374,15 +382,18 @@ class Scheduler:
                     workflow = template.build(self.runtime)
                     params = render_with_deadline(entry.params, tick, workflow)
                 except TemplateError as exc:  # the template itself: every entry fails the same way
-                    errors.append(exc)
+                    errors = [exc]
                     break
                 except RunwrightError as exc:
                     log.error("params of %s at %s: %s", template.name, tick, exc)
                     errors.append(exc)
                     continue
-                prepared.append((workflow, new_record(workflow, tick, ReleaseType.SCHEDULED, params), params, None))
+                prepared.append(
+                    (workflow, new_record(workflow, tick, ReleaseType.SCHEDULED, params), params, None)
+                )
+                errors = []
                 break
-            else:
+            if errors:
                 tick = group[0][1]
                 prepared.append((None, new_record(template, tick, ReleaseType.SCHEDULED, {}), {}, errors[0]))
         won = self.audit.claim_many([record for _, record, _, _ in prepared])
@@ -397,8 +408,11 @@ class Scheduler:
                 continue
             self._remember_claim(key)
             if error is not None or workflow is None:
-                log.error("release of %s @ %s FAILED before it started: %s", record.workflow, record.release, error)
-                outcome = record_failed_release(self.audit, record, error or RunwrightError("?"), claimed=True)
+                when = record.release.isoformat()
+                log.error("release of %s @ %s FAILED before it started: %s", record.workflow, when, error)
+                outcome = record_failed_release(
+                    self.audit, record, error or RunwrightError("?"), claimed=True
+                )
                 with self._lock:
                     self.outcomes.append(outcome)
                 continue
@@ -497,35 +511,48 @@ class Scheduler:
 
     def start(self) -> None:
         """What ``run`` does before its first tick: load, recover crashed releases, and say
-        what was loaded and when the next tick is."""
-        self.load()
+        what was loaded, what was skipped and why, and when the next tick is."""
+        self.load(report=False)
         self.recover()
-        for line in self.summary():
-            log.info("%s", line)
+        for level, line in self.summary():
+            log.log(level, "%s", line)
 
-    def summary(self) -> list[str]:
-        """What was loaded (and from where), what was skipped and why, and the next tick."""
-        entries = len(self.entries)
+    def summary(self) -> list[tuple[int, str]]:
+        """(log level, line): what was loaded and from where, what was skipped, the next tick."""
+        workflows, schedules = (
+            plural(len(self.templates), "workflow"),
+            plural(self.schedule_count, "schedule"),
+        )
+        entries = plural(len(self.entries), "schedule entry", "schedule entries")
         lines = [
-            f"loaded {plural(len(self.templates), 'workflow')} and {plural(self.schedule_count, 'schedule')} "
-            f"({plural(entries, 'schedule entry', 'schedule entries')}) from {self.conf_path}; "
-            f"audit store {without_password(self.audit.url)}"
+            (
+                logging.INFO,
+                f"loaded {workflows} and {schedules} ({entries}) from {self.conf_path}; "
+                f"audit store {without_password(self.audit.url)}",
+            )
         ]
         if self.skipped:
-            lines.append(f"skipped {plural(len(self.skipped), 'template')}:")
-            lines += ["  " + message.replace("\n", "\n  ") for message in self.skipped]
+            lines.append((logging.ERROR, f"not scheduled ({len(self.skipped):,}):"))
+            lines += [(logging.ERROR, "  " + message.replace("\n", "\n  ")) for message in self.skipped]
         with self._lock:
             first = self._heap[0] if self._heap else None
-            same = [due for due in self._heap if first is not None and due.instant == first.instant]
+            same = sorted(due for due in self._heap if first is not None and due.instant == first.instant)
         if first is None:
-            lines.append("no scheduled ticks: nothing to release" if not self.release_graph else
-                         "no cron ticks: only on.release followers")
+            lines.append((logging.INFO, "no cron ticks to wait for"))
             return lines
-        names = sorted({self.entries[due.key].workflow for due in same if due.key in self.entries})
-        shown = names[0] + (f" and {len(names) - 1} more" if len(names) > 1 else "")
-        when = first.when.isoformat()
-        utc = first.instant.isoformat()
-        lines.append(f"next tick: {shown} at {when}" + ("" if when == utc else f" ({utc} UTC)"))
+        shown: dict[str, str] = {}
+        for due in same:
+            entry = self.entries.get(due.key)
+            if entry is not None and entry.workflow not in shown:
+                local = (
+                    ""
+                    if entry.event.timezone == "UTC"
+                    else f" ({due.when.isoformat()} {entry.event.timezone})"
+                )
+                shown[entry.workflow] = entry.workflow + local
+        names = [shown[name] for name in sorted(shown)]
+        listed = ", ".join(names[:3]) + (f" and {len(names) - 3:,} more" if len(names) > 3 else "")
+        lines.append((logging.INFO, f"next tick at {first.instant.isoformat()} UTC: {listed}"))
         return lines
 
     def warm_up(self, deadline: datetime) -> None:
@@ -615,4 +642,3 @@ def render_with_deadline(params: dict[str, Any], tick: datetime, workflow: Workf
     if "error" in outcome:
         raise outcome["error"]
     return outcome["params"]
-

@@ -36,7 +36,9 @@ if TYPE_CHECKING:
 
 CRON_EVENTS: TypeAdapter[list[CronEvent]] = TypeAdapter(list[CronEvent])
 CRON_EVENT_KEYS = frozenset(
-    {"schedule", "release"} | {f.alias or n for n, f in CronEvent.model_fields.items()} | set(CronEvent.model_fields)
+    {"schedule", "release"}
+    | {f.alias or n for n, f in CronEvent.model_fields.items()}
+    | set(CronEvent.model_fields)
 )
 
 
