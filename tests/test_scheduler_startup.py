@@ -124,3 +124,26 @@ def test_start_up_validates_only_on_and_the_wait_validates_the_rest(conf, caplog
     assert [r.getMessage().split(":")[0] for r in caplog.records] == [
         "each release of this template will fail"
     ]
+
+
+FOLLOWED = """
+upstream:
+  type: Workflow
+  on: [{cronjob: "* * * * *"}]
+  jobs: {j: {stages: [{id: s, echo: hi}]}}
+broken-follower:
+  type: Workflow
+  on: {release: [upstream]}
+  jobs: {j: {stages: [{id: s, echo: hi, retries: lots}]}}
+"""
+
+
+def test_a_broken_follower_is_recorded_failed(conf, caplog) -> None:
+    folder = conf(FOLLOWED)
+    scheduler = Scheduler(folder, clock=SimulatedClock(T0), max_workers=1)
+    with caplog.at_level(logging.ERROR, logger="runwright"):
+        scheduler.run(until=TICK + timedelta(seconds=30))
+    records = make_audit_backend().list(workflow="broken-follower")
+    assert [(r.release, r.status) for r in records] == [(TICK, ReleaseStatus.FAILED)]
+    assert "template 'broken-follower' is invalid" in records[0].errors[0]["message"]
+    assert "jobs.j.stages[0]" in records[0].errors[0]["message"]
