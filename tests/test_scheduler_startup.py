@@ -34,7 +34,7 @@ bad-stage:
   jobs: {j: {stages: [{id: s, ech: hi}]}}
 unscheduled:
   type: Workflow
-  jobs: {j: {stages: [{id: s, echo: hi}]}}
+  jobs: {j: {stages: [{id: s, echo: "${{ params.nope }}"}]}}
 """
 
 
@@ -58,7 +58,7 @@ def test_startup_says_what_it_loaded_what_it_skipped_and_the_next_tick(conf, tmp
         f"loaded 4 workflows and 0 schedules (4 schedule entries) from {folder}; audit store {audit_url}"
         in err
     )
-    assert "not scheduled (2):" in err
+    assert "left out (2):" in err
     assert "broken.yml: invalid YAML" in err
     assert (
         "templates.yml: template 'bad-cron' is invalid:\n    - on[0].cronjob: '61 * * * *' is not a valid"
@@ -121,9 +121,10 @@ def test_start_up_validates_only_on_and_the_wait_validates_the_rest(conf, caplog
     with caplog.at_level(logging.ERROR, logger="runwright.scheduler"):
         scheduler.warm_up(TICK)
     assert all(template.built for template in scheduler.templates.values())
-    assert [r.getMessage().split(":")[0] for r in caplog.records] == [
-        "each release of this template will fail"
-    ]
+    said = [r.getMessage() for r in caplog.records]
+    assert [message.split(":")[0] for message in said] == ["each release of this template will fail"] * 2
+    assert "template 'bad-stage' is invalid" in said[0] + said[1]
+    assert "params.nope" in said[0] + said[1]  # the static checks every run starts with
 
 
 FOLLOWED = """

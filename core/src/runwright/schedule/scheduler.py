@@ -532,7 +532,7 @@ class Scheduler:
             )
         ]
         if self.skipped:
-            lines.append((logging.ERROR, f"not scheduled ({len(self.skipped):,}):"))
+            lines.append((logging.ERROR, f"left out ({len(self.skipped):,}):"))
             lines += [(logging.ERROR, "  " + message.replace("\n", "\n  ")) for message in self.skipped]
         with self._lock:
             first = self._heap[0] if self._heap else None
@@ -558,7 +558,9 @@ class Scheduler:
     def warm_up(self, deadline: datetime) -> None:
         """Validate the workflows not built yet while there is time before ``deadline`` (the
         next wake-up): a broken template is named long before its tick, and a tick does not
-        wait for models to be built."""
+        wait for models to be built. The static checks every run starts with run here too."""
+        from runwright.check import check_before_run
+
         if self._warm:
             return
         for template in list(self.templates.values()):
@@ -567,7 +569,7 @@ class Scheduler:
             if self.stop_event.is_set() or self.clock.now() >= deadline - WARM_UP_MARGIN:
                 return
             try:
-                template.build(self.runtime)
+                check_before_run(template.build(self.runtime), self.runtime)
             except RunwrightError as exc:
                 log.error("each release of this template will fail: %s", exc)
         self._warm = True
