@@ -79,10 +79,10 @@ stuck:
   workflows:
     - name: every-minute
       params: {x: "${{ release.type | stall }}"}
-      on: [{cronjob: "*/2 * * * *"}]
+      on: [{cronjob: "* * * * *"}]
     - name: every-minute
       params: {x: "${{ release.type }}"}
-      on: [{cronjob: "* * * * *"}]
+      on: [{cronjob: "*/2 * * * *"}]
 """
 
 

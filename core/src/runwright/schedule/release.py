@@ -37,6 +37,7 @@ from runwright.schedule.heartbeat import HEARTBEATS
 
 if TYPE_CHECKING:
     from runwright.models.workflow import Workflow
+    from runwright.schedule.templates import WorkflowTemplate
 
 HEARTBEAT_SECONDS = 10.0
 
@@ -181,7 +182,7 @@ def claim_release(backend: AuditBackend, record: ReleaseRecord, mode: ReleaseMod
 
 
 def new_record(
-    workflow: Workflow,
+    workflow: Workflow | WorkflowTemplate,
     logical_date: datetime,
     release_type: ReleaseType,
     params: dict[str, Any],
@@ -200,6 +201,31 @@ def new_record(
         params=mask(values),
         secret_params=secret_sources(values),
         definition_hash=workflow.definition_hash,
+    )
+
+
+def record_failed_release(
+    backend: AuditBackend, record: ReleaseRecord, error: BaseException, *, claimed: bool = False
+) -> ReleaseOutcome:
+    """Claim ``record`` (unless ``claimed``) and record it FAILED with ``error``: a release that
+    cannot start (its template does not validate) is in the audit store like any other."""
+    if not claimed and not backend.claim(record):
+        return ReleaseOutcome(
+            record.workflow, record.release, False, Status.SKIP.value, reason="already released"
+        )
+    final = record.model_copy(
+        update={"status": ReleaseStatus.FAILED, "errors": [error_record(error)], "ended": utc_now()}
+    )
+    backend.update(final, expect_running=True)
+    return ReleaseOutcome(
+        workflow=record.workflow,
+        logical_date=record.release,
+        ran=True,
+        status=final.status.value,
+        run_id=record.run_id,
+        attempt=record.attempt,
+        record=final,
+        reason=str(error),
     )
 
 

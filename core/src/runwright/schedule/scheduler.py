@@ -8,13 +8,16 @@ and stops cleanly: running releases finish, or are cancelled and recorded CANCEL
 
 from __future__ import annotations
 
+import gc
 import heapq
 import json
 import logging
 import re
 import threading
 import time
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,7 +33,7 @@ from runwright.audit import (
     utc_now,
 )
 from runwright.config import Limits, Settings
-from runwright.errors import RunwrightError
+from runwright.errors import RunwrightError, TemplateError
 from runwright.loader import BrokenConf, build_model, conf_files, discover
 from runwright.models.events import CronEvent
 from runwright.models.schedule import Schedule
@@ -42,12 +45,14 @@ from runwright.schedule.release import (
     ReleaseMode,
     ReleaseOutcome,
     new_record,
+    record_failed_release,
     release,
     release_params,
     replay_params,
     run_claimed,
 )
 from runwright.schedule.release_triggers import followers_graph, release_followers, release_problems
+from runwright.schedule.templates import LazyWorkflows, WorkflowTemplate, schedule_of
 from runwright.templating.engine import has_expression
 
 log = logging.getLogger("runwright.scheduler")
@@ -55,6 +60,8 @@ log = logging.getLogger("runwright.scheduler")
 DEFAULT_STOP_BOUNDARY = timedelta(minutes=5)
 CRASHED_HEARTBEAT_AGE = timedelta(minutes=2)
 SHUTDOWN_GRACE_SECONDS = 30.0
+MAX_REMEMBERED_CLAIMS = 200_000
+WARM_UP_MARGIN = timedelta(seconds=1)
 
 
 def parse_duration(text: str) -> timedelta:
@@ -139,67 +146,109 @@ class Scheduler:
         self.stop_event = threading.Event()
         self.entries: dict[str, Entry] = {}
         self.release_graph: dict[str, list[str]] = {}
-        self.workflows: dict[str, Workflow] = {}
+        self.templates: dict[str, WorkflowTemplate] = {}
+        self.workflows: Mapping[str, Workflow] = {}
+        self.skipped: list[str] = []
+        self.schedule_count = 0
         self.outcomes: list[ReleaseOutcome] = []
         self._heap: list[_Due] = []
+        self._claimed: dict[tuple[str, datetime], None] = {}
+        self._warm = False
+        self._shared_said: set[tuple[str, ...]] = set()
         self._mtimes: dict[Path, float] = {}
         self._lock = threading.Lock()
 
     # -- templates ---------------------------------------------------------------------
 
-    def load(self) -> None:
-        """(Re)build the entries from the conf path; keep each entry's place in time."""
+    def load(self, *, report: bool = True) -> None:
+        """(Re)build the entries from the conf path; keep each entry's place in time.
+
+        Each template newly skipped is logged as an error (``report=False``: left to the
+        start-up summary)."""
+        before = set(self.skipped)
+        with collection_paused():  # reading allocates ~20 objects per YAML node, all kept
+            self._load()
+        for message in self.skipped if report else ():
+            if message not in before:
+                log.error("skipped: %s", message)
+
+    def _load(self) -> None:
+        """Read the conf path.
+
+        Only what deciding ticks needs is validated here (see :mod:`runwright.schedule.templates`);
+        what is skipped, and why, is kept in :attr:`skipped` for the start-up summary.
+        """
         broken: list[BrokenConf] = []
         sources = discover(self.conf_path, broken)  # a broken file never stops the others
-        for problem in broken:
-            log.error("skipping broken template file: %s", problem.message.splitlines()[0])
-        workflows: dict[str, Workflow] = {}
+        skipped = [problem.message for problem in broken]
+        templates: dict[str, WorkflowTemplate] = {}
         entries: dict[str, Entry] = {}
         schedules: list[Schedule] = []
+        known_types = self.runtime.template_types
         for name, source in sources.items():
             template_type = source.raw.get("type")
             if template_type == "Workflow":
                 try:
-                    workflow = build_model(source, self.runtime, Workflow)
+                    events, released_after = schedule_of(source)
                 except RunwrightError as exc:
-                    log.error("skipping invalid template: %s", exc)
+                    skipped.append(str(exc))
                     continue
-                workflow._conf_path = self.conf_path
-                workflows[name] = workflow
+                previous = self.templates.get(name)
+                if previous is not None and previous.source == source:
+                    previous.events, previous.released_after = events, released_after
+                    templates[name] = previous  # unchanged: keep its built model (or its error)
+                else:
+                    templates[name] = WorkflowTemplate(source, events, released_after, self.conf_path)
             elif template_type == "Schedule":
                 if self.only is not None and name not in self.only:
                     continue
                 try:
                     schedules.append(build_model(source, self.runtime, Schedule))
                 except RunwrightError as exc:
-                    log.error("skipping invalid schedule: %s", exc)
+                    skipped.append(str(exc))
+            elif template_type not in known_types:
+                shown = (
+                    "the key 'type' is missing"
+                    if template_type is None
+                    else f"unknown type '{template_type}'"
+                )
+                expected = ", ".join(sorted(known_types))
+                skipped.append(f"{source.file}: template '{name}': {shown} (expected one of: {expected})")
         if self.only is None:
-            for workflow in workflows.values():
-                for event in workflow.on:
-                    entry = Entry(workflow.name, event, {}, "workflow")
+            for template in templates.values():
+                for event in template.events:
+                    entry = Entry(template.name, event, {}, "workflow")
                     entries[entry.key] = entry
         for schedule in schedules:
             for item in schedule.workflows:
-                if item.name not in workflows:
-                    log.error("schedule %s names unknown workflow %s", schedule.name, item.name)
+                if item.name not in templates:
+                    skipped.append(
+                        f"{schedule._source}: template '{schedule.name}': workflows: names unknown "
+                        f"or skipped workflow '{item.name}'"
+                    )
                     continue
-                for event in item.on or workflows[item.name].on:
+                for event in item.on or templates[item.name].events:
                     entry = Entry(item.name, event, item.params, f"schedule:{schedule.name}")
                     entries[entry.key] = entry
-        for problem in release_problems(workflows):
-            log.error("on.release: %s", problem)
+        problems = release_problems(templates)
+        skipped += [f"on.release: {problem}" for problem in problems]
         with self._lock:
-            self.workflows = workflows
-            self.release_graph = followers_graph(workflows)
+            self.templates = templates
+            self.workflows = LazyWorkflows(templates, self.runtime)
+            self.release_graph = followers_graph(templates)
+            self.skipped = skipped
+            self.schedule_count = len(schedules)
             old = {due.key for due in self._heap}
             self.entries = entries
             self._heap = [due for due in self._heap if due.key in entries]
             heapq.heapify(self._heap)
             now = self.clock.now()
+            latest: dict[str, datetime | None] = {}
             for key, entry in entries.items():
                 if key not in old:
-                    self._push(entry, self._resume_point(entry, now))
+                    self._push(entry, self._resume_point(entry, now, latest))
         self._mtimes = self._snapshot_mtimes()
+        self._warm = False
 
     def _snapshot_mtimes(self) -> dict[Path, float]:
         try:
@@ -216,9 +265,16 @@ class Scheduler:
 
     # -- time ----------------------------------------------------------------------------
 
-    def _resume_point(self, entry: Entry, now: datetime) -> datetime:
-        """Where this entry's ticks start: after its latest released tick (catch-up), else now."""
-        latest = self._latest_release(entry.workflow)
+    def _resume_point(
+        self, entry: Entry, now: datetime, seen: dict[str, datetime | None] | None = None
+    ) -> datetime:
+        """Where this entry's ticks start: after its latest released tick (catch-up), else now.
+
+        ``seen`` keeps each workflow's latest release for one load (one query per workflow)."""
+        seen = {} if seen is None else seen
+        if entry.workflow not in seen:
+            seen[entry.workflow] = self._latest_release(entry.workflow)
+        latest = seen[entry.workflow]
         if latest is None:
             return now
         missed = ticks_between(entry.event, latest, now)
@@ -273,9 +329,10 @@ class Scheduler:
                 continue
             log.warning("release %s of %s: %s", record.release, record.workflow, why)
             entry = next((e for e in self.entries.values() if e.workflow == record.workflow), None)
-            workflow = self.workflows.get(record.workflow)
-            if entry is not None and workflow is not None and entry.event.retry_crashed:
+            template = self.templates.get(record.workflow)
+            if entry is not None and template is not None and entry.event.retry_crashed:
                 try:
+                    workflow = template.build(self.runtime)
                     params = replay_params(record)
                 except RunwrightError as exc:
                     log.error("cannot re-release %s of %s: %s", record.release, record.workflow, exc)
@@ -300,25 +357,92 @@ class Scheduler:
 
     def release_due(self, now: datetime, pool: ThreadPoolExecutor) -> list[Future[ReleaseOutcome]]:
         """Claim every due release in one batch, then run the claims this process won."""
-        prepared = []
-        for entry, tick in self.due(now):
-            workflow = self.workflows.get(entry.workflow)
-            if workflow is None:
+        return [pool.submit(self._run_one, *claim) for claim in self.claim(self.due(now))]
+
+    def claim(
+        self, due: list[tuple[Entry, datetime]]
+    ) -> list[tuple[Workflow, ReleaseRecord, dict[str, Any]]]:
+        """Claim ``due`` releases in one batch; the won claims, ready to run.
+
+        A (workflow, tick) due from two entries (two cron lines that meet, or a Schedule and the
+        workflow's own ``on:``) is claimed once. A release that cannot start (its template does
+        not validate, its params do not render) is claimed and recorded FAILED with the error.
+        """
+        prepared: list[tuple[Workflow | None, ReleaseRecord, dict[str, Any], RunwrightError | None]] = []
+        groups: dict[tuple[str, datetime], list[tuple[Entry, datetime]]] = {}
+        for entry, tick in due:
+            if entry.workflow in self.templates:
+                groups.setdefault((entry.workflow, tick.astimezone(UTC)), []).append((entry, tick))
+        for group in groups.values():
+            self._say_shared_tick(group)
+            template = self.templates[group[0][0].workflow]
+            errors: list[RunwrightError] = []
+            for entry, tick in group:  # the first entry whose params render is released
+                try:
+                    workflow = template.build(self.runtime)
+                    params = render_with_deadline(entry.params, tick, workflow)
+                except TemplateError as exc:  # the template itself: every entry fails the same way
+                    errors = [exc]
+                    break
+                except RunwrightError as exc:
+                    log.error("params of %s at %s: %s", template.name, tick, exc)
+                    errors.append(exc)
+                    continue
+                prepared.append(
+                    (workflow, new_record(workflow, tick, ReleaseType.SCHEDULED, params), params, None)
+                )
+                errors = []
+                break
+            if errors:
+                tick = group[0][1]
+                prepared.append((None, new_record(template, tick, ReleaseType.SCHEDULED, {}), {}, errors[0]))
+        won = self.audit.claim_many([record for _, record, _, _ in prepared])
+        claims = []
+        for (workflow, record, params, error), claimed in zip(prepared, won, strict=True):
+            key = (record.workflow, record.release.astimezone(UTC))
+            if not claimed:
+                if key in self._claimed:
+                    log.debug("%s @ %s: already released by this scheduler", record.workflow, record.release)
+                else:
+                    log.info("%s @ %s was released by another process", record.workflow, record.release)
                 continue
-            try:
-                params = render_with_deadline(entry.params, tick, workflow)
-            except RunwrightError as exc:
-                log.error("params of %s at %s: %s", workflow.name, tick, exc)
+            self._remember_claim(key)
+            if error is not None or workflow is None:
+                when = record.release.isoformat()
+                log.error("release of %s @ %s FAILED before it started: %s", record.workflow, when, error)
+                outcome = record_failed_release(
+                    self.audit, record, error or RunwrightError("?"), claimed=True
+                )
+                with self._lock:
+                    self.outcomes.append(outcome)
                 continue
-            prepared.append((workflow, new_record(workflow, tick, ReleaseType.SCHEDULED, params), params))
-        won = self.audit.claim_many([record for _, record, _ in prepared])
-        futures = []
-        for (workflow, record, params), claimed in zip(prepared, won, strict=True):
-            if claimed:
-                futures.append(pool.submit(self._run_one, workflow, record, params))
-            else:
-                log.info("%s @ %s was released by another process", workflow.name, record.release)
-        return futures
+            claims.append((workflow, record, params))
+        return claims
+
+    def _say_shared_tick(self, group: list[tuple[Entry, datetime]]) -> None:
+        """Two entries of one workflow due at one tick release it once; said once per pair."""
+        if len(group) < 2:
+            return
+        keys = tuple(entry.key for entry, _ in group)
+        if keys in self._shared_said:
+            return
+        self._shared_said.add(keys)
+        log.info(
+            "%s @ %s is due from %d entries (%s): released once, with the params of the first "
+            "that render (said once for these entries)",
+            group[0][0].workflow,
+            group[0][1].isoformat(),
+            len(group),
+            "; ".join(keys),
+        )
+
+    def _remember_claim(self, key: tuple[str, datetime]) -> None:
+        """Keep the latest claims of this process (bounded), so a claim it lost to itself is
+        never reported as another process's."""
+        self._claimed[key] = None
+        if len(self._claimed) > MAX_REMEMBERED_CLAIMS:
+            for old in list(self._claimed)[: MAX_REMEMBERED_CLAIMS // 2]:
+                del self._claimed[old]
 
     def _run_one(self, workflow: Workflow, record: ReleaseRecord, params: dict[str, Any]) -> ReleaseOutcome:
         try:
@@ -365,8 +489,7 @@ class Scheduler:
         from runwright.engine.context import CancelScope
 
         self._scope = CancelScope()
-        self.load()
-        self.recover()
+        self.start()
         pending: list[Future[ReleaseOutcome]] = []
         with ThreadPoolExecutor(self.max_workers, thread_name_prefix="runwright-release") as pool:
             try:
@@ -378,12 +501,78 @@ class Scheduler:
                         break
                     minute = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
                     target = min(t for t in (self.next_wake(), until, minute) if t is not None)
+                    self.warm_up(target)
                     if self.clock.sleep_until(target, self.stop_event):
                         break
                     self.reload_if_changed()
             finally:
                 self._shutdown(pending)
         return list(self.outcomes)
+
+    def start(self) -> None:
+        """What ``run`` does before its first tick: load, recover crashed releases, and say
+        what was loaded, what was skipped and why, and when the next tick is."""
+        self.load(report=False)
+        self.recover()
+        for level, line in self.summary():
+            log.log(level, "%s", line)
+
+    def summary(self) -> list[tuple[int, str]]:
+        """(log level, line): what was loaded and from where, what was skipped, the next tick."""
+        workflows, schedules = (
+            plural(len(self.templates), "workflow"),
+            plural(self.schedule_count, "schedule"),
+        )
+        entries = plural(len(self.entries), "schedule entry", "schedule entries")
+        lines = [
+            (
+                logging.INFO,
+                f"loaded {workflows} and {schedules} ({entries}) from {self.conf_path}; "
+                f"audit store {without_password(self.audit.url)}",
+            )
+        ]
+        if self.skipped:
+            lines.append((logging.ERROR, f"left out ({len(self.skipped):,}):"))
+            lines += [(logging.ERROR, "  " + message.replace("\n", "\n  ")) for message in self.skipped]
+        with self._lock:
+            first = self._heap[0] if self._heap else None
+            same = sorted(due for due in self._heap if first is not None and due.instant == first.instant)
+        if first is None:
+            lines.append((logging.INFO, "no cron ticks to wait for"))
+            return lines
+        shown: dict[str, str] = {}
+        for due in same:
+            entry = self.entries.get(due.key)
+            if entry is not None and entry.workflow not in shown:
+                local = (
+                    ""
+                    if entry.event.timezone == "UTC"
+                    else f" ({due.when.isoformat()} {entry.event.timezone})"
+                )
+                shown[entry.workflow] = entry.workflow + local
+        names = [shown[name] for name in sorted(shown)]
+        listed = ", ".join(names[:3]) + (f" and {len(names) - 3:,} more" if len(names) > 3 else "")
+        lines.append((logging.INFO, f"next tick at {first.instant.isoformat()} UTC: {listed}"))
+        return lines
+
+    def warm_up(self, deadline: datetime) -> None:
+        """Validate the workflows not built yet while there is time before ``deadline`` (the
+        next wake-up): a broken template is named long before its tick, and a tick does not
+        wait for models to be built. The static checks every run starts with run here too."""
+        from runwright.check import check_before_run
+
+        if self._warm:
+            return
+        for template in list(self.templates.values()):
+            if template.built:
+                continue
+            if self.stop_event.is_set() or self.clock.now() >= deadline - WARM_UP_MARGIN:
+                return
+            try:
+                check_before_run(template.build(self.runtime), self.runtime)
+            except RunwrightError as exc:
+                log.error("each release of this template will fail: %s", exc)
+        self._warm = True
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -405,6 +594,29 @@ class Scheduler:
                     return
 
     _scope: Any = None
+
+
+@contextmanager
+def collection_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a conf folder is read: parsing allocates
+    hundreds of thousands of objects that all stay alive, and each collection on the way
+    walks all of them again (a third of the parse time for 10,000 templates)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def plural(count: int, one: str, many: str | None = None) -> str:
+    return f"{count:,} {one if count == 1 else many or one + 's'}"
+
+
+def without_password(url: str) -> str:
+    """An audit store URL fit to print: ``postgresql://user:***@host/db``."""
+    return re.sub(r"(//[^/:@]*:)[^/@]*@", r"\1***@", url)
 
 
 def render_with_deadline(params: dict[str, Any], tick: datetime, workflow: Workflow) -> dict[str, Any]:
@@ -432,4 +644,3 @@ def render_with_deadline(params: dict[str, Any], tick: datetime, workflow: Workf
     if "error" in outcome:
         raise outcome["error"]
     return outcome["params"]
-
