@@ -15,7 +15,8 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -61,6 +62,8 @@ DEFAULT_STOP_BOUNDARY = timedelta(minutes=5)
 CRASHED_HEARTBEAT_AGE = timedelta(minutes=2)
 SHUTDOWN_GRACE_SECONDS = 30.0
 MAX_REMEMBERED_CLAIMS = 200_000
+MAX_KEPT_OUTCOMES = 1_000
+"""Releases a scheduler that runs until stopped keeps in memory (the audit store has them all)."""
 WARM_UP_MARGIN = timedelta(seconds=1)
 
 
@@ -150,7 +153,8 @@ class Scheduler:
         self.workflows: Mapping[str, Workflow] = {}
         self.skipped: list[str] = []
         self.schedule_count = 0
-        self.outcomes: list[ReleaseOutcome] = []
+        self.outcomes: list[ReleaseOutcome] | deque[ReleaseOutcome] = []
+        self.outcome_listeners: list[Callable[[ReleaseOutcome], None]] = []
         self._heap: list[_Due] = []
         self._claimed: dict[tuple[str, datetime], None] = {}
         self._warm = False
@@ -350,7 +354,7 @@ class Scheduler:
                         render_params=False,  # stored values are data
                     )
                 )
-        self.outcomes.extend(retried)
+        self._keep(retried)
         return retried
 
     # -- running -------------------------------------------------------------------------
@@ -413,8 +417,7 @@ class Scheduler:
                 outcome = record_failed_release(
                     self.audit, record, error or RunwrightError("?"), claimed=True
                 )
-                with self._lock:
-                    self.outcomes.append(outcome)
+                self._keep([outcome])
                 continue
             claims.append((workflow, record, params))
         return claims
@@ -458,8 +461,7 @@ class Scheduler:
         except Exception as exc:  # one bad release never stops the scheduler
             log.exception("release of %s at %s failed: %s", workflow.name, record.release, exc)
             outcome = ReleaseOutcome(workflow.name, record.release, False, "FAILED", reason=str(exc))
-        with self._lock:
-            self.outcomes.append(outcome)
+        self._keep([outcome])
         self._release_followers(outcome)
         return outcome
 
@@ -481,12 +483,29 @@ class Scheduler:
         except Exception as exc:  # one bad follower never stops the scheduler
             log.exception("releasing the followers of %s failed: %s", outcome.workflow, exc)
             return
+        self._keep(followers)
+
+    def _keep(self, outcomes: list[ReleaseOutcome]) -> None:
+        """Remember releases for :meth:`run`'s answer and tell the listeners (e.g. a server's
+        metrics); a listener that fails never stops the scheduler."""
         with self._lock:
-            self.outcomes.extend(followers)
+            self.outcomes.extend(outcomes)
+        for outcome in outcomes:
+            for listener in self.outcome_listeners:
+                try:
+                    listener(outcome)
+                except Exception:
+                    log.exception("an outcome listener failed on %s", outcome.workflow)
 
     def run(self, until: datetime | None = None) -> list[ReleaseOutcome]:
-        """Release ticks until ``until`` (or until stopped). Returns every release made."""
+        """Release ticks until ``until`` (or until stopped). Returns every release made, or,
+        without ``until``, the last :data:`MAX_KEPT_OUTCOMES`: a scheduler that runs for months
+        must not hold every run's context in memory."""
         from runwright.engine.context import CancelScope
+
+        if until is None:
+            with self._lock:
+                self.outcomes = deque(self.outcomes, maxlen=MAX_KEPT_OUTCOMES)
 
         self._scope = CancelScope()
         self.start()

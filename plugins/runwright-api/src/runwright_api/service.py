@@ -376,10 +376,23 @@ class RunService:
         self.scheduler = Scheduler(
             self.catalog.conf_path, audit=self.audit, runtime=self.runtime, grace_seconds=self.grace_seconds
         )
+        self.scheduler.outcome_listeners.append(self._observe_scheduled)
         self._scheduler_thread = threading.Thread(
             target=self.scheduler.run, name="runwright-api-scheduler", daemon=True
         )
         self._scheduler_thread.start()
+
+    def _observe_scheduled(self, outcome: Any) -> None:
+        """Releases the in-process scheduler made count in ``/metrics`` as the API's runs do."""
+        record = outcome.record
+        if not outcome.ran and record is None:
+            return  # already released (normal mode): nothing ran
+        seconds = 0.0
+        if record is not None and record.ended is not None:
+            seconds = max(0.0, (record.ended - record.started).total_seconds())
+        with self._lock:
+            self.metrics.triggered += 1
+            self.metrics.observe(outcome.status, seconds)
 
     def scheduler_lag_seconds(self) -> float | None:
         """How late the scheduler's next due tick is (0 when on time); None without one."""
