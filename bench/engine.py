@@ -234,12 +234,12 @@ def main() -> None:
     unknown = [n for n in names if n not in WORKLOADS]
     if unknown:
         parser.error(f"unknown workload(s) {', '.join(unknown)}; known: {', '.join(WORKLOADS)}")
+    if not args.no_compile:
+        compile_ours()
     ours = run_ours(names, args.samples)
     peer = run_peer(names, progress=None) if args.peer else None
     fresh = peer_fresh = None
     if args.fresh_samples > 0:
-        if not args.no_compile:
-            compile_ours()
         fresh = run_ours_fresh(names, args.fresh_samples)
         if args.peer:
             peer_fresh = run_peer_fresh(names, args.fresh_samples)

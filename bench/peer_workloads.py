@@ -455,6 +455,7 @@ def run_peer(
     venv_error = ""
     try:
         py = ensure_venv(rebuild=rebuild_venv, log=say)
+        compile_peer_venv(py)
     except Exception as exc:  # reported in every row
         venv_error = f"peer venv unavailable: {exc}"
 
