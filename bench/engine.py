@@ -171,7 +171,7 @@ def table(
     peer_fresh: dict[str, dict] | None = None,
 ) -> str:
     """A markdown table: execute-only and fresh-process medians, side by side with the peer."""
-    head = ["workload", "stages", "execute ms", "µs/stage", "peak MiB", "trace KiB"]
+    head = ["workload", "stages", "execute ms", "µs/stage", "peak MiB", "RSS MiB", "trace KiB"]
     if peer is not None:
         head += ["peer execute ms", "execute ratio"]
     if fresh is not None:
@@ -189,6 +189,7 @@ def table(
             _ms(r["wall_s"]),
             f"{r['per_stage_us']:.0f}",
             f"{r['peak_mb']:.1f}",
+            f"{r['rss_mb']:.0f}",
             f"{r['log_kib']:.0f}",
         ]
         if not r["ok"]:
