@@ -1,12 +1,20 @@
-"""Engine benchmark: wall time, peak memory and per-stage overhead, trace logging on.
+"""Engine benchmark: execute-only and fresh-process wall time, memory, per-stage overhead.
 
     uv run python bench/engine.py            # runwright only
     uv run python bench/engine.py --peer     # and ddeutil-workflow 0.0.86, side by side
 
-Workloads (the same YAML for both systems, from bench/peer_workloads.py):
-echo-1000, jobs-200x5, chain-50, matrix-1000. Each sample runs in a fresh subprocess; the
-figure is the median of the samples. Peak memory is the growth of ru_maxrss across execute().
-Per-stage overhead is wall time / stages of echo-1000; a dependency hop is chain-50 / 50.
+Workloads (the same YAML for both systems, from bench/peer_workloads.py): echo-1000,
+jobs-200x5, chain-50, matrix-1000, seq-100, templated-100, matrix-100, jobs-20x5 and conf-1000
+(1 template out of a conf folder of 1,000 templates in 100 files). Trace logging is on.
+
+- execute: the wall time of ``execute()`` alone, in a fresh subprocess per sample (median).
+  Peak memory is the growth of ru_maxrss across execute(). Per-stage overhead is execute /
+  stages of echo-1000; a dependency hop is chain-50 / 50.
+- fresh: the wall time of a whole new process (interpreter start + import + load + execute),
+  timed from outside, median of --fresh-samples after one warm-up. Both systems' bytecode is
+  compiled first (``compileall``), as an installed package would be.
+
+The table is markdown, ready to paste into docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -25,10 +33,28 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from peer_workloads import WORKFLOW_NAME, WORKLOADS, run_peer  # noqa: E402
+from peer_workloads import (  # noqa: E402
+    WORKFLOW_NAME,
+    WORKLOADS,
+    compile_bytecode,
+    run_peer,
+    run_peer_fresh,
+    time_fresh_processes,
+)
 
 # runwright takes a wider matrix than the peer allows; the same 1,000 strategies either way.
 MATRIX_PARALLEL = 4
+WIDER_MATRIX = {"matrix-1000"}
+
+ROOT = BENCH.parent
+FRESH_CODE = (
+    "import json, sys\n"
+    "from runwright import Workflow\n"
+    "name, conf, params, parallel = sys.argv[1:5]\n"
+    "result = Workflow.from_conf(name, conf).execute(json.loads(params), max_job_parallel=int(parallel))\n"
+    "print(result.status.value)\n"
+)
+"""What one fresh runwright process does: the same three steps a user's script takes."""
 
 
 def _maxrss_mib() -> float:
@@ -43,7 +69,7 @@ def child(name: str, conf_dir: str) -> None:
     workflow = Workflow.from_conf(WORKFLOW_NAME, conf_dir)
     before = _maxrss_mib()
     started = time.perf_counter()
-    result = workflow.execute(max_job_parallel=workload.max_job_parallel)
+    result = workflow.execute(dict(workload.params), max_job_parallel=workload.max_job_parallel)
     wall = time.perf_counter() - started
     print(
         json.dumps(
@@ -58,17 +84,50 @@ def child(name: str, conf_dir: str) -> None:
     )
 
 
+def write_conf(name: str, conf: Path) -> None:
+    conf.mkdir()
+    for file_name, text in WORKLOADS[name].conf_files().items():
+        if name in WIDER_MATRIX:
+            text = text.replace("max-parallel: 9", f"max-parallel: {MATRIX_PARALLEL}")
+        (conf / file_name).write_text(text)
+
+
+def compile_ours() -> None:
+    """Bytecode for the venv and the workspace sources, as an installed package has."""
+    compile_bytecode(
+        sys.executable,
+        [Path(sys.prefix) / "lib", ROOT / "core" / "src", *ROOT.glob("plugins/*/src"), ROOT / "contrib"],
+    )
+
+
+def run_ours_fresh(names: list[str], samples: int) -> dict[str, dict]:
+    results: dict[str, dict] = {}
+    for name in names:
+        workload = WORKLOADS[name]
+        with tempfile.TemporaryDirectory(prefix="rw-fresh-") as tmp:
+            conf = Path(tmp) / "conf"
+            write_conf(name, conf)
+            env = {**os.environ, "RUNWRIGHT_LOG_PATH": str(Path(tmp) / "logs")}
+            cmd = [
+                sys.executable,
+                "-c",
+                FRESH_CODE,
+                WORKFLOW_NAME,
+                str(conf),
+                json.dumps(workload.params),
+                str(workload.max_job_parallel),
+            ]
+            results[name] = time_fresh_processes(cmd, env, Path(tmp), samples)
+    return results
+
+
 def run_ours(names: list[str], samples: int) -> dict[str, dict]:
     results: dict[str, dict] = {}
     for name in names:
         workload = WORKLOADS[name]
         with tempfile.TemporaryDirectory(prefix="rw-bench-") as tmp:
             conf = Path(tmp) / "conf"
-            conf.mkdir()
-            text = workload.make_yaml()
-            if name == "matrix-1000":
-                text = text.replace("max-parallel: 9", f"max-parallel: {MATRIX_PARALLEL}")
-            (conf / "bench.yml").write_text(text)
+            write_conf(name, conf)
             env = {**os.environ, "RUNWRIGHT_LOG_PATH": str(Path(tmp) / "logs")}
             runs = []
             for _ in range(samples):
@@ -94,37 +153,77 @@ def run_ours(names: list[str], samples: int) -> dict[str, dict]:
     return results
 
 
-def table(ours: dict[str, dict], peer: dict[str, dict] | None) -> str:
-    head = f"{'workload':<12} {'stages':>6} {'wall s':>8} {'us/stage':>9} {'peak MiB':>9} {'RSS MiB':>8} {'trace KiB':>9}"
-    if peer:
-        head += f" | {'peer wall s':>11} {'peer MiB':>8} {'speed-up':>9}"
-    lines = [head, "-" * len(head)]
+def _ms(seconds: float | None) -> str:
+    return f"{seconds * 1000:,.1f}" if seconds else "—"
+
+
+def _ratio(theirs: dict, ours: float | None) -> str:
+    if not theirs.get("wall_s") or not ours:
+        return "—"
+    flag = "" if theirs.get("ok", True) else " (peer FAILED)"
+    return f"{theirs['wall_s'] / ours:,.1f}x{flag}"
+
+
+def table(
+    ours: dict[str, dict],
+    peer: dict[str, dict] | None,
+    fresh: dict[str, dict] | None = None,
+    peer_fresh: dict[str, dict] | None = None,
+) -> str:
+    """A markdown table: execute-only and fresh-process medians, side by side with the peer."""
+    head = ["workload", "stages", "execute ms", "µs/stage", "peak MiB", "RSS MiB", "trace KiB"]
+    if peer is not None:
+        head += ["peer execute ms", "execute ratio"]
+    if fresh is not None:
+        head += ["fresh ms"]
+        if peer_fresh is not None:
+            head += ["peer fresh ms", "fresh ratio"]
+    lines = [
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join("---" if i == 0 else "--:" for i in range(len(head))) + "|",
+    ]
     for name, r in ours.items():
-        line = (
-            f"{name:<12} {r['stages']:>6} {r['wall_s']:>8.3f} {r['per_stage_us']:>9.0f} "
-            f"{r['peak_mb']:>9.1f} {r['rss_mb']:>8.1f} {r['log_kib']:>9.0f}"
-        )
-        if peer:
+        cells = [
+            name,
+            str(r["stages"]),
+            _ms(r["wall_s"]),
+            f"{r['per_stage_us']:.0f}",
+            f"{r['peak_mb']:.1f}",
+            f"{r['rss_mb']:.0f}",
+            f"{r['log_kib']:.0f}",
+        ]
+        if not r["ok"]:
+            cells[2] += " (FAILED)"
+        if peer is not None:
             p = peer.get(name, {})
-            if p.get("wall_s"):
-                flag = "" if p.get("ok") else " (peer FAILED)"
-                line += (
-                    f" | {p['wall_s']:>11.3f} {p['peak_mb']:>8.1f} {p['wall_s'] / r['wall_s']:>8.0f}x{flag}"
-                )
-            else:
-                line += f" | {'n/a':>11} ({p.get('note', 'not run')})"
-        lines.append(line)
+            cells += [_ms(p.get("wall_s")), _ratio(p, r["wall_s"])]
+        if fresh is not None:
+            f = fresh.get(name, {})
+            cells.append(_ms(f.get("wall_s")) + ("" if f.get("ok", True) else " (FAILED)"))
+            if peer_fresh is not None:
+                pf = peer_fresh.get(name, {})
+                cells += [_ms(pf.get("wall_s")), _ratio(pf, f.get("wall_s"))]
+        lines.append("| " + " | ".join(cells) + " |")
+    notes = []
     if "echo-1000" in ours:
-        lines.append(f"per-stage overhead (echo-1000): {ours['echo-1000']['per_stage_us']:.0f} us")
+        notes.append(f"per-stage overhead (echo-1000): {ours['echo-1000']['per_stage_us']:.0f} µs")
     if "chain-50" in ours:
-        lines.append(f"dependency hop (chain-50 / 50): {ours['chain-50']['wall_s'] / 50 * 1000:.2f} ms")
+        notes.append(f"dependency hop (chain-50 / 50): {ours['chain-50']['wall_s'] / 50 * 1000:.2f} ms")
+    if peer is not None:
+        notes += [f"peer {name}: {p['note']}" for name, p in peer.items() if p.get("note")]
+    if peer_fresh is not None:
+        notes += [f"peer fresh {name}: {p['note']}" for name, p in peer_fresh.items() if p.get("note")]
+    if notes:
+        lines += [""] + [f"- {note}" for note in notes]
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--peer", action="store_true", help="also run ddeutil-workflow 0.0.86")
-    parser.add_argument("--samples", type=int, default=3)
+    parser.add_argument("--samples", type=int, default=3, help="execute-only samples per workload")
+    parser.add_argument("--fresh-samples", type=int, default=7, help="fresh processes per workload; 0: none")
+    parser.add_argument("--no-compile", action="store_true", help="do not compile bytecode first")
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
@@ -133,12 +232,28 @@ def main() -> None:
         child(*args.child)
         return
     names = [n for n in args.workloads.split(",") if n]
+    unknown = [n for n in names if n not in WORKLOADS]
+    if unknown:
+        parser.error(f"unknown workload(s) {', '.join(unknown)}; known: {', '.join(WORKLOADS)}")
+    if not args.no_compile:
+        compile_ours()
     ours = run_ours(names, args.samples)
-    peer = run_peer(names) if args.peer else None
+    peer = run_peer(names, progress=None) if args.peer else None
+    fresh = peer_fresh = None
+    if args.fresh_samples > 0:
+        fresh = run_ours_fresh(names, args.fresh_samples)
+        if args.peer:
+            peer_fresh = run_peer_fresh(names, args.fresh_samples)
     if args.json:
-        print(json.dumps({"runwright": ours, "peer": peer}, indent=2))
+        print(
+            json.dumps({"runwright": ours, "peer": peer, "fresh": fresh, "peer_fresh": peer_fresh}, indent=2)
+        )
     else:
-        print(table(ours, peer))
+        print(
+            f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs; execute: median of {args.samples} "
+            f"samples; fresh: median of {args.fresh_samples} processes\n"
+        )
+        print(table(ours, peer, fresh, peer_fresh))
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PEER_PACKAGE = "ddeutil-workflow"
@@ -92,15 +92,6 @@ def _yaml_echo_1000() -> str:
     return "\n".join(lines) + "\n"
 
 
-def _yaml_jobs_200x5() -> str:
-    lines = [f"{WORKFLOW_NAME}:", "  type: Workflow", "  jobs:"]
-    for j in range(200):
-        lines += [f"    j{j:03d}:", "      stages:"]
-        for s in range(5):
-            _stage(lines, "        ", f"j{j:03d}-s{s}")
-    return "\n".join(lines) + "\n"
-
-
 def _yaml_chain_50() -> str:
     lines = [f"{WORKFLOW_NAME}:", "  type: Workflow", "  jobs:"]
     for j in range(50):
@@ -112,9 +103,42 @@ def _yaml_chain_50() -> str:
     return "\n".join(lines) + "\n"
 
 
-def _yaml_matrix_1000() -> str:
-    a = ", ".join(str(i) for i in range(1, 11))
-    b = ", ".join(str(i) for i in range(1, 101))
+def _yaml_seq(stages: int) -> str:
+    lines = [f"{WORKFLOW_NAME}:", "  type: Workflow", "  jobs:", "    only:", "      stages:"]
+    for i in range(stages):
+        _stage(lines, "        ", f"s{i:03d}")
+    return "\n".join(lines) + "\n"
+
+
+TEMPLATED_PARAMS = {"name": "bench", "run_date": "2024-01-01", "count": 3}
+
+
+def _yaml_templated_100() -> str:
+    """100 stages whose messages each render three param expressions (passed at execute)."""
+    lines = [
+        f"{WORKFLOW_NAME}:",
+        "  type: Workflow",
+        "  params:",
+        "    name: str",
+        "    run_date: str",
+        "    count: int",
+        "  jobs:",
+        "    only:",
+        "      stages:",
+    ]
+    for i in range(100):
+        sid = f"t{i:03d}"
+        lines += [
+            f"        - id: {sid}",
+            f"          name: {sid}",
+            f'          echo: "${{{{ params.name }}}} {sid} on ${{{{ params.run_date }}}} x ${{{{ params.count }}}}"',
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _yaml_matrix(a_size: int, b_size: int) -> str:
+    a = ", ".join(str(i) for i in range(1, a_size + 1))
+    b = ", ".join(str(i) for i in range(1, b_size + 1))
     lines = [
         f"{WORKFLOW_NAME}:",
         "  type: Workflow",
@@ -133,6 +157,39 @@ def _yaml_matrix_1000() -> str:
     return "\n".join(lines) + "\n"
 
 
+def _yaml_jobs(jobs: int, stages: int) -> str:
+    lines = [f"{WORKFLOW_NAME}:", "  type: Workflow", "  jobs:"]
+    for j in range(jobs):
+        lines += [f"    j{j:03d}:", "      stages:"]
+        for s in range(stages):
+            _stage(lines, "        ", f"j{j:03d}-s{s}")
+    return "\n".join(lines) + "\n"
+
+
+CONF_FILES = 100
+TEMPLATES_PER_FILE = 10
+
+
+def _conf_1000() -> dict[str, str]:
+    """1,000 small templates in 100 files; the one run (``WORKFLOW_NAME``) sits in the middle."""
+    files: dict[str, str] = {}
+    for f in range(CONF_FILES):
+        lines: list[str] = []
+        for t in range(TEMPLATES_PER_FILE):
+            name = (
+                WORKFLOW_NAME
+                if (f, t) == (CONF_FILES // 2, TEMPLATES_PER_FILE // 2)
+                else f"wf-{f:03d}-{t:02d}"
+            )
+            lines += [f"{name}:", "  type: Workflow", "  jobs:", "    first:", "      stages:"]
+            for s in range(3):
+                _stage(lines, "        ", f"{name}-s{s}")
+            lines += ["    second:", "      needs: [first]", "      stages:"]
+            _stage(lines, "        ", f"{name}-last")
+        files[f"templates-{f:03d}.yml"] = "\n".join(lines) + "\n"
+    return files
+
+
 @dataclass(frozen=True)
 class Workload:
     name: str
@@ -143,6 +200,15 @@ class Workload:
     samples: int = DEFAULT_SAMPLES
     samples_reason: str = ""
     caveat: str = ""
+    params: dict = field(default_factory=dict)
+    """Passed to ``execute()`` by both systems (the peer applies no param defaults)."""
+    make_conf: Callable[[], dict[str, str]] | None = None
+    """The whole conf folder (file name -> YAML) when it holds more than this workload's file."""
+
+    def conf_files(self) -> dict[str, str]:
+        if self.make_conf is not None:
+            return self.make_conf()
+        return {f"{WORKFLOW_NAME}.yml": self.make_yaml()}
 
 
 WORKLOADS: dict[str, Workload] = {
@@ -158,7 +224,7 @@ WORKLOADS: dict[str, Workload] = {
             "jobs-200x5",
             "200 independent jobs x 5 echo stages, max_job_parallel=4",
             1000,
-            _yaml_jobs_200x5,
+            lambda: _yaml_jobs(200, 5),
             max_job_parallel=4,
         ),
         Workload(
@@ -174,8 +240,36 @@ WORKLOADS: dict[str, Workload] = {
             "matrix-1000",
             f"1 job, matrix 10x100 = 1,000 combos x 1 echo stage, max-parallel={DDEUTIL_MAX_MATRIX_PARALLEL}",
             1000,
-            _yaml_matrix_1000,
+            lambda: _yaml_matrix(10, 100),
             caveat=f"max-parallel={DDEUTIL_MAX_MATRIX_PARALLEL} (ddeutil rejects >= 10)",
+        ),
+        Workload("seq-100", "1 job x 100 echo stages", 100, lambda: _yaml_seq(100)),
+        Workload(
+            "templated-100",
+            "1 job x 100 echo stages, each rendering 3 param expressions",
+            100,
+            _yaml_templated_100,
+            params=TEMPLATED_PARAMS,
+        ),
+        Workload(
+            "matrix-100",
+            f"1 job, matrix 10x10 = 100 combos x 1 echo stage, max-parallel={DDEUTIL_MAX_MATRIX_PARALLEL}",
+            100,
+            lambda: _yaml_matrix(10, 10),
+        ),
+        Workload(
+            "jobs-20x5",
+            "20 independent jobs x 5 echo stages, max_job_parallel=2",
+            100,
+            lambda: _yaml_jobs(20, 5),
+        ),
+        Workload(
+            "conf-1000",
+            f"run 1 template (2 jobs, 4 stages) out of a conf folder of "
+            f"{CONF_FILES * TEMPLATES_PER_FILE:,} templates in {CONF_FILES} files",
+            4,
+            lambda: _conf_1000()[f"templates-{CONF_FILES // 2:03d}.yml"],
+            make_conf=_conf_1000,
         ),
     )
 }
@@ -301,7 +395,8 @@ def _run_sample(py: Path, w: Workload, trace: str, timeout: float) -> dict:
         tmpdir = Path(tmp)
         conf_dir = tmpdir / "conf"
         conf_dir.mkdir()
-        (conf_dir / f"{WORKFLOW_NAME}.yml").write_text(w.make_yaml())
+        for file_name, text in w.conf_files().items():
+            (conf_dir / file_name).write_text(text)
         result_file = tmpdir / "result.json"
         stderr_file = tmpdir / "stderr.log"
         stdout_file = tmpdir / "stdout.log"
@@ -360,6 +455,7 @@ def run_peer(
     venv_error = ""
     try:
         py = ensure_venv(rebuild=rebuild_venv, log=say)
+        compile_peer_venv(py)
     except Exception as exc:  # reported in every row
         venv_error = f"peer venv unavailable: {exc}"
 
@@ -513,6 +609,87 @@ def format_table(results: dict[str, dict], title: str | None = None) -> str:
 
 
 # --------------------------------------------------------------------------
+# Fresh process: interpreter start + import + load + execute, timed outside
+# --------------------------------------------------------------------------
+
+PEER_FRESH_CODE = (
+    "import json, sys\n"
+    "from pathlib import Path\n"
+    "from ddeutil.workflow import Workflow\n"
+    "name, conf, params, parallel = sys.argv[1:5]\n"
+    "workflow = Workflow.from_conf(name, extras={'conf_path': Path(conf)})\n"
+    "result = workflow.execute(params=json.loads(params), max_job_parallel=int(parallel))\n"
+    "print(getattr(result.status, 'name', result.status))\n"
+)
+"""What one fresh peer process does: the same three steps a user's script takes."""
+
+
+def compile_bytecode(python: Path | str, paths: Iterable[Path | str]) -> None:
+    """Write .pyc files for ``paths`` (``PYTHONDONTWRITEBYTECODE`` stops imports doing it)."""
+    existing = [str(p) for p in paths if Path(p).exists()]
+    if existing:
+        subprocess.run(
+            [str(python), "-m", "compileall", "-q", "-j2", *existing], check=False, stdout=subprocess.DEVNULL
+        )
+
+
+def compile_peer_venv(py: Path) -> None:
+    compile_bytecode(py, [VENV_DIR / "lib"])
+
+
+def time_fresh_processes(
+    cmd: list[str], env: dict[str, str], cwd: Path, samples: int, timeout: float = 600.0
+) -> dict:
+    """Median wall of ``samples`` fresh processes after one warm-up; the last line of stdout is
+    the run's status."""
+    walls: list[float] = []
+    status = ""
+    for index in range(samples + 1):
+        started = time.perf_counter()
+        done = subprocess.run(
+            cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+        )
+        wall = time.perf_counter() - started
+        if done.returncode != 0:
+            return {"wall_s": None, "note": f"exit {done.returncode}: " + _last_error_line(done.stderr)}
+        lines = done.stdout.strip().splitlines()
+        status = lines[-1].strip() if lines else ""
+        if index:  # the first process warms the file cache (and any index a loader keeps)
+            walls.append(wall)
+    return {"wall_s": statistics.median(walls), "walls_s": walls, "status": status, "ok": status == "SUCCESS"}
+
+
+def run_peer_fresh(names: Iterable[str], samples: int, timeout: float = 600.0) -> dict[str, dict]:
+    """Fresh-process figures of the peer: import + ``from_conf`` + ``execute`` per process."""
+    py = ensure_venv()
+    compile_peer_venv(py)
+    results: dict[str, dict] = {}
+    for name in names:
+        w = WORKLOADS[name]
+        if w.samples < DEFAULT_SAMPLES:
+            results[name] = {"wall_s": None, "note": w.samples_reason or "skipped"}
+            continue
+        with tempfile.TemporaryDirectory(prefix=f"peer-fresh-{name}-") as tmp:
+            tmpdir = Path(tmp)
+            conf_dir = tmpdir / "conf"
+            conf_dir.mkdir()
+            for file_name, text in w.conf_files().items():
+                (conf_dir / file_name).write_text(text)
+            env = _child_env(conf_dir, "default")
+            cmd = [
+                str(py),
+                "-c",
+                PEER_FRESH_CODE,
+                WORKFLOW_NAME,
+                str(conf_dir),
+                json.dumps(w.params),
+                str(w.max_job_parallel),
+            ]
+            results[name] = time_fresh_processes(cmd, env, tmpdir, samples, timeout)
+    return results
+
+
+# --------------------------------------------------------------------------
 # Child side: runs inside the peer venv, one workload, one sample
 # --------------------------------------------------------------------------
 
@@ -573,7 +750,7 @@ def _child_main(name: str, conf_dir: str, result_file: str) -> int:
 
     rss_before = _maxrss_mib()
     t0 = time.perf_counter()
-    result = wf.execute(params={}, max_job_parallel=w.max_job_parallel)
+    result = wf.execute(params=dict(w.params), max_job_parallel=w.max_job_parallel)
     wall_s = time.perf_counter() - t0
     rss_after = _maxrss_mib()
 

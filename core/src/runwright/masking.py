@@ -83,6 +83,8 @@ class Masker:
         self._forms: set[str] = set()
         self._warned: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
+        self._masked: tuple[re.Pattern[str], dict[str, str]] | None = None
+        """The pattern and the short strings already masked with it (one attribute: read at once)."""
 
     def add(self, value: str, name: str | None = None) -> bool:
         """Mark ``value`` (and its encodings) as secret from now on; whether it will be masked.
@@ -102,6 +104,7 @@ class Masker:
             self._forms |= encodings(value)
             ordered = sorted(self._forms, key=len, reverse=True)
             self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+            self._masked = (self._pattern, {})
         return True
 
     def _warn_short(self, name: str | None) -> None:
@@ -128,23 +131,44 @@ class Masker:
             self._forms.clear()
             self._warned.clear()
             self._pattern = None
+            self._masked = None
 
     def mask(self, value: Any) -> Any:
         """Return ``value`` with every secret replaced by ``***``, recursing into containers."""
-        pattern = self._pattern
-        if pattern is None:
+        masked = self._masked
+        if masked is None:
             return value
-        return _mask(value, pattern)
+        return _mask(value, *masked)
 
 
-def _mask(value: Any, pattern: re.Pattern[str]) -> Any:
+REMEMBERED_LENGTH = 256
+"""Strings up to this length are masked once per secret set: keys, run ids, job and stage names
+repeat in every trace event."""
+REMEMBERED_STRINGS = 4096
+
+
+def _mask(value: Any, pattern: re.Pattern[str], seen: dict[str, str]) -> Any:
     if isinstance(value, str):
-        return pattern.sub(MASK, value)
+        return seen.get(value) or _mask_text(value, pattern, seen)
     if isinstance(value, dict):
-        return {_mask(k, pattern): _mask(v, pattern) for k, v in value.items()}
+        return {
+            (seen.get(k) or _mask_text(k, pattern, seen)) if type(k) is str else _mask(k, pattern, seen): (
+                (seen.get(v) or _mask_text(v, pattern, seen)) if type(v) is str else _mask(v, pattern, seen)
+            )
+            for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
-        return [_mask(v, pattern) for v in value]
+        return [_mask(v, pattern, seen) for v in value]
     return value
+
+
+def _mask_text(value: str, pattern: re.Pattern[str], seen: dict[str, str]) -> str:
+    masked = pattern.sub(MASK, value)
+    if len(value) <= REMEMBERED_LENGTH:
+        if len(seen) >= REMEMBERED_STRINGS:
+            seen.clear()
+        seen[value] = masked
+    return masked
 
 
 MASKER = Masker()

@@ -15,6 +15,12 @@ from typing import IO, Any
 
 from runwright.masking import mask
 
+FLUSH_DELAY = 0.05
+"""Seconds an event may wait in the file's buffer: a run writing many events flushes (one
+system call, which lets other threads in) at most this often, a quiet run after every event."""
+FLUSH_AT_ONCE = frozenset({"run-start", "run-end"})
+_ENCODER = json.JSONEncoder(default=str)  # what json.dumps(..., default=str) builds per call
+
 
 class RunTrace:
     """Append-only event writer for one run; thread-safe; a no-op sink when disabled."""
@@ -34,6 +40,8 @@ class RunTrace:
         self._file: IO[str] | None = None
         self._lock = threading.Lock()
         self._listeners = list(listeners or [])
+        self._flushed = 0.0
+        self._flush_timer: threading.Timer | None = None
         if log_dir is not None:
             log_dir.mkdir(parents=True, exist_ok=True)
             self.path = log_dir / f"{run_id}.jsonl"
@@ -76,14 +84,33 @@ class RunTrace:
                 pass
         if self._file is None:
             return
-        line = json.dumps(masked, default=str)
+        line = _ENCODER.encode(masked)
         with self._lock:
-            if self._file is not None:
-                self._file.write(line + "\n")
+            if self._file is None:
+                return
+            self._file.write(line + "\n")
+            now = time.monotonic()
+            if event in FLUSH_AT_ONCE or now - self._flushed >= FLUSH_DELAY:
                 self._file.flush()
+                self._flushed = now
+            elif self._flush_timer is None:  # flush what is buffered soon, even if nothing follows
+                self._flush_timer = threading.Timer(FLUSH_DELAY, self._flush_buffered)
+                self._flush_timer.name = "runwright-trace-flush"
+                self._flush_timer.daemon = True
+                self._flush_timer.start()
+
+    def _flush_buffered(self) -> None:
+        with self._lock:
+            self._flush_timer = None
+            if self._file is not None:
+                self._file.flush()
+                self._flushed = time.monotonic()
 
     def close(self) -> None:
         with self._lock:
+            if self._flush_timer is not None:
+                self._flush_timer.cancel()
+                self._flush_timer = None
             if self._file is not None:
                 self._file.close()
                 self._file = None

@@ -191,8 +191,11 @@ class Checker:
     ) -> None:
         visible = dict(enclosing)
         ids = [self.identities(stage) for stage in stages]
+        flat = [identity for group in ids for identity in group]
+        start = 0
         for index, stage in enumerate(stages):
-            later = [identity for group in ids[index:] for identity in group]
+            later = flat[start:]  # this stage's ids and every later one
+            start += len(ids[index])
             here = {**names, "stages": stages_shape(visible, later)}
             self.walk_stage(tc, stage, (*path, index), here, visible, workflow)
             for identity in ids[index]:

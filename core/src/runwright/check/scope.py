@@ -65,13 +65,39 @@ def stage_ids(stages: Iterable[Stage]) -> dict[str, Shape]:
     return {stage.identity: STAGE_RECORD for stage in stages}
 
 
+class LaterStages(Mapping[str, str]):
+    """Why a stage id is not in ``stages`` yet (it is this stage, or runs later); worked out on
+    the first lookup, so checking n stages does not build n² messages nobody reads."""
+
+    def __init__(self, visible: Mapping[str, Shape], later: list[str]) -> None:
+        self._visible = visible
+        self._later = later
+        self._why: dict[str, str] | None = None
+
+    def _reasons(self) -> dict[str, str]:
+        if self._why is None:
+            later, visible = self._later, self._visible
+            runs_later = "it runs later (only earlier stages have results)"
+            why = {sid: runs_later for sid in later[1:] if sid not in visible}
+            if later and later[0] not in visible:
+                why[later[0]] = "that is this stage itself (its record exists only after it ran)"
+            self._why = why
+        return self._why
+
+    def __getitem__(self, key: str) -> str:
+        return self._reasons()[key]
+
+    def __iter__(self) -> Any:
+        return iter(self._reasons())
+
+    def __len__(self) -> int:
+        return len(self._reasons())
+
+
 def stages_shape(visible: Mapping[str, Shape], later: Iterable[str] = ()) -> Shape:
     """``stages`` at one place: earlier stages here and in enclosing scopes."""
-    later = list(later)
-    why = {sid: "it runs later (only earlier stages have results)" for sid in later[1:] if sid not in visible}
-    if later and later[0] not in visible:
-        why[later[0]] = "that is this stage itself (its record exists only after it ran)"
-    return Shape(dict(visible), "unknown-stage", "stages", why)
+    keys = dict(visible)
+    return Shape(keys, "unknown-stage", "stages", LaterStages(keys, list(later)))
 
 
 def params_shape(workflow: str, params: Iterable[str]) -> Shape:

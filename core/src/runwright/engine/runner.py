@@ -452,9 +452,37 @@ class WorkflowRunner:
         if workers <= 1:
             statuses = [run_one(i) for i in range(len(combos))]
         else:
-            with ThreadPoolExecutor(workers, thread_name_prefix=f"runwright-{job_id}") as pool:
-                statuses = list(pool.map(run_one, range(len(combos))))
+            statuses = _run_in_threads(run_one, len(combos), workers, f"runwright-{job_id}")
         return aggregate(statuses), errors
+
+
+def _run_in_threads(run_one: Callable[[int], Status], count: int, workers: int, name: str) -> list[Status]:
+    """``run_one(i)`` for every index, at most ``workers`` at a time: each worker thread takes the
+    next index until none is left (one hand-off per worker, not one future per strategy)."""
+    statuses: list[Status] = [Status.CANCEL] * count
+    indexes = iter(range(count))
+    take = threading.Lock()
+    failures: list[BaseException] = []
+
+    def work() -> None:
+        while True:
+            with take:
+                index = next(indexes, None)
+            if index is None:
+                return
+            try:
+                statuses[index] = run_one(index)
+            except BaseException as exc:  # raised in the job's thread at the end, as pool.map did
+                failures.append(exc)
+
+    threads = [threading.Thread(target=work, name=f"{name}_{n}") for n in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
+    return statuses
 
 
 def _strategy_ids(combos: list[dict[str, Any]]) -> list[str]:

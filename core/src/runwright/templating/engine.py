@@ -133,6 +133,9 @@ class ExpressionEngine:
         self.env = make_environment(filters)
         self.compile = functools.lru_cache(maxsize=8192)(self._compile)
         self.compile_condition = functools.lru_cache(maxsize=4096)(self._compile_condition)
+        # one jinja compile per distinct expression, however many strings repeat it
+        self._compile_expression = functools.lru_cache(maxsize=8192)(self._compile_expression)  # type: ignore[method-assign]
+        self._expression_source = functools.lru_cache(maxsize=8192)(self._expression_source)  # type: ignore[method-assign]
 
     def _compile(self, source: str) -> CompiledValue:
         """Split ``source`` at ``${{ ... }}`` and compile each expression once."""
@@ -228,7 +231,13 @@ class ExpressionEngine:
         except (ValueError, OverflowError, RecursionError, MemoryError) as exc:  # a 5000-digit literal...
             raise ExpressionError(text, f"cannot compile: {type(exc).__name__}: {exc}") from None
 
+        path = _dotted_path(text)
+
         def evaluate(context: Mapping[str, Any]) -> Any:
+            if path is not None:  # ``params.x``/``matrix.a``: look it up without a jinja context
+                value = _lookup(context, path)
+                if value is not _NOT_FOUND:
+                    return value
             try:
                 value = compiled(**context) if context else compiled()
                 if isinstance(value, Undefined):
@@ -297,6 +306,35 @@ class ExpressionEngine:
         elif isinstance(value, list):
             for item in value:
                 self.check(item)
+
+
+_DOTTED_PATH = re.compile(r"\s*[A-Za-z_][A-Za-z0-9_]*(?:\s*\.\s*[A-Za-z_][A-Za-z0-9_]*)*\s*")
+_NOT_FOUND = object()
+
+
+def _dotted_path(text: str) -> tuple[str, ...] | None:
+    """``params.name`` as ``("params", "name")``; None for anything else (jinja evaluates it)."""
+    if not _DOTTED_PATH.fullmatch(text):
+        return None
+    path = tuple(name.strip() for name in text.split("."))
+    if path[0] in {"true", "false", "none", "True", "False", "None"}:
+        return None
+    return path
+
+
+def _lookup(context: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    """What jinja would return for a dotted path through mappings (see
+    :meth:`ExpressionEnvironment.getattr`), or ``_NOT_FOUND`` whenever jinja must decide (a
+    missing key, for its error message; a global; an object's attribute)."""
+    value = context.get(path[0], _NOT_FOUND)
+    for name in path[1:]:
+        if value is _NOT_FOUND or not isinstance(value, Mapping):
+            return _NOT_FOUND
+        try:
+            value = value[name]
+        except (KeyError, TypeError):
+            return _NOT_FOUND
+    return value
 
 
 def _string_with_values(literal: str, markers: Mapping[str, str], source: str) -> str:

@@ -1,0 +1,49 @@
+"""The trace file: every event of a run is in it at the end, and a run that waits shows its
+events so far to a reader of the file while it waits (events are buffered, never held back)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from runwright.trace import read_trace
+
+
+def events_in(path: Path) -> list[dict]:
+    return list(read_trace(path)) if path.is_file() else []
+
+
+def test_a_busy_run_writes_every_event_in_order(workflow_from, isolated_env) -> None:
+    stages = "\n".join(f"            - id: s{i:03d}\n              echo: message {i}" for i in range(300))
+    workflow = workflow_from(f"busy:\n  type: Workflow\n  jobs:\n    only:\n      stages:\n{stages}\n")
+    result = workflow.execute()
+    events = events_in(Path(result.log_file))
+    assert [e["event"] for e in events[:2]] == ["run-start", "job-start"]
+    assert [e["event"] for e in events[-2:]] == ["job-end", "run-end"]
+    echoes = [e["message"] for e in events if e["event"] == "echo"]
+    assert echoes == [f"message {i}" for i in range(300)]
+    assert sum(e["event"] == "stage-end" for e in events) == 300
+
+
+def test_a_waiting_run_shows_its_events_so_far(workflow_from, isolated_env) -> None:
+    stages = "\n".join(f"            - id: quick{i}\n              echo: quick {i}" for i in range(20))
+    workflow = workflow_from(
+        "waits:\n  type: Workflow\n  jobs:\n    only:\n      stages:\n"
+        f"{stages}\n"
+        "            - id: wait\n              echo: waiting\n              sleep: 30\n"
+    )
+    handle = workflow.start()
+    path = isolated_env / f"{handle.run_id}.jsonl"
+    try:
+        deadline = time.monotonic() + 10
+        seen: list[str] = []
+        while time.monotonic() < deadline and "waiting" not in seen:
+            seen = [e.get("message", "") for e in events_in(path) if e["event"] == "echo"]
+            time.sleep(0.02)
+        assert seen == [f"quick {i}" for i in range(20)] + ["waiting"]
+        assert not handle.done()  # read while the run still waits in its last stage
+    finally:
+        handle.cancel()
+        result = handle.result(timeout=20)
+    assert result.status.value == "CANCEL"
+    assert events_in(path)[-1]["event"] == "run-end"
