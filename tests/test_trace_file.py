@@ -47,3 +47,22 @@ def test_a_waiting_run_shows_its_events_so_far(workflow_from, isolated_env) -> N
         result = handle.result(timeout=20)
     assert result.status.value == "CANCEL"
     assert events_in(path)[-1]["event"] == "run-end"
+
+
+def test_many_runs_share_one_flushing_thread(workflow_from, isolated_env) -> None:
+    """A server runs hundreds of short runs: buffered events are flushed by one thread of the
+    process, never a thread per run."""
+    import threading
+
+    stages = "\n".join(f"            - id: s{i}\n              echo: line {i}" for i in range(5))
+    workflow = workflow_from(f"short:\n  type: Workflow\n  jobs:\n    only:\n      stages:\n{stages}\n")
+    flushers: set[int] = set()
+    for _ in range(30):
+        result = workflow.execute()
+        assert result.status.value == "SUCCESS"
+        flushers |= {t.ident for t in threading.enumerate() if t.name == "runwright-trace-flush"}
+    assert len(flushers) <= 1
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and len(events_in(Path(result.log_file))) < 14:
+        time.sleep(0.02)
+    assert [e["event"] for e in events_in(Path(result.log_file))][-1] == "run-end"

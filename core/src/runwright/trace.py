@@ -7,6 +7,7 @@ Each line carries the run id, parent run id, job, strategy, stage, event, time a
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,9 +18,44 @@ from runwright.masking import mask
 
 FLUSH_DELAY = 0.05
 """Seconds an event may wait in the file's buffer: a run writing many events flushes (one
-system call, which lets other threads in) at most this often, a quiet run after every event."""
+system call, which lets other threads in) at most this often. A process killed with SIGKILL can
+lose at most this much of a trace; run start and end and every failure are written at once."""
 FLUSH_AT_ONCE = frozenset({"run-start", "run-end"})
 _ENCODER = json.JSONEncoder(default=str)  # what json.dumps(..., default=str) builds per call
+
+
+class TraceFlusher:
+    """One thread per process flushes the traces that buffered events, ``FLUSH_DELAY`` after
+    the first of them: a server running hundreds of runs starts no thread per run for it."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._dirty: set[RunTrace] = set()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def schedule(self, trace: RunTrace) -> None:
+        with self._condition:
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                self._pid = os.getpid()  # (again) after a fork: threads do not survive it
+                self._thread = threading.Thread(target=self._loop, name="runwright-trace-flush", daemon=True)
+                self._thread.start()
+            self._dirty.add(trace)
+            self._condition.notify()
+
+    def _loop(self) -> None:
+        while True:
+            with self._condition:
+                while not self._dirty:
+                    self._condition.wait()
+            time.sleep(FLUSH_DELAY)
+            with self._condition:
+                dirty, self._dirty = self._dirty, set()
+            for trace in dirty:
+                trace.flush()
+
+
+FLUSHER = TraceFlusher()
 
 
 class RunTrace:
@@ -41,7 +77,7 @@ class RunTrace:
         self._lock = threading.Lock()
         self._listeners = list(listeners or [])
         self._flushed = 0.0
-        self._flush_timer: threading.Timer | None = None
+        self._flush_scheduled = False
         if log_dir is not None:
             log_dir.mkdir(parents=True, exist_ok=True)
             self.path = log_dir / f"{run_id}.jsonl"
@@ -90,27 +126,25 @@ class RunTrace:
                 return
             self._file.write(line + "\n")
             now = time.monotonic()
-            if event in FLUSH_AT_ONCE or now - self._flushed >= FLUSH_DELAY:
+            failed = extra.get("status") == "FAILED" or "errors" in extra
+            if event in FLUSH_AT_ONCE or failed or now - self._flushed >= FLUSH_DELAY:
                 self._file.flush()
                 self._flushed = now
-            elif self._flush_timer is None:  # flush what is buffered soon, even if nothing follows
-                self._flush_timer = threading.Timer(FLUSH_DELAY, self._flush_buffered)
-                self._flush_timer.name = "runwright-trace-flush"
-                self._flush_timer.daemon = True
-                self._flush_timer.start()
+                return
+            schedule = not self._flush_scheduled
+            self._flush_scheduled = True
+        if schedule:  # flush what is buffered soon, even if nothing follows
+            FLUSHER.schedule(self)
 
-    def _flush_buffered(self) -> None:
+    def flush(self) -> None:
         with self._lock:
-            self._flush_timer = None
+            self._flush_scheduled = False
             if self._file is not None:
                 self._file.flush()
                 self._flushed = time.monotonic()
 
     def close(self) -> None:
         with self._lock:
-            if self._flush_timer is not None:
-                self._flush_timer.cancel()
-                self._flush_timer = None
             if self._file is not None:
                 self._file.close()
                 self._file = None
