@@ -150,7 +150,9 @@ def test_a_duplicate_name_in_a_new_file_is_an_error_naming_both(tmp_path: Path, 
     second = write(folder, "second.yml", WORKFLOW.format(name="twice", message="two"))
     with pytest.raises(ConfError) as caught:
         Workflow.from_conf("twice", folder, runtime=runtime)
-    assert f"template 'twice' is defined twice: in {first} (line 2) and in {second} (line 2)" in str(caught.value)
+    assert f"template 'twice' is defined twice: in {first} (line 2) and in {second} (line 2)" in str(
+        caught.value
+    )
     assert Workflow.from_conf("wf-1-1", folder, runtime=runtime)  # other names still run
 
 
@@ -191,11 +193,17 @@ def test_broken_files_never_stop_other_templates_and_validate_still_reports_them
 def test_processes_refreshing_the_index_at_once_all_succeed(tmp_path: Path) -> None:
     folder = tmp_path / "conf"
     many_files(folder, files=60)
-    load = "import sys; from runwright import Workflow; print(Workflow.from_conf(sys.argv[2], sys.argv[1]).name)"
+    load = (
+        "import sys; from runwright import Workflow; print(Workflow.from_conf(sys.argv[2], sys.argv[1]).name)"
+    )
     names = [f"wf-{f}-1" for f in (3, 17, 42, 59)]
     processes = [
         subprocess.Popen(
-            [sys.executable, "-c", load, str(folder), name], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            [sys.executable, "-c", load, str(folder), name],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for name in names
     ]
