@@ -165,10 +165,11 @@ def test_a_corrupt_or_foreign_index_is_rebuilt(tmp_path: Path, runtime, corrupti
     many_files(folder, files=3)
     assert Workflow.from_conf("wf-2-4", folder, runtime=runtime)
     index = index_file(folder)
-    if corruption == "forged":  # valid JSON, entries with wrong types
+    if corruption == "forged":  # valid JSON that sends names nowhere and files to wrong hashes
         document = json.loads(index.read_text())
+        document["catalog"]["found"] = {name: 999 for name in document["catalog"]["found"]}
         for entry in document["files"].values():
-            entry["templates"] = [[1, "x", None, True, False]]
+            entry["sha256"] = "0" * 64
         corruption = json.dumps(document).encode()
     index.write_bytes(corruption)
     assert message_of(Workflow.from_conf("wf-2-4", folder, runtime=runtime)) == "2/4"

@@ -36,7 +36,6 @@ from runwright.loader import (
     BrokenConf,
     TemplateSource,
     _error_line,
-    conf_files,
     decode_text,
     read_bytes,
     template_lines,
@@ -70,16 +69,13 @@ class FileEntry:
     error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "stat": self.stat,
-            "sha256": self.sha256,
-            "checked_ns": self.checked_ns,
-            "error": self.error,
-            "templates": [[t.name, t.line, t.kind, t.is_mapping, t.on_release] for t in self.templates],
-        }
+        return {"stat": self.stat, "sha256": self.sha256, "checked_ns": self.checked_ns, "error": self.error}
+
+    def templates_json(self) -> list[list[Any]]:
+        return [[t.name, t.line, t.kind, t.is_mapping, t.on_release] for t in self.templates]
 
     @classmethod
-    def from_json(cls, data: Any) -> FileEntry:
+    def from_json(cls, data: Any, listed: Any) -> FileEntry:
         """An entry read back; anything malformed raises (the file is then parsed again)."""
         stat, sha, checked, error = data["stat"], data["sha256"], data["checked_ns"], data["error"]
         if not (isinstance(stat, list) and len(stat) == 4 and all(type(n) is int for n in stat)):
@@ -87,7 +83,7 @@ class FileEntry:
         if not (isinstance(sha, str) and type(checked) is int and (error is None or isinstance(error, str))):
             raise ValueError("fields")
         templates = []
-        for name, line, kind, is_mapping, on_release in data["templates"]:
+        for name, line, kind, is_mapping, on_release in listed:
             if not (isinstance(name, str) and type(line) is int and (kind is None or isinstance(kind, str))):
                 raise ValueError("template")
             templates.append(IndexedTemplate(name, line, kind, bool(is_mapping), bool(on_release)))
@@ -125,16 +121,77 @@ def index_entry(file: Path, stat: list[int], limits: Limits, previous: FileEntry
     return FileEntry(stat, sha, now, templates)
 
 
+def scan_conf_folder(conf_path: Path) -> list[tuple[str, os.DirEntry[str]]]:
+    """Every ``*.yml``/``*.yaml`` file under ``conf_path`` as (relative POSIX path, entry), in
+    :func:`runwright.loader.conf_files` order (symlinked folders are not entered, as there)."""
+    found: list[tuple[tuple[str, ...], str, os.DirEntry[str]]] = []
+    pending: list[tuple[str, tuple[str, ...]]] = [(os.fspath(conf_path), ())]
+    while pending:
+        folder, parts = pending.pop()
+        try:
+            with os.scandir(folder) as entries:
+                listed = list(entries)
+        except OSError:
+            continue
+        for entry in listed:
+            try:
+                if entry.is_dir() and not entry.is_symlink():
+                    pending.append((entry.path, (*parts, entry.name)))
+                    continue
+                if os.path.splitext(entry.name)[1] in (".yml", ".yaml") and entry.is_file():
+                    found.append(((*parts, entry.name), "/".join((*parts, entry.name)), entry))
+            except OSError:
+                continue
+    found.sort(key=lambda item: item[0])
+    return [(key, entry) for _, key, entry in found]
+
+
 class ConfIndex:
-    """The templates of one conf folder as the index sees them, after a refresh."""
+    """The templates of one conf folder as the index sees them, after a refresh.
+
+    ``found`` maps each valid name to ``[file number in keys, line, on_release]``; ``problems`` are the
+    broken files and templates as JSON-able lists (see :meth:`broken`). Both are stored in the
+    index too, so an unchanged folder costs a ``stat`` per file and no per-template work.
+    """
 
     def __init__(self, conf_path: Path, limits: Limits | None = None) -> None:
         self.conf_path = conf_path
         self.limits = limits or Limits.from_env()
         self.index_file = state.index_file(conf_path)
-        self.entries: dict[str, FileEntry] = {}
-        self.files: dict[str, Path] = {}
+        self.raw_entries: dict[str, Any] = {}
+        self.found: dict[str, Any] = {}  # name -> the number of its file in keys
+        self.followers: list[str] = []  # Workflow templates with ``on: release``
+        self.problems: list[Any] = []
+        self.keys: list[str] = []
+        self.generation = ""
+        self.detail: dict[str, Any] | None = None
         self.wrote = False
+
+    def file(self, key: str) -> Path:
+        return self.conf_path / key
+
+    @property
+    def detail_file(self) -> Path:
+        """The templates of each file: read only when something changed."""
+        return self.index_file.with_suffix(".templates.json")
+
+    def entry(self, key: str) -> FileEntry:
+        data = self.raw_entries[key]
+        if isinstance(data, FileEntry):
+            return data
+        if self.detail is None:
+            self.detail = self.read_detail()
+        return FileEntry.from_json(data, self.detail[key])
+
+    def read_detail(self) -> dict[str, Any]:
+        """The stored templates of each file, when written with the index read (else empty)."""
+        try:
+            document = json.loads(self.detail_file.read_bytes())
+            if document["generation"] == self.generation and isinstance(document["templates"], dict):
+                return document["templates"]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        return {}
 
     # -- the index file ----------------------------------------------------------------
 
@@ -147,109 +204,169 @@ class ConfIndex:
             "limits": [limits.max_template_bytes, limits.max_yaml_depth, limits.max_yaml_nodes],
         }
 
-    def read_stored(self) -> dict[str, FileEntry]:
-        """The entries on disk; an index missing, corrupt or written for other rules is empty."""
+    def read_stored(self) -> tuple[dict[str, Any], Any]:
+        """The file entries (as stored) and catalog on disk; an index missing, corrupt or
+        written for other rules reads as empty."""
         try:
             document = json.loads(self.index_file.read_bytes())
             if not isinstance(document, dict) or document.get("header") != self.header():
-                return {}
+                return {}, None
             files = document["files"]
             if not isinstance(files, dict):
-                return {}
+                return {}, None
+            self.generation = str(document["generation"])
+            return files, document.get("catalog")
         except (OSError, ValueError, KeyError, TypeError):
-            return {}
-        entries = {}
-        for key, data in files.items():
-            try:
-                entries[key] = FileEntry.from_json(data)
-            except (KeyError, TypeError, ValueError):
-                continue  # that file is parsed again
-        return entries
+            return {}, None
 
     def write(self) -> None:
         """Replace the index atomically; a state folder that cannot be written is no error."""
-        document = {"header": self.header(), "files": {k: e.to_json() for k, e in self.entries.items()}}
-        temp = None
+        entries = {k: self.entry(k) for k in self.raw_entries}
+        generation = os.urandom(8).hex()
+        detail = {"generation": generation, "templates": {k: e.templates_json() for k, e in entries.items()}}
+        catalog = {
+            "keys": self.keys,
+            "found": self.found,
+            "followers": self.followers,
+            "problems": self.problems,
+        }
+        files = {k: e.to_json() for k, e in entries.items()}
+        document = {"header": self.header(), "generation": generation, "files": files, "catalog": catalog}
         try:
             self.index_file.parent.mkdir(parents=True, exist_ok=True)
-            handle, temp = tempfile.mkstemp(prefix=".index-", suffix=".tmp", dir=self.index_file.parent)
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                json.dump(document, out, separators=(",", ":"))
-            os.replace(temp, self.index_file)
-            temp = None
+            replace_with(self.detail_file, detail)  # first: an index always names its detail
+            replace_with(self.index_file, document)
             self.wrote = True
         except OSError as exc:
             log.debug("template index not written to %s: %s", self.index_file, exc)
-        finally:
-            if temp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(temp)
 
     # -- refreshing ----------------------------------------------------------------------
 
-    def refresh(self, suspect: str | None = None) -> ConfIndex:
+    def refresh(self, suspect: str | None = None, rebuild: bool = False) -> ConfIndex:
         """Stat every file; index again the new, changed and recently written ones (and
-        ``suspect``, a file whose bytes did not match); drop the deleted ones."""
-        stored = self.read_stored()
-        entries: dict[str, FileEntry] = {}
-        files: dict[str, Path] = {}
+        ``suspect``, a file whose bytes did not match); drop the deleted ones. ``rebuild``
+        ignores what is stored."""
+        stored, catalog = ({}, None) if rebuild else self.read_stored()
+        entries: dict[str, Any] = {}
         changed = False
-        for file in conf_files(self.conf_path):
-            key = file.relative_to(self.conf_path).as_posix()
-            files[key] = file
-            previous = stored.get(key)
+        for key, dir_entry in scan_conf_folder(self.conf_path):
+            previous_data = stored.get(key)
             try:
-                stat = file_stat(file.stat())
+                stat = file_stat(dir_entry.stat())
             except OSError as exc:
                 entries[key] = FileEntry([0, 0, 0, 0], "", 0, error=f": cannot read: {exc}")
                 changed = True
                 continue
-            settled = previous is not None and stat[0] < previous.checked_ns - RACY_WINDOW_NS
-            if previous is not None and previous.stat == stat and settled and key != suspect:
-                entries[key] = previous
-                continue
-            entries[key] = index_entry(file, stat, self.limits, previous)
-            changed = changed or entries[key] != previous
-        self.entries, self.files = entries, files
-        if changed or set(entries) != set(stored):
+            if key != suspect and isinstance(previous_data, dict) and previous_data.get("stat") == stat:
+                checked = previous_data.get("checked_ns")
+                if type(checked) is int and stat[0] < checked - RACY_WINDOW_NS:  # settled: trusted
+                    entries[key] = previous_data
+                    continue
+            try:
+                previous = self.stored_entry(previous_data, key) if previous_data is not None else None
+            except (KeyError, TypeError, ValueError):
+                previous = None
+            entries[key] = index_entry(self.file(key), stat, self.limits, previous)
+            changed = True
+        self.raw_entries = entries
+        if changed or set(entries) != set(stored) or not self.use_catalog(catalog):
+            self.catalog_from_entries()
             self.write()
         return self
 
-    # -- what discover() would say ---------------------------------------------------------
+    def stored_entry(self, data: Any, key: str) -> FileEntry:
+        if self.detail is None:
+            self.detail = self.read_detail()
+        return FileEntry.from_json(data, self.detail[key])
 
-    def located(self) -> tuple[dict[str, tuple[str, IndexedTemplate]], list[BrokenConf]]:
-        """Each valid name -> (file key, template), and the broken files and templates, in the
-        order and words of :func:`runwright.loader.discover`."""
-        found: dict[str, tuple[str, IndexedTemplate]] = {}
-        broken: list[BrokenConf] = []
-        for key, entry in self.entries.items():
-            file = self.files[key]
+    def use_catalog(self, catalog: Any) -> bool:
+        """Take the stored catalog when it is well formed and names only known files."""
+        try:
+            found, problems, keys = catalog["found"], catalog["problems"], catalog["keys"]
+            followers = catalog["followers"]
+            if not (isinstance(found, dict) and isinstance(problems, list) and isinstance(followers, list)):
+                return False
+            if keys != list(self.raw_entries):
+                return False
+            self.found, self.problems, self.keys, self.followers = found, problems, keys, followers
+            self.broken()  # checks every problem's shape
+            return True
+        except (KeyError, TypeError, ValueError, IndexError):
+            return False
+
+    def catalog_from_entries(self) -> None:
+        """Each valid name and each problem, in the order and words of
+        :func:`runwright.loader.discover`."""
+        found: dict[str, Any] = {}
+        lines: dict[str, int] = {}
+        followers: list[str] = []
+        problems: list[Any] = []
+        keys = list(self.raw_entries)
+        for number, key in enumerate(keys):
+            try:
+                entry = self.entry(key)
+            except (KeyError, TypeError, ValueError):  # a malformed stored entry: index the file again
+                try:
+                    entry = index_entry(self.file(key), file_stat(self.file(key).stat()), self.limits, None)
+                except OSError as exc:
+                    entry = FileEntry([0, 0, 0, 0], "", 0, error=f": cannot read: {exc}")
+            self.raw_entries[key] = entry
             if entry.error is not None:
-                message = f"{file}{entry.error}"
-                broken.append(BrokenConf(file, message, line=_error_line(message)))
+                problems.append(["file", key, entry.error])
                 continue
             for template in entry.templates:
                 name = template.name
-                problem = None
                 if not template.is_mapping:
-                    problem = f"{file}: template '{name}' must be a mapping"
+                    problems.append(["mapping", key, name, template.line])
                 elif name in found:
-                    first_key, first = found[name]
-                    problem = (
-                        f"template '{name}' is defined twice: in {self.files[first_key]} "
-                        f"(line {first.line}) and in {file} (line {template.line})"
-                    )
-                if problem is not None:
-                    broken.append(BrokenConf(file, problem, template=name, line=template.line))
-                    continue
-                found[name] = (key, template)
-        return found, broken
+                    first_key, first_line = keys[found[name]], lines[name]
+                    problems.append(["twice", key, name, template.line, first_key, first_line])
+                else:
+                    found[name], lines[name] = number, template.line
+                    if template.on_release:
+                        followers.append(name)
+        self.found, self.problems, self.keys, self.followers = found, problems, keys, followers
+
+    def broken(self) -> list[BrokenConf]:
+        """The problems as :func:`runwright.loader.discover` reports them."""
+        broken = []
+        for problem in self.problems:
+            kind, key = problem[0], problem[1]
+            if key not in self.raw_entries:
+                raise ValueError("unknown file")
+            file = self.file(key)
+            if kind == "file":
+                message = f"{file}{problem[2]}"
+                broken.append(BrokenConf(file, message, line=_error_line(message)))
+            elif kind == "mapping":
+                name, line = str(problem[2]), int(problem[3])
+                broken.append(BrokenConf(file, f"{file}: template '{name}' must be a mapping", name, line))
+            elif kind == "twice":
+                name, line, first, first_line = str(problem[2]), int(problem[3]), problem[4], int(problem[5])
+                message = (
+                    f"template '{name}' is defined twice: in {self.file(first)} "
+                    f"(line {first_line}) and in {file} (line {line})"
+                )
+                broken.append(BrokenConf(file, message, template=name, line=line))
+            else:
+                raise ValueError(f"unknown problem {kind!r}")
+        return broken
+
+    def location(self, name: str) -> str | None:
+        """The file key holding ``name`` (None when it is not a valid template)."""
+        number = self.found.get(name)
+        if type(number) is not int or not 0 <= number < len(self.keys):
+            return None
+        key = self.keys[number]
+        return key if key in self.raw_entries else None
 
     def source(self, key: str, name: str) -> TemplateSource | None:
         """The template parsed from its file; None when the file's bytes are not those indexed."""
-        file = self.files[key]
+        file = self.file(key)
+        data = self.raw_entries[key]
+        expected = data.sha256 if isinstance(data, FileEntry) else data.get("sha256")
         data = read_bytes(file, self.limits)
-        if hashlib.sha256(data).hexdigest() != self.entries[key].sha256:
+        if hashlib.sha256(data).hexdigest() != expected:
             return None
         text = decode_text(file, data, self.limits)
         mapping = yaml_mapping(file, text, self.limits)
@@ -275,13 +392,16 @@ def lookup(conf_path: Path, name: str) -> Lookup:
 
     index = ConfIndex(conf_path).refresh()
     for attempt in range(2):
-        found, broken = index.located()
-        if name not in found:
-            return Lookup(None, list(found), broken)
-        key, _ = found[name]
+        key = index.location(name)
+        if key is None:  # an error path: make sure from the files themselves
+            broken: list[BrokenConf] = []
+            sources = discover(conf_path, broken)
+            if name in sources:  # the index was wrong (edited by hand?): write it again
+                ConfIndex(conf_path).refresh(rebuild=True)
+            return Lookup(sources.get(name), list(sources), broken)
         source = index.source(key, name)
         if source is not None:
-            return Lookup(source, list(found), broken)
+            return Lookup(source, list(index.found), index.broken())
         if attempt == 0:
             index = ConfIndex(conf_path).refresh(suspect=key)  # written since: index it again
     broken = []
@@ -289,23 +409,38 @@ def lookup(conf_path: Path, name: str) -> Lookup:
     return Lookup(sources.get(name), list(sources), broken)
 
 
-def sources_where(conf_path: Path, wanted: Any) -> dict[str, TemplateSource]:
-    """The valid templates for which ``wanted(IndexedTemplate)`` is true, reading only their
-    files (``run`` looks for ``on: release`` followers this way)."""
+def release_followers(conf_path: Path) -> dict[str, TemplateSource]:
+    """The valid Workflow templates with ``on: release``, reading only their files."""
     index = ConfIndex(conf_path).refresh()
-    found, _ = index.located()
     sources: dict[str, TemplateSource] = {}
-    for name, (key, template) in found.items():
-        if not wanted(template):
-            continue
+    for name in index.followers:
+        key = index.location(str(name))
         try:
-            source = index.source(key, name)
+            source = index.source(key, str(name)) if key is not None else None
         except ConfError:
             source = None
         if source is None:  # the folder changed meanwhile: read it all
             from runwright.loader import discover
+            from runwright.schedule.release_triggers import has_release_trigger
 
             every = discover(conf_path, [])
-            return {n: s for n, s in every.items() if n in found and wanted(found[n][1])}
-        sources[name] = source
+            return {
+                n: s
+                for n, s in every.items()
+                if s.raw.get("type") == "Workflow" and has_release_trigger(s.raw)
+            }
+        sources[source.name] = source
     return sources
+
+
+def replace_with(path: Path, document: Any) -> None:
+    """Write JSON to a temp file beside ``path``, then rename it over ``path`` (atomic)."""
+    handle, temp = tempfile.mkstemp(prefix=".index-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(document, out, separators=(",", ":"))
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise

@@ -53,9 +53,9 @@ def load_followers(conf_path: Path, runtime: Runtime) -> dict[str, Workflow]:
     followers: dict[str, Workflow] = {}
     # a broken file was already named by the loader; it must not stop this run's followers
     if Path(conf_path).is_dir():  # through the template index: only the followers' files are read
-        from runwright.conf_index import sources_where
+        from runwright.conf_index import release_followers
 
-        sources = sources_where(Path(conf_path), lambda template: template.on_release)
+        sources = release_followers(Path(conf_path))
     else:
         sources = discover(conf_path, [])
     for name, source in sources.items():
