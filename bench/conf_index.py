@@ -7,8 +7,9 @@ For each size a conf folder is written in a temp dir (files edited an hour ago, 
 folder). In one process, with the runtime built once, it times the loader part of
 ``runwright run NAME``: ``load_template`` (stat the folder, refresh the index, parse and
 validate one template) with no index (cold) and with the index written (warm, median), and
-reading + validating every template (``discover`` + ``build_model``: what ``validate`` and the
-scheduler pay). ``--process`` adds the wall time of fresh ``runwright run NAME --conf`` processes
+parsing every file (``discover``: what every lookup paid before the index) and reading +
+validating every template (``discover`` + ``build_model``: what ``validate`` and the scheduler
+pay). ``--process`` adds the wall time of fresh ``runwright run NAME --conf`` processes
 (median). Compile bytecode first for start-up figures (see docs/benchmarks.md).
 """
 
@@ -78,6 +79,7 @@ def measure(templates: int, samples: int, process: bool) -> dict[str, float]:
                 build_model(source, runtime, Workflow)
 
         figures["all"] = timed(load_all)
+        figures["parse"] = timed(lambda: discover(conf))  # what every lookup cost before the index
         if process:
             env = {**os.environ, "RUNWRIGHT_LOG_PATH": str(Path(tmp) / "logs"), "RUNWRIGHT_TRACE": "0"}
             env["RUNWRIGHT_AUDIT_URL"] = f"file://{Path(tmp) / 'audits'}"
@@ -92,17 +94,20 @@ def measure(templates: int, samples: int, process: bool) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 10_000], help="templates per folder")
     parser.add_argument("--samples", type=int, default=7)
     parser.add_argument("--process", action="store_true", help="also time fresh `runwright run` processes")
     args = parser.parse_args()
-    header = f"{'templates':>9} {'files':>6} {'cold index':>11} {'warm lookup':>12} {'load all':>10}"
+    header = f"{'templates':>9} {'files':>6} {'cold index':>11} {'warm lookup':>12} {'parse all':>10} {'load all':>9}"
     print(header + (f" {'run (process)':>14}" if args.process else ""))
     for size in args.sizes:
         f = measure(size, args.samples, args.process)
         files = -(-size // PER_FILE)
-        line = f"{size:>9} {files:>6} {f['cold'] * 1000:>9.1f}ms {f['warm'] * 1000:>10.2f}ms {f['all']:>9.2f}s"
+        line = f"{size:>9} {files:>6} {f['cold'] * 1000:>9.1f}ms {f['warm'] * 1000:>10.2f}ms"
+        line += f" {f['parse']:>9.2f}s {f['all']:>8.2f}s"
         print(line + (f" {f['process'] * 1000:>12.0f}ms" if args.process else ""))
 
 
