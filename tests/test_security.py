@@ -52,7 +52,8 @@ def test_bash_script_runs_in_private_temp_dir(workflow_from, tmp_path: Path, mon
     workdir = outputs["stdout"].splitlines()[0]
     assert workdir != str(tmp_path) and "runwright-" in workdir
     assert not Path(workdir).exists()  # cleaned up after the run
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["conf", "logs"]
+    # only the state folder beside conf (its template index) and the test's own logs
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".runwright", "conf", "logs"]
 
 
 def test_py_expressions_are_bound_not_spliced(workflow_from, tmp_path: Path) -> None:

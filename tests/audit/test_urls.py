@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pluggy
 import pytest
-from runwright.audit import DEFAULT_AUDIT_URL, AuditBackend, make_audit_backend
+from runwright.audit import AuditBackend, make_audit_backend
 from runwright.errors import RunwrightError
 from runwright.plugins import describe_plugins
 from runwright_audit_file import FileAuditBackend
@@ -33,17 +33,19 @@ def test_plugins_are_registered_by_their_distributions(plugin_manager: pluggy.Pl
     assert provided["runwright-audit-sqlite"] == ["sqlite"]
 
 
-def test_default_url_is_a_file_store_under_the_current_directory(
+def test_default_url_is_a_file_store_in_the_state_folder_beside_the_conf_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("RUNWRIGHT_AUDIT_URL", raising=False)
     backend = make_audit_backend()  # the process-wide runtime: entry points, as in production
     assert isinstance(backend, FileAuditBackend)
-    assert backend.url == DEFAULT_AUDIT_URL
-    assert backend.root == tmp_path / "audits"
+    assert backend.root == tmp_path / ".runwright" / "audits"  # ./conf is the default conf path
     assert backend.claim(make_record())
-    assert list((tmp_path / "audits").glob("*/*/attempt-1.json"))
+    assert list((tmp_path / ".runwright" / "audits").glob("*/*/attempt-1.json"))
+    elsewhere = make_audit_backend(conf_path=tmp_path / "flows" / "conf")
+    assert isinstance(elsewhere, FileAuditBackend)
+    assert elsewhere.root == tmp_path / "flows" / ".runwright" / "audits"
 
 
 def test_environment_variable_chooses_the_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

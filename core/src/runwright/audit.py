@@ -1,7 +1,8 @@
 """The audit backend protocol: one record per release, claimed atomically.
 
 Backends are plugins: the ``make_audit_backend(url)`` hook returns one for its URL scheme
-(``file://``, ``sqlite://``...), chosen by ``RUNWRIGHT_AUDIT_URL`` (default ``file://./audits``).
+(``file://``, ``sqlite://``...), chosen by ``RUNWRIGHT_AUDIT_URL`` (default ``audits/`` in the
+state folder, see :mod:`runwright.state`).
 A backend must make :meth:`AuditBackend.claim` atomic across processes: that is what makes a
 release run exactly once when several schedulers share one store.
 """
@@ -17,7 +18,6 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-DEFAULT_AUDIT_URL = "file://./audits"
 CRASHED_HEARTBEAT_AGE = timedelta(minutes=2)
 """A RUNNING record whose heartbeat is older than this is taken for dead (runs beat every 10 s)."""
 
@@ -261,13 +261,15 @@ def mark_dead_crashed(
     return current
 
 
-def make_audit_backend(url: str | None = None, pm: Any = None) -> AuditBackend:
-    """The backend for ``url`` (else ``RUNWRIGHT_AUDIT_URL``, else ``file://./audits``)."""
+def make_audit_backend(url: str | None = None, pm: Any = None, conf_path: Any = None) -> AuditBackend:
+    """The backend for ``url`` (else ``RUNWRIGHT_AUDIT_URL``, else ``audits/`` in the state
+    folder of ``conf_path``, itself by default ``RUNWRIGHT_CONF`` or ``./conf``)."""
+    from runwright import state
     from runwright.config import Settings
     from runwright.errors import RunwrightError
     from runwright.runtime import Runtime
 
-    url = url or Settings.from_env().audit_url or DEFAULT_AUDIT_URL
+    url = url or Settings.from_env().audit_url or state.audit_url(conf_path)
     manager = pm or Runtime.default().pm
     backend = manager.hook.make_audit_backend(url=url)
     if backend is None:

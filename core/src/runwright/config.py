@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from runwright import state
+
 DEFAULT_REGISTRY = "runwright_contrib"
 
 #: Every ``RUNWRIGHT_*`` variable runwright reads or sets. A test keeps this list in step with the
@@ -21,6 +23,7 @@ KNOWN_VARIABLES = frozenset(
         "RUNWRIGHT_CONF",
         "RUNWRIGHT_REGISTRY",
         "RUNWRIGHT_LOG_PATH",
+        "RUNWRIGHT_HOME",
         "RUNWRIGHT_MAX_JOB_PARALLEL",
         "RUNWRIGHT_DISABLE_PLUGIN_AUTOLOAD",
         "RUNWRIGHT_DISABLE_PLUGINS",
@@ -78,14 +81,16 @@ class Settings:
     - ``RUNWRIGHT_CONF``: where templates live (default ``./conf``).
     - ``RUNWRIGHT_REGISTRY``: comma list of registry packages searched by ``uses:``
       (default ``runwright_contrib``, the example package under ``contrib/``).
-    - ``RUNWRIGHT_LOG_PATH``: where per-run trace files go (default ``./logs``).
+    - ``RUNWRIGHT_HOME``: the state folder (run traces, the default audit store, the template
+      index); default ``.runwright`` beside the conf path (:mod:`runwright.state`).
+    - ``RUNWRIGHT_LOG_PATH``: where per-run trace files go (default ``<state folder>/logs``).
     - ``RUNWRIGHT_MAX_JOB_PARALLEL``: job threads per run (default 4).
     - ``RUNWRIGHT_DISABLE_PLUGIN_AUTOLOAD``: ``1`` skips entry-point plugins.
     - ``RUNWRIGHT_DISABLE_PLUGINS``: comma list of entry-point plugins (entry-point or
       distribution names) to skip.
     - ``RUNWRIGHT_TRACE_PLUGINS``: ``1`` prints every hook call to stderr.
     - ``RUNWRIGHT_TRACE``: ``0`` turns per-run trace files off (default on).
-    - ``RUNWRIGHT_AUDIT_URL``: the audit store (default ``file://./audits``; ``sqlite:///x.db``).
+    - ``RUNWRIGHT_AUDIT_URL``: the audit store (default ``<state folder>/audits``; ``sqlite:///x.db``).
     - ``RUNWRIGHT_STOP_BOUNDARY_DELTA``: how long ``Schedule.pending()`` runs when given no
       stop: ISO 8601 (``PT5M``), JSON (``{"minutes": 5}``) or seconds (default 5 minutes).
     - ``RUNWRIGHT_SECRETS``: comma list of environment variables whose values are masked, besides
@@ -107,16 +112,25 @@ class Settings:
     audit_url: str | None
     stop_boundary_delta: str | None
     executor: str = "local"
+    log_path_is_explicit: bool = False
+
+    def log_dir_for(self, conf_path: Path | None) -> Path:
+        """Where the traces of runs of templates from ``conf_path`` go (its state folder's
+        ``logs``), unless ``RUNWRIGHT_LOG_PATH`` names one folder for all."""
+        if self.log_path_is_explicit or conf_path is None:
+            return self.log_path
+        return state.state_dir(conf_path) / "logs"
 
     @classmethod
     def from_env(cls) -> Settings:
         env = os.environ
         registry = env.get("RUNWRIGHT_REGISTRY", DEFAULT_REGISTRY)
+        conf_path = Path(env.get("RUNWRIGHT_CONF", "conf"))
         return cls(
-            conf_path=Path(env.get("RUNWRIGHT_CONF", "conf")),
+            conf_path=conf_path,
             registry_packages=tuple(p.strip() for p in registry.split(",") if p.strip()),
             registry_is_explicit="RUNWRIGHT_REGISTRY" in env,
-            log_path=Path(env.get("RUNWRIGHT_LOG_PATH", "logs")),
+            log_path=state.log_dir(conf_path, env),
             max_job_parallel=max(1, int(env.get("RUNWRIGHT_MAX_JOB_PARALLEL", "4"))),
             disable_plugin_autoload=_flag(env.get("RUNWRIGHT_DISABLE_PLUGIN_AUTOLOAD")),
             disabled_plugins=tuple(
@@ -127,6 +141,7 @@ class Settings:
             audit_url=env.get("RUNWRIGHT_AUDIT_URL") or None,
             stop_boundary_delta=env.get("RUNWRIGHT_STOP_BOUNDARY_DELTA") or None,
             executor=env.get("RUNWRIGHT_EXECUTOR", "").strip() or "local",
+            log_path_is_explicit=bool(env.get("RUNWRIGHT_LOG_PATH")),
         )
 
 

@@ -151,6 +151,7 @@ class TemplateSource:
     file: Path
     raw: Mapping[str, Any]
     line: int
+    root: Path | None = None  # the conf path it was found under (a run's state folder is beside it)
 
 
 BYTE_ORDER_MARKS = (
@@ -164,11 +165,20 @@ BYTE_ORDER_MARKS = (
 def read_text(file: Path, limits: Limits | None = None) -> str:
     """A template file's text: at most ``max_template_bytes``, UTF-8 only, never binary."""
     limits = limits or Limits.from_env()
+    return decode_text(file, read_bytes(file, limits), limits)
+
+
+def read_bytes(file: Path, limits: Limits) -> bytes:
+    """At most ``max_template_bytes + 1`` bytes of a file (one more tells it is too large)."""
     try:
         with file.open("rb") as handle:
-            data = handle.read(limits.max_template_bytes + 1)
+            return handle.read(limits.max_template_bytes + 1)
     except OSError as exc:
         raise ConfError(f"{file}: cannot read: {exc}") from None
+
+
+def decode_text(file: Path, data: bytes, limits: Limits) -> str:
+    """A template file's bytes as text: not too large, UTF-8 only, never binary."""
     if len(data) > limits.max_template_bytes:
         raise ConfError(
             f"{file}: the file is larger than {limits.max_template_bytes} bytes "
@@ -254,7 +264,11 @@ def parse_yaml(text: str, limits: Limits | None = None) -> Any:
 
 def read_yaml(file: Path) -> dict[str, Any]:
     limits = Limits.from_env()
-    text = read_text(file, limits)
+    return yaml_mapping(file, read_text(file, limits), limits)
+
+
+def yaml_mapping(file: Path, text: str, limits: Limits) -> dict[str, Any]:
+    """A template file's text parsed: a mapping of names to templates (``{}`` when empty)."""
     try:
         data = parse_yaml(text, limits)
     except yaml.YAMLError as exc:
@@ -282,6 +296,11 @@ def _template_lines(file: Path) -> dict[str, int]:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return {}
+    return template_lines(text)
+
+
+def template_lines(text: str) -> dict[str, int]:
+    """The line of each top-level key of a file's text."""
     lines: dict[str, int] = {}
     for match in TOP_LEVEL_KEY.finditer(text):
         name = next(group for group in match.groups() if group is not None)
@@ -323,25 +342,29 @@ def discover(conf_path: Path, broken: list[BrokenConf] | None = None) -> dict[st
             broken.append(BrokenConf(file, str(exc), line=_error_line(str(exc))))
             continue
         lines = _template_lines(file) if data else {}
-        if is_single_template(data):  # the peer's layout: one template per file, `name:` inside
-            data, lines = {str(data["name"]): data}, {str(data["name"]): lines.get("name", 1)}
-        for name, raw in data.items():
-            name = str(name)
+        for name, raw, line in templates_in(data, lines):
             problem = None
             if not isinstance(raw, Mapping):
                 problem = f"{file}: template '{name}' must be a mapping"
             elif name in found:
                 problem = (
                     f"template '{name}' is defined twice: in {found[name].file} "
-                    f"(line {found[name].line}) and in {file} (line {lines.get(name, 0)})"
+                    f"(line {found[name].line}) and in {file} (line {line})"
                 )
             if problem is not None:
                 if broken is None:
                     raise ConfError(problem)
-                broken.append(BrokenConf(file, problem, template=name, line=lines.get(name, 0)))
+                broken.append(BrokenConf(file, problem, template=name, line=line))
                 continue
-            found[name] = TemplateSource(name=name, file=file, raw=raw, line=lines.get(name, 0))
+            found[name] = TemplateSource(name=name, file=file, raw=raw, line=line, root=conf_path)
     return found
+
+
+def templates_in(data: Mapping[str, Any], lines: Mapping[str, int]) -> list[tuple[str, Any, int]]:
+    """(name, raw, line) of each template of one parsed file."""
+    if is_single_template(data):  # the peer's layout: one template per file, `name:` inside
+        return [(str(data["name"]), data, lines.get("name", 1))]
+    return [(str(name), raw, lines.get(str(name), 0)) for name, raw in data.items()]
 
 
 def is_single_template(data: Mapping[str, Any]) -> bool:
@@ -579,7 +602,7 @@ def build_model(
 
         raise TemplateError(source.file, source.name, problems_from(exc, vocabulary, locate)) from None
     instance._runtime = runtime  # type: ignore[attr-defined]
-    instance._conf_path = source.file.parent  # type: ignore[attr-defined]
+    instance._conf_path = source.root or source.file.parent  # type: ignore[attr-defined]
     instance._source = source.file  # type: ignore[attr-defined]
     instance._definition_hash = definition_hash(source.raw)  # type: ignore[attr-defined]
     instance._raw = raw  # type: ignore[attr-defined]  # substituted: rebuilds it on a worker
@@ -587,20 +610,29 @@ def build_model(
 
 
 def load_template(name: str, path: str | Path | None, runtime: Runtime, expected: type[M] | None = None) -> M:
+    """The template ``name`` built into its model; in a conf folder, through the template index
+    (:mod:`runwright.conf_index`), so only its own file is read and parsed."""
     conf_path = Path(path) if path is not None else Settings.from_env().conf_path
     broken: list[BrokenConf] = []
-    sources = discover(conf_path, broken)
+    if conf_path.is_dir():
+        from runwright.conf_index import lookup
+
+        found = lookup(conf_path, name)
+        source, names, broken = found.source, found.names, found.broken
+    else:
+        sources = discover(conf_path, broken)
+        source, names = sources.get(name), list(sources)
     for problem in broken:
         if problem.template == name:
             raise ConfError(problem.message)
-    if name not in sources and broken:
+    if source is None and broken:
         raise ConfError("; ".join(problem.message for problem in broken))
     for problem in broken:
         log.warning("warning: skipped a broken template file: %s", problem.message.splitlines()[0])
-    if name not in sources:
-        close = difflib.get_close_matches(name, list(sources), n=3)
+    if source is None:
+        close = difflib.get_close_matches(name, names, n=3)
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         raise WorkflowNotFound(f"no template named '{name}' in '{conf_path}'{hint}")
-    instance = build_model(sources[name], runtime, expected)
+    instance = build_model(source, runtime, expected)
     instance._conf_path = conf_path  # type: ignore[attr-defined]
     return instance

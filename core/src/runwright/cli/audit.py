@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 
 import typer
 
@@ -12,6 +13,13 @@ from runwright.errors import RunwrightError
 
 audit_app = typer.Typer(help="Look at release records in the audit store.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+
+STORE_CONF_OPTION = typer.Option(
+    None,
+    "--conf",
+    "-c",
+    help="Conf path whose state folder holds the default store (default: $RUNWRIGHT_CONF or ./conf).",
+)
 
 
 def parse_since(text: str) -> datetime:
@@ -52,6 +60,7 @@ def list_records(
     ),
     limit: int = typer.Option(50, "--limit"),
     as_json: bool = typer.Option(False, "--json"),
+    conf: Path | None = STORE_CONF_OPTION,
 ) -> None:
     """Release records, newest first."""
     from runwright.audit import ReleaseStatus, make_audit_backend, mark_dead_crashed
@@ -61,7 +70,7 @@ def list_records(
     except ValueError:
         raise fail_usage(f"--status: unknown status '{status}'") from None
     try:
-        backend = make_audit_backend()
+        backend = make_audit_backend(conf_path=conf)
         records = backend.list(name, wanted, parse_since(since) if since else None, limit)
         records = mark_dead_crashed(backend, records)  # a killed run does not stay RUNNING
         if wanted is not None:
@@ -80,12 +89,14 @@ def list_records(
 
 
 @audit_app.command("show")
-def show(run_id: str = typer.Argument(..., help="The run id.")) -> None:
+def show(
+    run_id: str = typer.Argument(..., help="The run id."), conf: Path | None = STORE_CONF_OPTION
+) -> None:
     """One release record as JSON (secrets masked)."""
     from runwright.audit import make_audit_backend, mark_dead_crashed
 
     try:
-        backend = make_audit_backend()
+        backend = make_audit_backend(conf_path=conf)
         record = backend.get(run_id)
         if record is not None:
             [record] = mark_dead_crashed(backend, [record])
@@ -98,7 +109,7 @@ def show(run_id: str = typer.Argument(..., help="The run id.")) -> None:
 
 
 @audit_app.command("migrate")
-def migrate() -> None:
+def migrate(conf: Path | None = STORE_CONF_OPTION) -> None:
     """Bring the audit store's schema up to date (stores with numbered migrations, e.g. PostgreSQL).
 
     Safe to run from several hosts at once and again later: applied steps are not repeated.
@@ -106,7 +117,7 @@ def migrate() -> None:
     from runwright.audit import make_audit_backend
 
     try:
-        backend = make_audit_backend()
+        backend = make_audit_backend(conf_path=conf)
         step = getattr(backend, "migrate", None)
         if step is None:
             typer.echo(f"{backend.url}: this store has no schema migrations; nothing to do")

@@ -152,7 +152,7 @@ def finish(result: Result, as_json: bool, chained: list[ReleaseOutcome] | None =
 def optional_audit(workflow: Workflow) -> AuditBackend | None:
     """The configured audit store; without one (no plugin for the default URL) runs still run."""
     try:
-        return make_audit_backend(pm=workflow.runtime.pm)
+        return make_audit_backend(pm=workflow.runtime.pm, conf_path=workflow.conf_path)
     except RunwrightError as exc:
         if Settings.from_env().audit_url:
             raise

@@ -19,9 +19,11 @@ from runwright.trace import format_event, read_trace
 def logs(
     run_id: str = typer.Argument(..., help="The run's id."),
     as_json: bool = typer.Option(False, "--json", help="Print the raw JSON lines."),
+    conf: Path | None = CONF_OPTION,
 ) -> None:
     """Print a run's trace readably (stdout/stderr of stages included, secrets masked)."""
-    path = Settings.from_env().log_path / f"{run_id}.jsonl"
+    settings = Settings.from_env()
+    path = settings.log_dir_for(conf or settings.conf_path) / f"{run_id}.jsonl"
     if not path.is_file():
         typer.echo(f"error: no trace for run '{run_id}' at {path}", err=True)
         raise typer.Exit(EXIT_USAGE)
@@ -45,7 +47,7 @@ def rerun(
     from runwright.schedule.release import replay_params
 
     try:
-        audit = make_audit_backend()
+        audit = make_audit_backend(conf_path=conf)
         record = audit.get(run_id)
         if record is None:
             raise RunwrightError(f"no release record with run id '{run_id}' in {audit.url}")

@@ -153,7 +153,7 @@ def backfill(
 
     try:
         targets, is_schedule = backfill_targets(name, conf)
-        audit = make_audit_backend(pm=targets[0].workflow.runtime.pm)
+        audit = make_audit_backend(pm=targets[0].workflow.runtime.pm, conf_path=targets[0].workflow.conf_path)
         first, last = read_when(start, "--start"), read_when(end, "--end")
         naive_zones = sorted({e.timezone for t in targets for e in t.events if e.timezone != "UTC"})
         if (first.tzinfo is None or last.tzinfo is None) and naive_zones:

@@ -123,7 +123,7 @@ def run_workflow(
         run_id,
         workflow.name,
         parent_run_id,
-        settings.log_path if tracing else None,
+        settings.log_dir_for(workflow.conf_path) if tracing else None,
         listeners=[observer] if observer else [],
     )
     limit = timeout_minutes or workflow.timeout_minutes

@@ -129,7 +129,7 @@ def release(
     )
     if mode is ReleaseMode.DRYRUN:
         return dry_run(workflow, logical_date, rendered)
-    backend = audit or make_audit_backend(pm=workflow.runtime.pm)
+    backend = audit or make_audit_backend(pm=workflow.runtime.pm, conf_path=workflow.conf_path)
     if mode is ReleaseMode.NORMAL and release_type is ReleaseType.RERUN:
         mode = ReleaseMode.RETRY  # a rerun is a new attempt by definition
     record = new_record(workflow, logical_date, release_type, rendered, 1, parent_run_id)

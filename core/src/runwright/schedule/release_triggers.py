@@ -52,7 +52,13 @@ def load_followers(conf_path: Path, runtime: Runtime) -> dict[str, Workflow]:
 
     followers: dict[str, Workflow] = {}
     # a broken file was already named by the loader; it must not stop this run's followers
-    for name, source in discover(conf_path, []).items():
+    if Path(conf_path).is_dir():  # through the template index: only the followers' files are read
+        from runwright.conf_index import release_followers
+
+        sources = release_followers(Path(conf_path))
+    else:
+        sources = discover(conf_path, [])
+    for name, source in sources.items():
         if source.raw.get("type") != "Workflow" or not has_release_trigger(source.raw):
             continue
         try:

@@ -139,7 +139,7 @@ class Scheduler:
     ) -> None:
         self.runtime = runtime or Runtime.default()
         self.conf_path = Path(conf_path) if conf_path else Settings.from_env().conf_path
-        self.audit = audit or make_audit_backend(pm=self.runtime.pm)
+        self.audit = audit or make_audit_backend(pm=self.runtime.pm, conf_path=self.conf_path)
         self.clock: Clock = clock or SystemClock()
         self.only = only
         self.max_workers = max_workers

@@ -171,7 +171,7 @@ class RunService:
         self.catalog = WorkflowCatalog(
             Path(conf_path) if conf_path else self.settings.conf_path, self.runtime
         )
-        self.audit = audit or make_audit_backend(pm=self.runtime.pm)
+        self.audit = audit or make_audit_backend(pm=self.runtime.pm, conf_path=self.catalog.conf_path)
         self.grace_seconds = grace_seconds
         self.metrics = Metrics()
         self.active: dict[str, ActiveRun] = {}
@@ -185,7 +185,7 @@ class RunService:
 
     @property
     def log_path(self) -> Path:
-        return self.settings.log_path
+        return self.settings.log_dir_for(self.catalog.conf_path)
 
     def trace_file(self, run_id: str) -> Path:
         return self.log_path / f"{run_id}.jsonl"
