@@ -13,9 +13,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "core" / "src" / "runwright"
 
 #: Bottom to top. The first part of a module's name below ``runwright`` says its layer.
 LAYERS: list[set[str]] = [
-    {"", "errors", "config", "masking", "trace", "hookspecs", "plugin_index"},  # no dependencies
+    {"", "errors", "config", "masking", "trace", "hookspecs", "plugin_index", "state"},  # no dependencies
     {"models", "templating", "registry"},  # templates as data + validation; expressions; calls
-    {"loader", "check"},  # conf files -> models; static checks of models
+    {"loader", "conf_index", "check"},  # conf files -> models (through the index); static checks
     {"engine", "stages"},  # running one workflow
     {"runtime", "plugins"},  # what the plugins registered, shared by runs
     {"audit", "schedule", "schema"},  # releases, records, the scheduler

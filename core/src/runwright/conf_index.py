@@ -421,7 +421,7 @@ def release_followers(conf_path: Path) -> dict[str, TemplateSource]:
             source = None
         if source is None:  # the folder changed meanwhile: read it all
             from runwright.loader import discover
-            from runwright.schedule.release_triggers import has_release_trigger
+            from runwright.models.events import has_release_trigger
 
             every = discover(conf_path, [])
             return {

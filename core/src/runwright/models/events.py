@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -64,6 +65,12 @@ def _valid_cron_text(value: str) -> bool:
     from croniter import croniter  # only templates with a schedule pay for it
 
     return bool(croniter.is_valid(value))
+
+
+def has_release_trigger(raw: Mapping[str, Any]) -> bool:
+    """Whether a template's raw mapping follows other workflows (``on: {release: [...]}``)."""
+    on = raw.get("on")
+    return isinstance(on, Mapping) and bool(on.get("release"))
 
 
 def split_release_triggers(data: Any) -> tuple[Any, tuple[str, ...]]:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from runwright.audit import AuditBackend, ReleaseType
 from runwright.errors import RunwrightError
 from runwright.loader import build_model, discover
+from runwright.models.events import has_release_trigger
 
 if TYPE_CHECKING:
     from runwright.engine.result import Result
@@ -39,11 +40,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("runwright.release_triggers")
 
 FOLLOWED_STATUSES = frozenset({"SUCCESS", "FAILED", "SKIP"})
-
-
-def has_release_trigger(raw: Mapping[str, Any]) -> bool:
-    on = raw.get("on")
-    return isinstance(on, Mapping) and bool(on.get("release"))
 
 
 def load_followers(conf_path: Path, runtime: Runtime) -> dict[str, Workflow]:
