@@ -148,3 +148,19 @@ def test_listing_plugins_does_not_import_the_s3_client(cache_home: dict[str, str
     modules, proc = cli_modules("plugins", env=cache_home)
     assert "tasks/s3-put@requests" in proc.stdout
     assert loaded(modules, ("botocore", "boto3", "fastapi")) == []
+
+
+def test_a_library_run_loads_plugins_without_their_heavy_modules(tmp_path: Path) -> None:
+    """A script that runs a workflow through the Python API loads every plugin, but not the
+    command line (typer), the web stack, or an audit store's code it never records to."""
+    code = (
+        "from runwright import Workflow\n"
+        f"result = Workflow.from_conf('hello-world', {str(REPO / 'conf')!r}).execute({{}})\n"
+        "assert result.status.value == 'SUCCESS', result.status\n"
+        f"{SHOW_MODULES}\n"
+    )
+    modules, proc = modules_after(code, {"RUNWRIGHT_LOG_PATH": str(tmp_path / "logs")})
+    assert proc.returncode == 0, proc.stderr
+    assert "runwright_api.plugin" in modules and "runwright_audit_sqlite.plugin" in modules
+    heavy = ("typer", "fastapi", "runwright_audit_file.backend", "runwright_audit_sqlite.backend", "psycopg")
+    assert loaded(modules, heavy) == []

@@ -52,7 +52,8 @@ from runwright.audit import (
     utc_now,
 )
 
-SCHEME = "file"
+from runwright_audit_file.plugin import SCHEME
+
 RUN_INDEX_FOLDER = "_runs"
 RUNNING_INDEX_FOLDER = "_running"
 RELEASE_LOCK_FILE = "release.lock"

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from runwright import hookimpl
 
-from runwright_audit_file.backend import SCHEME, FileAuditBackend
+if TYPE_CHECKING:
+    from runwright_audit_file.backend import FileAuditBackend
+
+SCHEME = "file"
 
 
 @hookimpl
@@ -12,6 +17,8 @@ def make_audit_backend(url: str) -> FileAuditBackend | None:
     """A backend for ``file://`` URLs; None for any other scheme, so other plugins answer."""
     if url.split("://", 1)[0].lower() != SCHEME:
         return None
+    from runwright_audit_file.backend import FileAuditBackend  # only when a run records here
+
     return FileAuditBackend(url)
 
 

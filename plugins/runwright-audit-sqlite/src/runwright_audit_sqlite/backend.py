@@ -41,7 +41,8 @@ from runwright.audit import (
     utc_now,
 )
 
-SCHEME = "sqlite"
+from runwright_audit_sqlite.plugin import SCHEME
+
 DEFAULT_TIMEOUT_SECONDS = 30.0
 
 SCHEMA = """

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from runwright import hookimpl
 
-from runwright_audit_sqlite.backend import SCHEME, SqliteAuditBackend
+if TYPE_CHECKING:
+    from runwright_audit_sqlite.backend import SqliteAuditBackend
+
+SCHEME = "sqlite"
 
 
 @hookimpl
@@ -12,6 +17,8 @@ def make_audit_backend(url: str) -> SqliteAuditBackend | None:
     """A backend for ``sqlite://`` URLs; None for any other scheme, so other plugins answer."""
     if url.split("://", 1)[0].lower() != SCHEME:
         return None
+    from runwright_audit_sqlite.backend import SqliteAuditBackend  # only when a run records here
+
     return SqliteAuditBackend(url)
 
 
