@@ -1,4 +1,4 @@
-"""Executors run job work handed to them; the local one is a thread pool.
+"""Executors run job work handed to them; the local one runs jobs on this process's threads.
 
 Registered through the executor hook exactly as the dask executor plugin is. A run makes one
 executor per distinct ``runs-on:`` among its jobs (:class:`ExecutorPools`), on first use.
@@ -6,8 +6,12 @@ executor per distinct ``runs-on:`` among its jobs (:class:`ExecutorPools`), on f
 
 from __future__ import annotations
 
+import os
+import threading
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for
 from typing import TYPE_CHECKING, Any
 
 from runwright.hookspecs import hookimpl
@@ -18,9 +22,90 @@ if TYPE_CHECKING:
     from runwright.runtime import Runtime
 
 
-def local_thread_executor(max_workers: int) -> ThreadPoolExecutor:
+MAX_PROCESS_JOB_THREADS = 4096
+"""More jobs than this running at once in one process wait for a thread (never a deadlock:
+a job that waits on another run's jobs is not a thing runs do)."""
+
+_process_threads: tuple[int, ThreadPoolExecutor] | None = None
+_process_threads_lock = threading.Lock()
+
+
+def process_job_threads() -> ThreadPoolExecutor:
+    """The job threads of this process, shared by its runs: a thread that finished a job takes
+    the next one, of any run, so a server starting hundreds of short runs starts no thread per
+    run (that cost a fifth of a one-stage run). A new thread starts only when none is idle."""
+    global _process_threads
+    with _process_threads_lock:
+        if _process_threads is None or _process_threads[0] != os.getpid():  # threads die in a fork
+            pool = ThreadPoolExecutor(max_workers=MAX_PROCESS_JOB_THREADS, thread_name_prefix="runwright-job")
+            _process_threads = (os.getpid(), pool)
+        return _process_threads[1]
+
+
+class LocalJobExecutor(Executor):
+    """One run's jobs on the process's job threads, at most ``max_workers`` of them at a time
+    (the rest wait here, in the order they were submitted)."""
+
+    def __init__(self, max_workers: int) -> None:
+        self.max_workers = max(1, max_workers)
+        self._lock = threading.Lock()
+        self._running = 0
+        self._waiting: deque[tuple[Future[Any], Callable[..., Any], tuple[Any, ...]]] = deque()
+        self._futures: list[Future[Any]] = []
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        call_args = (args, kwargs)
+        with self._lock:
+            self._futures.append(future)
+            start = self._running < self.max_workers
+            if start:
+                self._running += 1
+            else:
+                self._waiting.append((future, fn, call_args))
+        if start:
+            self._start(future, fn, call_args)
+        return future
+
+    def _start(self, future: Future[Any], fn: Callable[..., Any], call_args: tuple[Any, ...]) -> None:
+        args, kwargs = call_args
+
+        def work() -> None:
+            try:
+                if future.set_running_or_notify_cancel():
+                    try:
+                        result = fn(*args, **kwargs)
+                    except BaseException as exc:  # the job's own error, for whoever waits on it
+                        future.set_exception(exc)
+                    else:
+                        future.set_result(result)
+            finally:
+                self._next()
+
+        process_job_threads().submit(work)
+
+    def _next(self) -> None:
+        with self._lock:
+            item = self._waiting.popleft() if self._waiting else None
+            if item is None:
+                self._running -= 1
+        if item is not None:
+            self._start(*item)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Wait for this run's jobs (the threads stay, for the next run)."""
+        if cancel_futures:
+            with self._lock:
+                waiting, self._waiting = list(self._waiting), deque()
+            for future, _, _ in waiting:  # never started: no thread to give back
+                future.cancel()
+        if wait:
+            wait_for(list(self._futures))
+
+
+def local_thread_executor(max_workers: int) -> LocalJobExecutor:
     """Threads in this process: right for orchestration, where stages wait on other systems."""
-    return ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="runwright-job")
+    return LocalJobExecutor(max_workers)
 
 
 @hookimpl
