@@ -101,3 +101,31 @@ def test_the_state_folder_rule() -> None:
     assert state_dir("/srv/jobs/etl.yml", {}) == Path("/srv/jobs/.runwright")
     assert state_dir("/srv/flows/conf", {"RUNWRIGHT_HOME": "/var/lib/rw"}) == Path("/var/lib/rw")
     assert state_dir(None, {}) == Path.cwd() / ".runwright"  # ./conf by default
+
+
+def test_records_in_the_old_default_store_are_never_silently_orphaned(tmp_path: Path) -> None:
+    """Before the state folder the default store was ./audits; a command that would start an
+    empty store beside such records refuses, naming both places, instead of releasing again
+    what they say was released."""
+    project(tmp_path)
+    old = run_cli(
+        "run", "hello", "--conf", "project/conf", "--json", cwd=tmp_path,
+        env={**DEFAULTS, "RUNWRIGHT_AUDIT_URL": f"file://{tmp_path / 'audits'}"},
+    )
+    assert old.returncode == 0, old.stderr  # a record in ./audits, as older versions wrote it
+    refused = run_cli("run", "hello", "--conf", "project/conf", cwd=tmp_path, env=DEFAULTS)
+    assert refused.returncode == 2
+    assert f"audit records are in {tmp_path / 'audits'}" in refused.stderr
+    assert str(tmp_path / "project" / ".runwright" / "audits") in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert not (tmp_path / "project" / ".runwright" / "audits").exists()
+
+    kept = run_cli(
+        "run", "hello", "--conf", "project/conf", cwd=tmp_path,
+        env={**DEFAULTS, "RUNWRIGHT_AUDIT_URL": f"file://{tmp_path / 'audits'}"},
+    )
+    assert kept.returncode == 0, kept.stderr
+    (tmp_path / "audits").rename(tmp_path / "project" / ".runwright" / "audits")
+    moved = run_cli("run", "hello", "--conf", "project/conf", "--json", cwd=tmp_path, env=DEFAULTS)
+    assert moved.returncode == 0, moved.stderr
+    assert len(listed("project/conf", tmp_path, DEFAULTS)) == 3  # every run, in the one store

@@ -14,9 +14,12 @@ import socket
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from runwright.errors import RunwrightError
 
 CRASHED_HEARTBEAT_AGE = timedelta(minutes=2)
 """A RUNNING record whose heartbeat is older than this is taken for dead (runs beat every 10 s)."""
@@ -266,9 +269,10 @@ def make_audit_backend(url: str | None = None, pm: Any = None, conf_path: Any = 
     folder of ``conf_path``, itself by default ``RUNWRIGHT_CONF`` or ``./conf``)."""
     from runwright import state
     from runwright.config import Settings
-    from runwright.errors import RunwrightError
     from runwright.runtime import Runtime
 
+    if not (url or Settings.from_env().audit_url):
+        refuse_an_orphaned_store(state.state_dir(conf_path) / "audits")
     url = url or Settings.from_env().audit_url or state.audit_url(conf_path)
     manager = pm or Runtime.default().pm
     backend = manager.hook.make_audit_backend(url=url)
@@ -277,3 +281,28 @@ def make_audit_backend(url: str | None = None, pm: Any = None, conf_path: Any = 
         installed = ", ".join(f"{s}://" for s in schemes) or "none (pip install 'runwright[file]')"
         raise RunwrightError(f"no audit backend for '{url}'; installed backends: {installed}")
     return backend
+
+
+class OrphanedAuditStore(RunwrightError):
+    """The default store would start empty beside the records of the old default place."""
+
+
+OLD_DEFAULT_STORE = Path("audits")
+"""Where runwright kept its records before the state folder: ``./audits`` in the current directory."""
+
+
+def refuse_an_orphaned_store(default_root: Path) -> None:
+    """Refuse to start an empty default store while records sit in the old default place.
+
+    A scheduler or backfill that cannot see the releases already made would release them again;
+    the user decides where the records live (``RUNWRIGHT_AUDIT_URL``), never a silent new store.
+    """
+    old = OLD_DEFAULT_STORE.absolute()
+    if old == default_root.absolute() or not (old / "_runs").is_dir() or default_root.exists():
+        return
+    raise OrphanedAuditStore(
+        f"audit records are in {old} (the default store of earlier runwright versions), but the "
+        f"default store is now {default_root}, which does not exist yet. Keep the old records with "
+        f"RUNWRIGHT_AUDIT_URL=file://{old}, or move that folder to {default_root}; a new, empty store "
+        "is never started beside them, since it would release again what they say was released"
+    )

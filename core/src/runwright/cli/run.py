@@ -11,7 +11,14 @@ from typing import Any
 
 import typer
 
-from runwright.audit import AuditBackend, ReleaseStatus, make_audit_backend, mark_dead_crashed, utc_now
+from runwright.audit import (
+    AuditBackend,
+    OrphanedAuditStore,
+    ReleaseStatus,
+    make_audit_backend,
+    mark_dead_crashed,
+    utc_now,
+)
 from runwright.cli.app import EXIT_FAILED, app, fail_usage
 from runwright.cli.progress import Progress
 from runwright.config import Settings
@@ -154,7 +161,7 @@ def optional_audit(workflow: Workflow) -> AuditBackend | None:
     try:
         return make_audit_backend(pm=workflow.runtime.pm, conf_path=workflow.conf_path)
     except RunwrightError as exc:
-        if Settings.from_env().audit_url:
+        if Settings.from_env().audit_url or isinstance(exc, OrphanedAuditStore):
             raise
         typer.echo(f"warning: not recording this run: {exc}", err=True)
         return None
