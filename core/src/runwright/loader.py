@@ -635,4 +635,8 @@ def load_template(name: str, path: str | Path | None, runtime: Runtime, expected
         raise WorkflowNotFound(f"no template named '{name}' in '{conf_path}'{hint}")
     instance = build_model(source, runtime, expected)
     instance._conf_path = conf_path  # type: ignore[attr-defined]
+    if getattr(instance, "type", None) == "Workflow":  # loaded to be run: checked now, raised at run
+        from runwright.check import prepare_check
+
+        prepare_check(instance, runtime)
     return instance

@@ -15,7 +15,9 @@ from runwright.check.conf import check_conf, check_model
 from runwright.check.findings import Finding, Report
 from runwright.errors import RunwrightError
 
-__all__ = ["CheckFailed", "Finding", "Report", "check_before_run", "check_conf", "check_model"]
+__all__ = [
+    "CheckFailed", "Finding", "Report", "check_before_run", "check_conf", "check_model", "prepare_check",
+]  # fmt: skip
 
 
 class CheckFailed(RunwrightError):
@@ -29,11 +31,14 @@ class CheckFailed(RunwrightError):
 _checked_lock = threading.Lock()
 
 
-def check_before_run(model: Any, runtime: Any) -> Report:
-    """Check a workflow before it runs: errors raise, warnings are logged.
+def prepare_check(model: Any, runtime: Any) -> Report:
+    """Check a workflow and keep the verdict; warnings are logged, errors are kept for
+    :func:`check_before_run` to raise when the workflow is run.
 
     A template loaded from a file is checked once per definition and runtime (the result is
-    kept on the runtime, whose plugins decide what is valid).
+    kept on the runtime, whose plugins decide what is valid). Loading a workflow by name checks
+    it (:func:`runwright.loader.load_template`), so a run pays for the check only when the
+    workflow was built some other way.
     """
     import logging
 
@@ -50,6 +55,12 @@ def check_before_run(model: Any, runtime: Any) -> Report:
                 cache[key] = report
             for finding in report.warnings:
                 logging.getLogger("runwright.check").warning("%s", finding.text())
+    return report
+
+
+def check_before_run(model: Any, runtime: Any) -> Report:
+    """Check a workflow before it runs: errors raise, warnings are logged (once)."""
+    report = prepare_check(model, runtime)
     if report.errors:
         raise CheckFailed(report)
     return report
