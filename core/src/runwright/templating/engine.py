@@ -224,20 +224,19 @@ class ExpressionEngine:
     def _compile_expression(self, text: str) -> Expression:
         if not text.strip():
             raise ExpressionError(text, "the expression is empty")
-        try:
-            compiled = self.env.compile_expression(text, undefined_to_none=False)
-        except TemplateSyntaxError as exc:
-            raise ExpressionError(text, _syntax_message(exc)) from None
-        except (ValueError, OverflowError, RecursionError, MemoryError) as exc:  # a 5000-digit literal...
-            raise ExpressionError(text, f"cannot compile: {type(exc).__name__}: {exc}") from None
-
         path = _dotted_path(text)
+        # a plain dotted name is valid jinja by construction: jinja compiles it (about 1 ms) only
+        # if a lookup ever needs jinja (a missing key, for its message; an attribute; a global)
+        compiled: Callable[..., Any] | None = None if path is not None else self._jinja_compile(text)
 
         def evaluate(context: Mapping[str, Any]) -> Any:
+            nonlocal compiled
             if path is not None:  # ``params.x``/``matrix.a``: look it up without a jinja context
                 value = _lookup(context, path)
                 if value is not _NOT_FOUND:
                     return value
+            if compiled is None:
+                compiled = self._jinja_compile(text)
             try:
                 value = compiled(**context) if context else compiled()
                 if isinstance(value, Undefined):
@@ -255,6 +254,14 @@ class ExpressionEngine:
                 raise ExpressionError(text, f"{type(exc).__name__}: {exc}") from None
 
         return Expression(text=text, evaluate=evaluate)
+
+    def _jinja_compile(self, text: str) -> Callable[..., Any]:
+        try:
+            return self.env.compile_expression(text, undefined_to_none=False)
+        except TemplateSyntaxError as exc:
+            raise ExpressionError(text, _syntax_message(exc)) from None
+        except (ValueError, OverflowError, RecursionError, MemoryError) as exc:  # a 5000-digit literal...
+            raise ExpressionError(text, f"cannot compile: {type(exc).__name__}: {exc}") from None
 
     def render(self, value: Any, context: Mapping[str, Any]) -> Any:
         """Render every expression in ``value`` (recursing into dicts and lists)."""
@@ -310,6 +317,10 @@ class ExpressionEngine:
 
 _DOTTED_PATH = re.compile(r"\s*[A-Za-z_][A-Za-z0-9_]*(?:\s*\.\s*[A-Za-z_][A-Za-z0-9_]*)*\s*")
 _NOT_FOUND = object()
+JINJA_WORDS = frozenset(
+    {"true", "false", "none", "True", "False", "None", "and", "or", "not", "in", "is", "if", "else"}
+)
+"""Names jinja reads as operators or constants: a path holding one is compiled by jinja."""
 
 
 def _dotted_path(text: str) -> tuple[str, ...] | None:
@@ -317,7 +328,7 @@ def _dotted_path(text: str) -> tuple[str, ...] | None:
     if not _DOTTED_PATH.fullmatch(text):
         return None
     path = tuple(name.strip() for name in text.split("."))
-    if path[0] in {"true", "false", "none", "True", "False", "None"}:
+    if any(name in JINJA_WORDS for name in path):
         return None
     return path
 
