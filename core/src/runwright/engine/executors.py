@@ -22,9 +22,10 @@ if TYPE_CHECKING:
     from runwright.runtime import Runtime
 
 
-MAX_PROCESS_JOB_THREADS = 4096
-"""More jobs than this running at once in one process wait for a thread (never a deadlock:
-a job that waits on another run's jobs is not a thing runs do)."""
+MAX_PROCESS_JOB_THREADS = 1_000_000
+"""No real limit, as when each run had its own pool: a job that waits for another run (a
+trigger stage runs its workflow in this process) holds its thread, so a cap on the shared
+threads could leave the waited-for run's jobs with none. Threads start only when none is idle."""
 
 _process_threads: tuple[int, ThreadPoolExecutor] | None = None
 _process_threads_lock = threading.Lock()
