@@ -31,36 +31,51 @@ class CheckFailed(RunwrightError):
 _checked_lock = threading.Lock()
 
 
+def _cache_key(model: Any) -> tuple[str, str, str] | None:
+    """A template loaded from a file: (file, name, definition hash); None for one built in Python."""
+    definition = getattr(model, "_definition_hash", "")
+    return (str(getattr(model, "_source", "")), model.name, definition) if definition else None
+
+
 def prepare_check(model: Any, runtime: Any) -> Report:
-    """Check a workflow and keep the verdict; warnings are logged, errors are kept for
-    :func:`check_before_run` to raise when the workflow is run.
+    """Check a workflow and keep the verdict for :func:`check_before_run`, which says its
+    warnings and raises its errors when the workflow runs.
 
     A template loaded from a file is checked once per definition and runtime (the result is
     kept on the runtime, whose plugins decide what is valid). Loading a workflow by name checks
     it (:func:`runwright.loader.load_template`), so a run pays for the check only when the
     workflow was built some other way.
     """
-    import logging
-
-    definition = getattr(model, "_definition_hash", "")
-    key = (str(getattr(model, "_source", "")), model.name, definition)
+    key = _cache_key(model)
     with _checked_lock:
         cache: dict[tuple[str, str, str], Report] = runtime.__dict__.setdefault("_static_checks", {})
-        report = cache.get(key) if definition else None
+        report = cache.get(key) if key else None
         if report is None:
             report = check_model(model, runtime)
-            if definition:
+            if key:
                 if len(cache) > 1024:
                     cache.clear()
                 cache[key] = report
-            for finding in report.warnings:
-                logging.getLogger("runwright.check").warning("%s", finding.text())
     return report
 
 
 def check_before_run(model: Any, runtime: Any) -> Report:
-    """Check a workflow before it runs: errors raise, warnings are logged (once)."""
+    """Check a workflow before it runs: errors raise; warnings are logged, once per template
+    definition (every run for a workflow built in Python)."""
+    import logging
+
     report = prepare_check(model, runtime)
+    key = _cache_key(model)
+    with _checked_lock:
+        said: set[tuple[str, str, str]] = runtime.__dict__.setdefault("_static_checks_said", set())
+        first = key is None or key not in said
+        if key:
+            if len(said) > 1024:
+                said.clear()
+            said.add(key)
+    if first:
+        for finding in report.warnings:
+            logging.getLogger("runwright.check").warning("%s", finding.text())
     if report.errors:
         raise CheckFailed(report)
     return report
