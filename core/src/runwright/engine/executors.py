@@ -6,6 +6,7 @@ executor per distinct ``runs-on:`` among its jobs (:class:`ExecutorPools`), on f
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections import deque
@@ -51,31 +52,29 @@ class LocalJobExecutor(Executor):
         self.max_workers = max(1, max_workers)
         self._lock = threading.Lock()
         self._running = 0
-        self._waiting: deque[tuple[Future[Any], Callable[..., Any], tuple[Any, ...]]] = deque()
+        self._waiting: deque[tuple[Future[Any], Callable[[], Any]]] = deque()
         self._futures: list[Future[Any]] = []
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         future: Future[Any] = Future()
-        call_args = (args, kwargs)
+        call = functools.partial(fn, *args, **kwargs)
         with self._lock:
             self._futures.append(future)
             start = self._running < self.max_workers
             if start:
                 self._running += 1
             else:
-                self._waiting.append((future, fn, call_args))
+                self._waiting.append((future, call))
         if start:
-            self._start(future, fn, call_args)
+            self._start(future, call)
         return future
 
-    def _start(self, future: Future[Any], fn: Callable[..., Any], call_args: tuple[Any, ...]) -> None:
-        args, kwargs = call_args
-
+    def _start(self, future: Future[Any], call: Callable[[], Any]) -> None:
         def work() -> None:
             try:
                 if future.set_running_or_notify_cancel():
                     try:
-                        result = fn(*args, **kwargs)
+                        result = call()
                     except BaseException as exc:  # the job's own error, for whoever waits on it
                         future.set_exception(exc)
                     else:
@@ -98,7 +97,7 @@ class LocalJobExecutor(Executor):
         if cancel_futures:
             with self._lock:
                 waiting, self._waiting = list(self._waiting), deque()
-            for future, _, _ in waiting:  # never started: no thread to give back
+            for future, _ in waiting:  # never started: no thread to give back
                 future.cancel()
         if wait:
             wait_for(list(self._futures))
