@@ -34,7 +34,7 @@ one:
 """
 
 
-def start(root: Path, audit: str) -> tuple[subprocess.Popen[str], str]:
+def start(root: Path, audit: str, workers: int = 0) -> tuple[subprocess.Popen[str], str]:
     (root / "conf").mkdir()
     (root / "conf" / "one.yml").write_text(CONF)
     url = f"file://{root / 'audits'}" if audit == "file" else f"sqlite:///{root / 'audit.db'}"
@@ -43,7 +43,10 @@ def start(root: Path, audit: str) -> tuple[subprocess.Popen[str], str]:
     )
     env.pop("RUNWRIGHT_API_TOKEN", None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "runwright", "serve", "--port", "0", "--conf", str(root / "conf")],
+        [
+            sys.executable, "-m", "runwright", "serve", "--port", "0", "--conf", str(root / "conf"),
+            "--workers", str(workers),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -162,11 +165,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--audit", choices=["file", "sqlite"], default="file")
+    parser.add_argument("--workers", type=int, default=0, help="serve --workers N (0: runs on server threads)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        process, base = start(Path(folder), args.audit)
+        process, base = start(Path(folder), args.audit, args.workers)
         try:
-            print(f"audit store: {args.audit}; server {base}")
+            print(f"audit store: {args.audit}; workers: {args.workers}; server {base}")
             try:  # the clients' own CPU comes off the server's share of the 2 cores: uvloop's is smaller
                 import uvloop
 

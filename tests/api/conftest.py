@@ -206,10 +206,15 @@ def stop_server(server: Server) -> int:
     return server.process.returncode
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One server for a test module (starting one costs about a second)."""
-    running = start_server(tmp_path_factory.mktemp("api"))
+#: ``serve --workers N``: runs on the server's threads (0) or in a worker process (1).
+WORKER_MODES = pytest.mark.parametrize("workers", [0, 1], ids=["threads", "workers"])
+
+
+@pytest.fixture(scope="module", params=[0, 1], ids=["threads", "workers"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server for a test module (starting one costs about a second), once running workflows
+    on its own threads and once in a worker process: every behaviour holds in both."""
+    running = start_server(tmp_path_factory.mktemp("api"), extra_args=("--workers", str(request.param)))
     yield running
     stop_server(running)
 

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from tests.api.conftest import SECRET_VALUE, Server, start_server, stop_server
+from tests.api.conftest import SECRET_VALUE, WORKER_MODES, Server, start_server, stop_server
 
 
 def test_healthz_and_workflow_list(server: Server) -> None:
@@ -217,8 +217,9 @@ def test_audits_page_through_every_run_once(tmp_path) -> None:
         stop_server(running)
 
 
-def test_fifty_concurrent_triggers_are_each_recorded_once(tmp_path) -> None:
-    running = start_server(tmp_path)
+@WORKER_MODES
+def test_fifty_concurrent_triggers_are_each_recorded_once(tmp_path, workers: int) -> None:
+    running = start_server(tmp_path, extra_args=("--workers", str(workers)))
     try:
         with httpx.Client(timeout=60) as client, ThreadPoolExecutor(50) as pool:
             barrier = threading.Barrier(50)
@@ -315,8 +316,9 @@ def test_serve_refuses_a_public_host_without_token(tmp_path) -> None:
     assert "refusing to listen on non-loopback host '0.0.0.0' without RUNWRIGHT_API_TOKEN" in result.stderr
 
 
-def test_sigterm_cancels_in_flight_runs_and_records_them(tmp_path) -> None:
-    running = start_server(tmp_path)  # grace period 2 s
+@WORKER_MODES
+def test_sigterm_cancels_in_flight_runs_and_records_them(tmp_path, workers: int) -> None:
+    running = start_server(tmp_path, extra_args=("--workers", str(workers)))  # grace period 2 s
     run_id = running.trigger("slow", {"seconds": 120})
     assert running.wait_status(run_id, lambda s: True)["status"] == "RUNNING"
     client = httpx.Client(timeout=10)

@@ -40,6 +40,13 @@ def serve_command() -> Any:
         grace_seconds: float = typer.Option(
             30.0, "--grace-seconds", help="On SIGTERM, how long running workflows may finish before cancel."
         ),
+        workers: int = typer.Option(
+            0,
+            "--workers",
+            min=0,
+            max=64,
+            help="Run workflows in this many worker processes (0: on the server's own threads).",
+        ),
     ) -> None:
         """Serve the workflow API (/api/v1, OpenAPI at /docs) and the observe pages (/).
 
@@ -57,7 +64,13 @@ def serve_command() -> Any:
         from runwright_api.server import run_server
 
         run_server(
-            host=host, port=port, conf=conf, scheduler=scheduler, grace_seconds=grace_seconds, token=token
+            host=host,
+            port=port,
+            conf=conf,
+            scheduler=scheduler,
+            grace_seconds=grace_seconds,
+            token=token,
+            workers=workers,
         )
 
     return serve

@@ -11,9 +11,16 @@ from runwright_api.service import RunService
 
 
 def run_server(
-    *, host: str, port: int, conf: Path | None, scheduler: bool, grace_seconds: float, token: str | None
+    *,
+    host: str,
+    port: int,
+    conf: Path | None,
+    scheduler: bool,
+    grace_seconds: float,
+    token: str | None,
+    workers: int = 0,
 ) -> None:
-    service = RunService(conf, grace_seconds=grace_seconds)
+    service = RunService(conf, grace_seconds=grace_seconds, workers=workers)
     app = create_app(service, token=token, scheduler=scheduler)
     config = uvicorn.Config(
         app,

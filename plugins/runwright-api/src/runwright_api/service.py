@@ -2,7 +2,8 @@
 
 Every run is a release recorded in the audit store (like ``runwright run``): the record is
 claimed before the HTTP answer, so ``GET /runs/{id}`` finds it at once, then the run goes on a
-worker thread. Stopping the service gives running workflows a grace period, then cancels them;
+worker thread, or to a worker process with ``workers=N`` (see :mod:`runwright_api.workers`).
+Stopping the service gives running workflows a grace period, then cancels them;
 a record this process could not finish is marked CRASHED, never left RUNNING.
 """
 
@@ -42,6 +43,8 @@ from runwright.schedule.release import (
     run_claimed,
 )
 
+from runwright_api.workers import RunOrder, WorkerPool, WorkersUnavailable
+
 HEARTBEAT_SECONDS = 10.0
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 
@@ -60,12 +63,19 @@ class BadParams(RunwrightError):
 
 @dataclass
 class ActiveRun:
-    """A run this process is executing."""
+    """A run this server is executing, on one of its threads or in one of its workers."""
 
     run_id: str
     workflow: str
     scope: CancelScope
     future: Future[Any] | None = None
+    workers: WorkerPool | None = None
+
+    def cancel(self, reason: str) -> None:
+        if self.workers is not None:
+            self.workers.cancel(self.run_id, reason)
+        else:
+            self.scope.cancel(reason)
 
 
 @dataclass
@@ -107,10 +117,20 @@ class WorkflowCatalog:
         except (RunwrightError, OSError) as exc:
             return ((f"error: {exc}", 0.0),)
 
-    def refresh(self) -> None:
+    @property
+    def stamp(self) -> tuple[tuple[str, float], ...] | None:
+        """The conf files' modification times when they were last read."""
+        return self._stamp
+
+    def refresh(self, until_stamp: tuple[tuple[str, float], ...] | None = None) -> None:
+        """Re-read the conf folder if a file changed (checked at most once a second), or at
+        once when ``until_stamp`` (the version another process read) is not the one held."""
         with self._lock:
             now = time.monotonic()
-            if self._stamp is not None and now - self._checked < 1.0:
+            if until_stamp is not None:
+                if until_stamp == self._stamp:
+                    return
+            elif self._stamp is not None and now - self._checked < 1.0:
                 return
             self._checked = now
             stamp = self._current_stamp()
@@ -165,7 +185,9 @@ class RunService:
         audit: AuditBackend | None = None,
         max_workers: int = 32,
         grace_seconds: float = 30.0,
+        workers: int = 0,
     ) -> None:
+        """``workers``: run workflows in that many worker processes (0: on this process's threads)."""
         self.runtime = runtime or Runtime.default()
         self.settings = self.runtime.settings
         self.catalog = WorkflowCatalog(
@@ -180,6 +202,16 @@ class RunService:
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="runwright-api-run")
         self.scheduler: Any = None
         self._scheduler_thread: threading.Thread | None = None
+        self._started: dict[str, float] = {}
+        self.workers: WorkerPool | None = None
+        if workers:
+            self.workers = WorkerPool(
+                workers,
+                conf_path=self.catalog.conf_path,
+                settings=self.settings,
+                audit=self.audit,
+                on_end=self._ended_in_worker,
+            )
 
     # -- reading -------------------------------------------------------------------------
 
@@ -270,7 +302,11 @@ class RunService:
             raise BadParams(str(exc)) from None
         self.check_params(workflow, params)
         record = self._claim(
-            workflow, earlier.release, ReleaseType.RERUN, params, parent_run_id=run_id,
+            workflow,
+            earlier.release,
+            ReleaseType.RERUN,
+            params,
+            parent_run_id=run_id,
             unless=BLOCKING_STATUSES,  # never beside a RUNNING attempt, never after a SUCCESS
         )
         assert record is not None
@@ -320,17 +356,27 @@ class RunService:
         params: dict[str, Any],
         previous: Mapping[str, Any] | None,
     ) -> None:
-        active = ActiveRun(record.run_id, workflow.name, CancelScope())
+        active = ActiveRun(record.run_id, workflow.name, CancelScope(), workers=self.workers)
         with self._lock:
             self.active[record.run_id] = active
             self.metrics.triggered += 1
+            self._started[record.run_id] = time.monotonic()
         try:
-            active.future = self._pool.submit(self._run, workflow, record, params, previous, active)
-        except RuntimeError:  # the pool was shut down between the check and the submit
+            if self.workers is not None:
+                order = RunOrder(
+                    workflow.name, record, params, dict(previous) if previous else None, self.catalog.stamp
+                )
+                active.future = self.workers.submit(order)
+            else:
+                active.future = self._pool.submit(self._run, workflow, record, params, previous, active)
+        except (RuntimeError, WorkersUnavailable) as exc:
+            # RuntimeError: the thread pool was shut down between the check and the submit
+            reason = "the server is shutting down" if isinstance(exc, RuntimeError) else str(exc)
             with self._lock:
                 self.active.pop(record.run_id, None)
-            self.audit.mark_crashed(record.run_id, "the server stopped before the run started")
-            raise Conflict("the server is shutting down; no new runs are started") from None
+                self._started.pop(record.run_id, None)
+            self.audit.mark_crashed(record.run_id, f"the run could not be started: {reason}")
+            raise Conflict(f"the run could not be started: {reason}") from None
 
     def _run(
         self,
@@ -340,7 +386,6 @@ class RunService:
         previous: Mapping[str, Any] | None,
         active: ActiveRun,
     ) -> None:
-        started = time.monotonic()
         status = ReleaseStatus.FAILED.value
         try:
             outcome = run_claimed(
@@ -351,9 +396,16 @@ class RunService:
             self.audit.mark_crashed(record.run_id, f"the server failed to run it: {exc}")
             status = ReleaseStatus.CRASHED.value
         finally:
-            with self._lock:
-                self.active.pop(record.run_id, None)
-                self.metrics.observe(status, time.monotonic() - started)
+            self._ended(record.run_id, status)
+
+    def _ended(self, run_id: str, status: str) -> None:
+        with self._lock:
+            self.active.pop(run_id, None)
+            started = self._started.pop(run_id, None)
+            self.metrics.observe(status, time.monotonic() - started if started is not None else 0.0)
+
+    def _ended_in_worker(self, run_id: str, status: str) -> None:
+        self._ended(run_id, status)
 
     def cancel(self, run_id: str) -> ReleaseRecord:
         record = self.record(run_id)
@@ -365,7 +417,7 @@ class RunService:
                     f"run '{run_id}' is RUNNING in another process ({record.host} pid {record.pid})"
                 )
             raise Conflict(f"run '{run_id}' already ended: {record.status.value}")
-        active.scope.cancel("cancelled through the API")
+        active.cancel("cancelled through the API")
         return record
 
     # -- scheduler and shutdown ------------------------------------------------------------
@@ -419,11 +471,13 @@ class RunService:
             _, still = wait(futures, timeout=grace)
             if still:
                 for active in running:
-                    active.scope.cancel("the server stopped")
+                    active.cancel("the server stopped")
                 wait(still, timeout=10.0)
         if self._scheduler_thread is not None:
             self._scheduler_thread.join(timeout=grace + 15.0)
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if self.workers is not None:
+            self.workers.close(grace_seconds=0.0)  # its runs were given the grace period above
         for active in running:  # a run stuck past cancel: say so instead of RUNNING forever
             current = self.audit.get(active.run_id)
             if current is not None and current.status is ReleaseStatus.RUNNING:

@@ -1,0 +1,139 @@
+"""``runwright serve --workers N``: runs execute in worker processes, and a dying worker never
+leaves a run RUNNING."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from runwright.config import Settings
+from runwright_api.workers import WorkerPool, WorkersUnavailable
+
+from tests.api.conftest import CONF, WORKER_MODES, start_server, stop_server
+
+PID_CONF = (
+    CONF
+    + """
+whoami:
+  type: Workflow
+  desc: Says which process ran its bash stage, then waits for the marker's removal.
+  params:
+    file: str
+    seconds: {type: int, default: 0}
+  jobs:
+    tell:
+      stages:
+        - id: pid
+          bash: 'echo "runner=$PPID" >> "$RUNWRIGHT_OUTPUT"; echo "$PPID $$" > "${{ params.file }}"; exec sleep ${{ params.seconds }}'
+"""
+)
+
+
+def parent_of(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as stat:
+        return int(stat.read().rsplit(")", 1)[1].split()[1])
+
+
+@WORKER_MODES
+def test_runs_execute_in_a_worker_process_with_workers_else_in_the_server(
+    tmp_path: Path, workers: int
+) -> None:
+    running = start_server(tmp_path, extra_args=("--workers", str(workers)), conf_text=PID_CONF)
+    try:
+        run_id = running.trigger("whoami", {"file": str(tmp_path / "pids")})
+        run = running.wait_status(run_id)
+        assert run["status"] == "SUCCESS", run
+        runner = int(run["context"]["jobs"]["tell"]["stages"]["pid"]["outputs"]["runner"])
+        if workers:
+            assert runner != running.process.pid
+            assert parent_of(runner) == running.process.pid  # a worker the server started
+        else:
+            assert runner == running.process.pid
+    finally:
+        stop_server(running)
+
+
+def test_a_killed_worker_marks_its_run_crashed_and_a_new_worker_takes_over(tmp_path: Path) -> None:
+    running = start_server(tmp_path, extra_args=("--workers", "1"), conf_text=PID_CONF)
+    marker = tmp_path / "pids"
+    try:
+        run_id = running.trigger("whoami", {"file": str(marker), "seconds": 60})
+        deadline = time.monotonic() + 30
+        while not marker.exists() or not marker.read_text().strip():
+            assert time.monotonic() < deadline, "the stage never started"
+            time.sleep(0.05)
+        worker_pid, stage_pid = map(int, marker.read_text().split())
+        os.kill(worker_pid, signal.SIGKILL)
+        os.kill(stage_pid, signal.SIGKILL)  # the orphaned sleep, so nothing outlives the test
+
+        run = running.wait_status(run_id)
+        assert run["status"] == "CRASHED", run
+        message = " ".join(error["message"] for error in run["errors"])
+        assert f"the worker process running it (pid {worker_pid}) was killed by SIGKILL" in message
+
+        marker.unlink()
+        after = running.wait_status(running.trigger("whoami", {"file": str(marker)}))
+        assert after["status"] == "SUCCESS", after
+        new_worker = int(after["context"]["jobs"]["tell"]["stages"]["pid"]["outputs"]["runner"])
+        assert new_worker != worker_pid and parent_of(new_worker) == running.process.pid
+
+        metrics = running.client.get(running.api("/metrics")).text
+        assert 'runwright_runs_total{status="CRASHED"} 1' in metrics
+        assert "runwright_active_runs 0" in metrics
+    finally:
+        stop_server(running)
+
+
+def test_a_worker_that_cannot_start_says_why(tmp_path: Path) -> None:
+    with pytest.raises(WorkersUnavailable) as raised:
+        WorkerPool(
+            1,
+            conf_path=tmp_path,
+            settings=Settings.from_env(),
+            audit=SimpleNamespace(url="nosuch:///nowhere"),  # type: ignore[arg-type]
+            on_end=lambda run_id, status: None,
+        )
+    assert "a worker process could not start" in str(raised.value)
+    assert "no audit backend for 'nosuch:///nowhere'" in str(raised.value)
+
+
+def test_workers_of_a_killed_server_cancel_and_record_their_runs(tmp_path: Path) -> None:
+    running = start_server(tmp_path, extra_args=("--workers", "1"), conf_text=PID_CONF)
+    marker = tmp_path / "pids"
+    try:
+        run_id = running.trigger("whoami", {"file": str(marker), "seconds": 60})
+        deadline = time.monotonic() + 30
+        while not marker.exists() or not marker.read_text().strip():
+            assert time.monotonic() < deadline, "the stage never started"
+            time.sleep(0.05)
+        worker_pid = int(marker.read_text().split()[0])
+        running.process.kill()  # the server dies without a word to its worker
+        running.process.wait(timeout=10)
+
+        from runwright.audit import make_audit_backend
+
+        store = make_audit_backend(f"file://{tmp_path / 'audits'}")
+        deadline = time.monotonic() + 30
+        while (record := store.get(run_id)) is not None and record.status.value == "RUNNING":
+            assert time.monotonic() < deadline, "the worker never recorded the run"
+            time.sleep(0.1)
+        assert record is not None and record.status.value == "CANCEL", record
+        deadline = time.monotonic() + 15
+        while not is_gone(worker_pid):
+            assert time.monotonic() < deadline, "the worker outlived its server"
+            time.sleep(0.1)
+    finally:
+        stop_server(running)
+
+
+def is_gone(pid: int) -> bool:
+    """No such process, or a zombie nobody reaps yet."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
