@@ -165,7 +165,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--audit", choices=["file", "sqlite"], default="file")
-    parser.add_argument("--workers", type=int, default=0, help="serve --workers N (0: runs on server threads)")
+    parser.add_argument("--workers", type=int, default=1, help="serve --workers N (0: runs on the server's threads)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         process, base = start(Path(folder), args.audit, args.workers)

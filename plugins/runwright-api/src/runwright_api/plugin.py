@@ -41,7 +41,7 @@ def serve_command() -> Any:
             30.0, "--grace-seconds", help="On SIGTERM, how long running workflows may finish before cancel."
         ),
         workers: int = typer.Option(
-            0,
+            1,
             "--workers",
             min=0,
             max=64,
