@@ -137,3 +137,51 @@ def is_gone(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
     except FileNotFoundError:
         return True
+
+
+def test_a_worker_that_cannot_be_replaced_turns_healthz_503_and_refuses_runs_with_why(tmp_path: Path) -> None:
+    import threading
+
+    import httpx
+    import uvicorn
+    from runwright.audit import make_audit_backend
+    from runwright_api.app import create_app
+    from runwright_api.service import RunService
+
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "flows.yml").write_text(PID_CONF, encoding="utf-8")
+    audit = make_audit_backend(f"sqlite:///{tmp_path / 'audit.db'}")
+    service = RunService(conf, audit=audit, workers=1, grace_seconds=1)
+    server = uvicorn.Server(uvicorn.Config(create_app(service), host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
+            time.sleep(0.02)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        client = httpx.Client(base_url=f"http://127.0.0.1:{port}/api/v1", timeout=30)
+        assert client.get("/healthz").json()["status"] == "ok"
+
+        audit.url = "nosuch:///gone"  # what the next worker is told to open: it cannot start
+        assert service.workers is not None
+        os.kill(service.workers.workers[0].process.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while (health := client.get("/healthz")).status_code == 200:
+            assert time.monotonic() < deadline, "healthz never said the workers are gone"
+            time.sleep(0.1)
+        assert health.status_code == 503
+        assert health.json()["status"] == "broken"
+        assert "no audit backend for 'nosuch:///gone'" in health.json()["detail"]
+
+        refused = client.post("/workflows/whoami/runs", json={"params": {"file": str(tmp_path / "p")}})
+        assert refused.status_code == 409
+        assert "no audit backend for 'nosuch:///gone'" in refused.json()["detail"]
+        [record] = audit.list(workflow="whoami")
+        assert record.status.value == "CRASHED"  # claimed, then refused: never left RUNNING
+        client.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)

@@ -122,8 +122,9 @@ class ReleaseAnswer(BaseModel):
 
 
 class Health(BaseModel):
-    status: str
+    status: str = Field(description="'ok', 'stopping', or 'broken' (then HTTP 503)")
     version: str
+    detail: str | None = Field(None, description="why the server cannot run workflows, when broken")
 
 
 def run_view(record: ReleaseRecord) -> RunView:
@@ -182,9 +183,19 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 def api_router(service: RunService) -> APIRouter:
     router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES, default_response_class=MaskedJSONResponse)
 
-    @router.get("/healthz", response_model=Health, tags=["server"])
-    def healthz() -> Health:
-        """Liveness: answers without a token."""
+    @router.get(
+        "/healthz",
+        response_model=Health,
+        tags=["server"],
+        responses={503: {"model": Health, "description": "The server can no longer run workflows."}},
+    )
+    def healthz() -> Health | JSONResponse:
+        """Liveness: answers without a token; 503 when no worker process can run workflows, so a
+        supervisor restarts the server instead of sending it runs it can only refuse."""
+        problem = service.workers.problem if service.workers is not None else ""
+        if problem:
+            broken = Health(status="broken", version=runwright.__version__, detail=problem)
+            return JSONResponse(broken.model_dump(), status_code=503)
         return Health(status="stopping" if service.stopping.is_set() else "ok", version=runwright.__version__)
 
     @router.get("/metrics", response_class=PlainTextResponse, tags=["server"])

@@ -113,6 +113,11 @@ class WorkerPool:
 
     # -- the server's side -------------------------------------------------------------------
 
+    @property
+    def problem(self) -> str:
+        """Why no new run can start (a worker that could not start), else empty."""
+        return self._broken
+
     def submit(self, order: RunOrder) -> Future[str]:
         """Hand ``order`` to a worker; the future resolves to the run's final status."""
         future: Future[str] = Future()
