@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from jinja2 import nodes
-
 from runwright.check.expressions import ExpressionAnalyzer, Names
 from runwright.check.issues import Issue
 from runwright.errors import ExpressionError
@@ -39,6 +37,8 @@ def check_condition(analyzer: ExpressionAnalyzer, condition: Any, names: Names, 
     node = analyzer.parse(expression)
     if isinstance(node, str):
         return [Issue("expression-syntax", f"{field} '{text.strip()}': {node}")]
+    from jinja2 import nodes  # a condition is always parsed: it may be any expression
+
     if isinstance(node, nodes.Name) and node.name not in names and EXPRESSION_START not in text:
         return [
             Issue(

@@ -118,4 +118,3 @@ def with_keys(fields: dict[str, Any]) -> dict[str, str]:
         for choice in choices:
             accepted[str(choice)] = name
     return accepted
-

@@ -165,7 +165,7 @@ def check_matrix_ids(job: Job, engine: ExpressionEngine) -> None:
     for stage in templated:
         text = stage.id or stage.name or ""
         what = "id" if stage.id else "name (its id, as it has no id:)"
-        names = _root_names(engine, text)
+        names = engine.root_names(text)
         if names - {"matrix"}:
             raise ValueError(
                 f"stage {what} '{text}' may use ${{{{ matrix.* }}}} only "
@@ -187,15 +187,3 @@ def check_matrix_ids(job: Job, engine: ExpressionEngine) -> None:
                         f"'{stage.identity}' are both '{identity}'"
                     )
                 seen[identity] = stage.identity
-
-
-def _root_names(engine: ExpressionEngine, text: str) -> set[str]:
-    """The top-level names the expressions in ``text`` read (``matrix`` in ``matrix.x``)."""
-    names: set[str] = set()
-    for part in engine.compile(text).parts:
-        if not isinstance(part, str):
-            tree = engine.env.parse("${{ " + part.text + " }}")
-            from jinja2 import meta
-
-            names |= meta.find_undeclared_variables(tree)
-    return names

@@ -10,6 +10,9 @@ jinja2's own lexer splits a value into literal text and expressions (we configur
 
 Names may contain hyphens after a dot, as in GitHub Actions: ``params.source-extract`` reads the
 key ``source-extract`` (write ``a.b - 1`` with spaces for a subtraction).
+
+jinja2 itself (:mod:`runwright.templating.sandbox`) is imported on first need: a plain dotted
+name is looked up directly, so a template holding no other expression never loads it.
 """
 
 from __future__ import annotations
@@ -19,16 +22,12 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined
-from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
-from jinja2.sandbox import SandboxedEnvironment
-from jinja2.utils import missing
-
-from runwright.config import Limits
 from runwright.errors import ExpressionError
-from runwright.templating.bounds import CostGuard
+
+if TYPE_CHECKING:
+    from runwright.templating.sandbox import ExpressionEnvironment
 
 EXPRESSION_START = "${{"
 EXPRESSION_END = "}}"
@@ -37,75 +36,6 @@ EXPRESSION_END = "}}"
 def has_expression(value: Any) -> bool:
     """Cheap test used to skip rendering of plain values."""
     return isinstance(value, str) and EXPRESSION_START in value
-
-
-class ExplainingUndefined(StrictUndefined):
-    """An undefined name fails loudly and says what was available."""
-
-    __slots__ = ()
-
-    @property
-    def _undefined_message(self) -> str:  # type: ignore[override]
-        obj, name = self._undefined_obj, self._undefined_name
-        if self._undefined_hint:
-            return self._undefined_hint
-        if isinstance(obj, Mapping):
-            keys = ", ".join(sorted(map(str, obj))) or "nothing"
-            return f"no key '{name}' here (available: {keys})"
-        if obj is not missing:
-            return f"'{type(obj).__name__}' value has no attribute '{name}'"
-        return f"unknown name '{name}'"
-
-
-class ExpressionEnvironment(SandboxedEnvironment):
-    """The sandbox, with GitHub-style dot access: ``outputs.items`` is the key, not dict.items.
-
-    Operators that can build huge values (``*``, ``**``, ``+``, ``%``) and every call go
-    through a :class:`CostGuard`, so no expression builds a string, list or integer beyond the
-    configured :class:`Limits` (``'a' * 10**9`` is an error, not a gigabyte).
-    """
-
-    intercepted_binops = frozenset({"*", "**", "+", "%"})
-    guard: CostGuard = CostGuard(Limits())
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        self.guard.check_binop(operator, left, right)
-        return self.guard.checked(super().call_binop(context, operator, left, right))
-
-    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
-        args = __self.guard.check_call(__obj, args, kwargs)
-        result = super().call(__context, __obj, *args, **kwargs)
-        owner = getattr(__obj, "__self__", None)
-        if isinstance(owner, list | dict | set):  # ``items.extend(items)`` grows its owner
-            __self.guard.checked(owner)
-        return __self.guard.checked(result)
-
-    def getattr(self, obj: Any, attribute: str) -> Any:
-        if isinstance(obj, Mapping):
-            try:
-                return obj[attribute]
-            except (KeyError, TypeError):
-                return self.undefined(obj=obj, name=attribute)
-        return super().getattr(obj, attribute)
-
-
-def make_environment(filters: Mapping[str, Callable[..., Any]]) -> ExpressionEnvironment:
-    env = ExpressionEnvironment(
-        variable_start_string=EXPRESSION_START,
-        variable_end_string=EXPRESSION_END,
-        block_start_string="${%",
-        block_end_string="%}",
-        comment_start_string="${#",
-        comment_end_string="#}",
-        undefined=ExplainingUndefined,
-        autoescape=False,
-        keep_trailing_newline=True,
-    )
-    env.filters.update(filters)
-    env.guard = CostGuard(Limits.from_env())
-    env.filters.update(env.guard.guard_filters(env.filters))
-    env.globals.pop("lipsum", None)  # lipsum(10**9) would loop a billion times
-    return env
 
 
 @dataclass(frozen=True)
@@ -130,18 +60,27 @@ class ExpressionEngine:
     """Compiles each distinct string once and renders values against a context mapping."""
 
     def __init__(self, filters: Mapping[str, Callable[..., Any]]) -> None:
-        self.env = make_environment(filters)
+        self.filters = filters
+        self._env: ExpressionEnvironment | None = None
         self.compile = functools.lru_cache(maxsize=8192)(self._compile)
         self.compile_condition = functools.lru_cache(maxsize=4096)(self._compile_condition)
         # one jinja compile per distinct expression, however many strings repeat it
         self._compile_expression = functools.lru_cache(maxsize=8192)(self._compile_expression)  # type: ignore[method-assign]
         self._expression_source = functools.lru_cache(maxsize=8192)(self._expression_source)  # type: ignore[method-assign]
 
+    @property
+    def env(self) -> ExpressionEnvironment:
+        """jinja2's sandboxed environment, built (and jinja2 imported) on first use."""
+        if self._env is None:
+            from runwright.templating.sandbox import make_environment
+
+            self._env = make_environment(self.filters)
+        return self._env
+
     def _compile(self, source: str) -> CompiledValue:
         """Split ``source`` at ``${{ ... }}`` and compile each expression once."""
         parts: list[Any] = [
-            self._compile_expression(text) if kind == "expr" else text
-            for kind, text in self.split(source)
+            self._compile_expression(text) if kind == "expr" else text for kind, text in self.split(source)
         ]
         return CompiledValue(source=source, parts=tuple(parts))
 
@@ -168,16 +107,17 @@ class ExpressionEngine:
         return parts
 
     def _expression_source(self, text: str) -> str:
-        """The expression's own tokens (jinja's lexer, in expression mode), hyphens joined."""
-        tokens: list[tuple[str, str]] = []
-        try:
-            for _, kind, value in self.env.lexer.tokeniter(text, None, state="variable"):
-                if kind == "variable_end":
-                    raise ExpressionError(text, "unexpected '}}' inside the expression")
-                tokens.append((kind, value))
-        except TemplateSyntaxError as exc:
-            raise ExpressionError(text, f"cannot parse: {exc.message}") from None
-        return _join_hyphenated(tokens)
+        """The expression's own tokens (jinja's lexer, in expression mode), hyphens joined.
+
+        A plain dotted name is its own text (the lexer would give back the same tokens)."""
+        if _DOTTED_PATH.fullmatch(text):
+            return text
+        from runwright.templating.sandbox import tokens
+
+        found = tokens(self.env, text, state="variable")
+        if any(kind == "variable_end" for kind, _ in found):
+            raise ExpressionError(text, "unexpected '}}' inside the expression")
+        return _join_hyphenated(found)
 
     def _compile_condition(self, source: str) -> Expression:
         """The condition compiled as one expression (see :meth:`condition_source`)."""
@@ -201,12 +141,14 @@ class ExpressionEngine:
                 markers[marker] = f"({text.strip()})"
                 pieces.append(marker)
         text = "".join(pieces)
+        from runwright.templating.sandbox import tokens
+
         try:
-            tokens = list(self.env.lexer.tokeniter(f"{EXPRESSION_START} {text} {EXPRESSION_END}", None))
-        except TemplateSyntaxError:
-            tokens = [(0, "variable_begin", ""), (0, "data", text), (0, "variable_end", "")]
+            found = tokens(self.env, f"{EXPRESSION_START} {text} {EXPRESSION_END}")
+        except ExpressionError:
+            found = [("variable_begin", ""), ("data", text), ("variable_end", "")]
         out: list[str] = []
-        for _, kind, value in tokens[1:-1]:
+        for kind, value in found[1:-1]:
             if kind == "string" and any(marker in value for marker in markers):
                 value = _string_with_values(value, markers, source)
             else:
@@ -224,7 +166,7 @@ class ExpressionEngine:
     def _compile_expression(self, text: str) -> Expression:
         if not text.strip():
             raise ExpressionError(text, "the expression is empty")
-        path = _dotted_path(text)
+        path = dotted_path(text)
         # a plain dotted name is valid jinja by construction: jinja compiles it (about 1 ms) only
         # if a lookup ever needs jinja (a missing key, for its message; an attribute; a global)
         compiled: Callable[..., Any] | None = None if path is not None else self._jinja_compile(text)
@@ -237,31 +179,16 @@ class ExpressionEngine:
                     return value
             if compiled is None:
                 compiled = self._jinja_compile(text)
-            try:
-                value = compiled(**context) if context else compiled()
-                if isinstance(value, Undefined):
-                    value._fail_with_undefined_error()
-                return value
-            except SecurityError as exc:
-                raise ExpressionError(text, f"not allowed by the sandbox: {exc}") from None
-            except UndefinedError as exc:
-                raise ExpressionError(text, str(exc)) from None
-            except ExpressionError:
-                raise
-            except TemplateError as exc:
-                raise ExpressionError(text, str(exc)) from None
-            except Exception as exc:
-                raise ExpressionError(text, f"{type(exc).__name__}: {exc}") from None
+            from runwright.templating.sandbox import evaluate_compiled
+
+            return evaluate_compiled(compiled, context, text)
 
         return Expression(text=text, evaluate=evaluate)
 
     def _jinja_compile(self, text: str) -> Callable[..., Any]:
-        try:
-            return self.env.compile_expression(text, undefined_to_none=False)
-        except TemplateSyntaxError as exc:
-            raise ExpressionError(text, _syntax_message(exc)) from None
-        except (ValueError, OverflowError, RecursionError, MemoryError) as exc:  # a 5000-digit literal...
-            raise ExpressionError(text, f"cannot compile: {type(exc).__name__}: {exc}") from None
+        from runwright.templating.sandbox import compile_expression
+
+        return compile_expression(self.env, text)
 
     def render(self, value: Any, context: Mapping[str, Any]) -> Any:
         """Render every expression in ``value`` (recursing into dicts and lists)."""
@@ -302,6 +229,21 @@ class ExpressionEngine:
                 text.append(reference(name))
         return "".join(text), values
 
+    def root_names(self, text: str) -> set[str]:
+        """The top-level names the expressions in ``text`` read (``matrix`` in ``matrix.x``)."""
+        names: set[str] = set()
+        for part in self.compile(text).parts:
+            if isinstance(part, str):
+                continue
+            path = dotted_path(part.text)
+            if path is not None:
+                names.add(path[0])
+                continue
+            from runwright.templating.sandbox import undeclared_names
+
+            names |= undeclared_names(self.env, part.text)
+        return names
+
     def check(self, value: Any) -> None:
         """Compile every expression in ``value`` (raises ExpressionError on the first bad one)."""
         if isinstance(value, str):
@@ -323,7 +265,7 @@ JINJA_WORDS = frozenset(
 """Names jinja reads as operators or constants: a path holding one is compiled by jinja."""
 
 
-def _dotted_path(text: str) -> tuple[str, ...] | None:
+def dotted_path(text: str) -> tuple[str, ...] | None:
     """``params.name`` as ``("params", "name")``; None for anything else (jinja evaluates it)."""
     if not _DOTTED_PATH.fullmatch(text):
         return None
@@ -431,13 +373,6 @@ def _is_hyphen_at(tokens: list[tuple[str, str]], index: int) -> bool:
         and tokens[index] == ("operator", "-")
         and tokens[index + 1][0] in {"name", "integer"}
     )
-
-
-def _syntax_message(exc: TemplateSyntaxError) -> str:
-    message = exc.message or "syntax error"
-    if "No filter named" in message:
-        return f"unknown filter: {message.split('No filter named', 1)[1].strip()}"
-    return message
 
 
 def to_text(value: Any) -> str:
