@@ -224,3 +224,20 @@ def test_a_filter_loads_jinja_when_it_is_needed(tmp_path: Path) -> None:
     modules, proc = run_template(tmp_path, PLAIN_NAMES.replace("params.name }}\"}", "params.name | upper }}\"}"), "plain")
     assert "STATUS=SUCCESS" in proc.stdout, proc.stdout + proc.stderr
     assert "jinja2" in modules
+
+
+def test_files_written_beside_a_script_keep_the_plugin_cache(tmp_path: Path) -> None:
+    """The entry-point cache follows what is installed, not every file written in a folder on
+    ``sys.path`` (a script's own folder changes with each output it writes)."""
+    from runwright.plugin_index import installed_fingerprint
+
+    folder = str(tmp_path)
+    before = installed_fingerprint([folder])
+    (tmp_path / "output.csv").write_text("a,b\n", encoding="utf-8")
+    (tmp_path / "logs").mkdir()
+    assert installed_fingerprint([folder]) == before
+    (tmp_path / "mytool-1.0.dist-info").mkdir()
+    with_metadata = installed_fingerprint([folder])
+    assert with_metadata != before
+    (tmp_path / "mytool-1.0.dist-info" / "entry_points.txt").write_text("[runwright]\nx = y\n", encoding="utf-8")
+    assert installed_fingerprint([folder]) != with_metadata

@@ -4,8 +4,9 @@
 group's entry points (~60 ms in a venv of a few hundred packages), on every start of the CLI. The
 answer only changes when something is installed or removed, so it is cached in the user's cache
 folder (``$XDG_CACHE_HOME/runwright`` or ``~/.cache/runwright``) keyed by a fingerprint of the
-``sys.path`` folders: their modification times and the names and times of the ``*.dist-info`` /
-``*.egg-info`` folders in them. The cache also remembers which hooks each plugin implements (learned
+``sys.path`` folders: the names and modification times of the ``*.dist-info`` / ``*.egg-info``
+folders in them (and of their ``entry_points.txt``), not the folders' own times, which change
+whenever any file is written beside a script. The cache also remembers which hooks each plugin implements (learned
 when it is first loaded), so a command needing one hook (``--help`` needs ``register_cli_commands``)
 imports only the plugins that implement it. A missing, corrupt or stale cache is rebuilt; a cache
 folder that cannot be written is ignored.
@@ -56,7 +57,9 @@ def installed_fingerprint(path: list[str] | None = None) -> str:
                     if item.name.endswith(METADATA_SUFFIXES):
                         entry_points = _mtime(item.path, "entry_points.txt")
                         listing.append((item.name, item.stat().st_mtime_ns, entry_points))
-            parts.append((entry, os.stat(folder).st_mtime_ns, sorted(listing)))
+            # not the folder's own mtime: a script's folder changes with every file written
+            # beside it, and only metadata folders can declare entry points
+            parts.append((entry, sorted(listing)))
         except OSError:  # not a folder (a zip, a missing entry): importlib.metadata skips it too
             parts.append((entry, None))
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
