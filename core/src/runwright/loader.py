@@ -9,7 +9,6 @@ template never stops another from running.
 from __future__ import annotations
 
 import codecs
-import difflib
 import hashlib
 import json
 import logging
@@ -463,7 +462,9 @@ def problems_from(
         if kind == "extra_forbidden":
             key = str(loc[-1]) if loc else "?"
             local = locate(loc[:-1]) if locate else None
-            close = difflib.get_close_matches(key, sorted(local) if local else all_words, n=1)
+            from difflib import get_close_matches
+
+            close = get_close_matches(key, sorted(local) if local else all_words, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             message = f"unknown key '{key}'{hint}"
         elif kind == "missing":
@@ -630,7 +631,9 @@ def load_template(name: str, path: str | Path | None, runtime: Runtime, expected
     for problem in broken:
         log.warning("warning: skipped a broken template file: %s", problem.message.splitlines()[0])
     if source is None:
-        close = difflib.get_close_matches(name, names, n=3)
+        from difflib import get_close_matches
+
+        close = get_close_matches(name, names, n=3)
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         raise WorkflowNotFound(f"no template named '{name}' in '{conf_path}'{hint}")
     instance = build_model(source, runtime, expected)

@@ -6,10 +6,10 @@ answer only changes when something is installed or removed, so it is cached in t
 folder (``$XDG_CACHE_HOME/runwright`` or ``~/.cache/runwright``) keyed by a fingerprint of the
 ``sys.path`` folders: the names and modification times of the ``*.dist-info`` / ``*.egg-info``
 folders in them (and of their ``entry_points.txt``), not the folders' own times, which change
-whenever any file is written beside a script. The cache also remembers which hooks each plugin implements (learned
-when it is first loaded), so a command needing one hook (``--help`` needs ``register_cli_commands``)
-imports only the plugins that implement it. A missing, corrupt or stale cache is rebuilt; a cache
-folder that cannot be written is ignored.
+whenever any file is written beside a script. The cache also remembers which hooks each plugin
+implements (learned when it is first loaded), so a command needing one hook (``--help`` needs
+``register_cli_commands``) imports only the plugins that implement it. A missing, corrupt or
+stale cache is rebuilt; a cache folder that cannot be written is ignored.
 """
 
 from __future__ import annotations

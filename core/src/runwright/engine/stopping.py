@@ -17,7 +17,6 @@ use ``isolation: process`` (:mod:`runwright.stages.isolation`).
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import subprocess
@@ -247,6 +246,8 @@ def track_processes(tracker: ProcessTracker) -> Callable[[], None]:
 
 
 def _raise_in_thread(ident: int) -> None:
+    import ctypes  # only when a stage is stopped
+
     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(StageInterrupted))
 
 
