@@ -37,6 +37,9 @@ from peer_workloads import (  # noqa: E402
     WORKFLOW_NAME,
     WORKLOADS,
     compile_bytecode,
+    compile_peer_venv,
+    ensure_venv,
+    peer_fresh_command,
     run_peer,
     run_peer_fresh,
     time_fresh_processes,
@@ -103,22 +106,63 @@ def compile_ours() -> None:
 def run_ours_fresh(names: list[str], samples: int) -> dict[str, dict]:
     results: dict[str, dict] = {}
     for name in names:
-        workload = WORKLOADS[name]
         with tempfile.TemporaryDirectory(prefix="rw-fresh-") as tmp:
-            conf = Path(tmp) / "conf"
-            write_conf(name, conf)
-            env = {**os.environ, "RUNWRIGHT_LOG_PATH": str(Path(tmp) / "logs")}
-            cmd = [
-                sys.executable,
-                "-c",
-                FRESH_CODE,
-                WORKFLOW_NAME,
-                str(conf),
-                json.dumps(workload.params),
-                str(workload.max_job_parallel),
-            ]
+            cmd, env = ours_fresh_command(name, Path(tmp))
             results[name] = time_fresh_processes(cmd, env, Path(tmp), samples)
     return results
+
+
+def ours_fresh_command(name: str, folder: Path) -> tuple[list[str], dict[str, str]]:
+    """runwright's fresh-process command for ``name``, its conf written under ``folder``."""
+    workload = WORKLOADS[name]
+    conf = folder / "conf"
+    write_conf(name, conf)
+    env = {**os.environ, "RUNWRIGHT_LOG_PATH": str(folder / "logs")}
+    cmd = [sys.executable, "-c", FRESH_CODE, WORKFLOW_NAME, str(conf), json.dumps(workload.params)]
+    return [*cmd, str(workload.max_job_parallel)], env
+
+
+def run_paired_fresh(names: list[str], pairs: int) -> dict[str, dict]:
+    """Fresh processes of runwright and the peer in turn (A B A B ...), after one warm-up each:
+    the ratio is taken pair by pair, so a machine whose speed drifts still compares like with
+    like. Returns each system's median wall and the median of the per-pair ratios."""
+    py = ensure_venv()
+    compile_peer_venv(py)
+    results: dict[str, dict] = {}
+    for name in names:
+        with tempfile.TemporaryDirectory(prefix="rw-paired-") as tmp:
+            folder = Path(tmp)
+            ours_cmd, ours_env = ours_fresh_command(name, folder)
+            peer_cmd, peer_env = peer_fresh_command(py, name, folder)
+            ours_walls: list[float] = []
+            peer_walls: list[float] = []
+            for index in range(pairs + 1):
+                ours_wall = _one_process(ours_cmd, ours_env, folder)
+                peer_wall = _one_process(peer_cmd, peer_env, folder)
+                if index:  # the first pair warms the file cache
+                    ours_walls.append(ours_wall)
+                    peer_walls.append(peer_wall)
+        results[name] = {
+            "ours_s": statistics.median(ours_walls),
+            "peer_s": statistics.median(peer_walls),
+            "ratio": statistics.median(p / o for p, o in zip(peer_walls, ours_walls, strict=True)),
+            "ratio_range": (
+                min(p / o for p, o in zip(peer_walls, ours_walls, strict=True)),
+                max(p / o for p, o in zip(peer_walls, ours_walls, strict=True)),
+            ),
+        }
+    return results
+
+
+def _one_process(cmd: list[str], env: dict[str, str], cwd: Path) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(
+        cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL
+    )
+    wall = time.perf_counter() - started
+    if done.returncode != 0 or done.stdout.strip().splitlines()[-1:] != ["SUCCESS"]:
+        raise SystemExit(f"{cmd[0]} failed: {done.stdout[-300:]} {done.stderr[-300:]}")
+    return wall
 
 
 def run_ours(names: list[str], samples: int) -> dict[str, dict]:
@@ -225,6 +269,13 @@ def main() -> None:
     parser.add_argument("--fresh-samples", type=int, default=7, help="fresh processes per workload; 0: none")
     parser.add_argument("--no-compile", action="store_true", help="do not compile bytecode first")
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
+    parser.add_argument(
+        "--paired-fresh",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only: N pairs of fresh processes, runwright and the peer in turn; per-pair ratios",
+    )
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -237,6 +288,18 @@ def main() -> None:
         parser.error(f"unknown workload(s) {', '.join(unknown)}; known: {', '.join(WORKLOADS)}")
     if not args.no_compile:
         compile_ours()
+    if args.paired_fresh:
+        paired = run_paired_fresh(names, args.paired_fresh)
+        print(f"fresh processes, runwright and the peer in turn, {args.paired_fresh} pairs; medians\n")
+        print("| workload | fresh ms | peer fresh ms | fresh ratio (per pair: median, range) |")
+        print("|---|--:|--:|--:|")
+        for name, row in paired.items():
+            low, high = row["ratio_range"]
+            print(
+                f"| {name} | {_ms(row['ours_s'])} | {_ms(row['peer_s'])} | "
+                f"{row['ratio']:.2f}x ({low:.2f}-{high:.2f}) |"
+            )
+        return
     ours = run_ours(names, args.samples)
     peer = run_peer(names, progress=None) if args.peer else None
     fresh = peer_fresh = None

@@ -670,23 +670,28 @@ def run_peer_fresh(names: Iterable[str], samples: int, timeout: float = 600.0) -
             results[name] = {"wall_s": None, "note": w.samples_reason or "skipped"}
             continue
         with tempfile.TemporaryDirectory(prefix=f"peer-fresh-{name}-") as tmp:
-            tmpdir = Path(tmp)
-            conf_dir = tmpdir / "conf"
-            conf_dir.mkdir()
-            for file_name, text in w.conf_files().items():
-                (conf_dir / file_name).write_text(text)
-            env = _child_env(conf_dir, "default")
-            cmd = [
-                str(py),
-                "-c",
-                PEER_FRESH_CODE,
-                WORKFLOW_NAME,
-                str(conf_dir),
-                json.dumps(w.params),
-                str(w.max_job_parallel),
-            ]
-            results[name] = time_fresh_processes(cmd, env, tmpdir, samples, timeout)
+            cmd, env = peer_fresh_command(py, name, Path(tmp))
+            results[name] = time_fresh_processes(cmd, env, Path(tmp), samples, timeout)
     return results
+
+
+def peer_fresh_command(py: Path | str, name: str, folder: Path) -> tuple[list[str], dict[str, str]]:
+    """The peer's fresh-process command for ``name``, its conf written under ``folder``."""
+    w = WORKLOADS[name]
+    conf_dir = folder / "peer-conf"
+    conf_dir.mkdir()
+    for file_name, text in w.conf_files().items():
+        (conf_dir / file_name).write_text(text)
+    cmd = [
+        str(py),
+        "-c",
+        PEER_FRESH_CODE,
+        WORKFLOW_NAME,
+        str(conf_dir),
+        json.dumps(w.params),
+        str(w.max_job_parallel),
+    ]
+    return cmd, _child_env(conf_dir, "default")
 
 
 # --------------------------------------------------------------------------
