@@ -185,3 +185,11 @@ def test_a_worker_that_cannot_be_replaced_turns_healthz_503_and_refuses_runs_wit
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def test_a_runtime_built_in_this_process_cannot_go_to_workers(tmp_path: Path) -> None:
+    from runwright.runtime import Runtime
+    from runwright_api.service import RunService
+
+    with pytest.raises(ValueError, match="worker processes build their runtime from the environment"):
+        RunService(tmp_path, runtime=Runtime(), workers=1)

@@ -187,7 +187,16 @@ class RunService:
         grace_seconds: float = 30.0,
         workers: int = 0,
     ) -> None:
-        """``workers``: run workflows in that many worker processes (0: on this process's threads)."""
+        """``workers``: run workflows in that many worker processes (0: on this process's threads).
+
+        Workers build their runtime from the settings (environment, entry points), so a runtime
+        made in this process (plugins registered by hand) cannot go with them: that is refused
+        rather than silently not used."""
+        if workers and runtime is not None and runtime is not Runtime.default():
+            raise ValueError(
+                "RunService(runtime=..., workers=N): worker processes build their runtime from the "
+                "environment and installed plugins, not from this process's object; use workers=0"
+            )
         self.runtime = runtime or Runtime.default()
         self.settings = self.runtime.settings
         self.catalog = WorkflowCatalog(
