@@ -84,6 +84,7 @@ def test_a_killed_worker_marks_its_run_crashed_and_a_new_worker_takes_over(tmp_p
         metrics = running.client.get(running.api("/metrics")).text
         assert 'runwright_runs_total{status="CRASHED"} 1' in metrics
         assert "runwright_active_runs 0" in metrics
+        assert "runwright_workers 1" in metrics and "runwright_worker_restarts_total 1" in metrics
     finally:
         stop_server(running)
 

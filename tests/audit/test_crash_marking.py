@@ -3,6 +3,7 @@ stale) marks it CRASHED: not only the scheduler."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -24,7 +25,7 @@ slow:
   jobs:
     j:
       stages:
-        - {{id: s, bash: 'touch {started}; sleep ${{{{ params.seconds }}}}'}}
+        - {{id: s, bash: 'echo $$ > {started}.pid; touch {started}; exec sleep ${{{{ params.seconds }}}}'}}
 """
 DEAD_PID = 2**22 + 777
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -55,6 +56,10 @@ def test_audit_list_marks_a_killed_run_crashed(
         runner.wait(timeout=10)
     finally:
         runner.kill()
+        stage = Path(f"{started}.pid")
+        if stage.exists():  # the stage's sleep outlives a SIGKILLed runner: end it here
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(stage.read_text().strip()), signal.SIGKILL)
     [record] = store.list(workflow="slow")
     assert record.status is ReleaseStatus.RUNNING  # what the killed process left behind
 

@@ -40,6 +40,16 @@ def prometheus_text(service: RunService) -> str:
         "# TYPE runwright_active_runs gauge",
         f"runwright_active_runs {active}",
     ]
+    if service.workers is not None:
+        alive, restarts = service.workers.health()
+        lines += [
+            "# HELP runwright_workers Worker processes running workflows now.",
+            "# TYPE runwright_workers gauge",
+            f"runwright_workers {alive}",
+            "# HELP runwright_worker_restarts_total Worker processes that died and were replaced.",
+            "# TYPE runwright_worker_restarts_total counter",
+            f"runwright_worker_restarts_total {restarts}",
+        ]
     lag = service.scheduler_lag_seconds()
     if lag is not None:
         lines += [

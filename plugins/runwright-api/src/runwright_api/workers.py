@@ -102,6 +102,7 @@ class WorkerPool:
         self._futures: dict[str, Future[str]] = {}
         self._stopping = threading.Event()
         self._broken = ""
+        self.restarts = 0
         self.workers: list[WorkerHandle] = [self._spawn() for _ in range(count)]
         for worker in self.workers:
             self._await_ready(worker)
@@ -112,6 +113,11 @@ class WorkerPool:
         atexit.register(self._hang_up)
 
     # -- the server's side -------------------------------------------------------------------
+
+    def health(self) -> tuple[int, int]:
+        """(worker processes alive now, workers replaced since the start) for ``/metrics``."""
+        with self._lock:
+            return sum(1 for w in self.workers if w.process.is_alive()), self.restarts
 
     @property
     def problem(self) -> str:
@@ -239,6 +245,7 @@ class WorkerPool:
         fresh = self._spawn()  # takes orders at once: they wait in its pipe while it starts
         with self._lock:
             self.workers.append(fresh)
+            self.restarts += 1
 
     # -- starting a worker -------------------------------------------------------------------
 
