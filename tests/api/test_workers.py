@@ -194,3 +194,109 @@ def test_a_runtime_built_in_this_process_cannot_go_to_workers(tmp_path: Path) ->
 
     with pytest.raises(ValueError, match="worker processes build their runtime from the environment"):
         RunService(tmp_path, runtime=Runtime(), workers=1)
+
+
+SCHEDULED = """
+ticker:
+  type: Workflow
+  on: {schedule: [{cronjob: "* * * * *", timezone: UTC}]}
+  jobs:
+    j:
+      stages:
+        - {id: s, bash: 'echo "runner=$PPID" >> "$RUNWRIGHT_OUTPUT"'}
+follower:
+  type: Workflow
+  on: {release: [ticker]}
+  jobs:
+    j:
+      stages:
+        - {id: s, bash: 'echo "runner=$PPID" >> "$RUNWRIGHT_OUTPUT"; echo "after=${{ release.upstream.run_id }}" >> "$RUNWRIGHT_OUTPUT"'}
+"""
+
+
+def test_the_in_process_scheduler_runs_its_releases_and_their_followers_in_workers(tmp_path: Path) -> None:
+    """``serve --scheduler`` with workers: a scheduled release, and the workflow released after
+    it (``on: release``), run in the worker, not in the server; each is counted once."""
+    from datetime import UTC, datetime, timedelta
+
+    from runwright.audit import make_audit_backend
+    from runwright.schedule.clock import SimulatedClock
+    from runwright.schedule.scheduler import Scheduler
+    from runwright_api.metrics import prometheus_text
+    from runwright_api.service import RunService
+
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "flows.yml").write_text(SCHEDULED, encoding="utf-8")
+    audit = make_audit_backend(f"sqlite:///{tmp_path / 'audit.db'}")
+    service = RunService(conf, audit=audit, workers=1, grace_seconds=1)
+    t0 = datetime(2026, 3, 2, 9, 0, 30, tzinfo=UTC)
+    scheduler = Scheduler(conf, audit=audit, clock=SimulatedClock(t0), runner=service._run_claimed_in_worker)
+    scheduler.outcome_listeners.append(service._observe_scheduled)
+    try:
+        outcomes = scheduler.run(until=t0 + timedelta(minutes=2))
+        assert service.workers is not None
+        worker_pid = service.workers.workers[0].process.pid
+    finally:
+        service.shutdown(1)
+    assert sorted((o.workflow, o.status) for o in outcomes) == [("follower", "SUCCESS")] * 2 + [
+        ("ticker", "SUCCESS")
+    ] * 2
+    for outcome in outcomes:
+        assert outcome.record is not None
+        outputs = outcome.record.context["jobs"]["j"]["stages"]["s"]["outputs"]
+        assert int(outputs["runner"]) == worker_pid != os.getpid()
+    tickers = {o.run_id for o in outcomes if o.workflow == "ticker"}
+    assert {o.record.context["jobs"]["j"]["stages"]["s"]["outputs"]["after"] for o in outcomes if o.workflow == "follower"} == tickers  # type: ignore[union-attr]
+    text = prometheus_text(service)
+    assert 'runwright_runs_total{status="SUCCESS"} 4' in text  # counted once each
+    assert "runwright_active_runs 0" in text
+
+
+def test_a_stopping_scheduler_cancels_its_release_in_the_worker(tmp_path: Path) -> None:
+    import threading
+    from datetime import UTC, datetime, timedelta
+
+    from runwright.audit import make_audit_backend
+    from runwright.schedule.clock import SimulatedClock
+    from runwright.schedule.scheduler import Scheduler
+    from runwright_api.service import RunService
+
+    marker = tmp_path / "started"
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "flows.yml").write_text(
+        f"""
+napper:
+  type: Workflow
+  on: {{schedule: [{{cronjob: "* * * * *", timezone: UTC}}]}}
+  jobs:
+    j:
+      stages:
+        - {{id: s, bash: 'touch {marker}; sleep 60'}}
+""",
+        encoding="utf-8",
+    )
+    audit = make_audit_backend(f"sqlite:///{tmp_path / 'audit.db'}")
+    service = RunService(conf, audit=audit, workers=1, grace_seconds=1)
+    t0 = datetime(2026, 3, 2, 9, 0, 30, tzinfo=UTC)
+    scheduler = Scheduler(
+        conf, audit=audit, clock=SimulatedClock(t0), runner=service._run_claimed_in_worker, grace_seconds=1
+    )
+    found: list = []
+    thread = threading.Thread(target=lambda: found.extend(scheduler.run(until=t0 + timedelta(minutes=1))))
+    try:
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not marker.exists():
+            assert time.monotonic() < deadline, "the scheduled stage never started"
+            time.sleep(0.05)
+        scheduler.stop()
+        thread.join(timeout=30)
+        assert not thread.is_alive(), "the scheduler did not stop"
+    finally:
+        service.shutdown(1)
+    [outcome] = found
+    assert outcome.status == "CANCEL", outcome
+    record = audit.get(outcome.run_id)
+    assert record is not None and record.status.value == "CANCEL"

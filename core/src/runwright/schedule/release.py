@@ -36,8 +36,24 @@ from runwright.models.stage import Stage
 from runwright.schedule.heartbeat import HEARTBEATS
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from runwright.models.workflow import Workflow
     from runwright.schedule.templates import WorkflowTemplate
+
+    #: Runs a release this process claimed and records its end (:func:`run_claimed`'s signature).
+    ClaimedRunner = Callable[
+        [
+            Workflow,
+            ReleaseRecord,
+            dict[str, Any],
+            AuditBackend,
+            Mapping[str, Any] | None,
+            float,
+            Mapping[str, Any],
+        ],
+        "ReleaseOutcome",
+    ]
 
 HEARTBEAT_SECONDS = 10.0
 
@@ -113,11 +129,13 @@ def release(
     heartbeat_seconds: float = HEARTBEAT_SECONDS,
     run_options: Mapping[str, Any] | None = None,
     render_params: bool = True,
+    runner: ClaimedRunner | None = None,
 ) -> ReleaseOutcome:
     """Run ``workflow`` once for ``logical_date``; see the module doc for modes.
 
     ``render_params=False`` takes params as given (values typed by a person on the command
-    line are data, never expressions).
+    line are data, never expressions). ``runner`` runs the claimed release (default
+    :func:`run_claimed`, here; a server hands it to a worker process).
     """
     from runwright.audit import make_audit_backend
 
@@ -150,7 +168,8 @@ def release(
             reason="already released"
             + (f" (attempt {last.attempt}, run {last.run_id}: {last.status})" if last else ""),
         )
-    return run_claimed(workflow, claimed, rendered, backend, previous, heartbeat_seconds, run_options or {})
+    run = runner or run_claimed
+    return run(workflow, claimed, rendered, backend, previous, heartbeat_seconds, run_options or {})
 
 
 def blocking_statuses(mode: ReleaseMode) -> frozenset[ReleaseStatus]:

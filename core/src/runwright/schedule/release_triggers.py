@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from runwright.engine.result import Result
     from runwright.models.workflow import Workflow
     from runwright.runtime import Runtime
-    from runwright.schedule.release import ReleaseOutcome
+    from runwright.schedule.release import ClaimedRunner, ReleaseOutcome
 
 log = logging.getLogger("runwright.release_triggers")
 
@@ -136,6 +136,7 @@ def release_followers(
     mode: str,
     release_type: ReleaseType,
     run_options: Mapping[str, Any] | None = None,
+    runner: ClaimedRunner | None = None,
 ) -> list[ReleaseOutcome]:
     """Release every workflow that follows ``upstream`` (and theirs, in turn); their outcomes."""
     from runwright.schedule.release import ReleaseOutcome, release
@@ -164,6 +165,7 @@ def release_followers(
                     audit=audit,
                     run_options=options,
                     render_params=False,
+                    runner=runner,
                 )
         except RunwrightError as exc:
             outcome = failed_follower(name, logical_date, exc, workflows, audit, mode, release_type)
@@ -181,6 +183,7 @@ def release_followers(
                     mode=mode,
                     release_type=release_type,
                     run_options=run_options,
+                    runner=runner,
                 )
             )
     return outcomes

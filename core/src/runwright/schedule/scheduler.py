@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runwright.audit import (
     AuditBackend,
@@ -55,6 +55,9 @@ from runwright.schedule.release import (
 from runwright.schedule.release_triggers import followers_graph, release_followers, release_problems
 from runwright.schedule.templates import LazyWorkflows, WorkflowTemplate, schedule_of
 from runwright.templating.engine import has_expression
+
+if TYPE_CHECKING:
+    from runwright.schedule.release import ClaimedRunner
 
 log = logging.getLogger("runwright.scheduler")
 
@@ -136,7 +139,11 @@ class Scheduler:
         heartbeat_seconds: float = 10.0,
         crashed_after: timedelta = CRASHED_HEARTBEAT_AGE,
         grace_seconds: float = SHUTDOWN_GRACE_SECONDS,
+        runner: ClaimedRunner | None = None,
     ) -> None:
+        """``runner`` runs each release this scheduler claimed (default: :func:`run_claimed`, on
+        this process's threads; a server passes one that hands it to a worker process)."""
+        self.runner = runner
         self.runtime = runtime or Runtime.default()
         self.conf_path = Path(conf_path) if conf_path else Settings.from_env().conf_path
         self.audit = audit or make_audit_backend(pm=self.runtime.pm, conf_path=self.conf_path)
@@ -352,6 +359,7 @@ class Scheduler:
                         parent_run_id=record.run_id,
                         heartbeat_seconds=self.heartbeat_seconds,
                         render_params=False,  # stored values are data
+                        runner=self.runner,
                     )
                 )
         self._keep(retried)
@@ -449,7 +457,7 @@ class Scheduler:
 
     def _run_one(self, workflow: Workflow, record: ReleaseRecord, params: dict[str, Any]) -> ReleaseOutcome:
         try:
-            outcome = run_claimed(
+            outcome = (self.runner or run_claimed)(
                 workflow,
                 record,
                 params,
@@ -479,6 +487,7 @@ class Scheduler:
                 mode=ReleaseMode.NORMAL,
                 release_type=ReleaseType.SCHEDULED,
                 run_options={"scope": self._scope},
+                runner=self.runner,
             )
         except Exception as exc:  # one bad follower never stops the scheduler
             log.exception("releasing the followers of %s failed: %s", outcome.workflow, exc)

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -36,6 +37,7 @@ from runwright.schedule.cron import next_tick
 from runwright.schedule.release import (
     DataParams,
     ReleaseMode,
+    ReleaseOutcome,
     new_record,
     release,
     release_params,
@@ -414,7 +416,52 @@ class RunService:
             self.metrics.observe(status, time.monotonic() - started if started is not None else 0.0)
 
     def _ended_in_worker(self, run_id: str, status: str) -> None:
-        self._ended(run_id, status)
+        with self._lock:
+            started_here = run_id in self._started
+        if started_here:  # the scheduler's releases are counted by its outcome listener
+            self._ended(run_id, status)
+
+    def _run_claimed_in_worker(
+        self,
+        workflow: Workflow,
+        record: ReleaseRecord,
+        params: dict[str, Any],
+        audit: AuditBackend,
+        previous: Mapping[str, Any] | None,
+        heartbeat_seconds: float,
+        run_options: Mapping[str, Any],
+    ) -> ReleaseOutcome:
+        """The in-process scheduler's runner (``run_claimed``'s signature): the release it claimed
+        runs in a worker process; its cancel scope (the scheduler stopping) is passed on."""
+        assert self.workers is not None
+        scope = run_options.get("scope")
+        extra = {key: value for key, value in run_options.items() if key != "scope"}
+        order = RunOrder(workflow.name, record, params, dict(previous) if previous else None, None, extra)
+        try:
+            future = self.workers.submit(order)
+        except WorkersUnavailable as exc:
+            audit.mark_crashed(record.run_id, f"the run could not be started: {exc}")
+            status = ReleaseStatus.CRASHED.value
+        else:
+            cancelled = False
+            while True:
+                try:
+                    status = future.result(timeout=0.2)
+                    break
+                except FutureTimeout:
+                    if scope is not None and scope.event.is_set() and not cancelled:
+                        self.workers.cancel(record.run_id, scope.reason or "cancelled")
+                        cancelled = True
+        final = audit.get(record.run_id)
+        return ReleaseOutcome(
+            workflow=workflow.name,
+            logical_date=record.release,
+            ran=True,
+            status=final.status.value if final is not None else status,
+            run_id=record.run_id,
+            attempt=record.attempt,
+            record=final,
+        )
 
     def cancel(self, run_id: str) -> ReleaseRecord:
         record = self.record(run_id)
@@ -435,7 +482,11 @@ class RunService:
         from runwright.schedule.scheduler import Scheduler
 
         self.scheduler = Scheduler(
-            self.catalog.conf_path, audit=self.audit, runtime=self.runtime, grace_seconds=self.grace_seconds
+            self.catalog.conf_path,
+            audit=self.audit,
+            runtime=self.runtime,
+            grace_seconds=self.grace_seconds,
+            runner=self._run_claimed_in_worker if self.workers is not None else None,
         )
         self.scheduler.outcome_listeners.append(self._observe_scheduled)
         self._scheduler_thread = threading.Thread(

@@ -61,6 +61,8 @@ class RunOrder:
     previous: dict[str, Any] | None
     #: the conf folder's file stamps the server checked the params against
     conf_stamp: tuple[tuple[str, float], ...] | None
+    #: more options of the run, by value (``release_event`` for a run started by ``on: release``)
+    run_options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -396,7 +398,7 @@ class RunExecutor:
                 self.audit,
                 order.previous,
                 HEARTBEAT_SECONDS,
-                {"scope": scope},
+                {**order.run_options, "scope": scope},
             )
             status = outcome.status
         except Exception as exc:  # never leave the record RUNNING
