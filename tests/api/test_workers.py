@@ -13,7 +13,7 @@ import pytest
 from runwright.config import Settings
 from runwright_api.workers import WorkerPool, WorkersUnavailable
 
-from tests.api.conftest import CONF, WORKER_MODES, start_server, stop_server
+from tests.api.conftest import CONF, WORKER_MODES, Server, start_server, stop_server
 
 PID_CONF = (
     CONF
@@ -57,16 +57,22 @@ def test_runs_execute_in_a_worker_process_with_workers_else_in_the_server(
         stop_server(running)
 
 
+def start_a_long_run(running: Server, marker: Path) -> tuple[str, int, int]:
+    """Trigger a 60 s ``whoami`` run; once its stage runs: (run id, the worker's pid, the stage's pid)."""
+    run_id = running.trigger("whoami", {"file": str(marker), "seconds": 60})
+    deadline = time.monotonic() + 30
+    while not marker.exists() or not marker.read_text().strip():
+        assert time.monotonic() < deadline, "the stage never started"
+        time.sleep(0.05)
+    worker_pid, stage_pid = map(int, marker.read_text().split())
+    return run_id, worker_pid, stage_pid
+
+
 def test_a_killed_worker_marks_its_run_crashed_and_a_new_worker_takes_over(tmp_path: Path) -> None:
     running = start_server(tmp_path, extra_args=("--workers", "1"), conf_text=PID_CONF)
     marker = tmp_path / "pids"
     try:
-        run_id = running.trigger("whoami", {"file": str(marker), "seconds": 60})
-        deadline = time.monotonic() + 30
-        while not marker.exists() or not marker.read_text().strip():
-            assert time.monotonic() < deadline, "the stage never started"
-            time.sleep(0.05)
-        worker_pid, stage_pid = map(int, marker.read_text().split())
+        run_id, worker_pid, stage_pid = start_a_long_run(running, marker)
         os.kill(worker_pid, signal.SIGKILL)
         os.kill(stage_pid, signal.SIGKILL)  # the orphaned sleep, so nothing outlives the test
 
@@ -106,12 +112,7 @@ def test_workers_of_a_killed_server_cancel_and_record_their_runs(tmp_path: Path)
     running = start_server(tmp_path, extra_args=("--workers", "1"), conf_text=PID_CONF)
     marker = tmp_path / "pids"
     try:
-        run_id = running.trigger("whoami", {"file": str(marker), "seconds": 60})
-        deadline = time.monotonic() + 30
-        while not marker.exists() or not marker.read_text().strip():
-            assert time.monotonic() < deadline, "the stage never started"
-            time.sleep(0.05)
-        worker_pid = int(marker.read_text().split()[0])
+        run_id, worker_pid, _ = start_a_long_run(running, marker)
         running.process.kill()  # the server dies without a word to its worker
         running.process.wait(timeout=10)
 
