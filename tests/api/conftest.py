@@ -125,6 +125,7 @@ class Server:
     client: httpx.Client
     root: Path
     token: str | None = None
+    banner: str = ""  # the line the server printed when it was ready
 
     def api(self, path: str) -> str:
         return f"{self.url}/api/v1{path}"
@@ -186,12 +187,13 @@ def start_server(
         match = re.search(r"serving on (http://127\.0\.0\.1:\d+)", line)
         if match:
             url = match.group(1)
+            banner = line.strip()
             break
     if url is None:
         process.kill()
         raise AssertionError("server did not start:\n" + "".join(seen) + (process.stdout.read() or ""))
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return Server(url, process, httpx.Client(headers=headers, timeout=30), root, token)
+    return Server(url, process, httpx.Client(headers=headers, timeout=30), root, token, banner)
 
 
 def stop_server(server: Server) -> int:

@@ -44,6 +44,7 @@ def test_runs_execute_in_a_worker_process_with_workers_else_in_the_server(
 ) -> None:
     running = start_server(tmp_path, extra_args=("--workers", str(workers)), conf_text=PID_CONF)
     try:
+        assert running.banner.endswith("(runs in 1 worker process)" if workers else "(runs on the server's threads)")
         run_id = running.trigger("whoami", {"file": str(tmp_path / "pids")})
         run = running.wait_status(run_id)
         assert run["status"] == "SUCCESS", run

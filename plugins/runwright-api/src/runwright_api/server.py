@@ -38,7 +38,12 @@ def run_server(
         for srv in server.servers:
             for sock in srv.sockets:
                 address = sock.getsockname()
-                print(f"runwright serving on http://{address[0]}:{address[1]}", flush=True)
+                where = (
+                    f"runs in {workers} worker process{'es' if workers > 1 else ''}"
+                    if workers
+                    else "runs on the server's threads"
+                )
+                print(f"runwright serving on http://{address[0]}:{address[1]} ({where})", flush=True)
 
     server.startup = startup  # type: ignore[method-assign]
     server.run()
