@@ -287,7 +287,7 @@ class WorkerPool:
 
 
 def how_it_ended(process: Any) -> str:
-    """``was killed by SIGKILL`` / ``exited with code 3`` / ``is still running``."""
+    """``was killed by SIGKILL`` / ``exited with code 3`` / ``stopped answering`` (no exit code yet)."""
     code = process.exitcode
     if code is None:
         return "stopped answering"
@@ -389,7 +389,8 @@ class RunExecutor:
         run_id = order.record.run_id
         status = ReleaseStatus.FAILED.value
         try:
-            self.catalog.refresh(until_stamp=order.conf_stamp)  # the version the server checked
+            # the conf version the server checked the params against (None: the newest)
+            self.catalog.refresh(until_stamp=order.conf_stamp)
             workflow = self.catalog.get(order.workflow)
             outcome = run_claimed(
                 workflow,
