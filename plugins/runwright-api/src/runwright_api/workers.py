@@ -23,6 +23,7 @@ exit in time is killed, and the service marks what it held CRASHED, never RUNNIN
 from __future__ import annotations
 
 import atexit
+import gc
 import multiprocessing
 import signal
 import threading
@@ -335,6 +336,8 @@ def worker_main(
         send(("failed", f"{type(exc).__name__}: {exc}"))
         return
     worker = RunExecutor(catalog, audit, send)
+    gc.collect()  # the runtime lives as long as the worker: keep it out of the collector's scans
+    gc.freeze()
     send(("ready", multiprocessing.current_process().pid))
     grace = 0.0
     while True:
