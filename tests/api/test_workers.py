@@ -103,7 +103,6 @@ def test_a_worker_that_cannot_start_says_why(tmp_path: Path) -> None:
             conf_path=tmp_path,
             settings=Settings.from_env(),
             audit=SimpleNamespace(url="nosuch:///nowhere"),  # type: ignore[arg-type]
-            on_end=lambda run_id, status: None,
         )
     assert "a worker process could not start" in str(raised.value)
     assert "no audit backend for 'nosuch:///nowhere'" in str(raised.value)

@@ -221,7 +221,6 @@ class RunService:
                 conf_path=self.catalog.conf_path,
                 settings=self.settings,
                 audit=self.audit,
-                on_end=self._ended_in_worker,
             )
 
     # -- reading -------------------------------------------------------------------------
@@ -378,6 +377,7 @@ class RunService:
                     workflow.name, record, params, dict(previous) if previous else None, self.catalog.stamp
                 )
                 active.future = self.workers.submit(order)
+                active.future.add_done_callback(lambda ended: self._ended(record.run_id, ended.result()))
             else:
                 active.future = self._pool.submit(self._run, workflow, record, params, previous, active)
         except (RuntimeError, WorkersUnavailable) as exc:
@@ -414,12 +414,6 @@ class RunService:
             self.active.pop(run_id, None)
             started = self._started.pop(run_id, None)
             self.metrics.observe(status, time.monotonic() - started if started is not None else 0.0)
-
-    def _ended_in_worker(self, run_id: str, status: str) -> None:
-        with self._lock:
-            started_here = run_id in self._started
-        if started_here:  # the scheduler's releases are counted by its outcome listener
-            self._ended(run_id, status)
 
     def _run_claimed_in_worker(
         self,

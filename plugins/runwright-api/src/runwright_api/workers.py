@@ -83,7 +83,8 @@ class WorkerHandle:
 
 
 class WorkerPool:
-    """Starts N workers, hands each run to the least busy one, and reports how runs end."""
+    """Starts N workers, hands each run to the least busy one; :meth:`submit`'s future says how
+    the run ended."""
 
     def __init__(
         self,
@@ -92,14 +93,12 @@ class WorkerPool:
         conf_path: Path,
         settings: Settings,
         audit: AuditBackend,
-        on_end: Callable[[str, str], None],
     ) -> None:
         if count < 1:
             raise ValueError("a worker pool needs at least one worker")
         self.conf_path = conf_path
         self.settings = settings
         self.audit = audit
-        self.on_end = on_end
         self._context = multiprocessing.get_context("spawn")  # never fork a threaded server
         self._lock = threading.Lock()
         self._futures: dict[str, Future[str]] = {}
@@ -143,7 +142,7 @@ class WorkerPool:
         try:
             worker.send(order)
         except (OSError, ValueError):  # the worker died between the choice and the send
-            self._ended(worker, order.record.run_id, self._crash(order.record.run_id, worker))
+            self._crash_runs(worker, [order.record.run_id])
         return future
 
     def cancel(self, run_id: str, reason: str) -> None:
@@ -174,8 +173,7 @@ class WorkerPool:
         self._watcher.join(timeout=5.0)
         for worker in workers:  # whatever a killed worker still held
             self._drain(worker)
-            for run_id in list(worker.runs):
-                self._ended(worker, run_id, self._crash(run_id, worker))
+            self._crash_runs(worker, list(worker.runs))
 
     def _hang_up(self) -> None:
         self._stopping.set()
@@ -222,16 +220,19 @@ class WorkerPool:
                 return
             worker.runs.discard(run_id)
             future = self._futures.pop(run_id, None)
-        self.on_end(run_id, status)
         if future is not None:
             future.set_result(status)
 
-    def _crash(self, run_id: str, worker: WorkerHandle) -> str:
+    def _crash_runs(self, worker: WorkerHandle, run_ids: list[str]) -> None:
+        """End runs ``worker`` held when it died: CRASHED, unless they recorded their end first."""
         reason = f"the worker process running it (pid {worker.process.pid}) {how_it_ended(worker.process)}"
-        if self.audit.mark_crashed(run_id, reason):
-            return ReleaseStatus.CRASHED.value
-        current = self.audit.get(run_id)  # it recorded its own end before it died
-        return current.status.value if current is not None else ReleaseStatus.CRASHED.value
+        for run_id in run_ids:
+            if self.audit.mark_crashed(run_id, reason):
+                status = ReleaseStatus.CRASHED.value
+            else:
+                current = self.audit.get(run_id)  # it recorded its own end before it died
+                status = current.status.value if current is not None else ReleaseStatus.CRASHED.value
+            self._ended(worker, run_id, status)
 
     def _replace(self, worker: WorkerHandle) -> None:
         with self._lock:
@@ -239,8 +240,7 @@ class WorkerPool:
                 return
             self.workers.remove(worker)
         worker.process.join(timeout=5.0)  # its sentinel fires a moment before it can be reaped
-        for run_id in list(worker.runs):
-            self._ended(worker, run_id, self._crash(run_id, worker))
+        self._crash_runs(worker, list(worker.runs))
         if not worker.ready and not self._broken:  # never respawn a worker that cannot start
             self._broken = f"a worker process {how_it_ended(worker.process)} before it was ready"
         if self._stopping.is_set() or self._broken:
