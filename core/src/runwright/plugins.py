@@ -10,6 +10,7 @@ fresh one. ``RUNWRIGHT_DISABLE_PLUGIN_AUTOLOAD=1`` skips entry points,
 from __future__ import annotations
 
 import importlib
+import pkgutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -124,12 +125,9 @@ def _load_entry_points(
 
 
 def _load_entry_point(entry: PluginEntryPoint) -> Any:
-    """``module`` or ``module:attribute.path``, as ``importlib.metadata.EntryPoint.load`` reads it."""
-    module_name, _, attributes = entry.value.partition(":")
-    value: Any = importlib.import_module(module_name.strip())
-    for attribute in filter(None, attributes.split("[", 1)[0].strip().split(".")):
-        value = getattr(value, attribute)
-    return value
+    """``module`` or ``module:attribute.path`` (extras ``[...]`` aside), as
+    ``importlib.metadata.EntryPoint.load`` reads it, without importing ``importlib.metadata``."""
+    return pkgutil.resolve_name("".join(entry.value.split("[", 1)[0].split()))  # "a : b" is "a:b"
 
 
 def _plugin_label(pm: pluggy.PluginManager, plugin: object) -> str:
