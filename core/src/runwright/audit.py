@@ -271,9 +271,10 @@ def make_audit_backend(url: str | None = None, pm: Any = None, conf_path: Any = 
     from runwright.config import Settings
     from runwright.runtime import Runtime
 
-    if not (url or Settings.from_env().audit_url):
+    url = url or Settings.from_env().audit_url
+    if not url:
         refuse_an_orphaned_store(state.state_dir(conf_path) / "audits")
-    url = url or Settings.from_env().audit_url or state.audit_url(conf_path)
+        url = state.audit_url(conf_path)
     manager = pm or Runtime.default().pm
     backend = manager.hook.make_audit_backend(url=url)
     if backend is None:
