@@ -95,6 +95,11 @@ def file_stat(result: os.stat_result) -> list[int]:
     return [result.st_mtime_ns, result.st_ctime_ns, result.st_size, result.st_ino]
 
 
+def unreadable(error: OSError) -> FileEntry:
+    """The entry of a file that cannot be stat'ed: indexed again next time."""
+    return FileEntry([0, 0, 0, 0], "", 0, error=f": cannot read: {error}")
+
+
 def index_entry(file: Path, stat: list[int], limits: Limits, previous: FileEntry | None) -> FileEntry:
     """Hash the file; parse it only when its bytes differ from what the index holds."""
     now = time.time_ns()
@@ -110,13 +115,14 @@ def index_entry(file: Path, stat: list[int], limits: Limits, previous: FileEntry
         mapping = yaml_mapping(file, text, limits)
     except ConfError as exc:
         return FileEntry(stat, sha, now, error=str(exc).removeprefix(str(file)))
+    from runwright.models.events import has_release_trigger
+
     templates = []
     for name, raw, line in templates_in(mapping, template_lines(text) if mapping else {}):
         is_mapping = isinstance(raw, Mapping)
         kind = raw.get("type") if is_mapping else None
         kind = kind if isinstance(kind, str) else None
-        on = raw.get("on") if is_mapping else None
-        on_release = kind == "Workflow" and isinstance(on, Mapping) and bool(on.get("release"))
+        on_release = kind == "Workflow" and has_release_trigger(raw)
         templates.append(IndexedTemplate(name, line, kind, is_mapping, on_release))
     return FileEntry(stat, sha, now, templates)
 
@@ -177,11 +183,7 @@ class ConfIndex:
 
     def entry(self, key: str) -> FileEntry:
         data = self.raw_entries[key]
-        if isinstance(data, FileEntry):
-            return data
-        if self.detail is None:
-            self.detail = self.read_detail()
-        return FileEntry.from_json(data, self.detail[key])
+        return data if isinstance(data, FileEntry) else self.stored_entry(data, key)
 
     def read_detail(self) -> dict[str, Any]:
         """The stored templates of each file, when written with the index read (else empty)."""
@@ -254,7 +256,7 @@ class ConfIndex:
             try:
                 stat = file_stat(dir_entry.stat())
             except OSError as exc:
-                entries[key] = FileEntry([0, 0, 0, 0], "", 0, error=f": cannot read: {exc}")
+                entries[key] = unreadable(exc)
                 changed = True
                 continue
             if key != suspect and isinstance(previous_data, dict) and previous_data.get("stat") == stat:
@@ -309,7 +311,7 @@ class ConfIndex:
                 try:
                     entry = index_entry(self.file(key), file_stat(self.file(key).stat()), self.limits, None)
                 except OSError as exc:
-                    entry = FileEntry([0, 0, 0, 0], "", 0, error=f": cannot read: {exc}")
+                    entry = unreadable(exc)
             self.raw_entries[key] = entry
             if entry.error is not None:
                 problems.append(["file", key, entry.error])
