@@ -241,3 +241,41 @@ def test_files_written_beside_a_script_keep_the_plugin_cache(tmp_path: Path) -> 
     assert with_metadata != before
     (tmp_path / "mytool-1.0.dist-info" / "entry_points.txt").write_text("[runwright]\nx = y\n", encoding="utf-8")
     assert installed_fingerprint([folder]) != with_metadata
+
+
+EXIT_PROBE = """
+import atexit, gc, os, sys
+atexit.register(lambda: print(f"FROZEN_AT_EXIT={gc.get_freeze_count()}", flush=True))  # runs last
+from runwright import Workflow
+result = Workflow.from_conf('hello-world', CONF).execute({})
+atexit.register(lambda: print("USER_HANDLER_RAN", flush=True))  # registered after: runs first
+import tempfile
+leftover = tempfile.TemporaryDirectory()  # cleaned up by its own finalizer at exit
+print("LEFTOVER=" + leftover.name, flush=True)
+print("STATUS=" + result.status.value, flush=True)
+"""
+
+
+def test_a_process_that_ran_a_workflow_skips_the_collectors_scan_at_exit(tmp_path: Path) -> None:
+    """At exit the collector is frozen, so the interpreter does not scan every object the
+    process built (models, modules) once more: a tenth of a short run's wall time. Atexit
+    handlers and finalizers registered with ``weakref.finalize`` still run."""
+    proc = subprocess.run(
+        [sys.executable, "-c", EXIT_PROBE.replace("CONF", repr(str(REPO / "conf")))],
+        capture_output=True, text=True, cwd=REPO, timeout=60,
+        env={**os.environ, "RUNWRIGHT_LOG_PATH": str(tmp_path / "logs")},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "STATUS=SUCCESS" in proc.stdout
+    assert "USER_HANDLER_RAN" in proc.stdout
+    frozen = int(proc.stdout.split("FROZEN_AT_EXIT=")[1].split()[0])
+    assert frozen > 10_000, proc.stdout
+    leftover = Path(proc.stdout.split("LEFTOVER=")[1].split()[0])
+    assert not leftover.exists()
+
+
+def test_importing_runwright_alone_leaves_the_collector_as_it_is() -> None:
+    """Only a process that built a runtime freezes at exit; importing the package changes nothing."""
+    code = "import atexit, gc\natexit.register(lambda: print(f'FROZEN_AT_EXIT={gc.get_freeze_count()}'))\nimport runwright"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert "FROZEN_AT_EXIT=0" in proc.stdout, proc.stdout + proc.stderr

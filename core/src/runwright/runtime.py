@@ -7,7 +7,9 @@ process's shared one; tests build their own with ``Runtime(get_plugin_manager(..
 
 from __future__ import annotations
 
+import atexit
 import functools
+import gc
 import os
 import threading
 import time
@@ -33,6 +35,25 @@ if TYPE_CHECKING:
     from runwright.templating.engine import ExpressionEngine
 
 
+_exit_freeze_registered = False
+
+
+def freeze_collector_at_exit() -> None:
+    """Once per process: freeze the cyclic collector when the interpreter exits.
+
+    Shutting down, CPython runs full collections over every object still alive: the modules,
+    models and schemas a run built, 35-50 ms of a short run's wall time (a seventh of a fresh
+    ``runwright run``). Frozen, those collections skip them. Atexit handlers and
+    ``weakref.finalize`` callbacks still run, and objects are still freed by reference counting;
+    only the ``__del__`` of objects left in reference cycles at exit is not called, which Python
+    never promises anyway.
+    """
+    global _exit_freeze_registered
+    if not _exit_freeze_registered:
+        _exit_freeze_registered = True
+        atexit.register(gc.freeze)
+
+
 class Runtime:
     _default: Runtime | None = None
     _default_lock = threading.Lock()
@@ -42,6 +63,7 @@ class Runtime:
         # a script can print $MY_PASSWORD without any template naming it: mask it from the start
         register_environment_secrets(os.environ)
         sweep_stale_run_dirs()
+        freeze_collector_at_exit()
         self.pm = pm or get_plugin_manager(self.settings)
         self.stage_kinds: dict[str, type[Stage]] = {}
         self.pm.hook.register_stage_types(register=self._register_stage_kind)
