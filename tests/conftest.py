@@ -36,9 +36,10 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def runtime() -> Runtime:
-    """A fresh runtime built from the current environment."""
+    """A fresh runtime built from the current environment, as ``Runtime.default()`` builds it
+    (built-in stage kinds registered when a template first uses them)."""
     settings = Settings.from_env()
-    return Runtime(get_plugin_manager(settings), settings)
+    return Runtime(get_plugin_manager(settings, stage_kinds_on_demand=True), settings)
 
 
 @pytest.fixture

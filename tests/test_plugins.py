@@ -12,7 +12,7 @@ import pluggy
 import pytest
 from runwright import Status, Workflow
 from runwright.config import Settings
-from runwright.errors import PluginLoadError
+from runwright.errors import PluginLoadError, RunwrightError
 from runwright.plugins import describe_plugins, get_plugin_manager
 from runwright.runtime import Runtime
 
@@ -151,3 +151,88 @@ def test_registry_packages_are_asked_before_plugins(installed_tiny_plugin, tmp_p
     assert runtime.expressions.render("${{ 'x' | reverse }} ${{ 'x' | upper }}", {}) == "mine MINE"
     sys.modules.pop("my_reg", None)
     sys.modules.pop("my_reg.tiny", None)
+
+
+class ClaimsBash:
+    """An outside plugin whose stage kind claims the built-in ``bash:`` key."""
+
+    @pluggy.HookimplMarker("runwright")
+    def register_stage_types(self, register):  # noqa: ANN001 - a hook implementation
+        from runwright.models.stage import Stage
+
+        class OtherBash(Stage):
+            kind = "bash"
+            bash: str
+
+        register(OtherBash)
+
+
+@pytest.mark.parametrize("on_demand", [False, True], ids=["eager", "on-demand"])
+def test_a_plugin_claiming_a_builtin_key_is_refused(on_demand: bool) -> None:
+    """Built-in kinds registered on first use still clash with a plugin's kind of the same key,
+    at start-up, as eagerly registered ones do: never a silent override of ``bash:``."""
+    pm = get_plugin_manager(extra_plugins=(ClaimsBash(),), stage_kinds_on_demand=on_demand)
+    with pytest.raises(RunwrightError, match="two stage types claim the key 'bash'"):
+        Runtime(pm)
+
+
+def test_builtin_kinds_are_registered_when_a_template_first_names_them(conf, tmp_path: Path) -> None:
+    """A runtime imports a built-in kind's module when a template holds its key, registers the
+    module as a plugin (its ``stage_scopes`` hook answers the static check) and runs it."""
+    settings = Settings.from_env()
+    runtime = Runtime(get_plugin_manager(settings, stage_kinds_on_demand=True), settings)
+    assert runtime.pm.get_plugin("runwright.stages.foreach") is None
+    assert "foreach" in runtime.stage_kinds and "echo" in runtime.stage_kinds
+    folder = conf(
+        """
+        looped:
+          type: Workflow
+          jobs:
+            j:
+              stages:
+                - id: each
+                  foreach: [a, b]
+                  stages:
+                    - {id: say, echo: "item ${{ item }}"}
+        """
+    )
+    result = Workflow.from_conf("looped", folder, runtime=runtime).execute({})
+    assert result.status == Status.SUCCESS, result.errors
+    assert runtime.pm.get_plugin("runwright.stages.foreach") is not None
+    assert runtime.pm.get_plugin("runwright.stages.bash") is None
+
+
+def test_a_lazily_registered_bash_kind_still_leaves_its_script_to_the_shell(conf, monkeypatch) -> None:
+    """``${VAR}`` in a ``bash:`` body is the shell's even when the bash kind is registered only
+    because this template names it: runwright must not substitute it from its own environment."""
+    monkeypatch.setenv("GREETING", "from-runwright")
+    settings = Settings.from_env()
+    runtime = Runtime(get_plugin_manager(settings, stage_kinds_on_demand=True), settings)
+    folder = conf(
+        """
+        greet:
+          type: Workflow
+          jobs:
+            j:
+              stages:
+                - id: say
+                  env: {GREETING: from-the-stage}
+                  bash: 'echo "said=${GREETING}" >> "$RUNWRIGHT_OUTPUT"'
+        """
+    )
+    result = Workflow.from_conf("greet", folder, runtime=runtime).execute({})
+    assert result.status == Status.SUCCESS, result.errors
+    assert result.context["jobs"]["j"]["stages"]["say"]["outputs"]["said"] == "from-the-stage"
+
+
+def test_each_builtin_kind_module_registers_its_own_key_and_no_other_raw_text() -> None:
+    """The rule on-demand registration rests on: a built-in module registers the one kind its
+    key names, and a raw text field of a built-in kind is its own key."""
+    from runwright.stages import BUILTIN_STAGE_MODULES
+
+    for kind, module_name in BUILTIN_STAGE_MODULES.items():
+        registered: list[type] = []
+        module = __import__(module_name, fromlist=["register_stage_types"])
+        module.register_stage_types(register=registered.append)
+        assert [cls.kind for cls in registered] == [kind], module_name
+        assert set(registered[0].raw_text_fields) <= {kind}, module_name

@@ -279,3 +279,14 @@ def test_importing_runwright_alone_leaves_the_collector_as_it_is() -> None:
     code = "import atexit, gc\natexit.register(lambda: print(f'FROZEN_AT_EXIT={gc.get_freeze_count()}'))\nimport runwright"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert "FROZEN_AT_EXIT=0" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_a_template_of_echo_stages_imports_no_other_stage_kind(tmp_path: Path) -> None:
+    """Built-in stage kinds are imported when a template names them: an ``echo:`` run does not
+    pay for the ``bash:``, ``run:`` or ``deps:`` machinery (about 15 ms of a fresh process)."""
+    echoes = "\n".join(line for line in PLAIN_NAMES.splitlines() if "bash:" not in line)
+    modules, proc = run_template(tmp_path, echoes.replace("jobs.greet.stages.tell.outputs.greeting", "params.name"), "plain")
+    assert "STATUS=SUCCESS" in proc.stdout, proc.stdout + proc.stderr
+    kinds = tuple(f"runwright.stages.{name}" for name in ("bash", "py", "py_venv", "case", "until", "trigger"))
+    assert loaded(modules, kinds) == []
+    assert "runwright.stages.echo" in modules

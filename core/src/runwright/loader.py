@@ -588,6 +588,7 @@ def build_model(
             [Problem("type", f"is '{template_type}', expected '{expected.__name__}'")],
         )
     where = f"{source.file}: template '{source.name}'"
+    runtime.stage_kinds.load_named_in(raw)  # their raw text fields, before substituting
     try:
         raw = substitute_env(raw, runtime.raw_text_fields, where=where, missing=missing_env)
     except EnvSubstitutionError:

@@ -22,19 +22,10 @@ from runwright import hookspecs
 from runwright.config import Settings
 from runwright.errors import PluginLoadError
 from runwright.plugin_index import ENTRY_POINT_GROUP, PluginEntryPoint, PluginIndex  # noqa: F401 - re-exported
+from runwright.stages import BUILTIN_STAGE_MODULES
 
 BUILTIN_PLUGIN_MODULES = (
-    "runwright.stages.echo",
-    "runwright.stages.bash",
-    "runwright.stages.py",
-    "runwright.stages.py_venv",
-    "runwright.stages.call",
-    "runwright.stages.raise_",
-    "runwright.stages.parallel",
-    "runwright.stages.foreach",
-    "runwright.stages.case",
-    "runwright.stages.until",
-    "runwright.stages.trigger",
+    *BUILTIN_STAGE_MODULES.values(),
     "runwright.templating.filters",
     "runwright.engine.executors",
 )
@@ -51,15 +42,24 @@ class RunwrightPluginManager(pluggy.PluginManager):
 
 
 def get_plugin_manager(
-    settings: Settings | None = None, *, extra_plugins: tuple[Any, ...] = ()
+    settings: Settings | None = None,
+    *,
+    extra_plugins: tuple[Any, ...] = (),
+    stage_kinds_on_demand: bool = False,
 ) -> pluggy.PluginManager:
-    """A new manager with the built-in plugins, the registry packages and entry points."""
+    """A new manager with the built-in plugins, the registry packages and entry points.
+
+    With ``stage_kinds_on_demand`` the built-in stage kinds' modules are left out: a
+    :class:`~runwright.runtime.Runtime` registers each one when a template first uses its key.
+    """
     from runwright.registry import RegistryPackagesPlugin
 
     settings = settings or Settings.from_env()
     pm = RunwrightPluginManager()
+    on_demand = set(BUILTIN_STAGE_MODULES.values()) if stage_kinds_on_demand else set()
     for module_name in BUILTIN_PLUGIN_MODULES:
-        pm.register(importlib.import_module(module_name), name=module_name)
+        if module_name not in on_demand:
+            pm.register(importlib.import_module(module_name), name=module_name)
     registry = RegistryPackagesPlugin(settings.registry_packages, required=settings.registry_is_explicit)
     pm.register(registry, name="runwright.registry")
     for plugin in extra_plugins:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import atexit
 import functools
 import gc
+import importlib
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,7 @@ from runwright.masking import register_environment_secrets
 from runwright.models.stage import Stage
 from runwright.plugins import get_plugin_manager
 from runwright.registry import CallFunction, parse_uses, unresolved_message
+from runwright.stages import BUILTIN_STAGE_MODULES
 
 if TYPE_CHECKING:
     import asyncio
@@ -54,6 +56,86 @@ def freeze_collector_at_exit() -> None:
         atexit.register(gc.freeze)
 
 
+class StageKinds(Mapping[str, "type[Stage]"]):
+    """The stage kinds by key: those plugins registered, and the built-in ones, each imported
+    and registered (as a plugin, through ``register_stage_types``) when it is first looked up."""
+
+    def __init__(self, pm: pluggy.PluginManager) -> None:
+        self._pm = pm
+        self._kinds: dict[str, type[Stage]] = {}
+        self._on_demand = {
+            kind: module
+            for kind, module in BUILTIN_STAGE_MODULES.items()
+            if pm.get_plugin(module) is None and not pm.is_blocked(module)
+        }
+        self._lock = threading.RLock()
+        self.raw_text_fields: frozenset[str] = frozenset()
+
+    def register(self, cls: type[Stage]) -> None:
+        """``register_stage_types``'s callback: one kind, its key claimed by no other class."""
+        if not (isinstance(cls, type) and issubclass(cls, Stage)) or not cls.kind:
+            raise RunwrightError(f"stage type {cls!r} must subclass Stage and set 'kind'")
+        with self._lock:
+            if cls.kind in self._on_demand:
+                self._load(cls.kind)  # a plugin claims a built-in key: the same clash as eagerly
+            existing = self._kinds.get(cls.kind)
+            if existing is not None and existing is not cls:
+                raise RunwrightError(
+                    f"two stage types claim the key '{cls.kind}': "
+                    f"{existing.__module__}.{existing.__name__} and {cls.__module__}.{cls.__name__}"
+                )
+            self._kinds[cls.kind] = cls
+            self.raw_text_fields = self.raw_text_fields | frozenset(cls.raw_text_fields)
+
+    def _load(self, kind: str) -> None:
+        """Import a built-in kind's module, register it as a plugin and let it register its kinds."""
+        with self._lock:
+            module_name = self._on_demand.pop(kind, None)
+            if module_name is None:
+                return
+            module = importlib.import_module(module_name)
+            self._pm.register(module, name=module_name)
+            others = [plugin for plugin in self._pm.get_plugins() if plugin is not module]
+            caller = self._pm.subset_hook_caller("register_stage_types", remove_plugins=others)
+            caller(register=self.register)
+
+    def load_named_in(self, raw: Any) -> None:
+        """Register every built-in kind whose key appears in a raw (parsed YAML) template."""
+        if not self._on_demand:
+            return
+        pending = [raw]
+        while pending:
+            item = pending.pop()
+            if isinstance(item, Mapping):
+                for key, value in item.items():
+                    if key in self._on_demand:
+                        self._load(key)
+                    if isinstance(value, (Mapping, list)):
+                        pending.append(value)
+            elif isinstance(item, list):
+                pending.extend(value for value in item if isinstance(value, (Mapping, list)))
+
+    def __getitem__(self, kind: str) -> type[Stage]:
+        found = self._kinds.get(kind)
+        if found is None and kind in self._on_demand:
+            self._load(kind)
+            found = self._kinds.get(kind)
+        if found is None:
+            raise KeyError(kind)
+        return found
+
+    def __contains__(self, kind: object) -> bool:
+        return kind in self._kinds or kind in self._on_demand
+
+    def __iter__(self) -> Iterator[str]:
+        with self._lock:
+            return iter([*self._kinds, *self._on_demand])
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._kinds) + len(self._on_demand)
+
+
 class Runtime:
     _default: Runtime | None = None
     _default_lock = threading.Lock()
@@ -64,12 +146,9 @@ class Runtime:
         register_environment_secrets(os.environ)
         sweep_stale_run_dirs()
         freeze_collector_at_exit()
-        self.pm = pm or get_plugin_manager(self.settings)
-        self.stage_kinds: dict[str, type[Stage]] = {}
-        self.pm.hook.register_stage_types(register=self._register_stage_kind)
-        self.raw_text_fields = frozenset(
-            alias for cls in self.stage_kinds.values() for alias in cls.raw_text_fields
-        )
+        self.pm = pm or get_plugin_manager(self.settings, stage_kinds_on_demand=True)
+        self.stage_kinds = StageKinds(self.pm)
+        self.pm.hook.register_stage_types(register=self.stage_kinds.register)
         self.filters: dict[str, Callable[..., Any]] = {}
         self.pm.hook.register_filters(register=self._register_filter)
         self.executors: dict[str, Callable[..., Any]] = {}
@@ -100,18 +179,13 @@ class Runtime:
     def reset_default(cls) -> None:
         cls._default = None
 
-    # -- registration callbacks -----------------------------------------------------------
+    @property
+    def raw_text_fields(self) -> frozenset[str]:
+        """Keys whose text ``${VAR}`` substitution leaves alone (script bodies), for the kinds
+        registered so far; :meth:`StageKinds.load_named_in` first registers those a template names."""
+        return self.stage_kinds.raw_text_fields
 
-    def _register_stage_kind(self, cls: type[Stage]) -> None:
-        if not (isinstance(cls, type) and issubclass(cls, Stage)) or not cls.kind:
-            raise RunwrightError(f"stage type {cls!r} must subclass Stage and set 'kind'")
-        existing = self.stage_kinds.get(cls.kind)
-        if existing is not None and existing is not cls:
-            raise RunwrightError(
-                f"two stage types claim the key '{cls.kind}': "
-                f"{existing.__module__}.{existing.__name__} and {cls.__module__}.{cls.__name__}"
-            )
-        self.stage_kinds[cls.kind] = cls
+    # -- registration callbacks -----------------------------------------------------------
 
     def _register_filter(self, name: str, func: Callable[..., Any]) -> None:
         self.filters[name] = func
