@@ -6,7 +6,6 @@ a long-running scheduler sees the environment it runs in.
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -61,7 +60,8 @@ def unknown_variable_warnings(env: Mapping[str, str] | None = None) -> list[str]
     for name in sorted(env):
         if not name.startswith("RUNWRIGHT_") or name in KNOWN_VARIABLES:
             continue
-        close = difflib.get_close_matches(name, KNOWN_VARIABLES, n=1, cutoff=0.6)
+        from difflib import get_close_matches  # only when something is misspelt
+        close = get_close_matches(name, KNOWN_VARIABLES, n=1, cutoff=0.6)
         if not close:  # a real name with words added around it (an ``APP_`` infix)
             close = [known for known in sorted(KNOWN_VARIABLES) if known[len("RUNWRIGHT_"):] in name]
             close = close[-1:] if close else []

@@ -7,7 +7,6 @@ hook; a raw stage mapping is validated as the one kind whose key it holds.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -64,7 +63,8 @@ def _dispatch_stage(value: Any, info: ValidationInfo) -> Stage:
         hint = ""
         plain = accepted_keys(empty) if empty is not None else set()
         for key in (k for k in value if str(k) not in plain):
-            close = difflib.get_close_matches(str(key), [*kinds, *sorted(plain - set(kinds))], n=1)
+            from difflib import get_close_matches  # only when something is misspelt
+            close = get_close_matches(str(key), [*kinds, *sorted(plain - set(kinds))], n=1)
             if close:
                 hint = f" (did you mean '{close[0]}' instead of '{key}'?)"
                 break

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import graphlib
 import warnings
 from collections.abc import Mapping
@@ -202,7 +201,8 @@ class Workflow(TemplateModel):
         declared = ", ".join(self.params) or "none"
         free = {_spelling(name): name for name in self.params if name not in given}
         for key in undeclared:
-            close = difflib.get_close_matches(_spelling(str(key)), list(free), n=1, cutoff=0.75)
+            from difflib import get_close_matches  # only for an undeclared param
+            close = get_close_matches(_spelling(str(key)), list(free), n=1, cutoff=0.75)
             if close:
                 meant = free[close[0]]
                 message = f"is not declared; did you mean '{meant}'? (declared: {declared})"

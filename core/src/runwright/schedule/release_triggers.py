@@ -17,7 +17,6 @@ scheduler.
 
 from __future__ import annotations
 
-import difflib
 import graphlib
 import logging
 from collections.abc import Mapping
@@ -74,7 +73,8 @@ def release_problems(workflows: Mapping[str, Workflow], known: set[str] | None =
     for name, workflow in sorted(workflows.items()):
         for upstream in workflow.released_after:
             if upstream not in names:
-                close = difflib.get_close_matches(upstream, sorted(names), n=1)
+                from difflib import get_close_matches  # only when something is misspelt
+                close = get_close_matches(upstream, sorted(names), n=1)
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
                 problems.append(
                     f"{workflow.source or '?'}: template '{name}': on.release names unknown "
