@@ -290,3 +290,22 @@ def test_a_template_of_echo_stages_imports_no_other_stage_kind(tmp_path: Path) -
     kinds = tuple(f"runwright.stages.{name}" for name in ("bash", "py", "py_venv", "case", "until", "trigger"))
     assert loaded(modules, kinds) == []
     assert "runwright.stages.echo" in modules
+
+
+@pytest.mark.parametrize("args", [["--help"], ["plugins"]])
+def test_a_command_line_process_skips_the_collectors_scan_at_exit(args: list[str], cache_home: dict[str, str]) -> None:
+    """The command line owns its process: whatever the command, it exits without the
+    shutdown collections (``runwright plugins`` imports every plugin and builds no runtime)."""
+    code = (
+        "import atexit, gc, sys\n"
+        "atexit.register(lambda: print(f'FROZEN_AT_EXIT={gc.get_freeze_count()}', flush=True))\n"
+        f"sys.argv = ['runwright', *{args!r}]\n"
+        "from runwright.cli import main\n"
+        "main()\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60,
+        env={**os.environ, **cache_home},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert int(proc.stdout.split("FROZEN_AT_EXIT=")[1].split()[0]) > 1000, proc.stdout[-300:]

@@ -7,9 +7,7 @@ process's shared one; tests build their own with ``Runtime(get_plugin_manager(..
 
 from __future__ import annotations
 
-import atexit
 import functools
-import gc
 import importlib
 import os
 import threading
@@ -29,31 +27,13 @@ from runwright.masking import register_environment_secrets
 from runwright.models.stage import Stage
 from runwright.plugins import get_plugin_manager
 from runwright.registry import CallFunction, parse_uses, unresolved_message
+from runwright.shutdown import freeze_collector_at_exit
 from runwright.stages import BUILTIN_STAGE_MODULES
 
 if TYPE_CHECKING:
     import asyncio
 
     from runwright.templating.engine import ExpressionEngine
-
-
-_exit_freeze_registered = False
-
-
-def freeze_collector_at_exit() -> None:
-    """Once per process: freeze the cyclic collector when the interpreter exits.
-
-    Shutting down, CPython runs full collections over every object still alive: the modules,
-    models and schemas a run built, 35-50 ms of a short run's wall time (a seventh of a fresh
-    ``runwright run``). Frozen, those collections skip them. Atexit handlers and
-    ``weakref.finalize`` callbacks still run, and objects are still freed by reference counting;
-    only the ``__del__`` of objects left in reference cycles at exit is not called, which Python
-    never promises anyway.
-    """
-    global _exit_freeze_registered
-    if not _exit_freeze_registered:
-        _exit_freeze_registered = True
-        atexit.register(gc.freeze)
 
 
 class StageKinds(Mapping[str, "type[Stage]"]):

@@ -47,7 +47,9 @@ python_show_warning = warnings.showwarning
 
 def main() -> None:
     from runwright.config import unknown_variable_warnings
+    from runwright.shutdown import freeze_collector_at_exit
 
+    freeze_collector_at_exit()  # this process is the command's: skip the shutdown collections
     warnings.showwarning = show_warning
     for warning in unknown_variable_warnings():
         typer.echo(warning, err=True)
