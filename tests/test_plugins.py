@@ -236,3 +236,30 @@ def test_each_builtin_kind_module_registers_its_own_key_and_no_other_raw_text() 
         module.register_stage_types(register=registered.append)
         assert [cls.kind for cls in registered] == [kind], module_name
         assert set(registered[0].raw_text_fields) <= {kind}, module_name
+
+
+def test_a_kind_being_registered_by_one_thread_is_found_by_another(monkeypatch) -> None:
+    """Two templates validated at once (the server's threads) may both need ``bash:`` first: the
+    second waits for the first's registration instead of reporting an unknown stage kind."""
+    import threading
+    import time
+
+    import runwright.runtime as runtime_module
+
+    real_import = runtime_module.importlib.import_module
+    importing = threading.Event()
+
+    def slow_import(name: str):  # noqa: ANN202 - stands in for importlib.import_module
+        if name == "runwright.stages.bash":
+            importing.set()
+            time.sleep(0.3)
+        return real_import(name)
+
+    monkeypatch.setattr(runtime_module.importlib, "import_module", slow_import)
+    kinds = Runtime(get_plugin_manager(stage_kinds_on_demand=True)).stage_kinds
+    loader = threading.Thread(target=lambda: kinds["bash"])
+    loader.start()
+    assert importing.wait(5)
+    assert "bash" in kinds
+    assert kinds["bash"].kind == "bash"
+    loader.join(5)

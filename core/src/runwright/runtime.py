@@ -97,15 +97,20 @@ class StageKinds(Mapping[str, "type[Stage]"]):
 
     def __getitem__(self, kind: str) -> type[Stage]:
         found = self._kinds.get(kind)
-        if found is None and kind in self._on_demand:
-            self._load(kind)
-            found = self._kinds.get(kind)
+        if found is None:
+            with self._lock:  # waits for a kind another thread is loading
+                if kind in self._on_demand:
+                    self._load(kind)
+                found = self._kinds.get(kind)
         if found is None:
             raise KeyError(kind)
         return found
 
     def __contains__(self, kind: object) -> bool:
-        return kind in self._kinds or kind in self._on_demand
+        if kind in self._kinds or kind in self._on_demand:
+            return True
+        with self._lock:  # a kind another thread is loading is in neither dict for a moment
+            return kind in self._kinds or kind in self._on_demand
 
     def __iter__(self) -> Iterator[str]:
         with self._lock:
