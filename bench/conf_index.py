@@ -9,8 +9,8 @@ folder). In one process, with the runtime built once, it times the loader part o
 validate one template) with no index (cold) and with the index written (warm, median), and
 parsing every file (``discover``: what every lookup paid before the index) and reading +
 validating every template (``discover`` + ``build_model``: what ``validate`` and the scheduler
-pay). ``--process`` adds the wall time of fresh ``runwright run NAME --conf`` processes
-(median). Compile bytecode first for start-up figures (see docs/benchmarks.md).
+pay). ``--process`` adds the wall time of fresh ``runwright run NAME --conf`` processes and of
+fresh processes running it through the Python API (no command line, so no typer), medians. Compile bytecode first for start-up figures (see docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -60,6 +60,23 @@ def timed(action) -> float:  # noqa: ANN001
     return time.perf_counter() - start
 
 
+API_RUN = (
+    "import sys\n"
+    "from runwright import Workflow\n"
+    "assert Workflow.from_conf(sys.argv[1], sys.argv[2]).execute({}).status.value == 'SUCCESS'\n"
+)
+"""A fresh process running the template through the Python API, as a user's script does."""
+
+
+def median_process_wall(command: list[str], env: dict[str, str], samples: int) -> float:
+    walls = []
+    for _ in range(samples):
+        start = time.perf_counter()
+        subprocess.run(command, check=True, env=env, capture_output=True)
+        walls.append(time.perf_counter() - start)
+    return statistics.median(walls)
+
+
 def measure(templates: int, samples: int, process: bool) -> dict[str, float]:
     from runwright.loader import build_model, discover, load_template
     from runwright.models.workflow import Workflow
@@ -83,13 +100,10 @@ def measure(templates: int, samples: int, process: bool) -> dict[str, float]:
         if process:
             env = {**os.environ, "RUNWRIGHT_LOG_PATH": str(Path(tmp) / "logs"), "RUNWRIGHT_TRACE": "0"}
             env["RUNWRIGHT_AUDIT_URL"] = f"file://{Path(tmp) / 'audits'}"
-            walls = []
-            for _ in range(samples):
-                command = [sys.executable, "-m", "runwright", "run", name, "--conf", str(conf), "--quiet"]
-                start = time.perf_counter()
-                subprocess.run(command, check=True, env=env, capture_output=True)
-                walls.append(time.perf_counter() - start)
-            figures["process"] = statistics.median(walls)
+            cli = [sys.executable, "-m", "runwright", "run", name, "--conf", str(conf), "--quiet"]
+            figures["process"] = median_process_wall(cli, env, samples)
+            api = [sys.executable, "-c", API_RUN, name, str(conf)]  # no command line: no typer
+            figures["api"] = median_process_wall(api, env, samples)
     return figures
 
 
@@ -102,13 +116,15 @@ def main() -> None:
     parser.add_argument("--process", action="store_true", help="also time fresh `runwright run` processes")
     args = parser.parse_args()
     header = f"{'templates':>9} {'files':>6} {'cold index':>11} {'warm lookup':>12} {'parse all':>10} {'load all':>9}"
-    print(header + (f" {'run (process)':>14}" if args.process else ""))
+    print(header + (f" {'run (process)':>14} {'run (API process)':>18}" if args.process else ""))
     for size in args.sizes:
         f = measure(size, args.samples, args.process)
         files = -(-size // PER_FILE)
         line = f"{size:>9} {files:>6} {f['cold'] * 1000:>9.1f}ms {f['warm'] * 1000:>10.2f}ms"
         line += f" {f['parse']:>9.2f}s {f['all']:>8.2f}s"
-        print(line + (f" {f['process'] * 1000:>12.0f}ms" if args.process else ""))
+        if args.process:
+            line += f" {f['process'] * 1000:>12.0f}ms {f['api'] * 1000:>16.0f}ms"
+        print(line)
 
 
 if __name__ == "__main__":
