@@ -18,11 +18,13 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from peer_workloads import time_fresh_processes  # noqa: E402 - a sibling script's module
 
 PER_FILE = 10
 TEMPLATE = """
@@ -68,13 +70,12 @@ API_RUN = (
 """A fresh process running the template through the Python API, as a user's script does."""
 
 
-def median_process_wall(command: list[str], env: dict[str, str], samples: int) -> float:
-    walls = []
-    for _ in range(samples):
-        start = time.perf_counter()
-        subprocess.run(command, check=True, env=env, capture_output=True)
-        walls.append(time.perf_counter() - start)
-    return statistics.median(walls)
+def median_process_wall(command: list[str], env: dict[str, str], cwd: Path, samples: int) -> float:
+    """Median wall of ``samples`` fresh processes after a warm-up (as bench/engine.py times them)."""
+    timed = time_fresh_processes(command, env, cwd, samples)
+    if timed["wall_s"] is None:
+        raise SystemExit(f"{' '.join(command)}: {timed['note']}")
+    return timed["wall_s"]
 
 
 def measure(templates: int, samples: int, process: bool) -> dict[str, float]:
@@ -101,9 +102,9 @@ def measure(templates: int, samples: int, process: bool) -> dict[str, float]:
             env = {**os.environ, "RUNWRIGHT_LOG_PATH": str(Path(tmp) / "logs"), "RUNWRIGHT_TRACE": "0"}
             env["RUNWRIGHT_AUDIT_URL"] = f"file://{Path(tmp) / 'audits'}"
             cli = [sys.executable, "-m", "runwright", "run", name, "--conf", str(conf), "--quiet"]
-            figures["process"] = median_process_wall(cli, env, samples)
+            figures["process"] = median_process_wall(cli, env, Path(tmp), samples)
             api = [sys.executable, "-c", API_RUN, name, str(conf)]  # no command line: no typer
-            figures["api"] = median_process_wall(api, env, samples)
+            figures["api"] = median_process_wall(api, env, Path(tmp), samples)
     return figures
 
 
