@@ -21,7 +21,7 @@ from runwright.audit import AuditBackend, ReleaseRecord, make_audit_backend
 from runwright.config import Settings
 from runwright.plugins import ENTRY_POINT_GROUP, get_plugin_manager
 
-from tests.postgres_server import PostgresServer, start_postgres
+from tests.postgres_server import PostgresServer, require_postgres_binaries, start_postgres
 
 BACKEND_KINDS = ("file", "sqlite", "postgres")
 PLUGIN_MODULES = (
@@ -61,6 +61,7 @@ def backend_kind(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """One real PostgreSQL on 127.0.0.1 for the session (initdb + pg_ctl in a temp dir)."""
+    require_postgres_binaries()
     server = start_postgres()
     yield server
     server.stop()
