@@ -74,13 +74,15 @@ def test_relative_file_urls(
     monkeypatch: pytest.MonkeyPatch,
     open_backend: Callable[[str], AuditBackend],
 ) -> None:
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)  # the state folder of the default conf path ./conf: ./.runwright
     backend = open_backend(url)
     assert isinstance(backend, FileAuditBackend)
-    assert backend.root == tmp_path / folder
+    state = tmp_path / ".runwright"
+    assert backend.root == state / folder  # relative to the state folder, not the current directory
+    assert backend.url == f"file://{state / folder}"
     monkeypatch.chdir("/")  # resolved once, when made: a later chdir does not move the store
     assert backend.claim(make_record())
-    assert (tmp_path / folder / "_runs").is_dir()
+    assert (state / folder / "_runs").is_dir()
 
 
 def test_absolute_file_url(tmp_path: Path, open_backend: Callable[[str], AuditBackend]) -> None:
@@ -104,11 +106,13 @@ def test_relative_sqlite_urls(
     monkeypatch: pytest.MonkeyPatch,
     open_backend: Callable[[str], AuditBackend],
 ) -> None:
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)  # the state folder of the default conf path ./conf: ./.runwright
     backend = open_backend(url)
     assert isinstance(backend, SqliteAuditBackend)
-    assert backend.path == tmp_path / relative_path
-    assert (tmp_path / relative_path).is_file()
+    state = tmp_path / ".runwright"
+    assert backend.path == state / relative_path  # relative to the state folder, not the cwd
+    assert backend.url == f"sqlite:///{state / relative_path}"
+    assert (state / relative_path).is_file()
 
 
 def test_absolute_sqlite_url_has_four_slashes(

@@ -265,23 +265,41 @@ def mark_dead_crashed(
 
 
 def make_audit_backend(url: str | None = None, pm: Any = None, conf_path: Any = None) -> AuditBackend:
-    """The backend for ``url`` (else ``RUNWRIGHT_AUDIT_URL``, else ``audits/`` in the state
-    folder of ``conf_path``, itself by default ``RUNWRIGHT_CONF`` or ``./conf``)."""
+    """The backend for ``url`` (else ``RUNWRIGHT_AUDIT_URL``, else the default store in the state
+    folder of ``conf_path``, itself by default ``RUNWRIGHT_CONF`` or ``./conf``).
+
+    The default store is the file store in ``<state>/audits``; with only another local store
+    installed (SQLite), that store in the state folder. A relative path in a URL is read against
+    the state folder, so a command run from another directory reads the same store.
+    """
     from runwright import state
     from runwright.config import Settings
     from runwright.runtime import Runtime
 
+    manager = pm or Runtime.default().pm
+    state_dir = state.state_dir(conf_path)
     url = url or Settings.from_env().audit_url
     if not url:
-        refuse_an_orphaned_store(state.state_dir(conf_path) / "audits")
-        url = state.audit_url(conf_path)
-    manager = pm or Runtime.default().pm
-    backend = manager.hook.make_audit_backend(url=url)
+        refuse_an_orphaned_store(state_dir / "audits")
+        url = manager.hook.default_audit_url(state_dir=state_dir)
+        if url is None:
+            raise NoAuditBackend(
+                "no audit store is installed, so runs are not recorded: "
+                "pip install 'runwright[sqlite]' (or [file], [postgres])"
+            )
+    backend = manager.hook.make_audit_backend(url=url, state_dir=state_dir)
     if backend is None:
         schemes = sorted(s for group in manager.hook.audit_backend_schemes() for s in group)
-        installed = ", ".join(f"{s}://" for s in schemes) or "none (pip install 'runwright[file]')"
-        raise RunwrightError(f"no audit backend for '{url}'; installed backends: {installed}")
+        installed = ", ".join(f"{s}://" for s in schemes) or "none (pip install 'runwright[sqlite]')"
+        raise NoAuditBackend(
+            f"no audit backend for '{url}'; installed backends: {installed} "
+            "(RUNWRIGHT_AUDIT_URL chooses the store)"
+        )
     return backend
+
+
+class NoAuditBackend(RunwrightError):
+    """No installed plugin records runs at the configured (or default) URL."""
 
 
 class OrphanedAuditStore(RunwrightError):

@@ -9,6 +9,7 @@ point group ``runwright``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pluggy
@@ -71,11 +72,23 @@ def list_calls() -> list[Any]:
 
 
 @hookspec(firstresult=True)
-def make_audit_backend(url: str) -> Any:
+def make_audit_backend(url: str, state_dir: Path) -> Any:
     """Make the audit backend for ``url`` (``file:///dir``, ``sqlite:///file.db``...).
 
     Return ``None`` when the URL's scheme is not yours. The backend records one row per
-    release and claims (workflow, release) atomically; see ``runwright.audit``.
+    release and claims (workflow, release) atomically; see ``runwright.audit``. A relative path
+    in the URL is read against ``state_dir`` (the conf path's state folder), never the current
+    directory, so every command run from any folder reads the same store; the backend's ``url``
+    is the absolute form.
+    """
+
+
+@hookspec(firstresult=True)
+def default_audit_url(state_dir: Path) -> str | None:
+    """The URL of a store of yours inside ``state_dir``, used when no URL is configured.
+
+    The built-in file store answers first; with only another local store installed (SQLite),
+    that one is the default, so ``pip install 'runwright[sqlite]'`` records runs at once.
     """
 
 

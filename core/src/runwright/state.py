@@ -44,12 +44,6 @@ def log_dir(conf_path: str | Path | None = None, env: Mapping[str, str] | None =
     return Path(explicit) if explicit else state_dir(conf_path, env) / "logs"
 
 
-def audit_url(conf_path: str | Path | None = None, env: Mapping[str, str] | None = None) -> str:
-    """The audit store: ``RUNWRIGHT_AUDIT_URL``, else a ``file://`` store in ``<state>/audits``."""
-    env = os.environ if env is None else env
-    return env.get("RUNWRIGHT_AUDIT_URL") or f"file://{state_dir(conf_path, env) / 'audits'}"
-
-
 def index_file(conf_path: str | Path, env: Mapping[str, str] | None = None) -> Path:
     """The template index of one conf folder; named by its absolute path, since several conf
     folders may share one state folder (``RUNWRIGHT_HOME``, or ``conf`` and ``conf2`` side by side)."""

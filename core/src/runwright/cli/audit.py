@@ -77,6 +77,8 @@ def list_records(
             records = [r for r in records if r.status is wanted]
     except RunwrightError as exc:
         raise fail_usage(str(exc)) from None
+    if not records:  # a store read from the wrong place looks empty: say which store was read
+        typer.echo(f"no release records in {backend.url}", err=True)
     if as_json:
         typer.echo(json.dumps([r.model_dump(mode="json") for r in records], indent=2))
         return

@@ -157,14 +157,22 @@ def finish(result: Result, as_json: bool, chained: list[ReleaseOutcome] | None =
 
 
 def optional_audit(workflow: Workflow) -> AuditBackend | None:
-    """The configured audit store; without one (no plugin for the default URL) runs still run."""
+    """The configured audit store; without one (no store installed) runs still run, and say so.
+
+    The first run recorded in the default store names it, once: the store is then not empty.
+    """
+    configured = Settings.from_env().audit_url
     try:
-        return make_audit_backend(pm=workflow.runtime.pm, conf_path=workflow.conf_path)
+        audit = make_audit_backend(pm=workflow.runtime.pm, conf_path=workflow.conf_path)
     except RunwrightError as exc:
-        if Settings.from_env().audit_url or isinstance(exc, OrphanedAuditStore):
+        if configured or isinstance(exc, OrphanedAuditStore):
             raise
-        typer.echo(f"warning: not recording this run: {exc}", err=True)
+        typer.echo(f"warning: {exc}", err=True)
         return None
+    if not configured and not audit.list(limit=1):
+        note = f"recording runs in {audit.url} (the default store; RUNWRIGHT_AUDIT_URL chooses another)"
+        typer.echo(note, err=True)
+    return audit
 
 
 def outcome_result(outcome: ReleaseOutcome) -> Result:

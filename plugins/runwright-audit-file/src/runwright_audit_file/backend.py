@@ -63,8 +63,9 @@ TEMP_PREFIX = ".tmp-"
 DATETIME_FIELDS = ("release", "started", "ended", "heartbeat")
 
 
-def root_from_url(url: str) -> Path:
-    """``file:///abs/dir`` is absolute; ``file://./dir`` is relative to the current directory."""
+def root_from_url(url: str, relative_to: Path | None = None) -> Path:
+    """``file:///abs/dir`` is absolute; ``file://./dir`` is relative to ``relative_to`` (the state
+    folder, when runwright makes the backend), else the current directory."""
     if not url.lower().startswith(f"{SCHEME}://"):
         raise ValueError(f"not a file:// URL: {url!r}")
     rest = unquote(url[len(SCHEME) + 3 :].split("?", 1)[0].split("#", 1)[0])
@@ -72,7 +73,7 @@ def root_from_url(url: str) -> Path:
         rest = rest[len("localhost") :]
     if not rest or rest == "/":
         raise ValueError(f"file:// audit URL names no folder: {url!r} (try file://./audits)")
-    return Path(rest).expanduser().resolve()
+    return ((relative_to or Path.cwd()) / Path(rest).expanduser()).resolve()
 
 
 def safe_name(text: str) -> str:
@@ -117,10 +118,11 @@ def in_utc(record: ReleaseRecord) -> ReleaseRecord:
 class FileAuditBackend:
     """Audit records as JSON files under one folder; safe for many processes on one host."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.root = root_from_url(url)
-        options = parse_qs(urlsplit(url).query)
+    def __init__(self, url: str, relative_to: Path | None = None) -> None:
+        self.root = root_from_url(url, relative_to)
+        query = urlsplit(url).query
+        self.url = f"{SCHEME}://{self.root}" + (f"?{query}" if query else "")  # absolute: one store for all
+        options = parse_qs(query)
         self.fsync = options.get("fsync", ["1"])[-1].lower() not in ("0", "false", "no")
         for folder in (RUN_INDEX_FOLDER, RUNNING_INDEX_FOLDER):
             (self.root / folder).mkdir(parents=True, exist_ok=True)

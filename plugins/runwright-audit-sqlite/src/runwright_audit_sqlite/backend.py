@@ -83,8 +83,12 @@ KEY_COLUMNS = ("workflow", "release", "attempt")
 SELECT = f"SELECT {', '.join(COLUMNS)} FROM releases"
 
 
-def path_from_url(url: str) -> tuple[Path, float]:
-    """The database path and lock timeout of ``sqlite:///relative`` / ``sqlite:////absolute``."""
+def path_from_url(url: str, relative_to: Path | None = None) -> tuple[Path, float]:
+    """The database path and lock timeout of ``sqlite:///relative`` / ``sqlite:////absolute``.
+
+    A relative path is read against ``relative_to`` (the state folder, when runwright makes the
+    backend), else the current directory.
+    """
     if not url.lower().startswith(f"{SCHEME}:///"):
         raise ValueError(
             f"not a sqlite audit URL: {url!r} (use sqlite:///relative.db or sqlite:////abs/path.db)"
@@ -94,7 +98,7 @@ def path_from_url(url: str) -> tuple[Path, float]:
     if not rest or rest == ":memory:":
         raise ValueError(f"sqlite audit URL needs a database file, shared by processes: {url!r}")
     timeout = float(parse_qs(query).get("timeout", [DEFAULT_TIMEOUT_SECONDS])[-1])
-    return Path(rest).expanduser().resolve(), timeout
+    return ((relative_to or Path.cwd()) / Path(rest).expanduser()).resolve(), timeout
 
 
 def timestamp(moment: datetime | None) -> str | None:
@@ -136,9 +140,10 @@ def writer_lock(path: Path) -> threading.Lock:
 class SqliteAuditBackend:
     """Audit records in one SQLite table; one connection per thread (and per forked process)."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.path, self.timeout = path_from_url(url)
+    def __init__(self, url: str, relative_to: Path | None = None) -> None:
+        self.path, self.timeout = path_from_url(url, relative_to)
+        query = url.partition("?")[2]
+        self.url = f"{SCHEME}:///{self.path}" + (f"?{query}" if query else "")  # absolute: one store for all
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.resolved_path = self.path.resolve()
         self._local = threading.local()
