@@ -69,7 +69,7 @@ def workflow_from(conf: Callable[..., Path], runtime: Runtime) -> Callable[..., 
     return load
 
 
-def wait_for_file(path: Path, timeout: float = 10.0) -> bool:
+def wait_for_file(path: Path, timeout: float = 60.0) -> bool:
     """Bounded wait for a file a subprocess or a stage creates; True once it exists."""
     deadline = time.monotonic() + timeout
     while not path.exists():

@@ -66,7 +66,22 @@ class ExpressionError(RunwrightError):
 
 
 class CallResolutionError(RunwrightError):
-    """A ``uses:`` reference names no registered call function."""
+    """A ``uses:`` reference names no registered call function.
+
+    ``reason`` is the one-line cause; ``available`` the references that do exist, when the error
+    lists them (the static check shows them on its one line, a run below the reason).
+    """
+
+    NONE_AVAILABLE = "none (install runwright-contrib or a plugin, or set RUNWRIGHT_REGISTRY)"
+
+    def __init__(self, reason: str, available: list[str] | None = None) -> None:
+        self.reason = reason
+        self.available = available
+        if available is None:
+            super().__init__(reason)
+        else:
+            listing = "\n  ".join(available) or self.NONE_AVAILABLE
+            super().__init__(f"{reason}\nAvailable:\n  {listing}")
 
 
 class CallArgumentError(RunwrightError):

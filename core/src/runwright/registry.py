@@ -205,25 +205,23 @@ def parse_uses(reference: str) -> tuple[str, str, str]:
     return match["module"], match["name"], match["tag"]
 
 
-def unresolved_message(
+def unresolved_call_error(
     module: str, name: str, tag: str, available: list[CallFunction], packages: Iterable[str]
-) -> str:
-    """Why ``MODULE/NAME@TAG`` found nothing: an unknown module lists the modules that exist
-    (and where the module was looked for); a known one lists its neighbours' references."""
+) -> CallResolutionError:
+    """Why ``MODULE/NAME@TAG`` found nothing: an unknown module names the modules that exist
+    (and where the module was looked for); both list the references that exist."""
     reference = f"{module}/{name}@{tag}"
     references = sorted(call.reference for call in available)
-    listing = "\n  ".join(references) or "(none: set RUNWRIGHT_REGISTRY or install a plugin)"
     modules = sorted({call.module for call in available})
     if module not in modules:
         looked = ", ".join(f"{package}.{module}" for package in packages) or "no registry package"
-        return (
+        reason = (
             f"uses '{reference}': no module '{module}' (looked for {looked}, then in plugins); "
-            f"modules that exist: {', '.join(modules) or '(none)'}\nAvailable:\n  {listing}"
+            f"modules that exist: {', '.join(modules) or '(none)'}"
         )
-    return (
-        f"uses '{reference}': no call function '{name}' with tag '{tag}' in module "
-        f"'{module}'. Available:\n  {listing}"
-    )
+    else:
+        reason = f"uses '{reference}': no call function '{name}' with tag '{tag}' in module '{module}'"
+    return CallResolutionError(reason, references)
 
 
 class CallRegistry:

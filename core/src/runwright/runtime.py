@@ -22,11 +22,11 @@ from pydantic import BaseModel
 
 from runwright.config import Settings
 from runwright.engine.context import sweep_stale_run_dirs
-from runwright.errors import CallResolutionError, RunCancelled, RunwrightError
+from runwright.errors import RunCancelled, RunwrightError
 from runwright.masking import register_environment_secrets
 from runwright.models.stage import Stage
 from runwright.plugins import get_plugin_manager
-from runwright.registry import CallFunction, parse_uses, unresolved_message
+from runwright.registry import CallFunction, parse_uses, unresolved_call_error
 from runwright.shutdown import freeze_collector_at_exit
 from runwright.stages import BUILTIN_STAGE_MODULES
 
@@ -201,9 +201,7 @@ class Runtime:
         found = self.pm.hook.resolve_call(module=module, name=name, tag=tag)
         if found is None:
             available = [call for group in self.pm.hook.list_calls() for call in group]
-            raise CallResolutionError(
-                unresolved_message(module, name, tag, available, self.settings.registry_packages)
-            )
+            raise unresolved_call_error(module, name, tag, available, self.settings.registry_packages)
         with self._calls_lock:
             self._calls[reference] = found
         return found

@@ -40,10 +40,10 @@ def check_stage(stage: Any, checker: Any) -> None:
         call = runtime.resolve_call(reference)
     except CallResolutionError as exc:
         known = sorted(c.reference for group in runtime.pm.hook.list_calls() for c in group)
-        first, _, listing = str(exc).partition("\n")
-        shown = ", ".join(line.strip() for line in listing.splitlines() if line.strip())
-        first = first.removesuffix(" Available:").rstrip(".")
-        checker.report("uses-unknown", f"{first}{did_you_mean(reference, known)}; available: {shown}", "uses")
+        message = f"{exc.reason}{did_you_mean(reference, known)}"
+        if exc.available is not None:
+            message += f"; available: {', '.join(exc.available) or exc.NONE_AVAILABLE}"
+        checker.report("uses-unknown", message, "uses")
         return
     except RunwrightError as exc:
         checker.report("uses-unknown", str(exc), "uses")
