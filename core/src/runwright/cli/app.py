@@ -28,6 +28,23 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 
+def show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version  # only for --version: start-up stays lean
+
+        typer.echo(f"runwright {version('runwright')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    version: bool = typer.Option(
+        False, "--version", help="Print runwright's version and exit.", callback=show_version, is_eager=True
+    ),
+) -> None:
+    """Run, validate and inspect runwright workflow templates."""
+
+
 def fail_usage(message: str) -> typer.Exit:
     """Print ``message`` on stderr and return the exit for a usage/validation error."""
     typer.echo(f"error: {message}", err=True)

@@ -50,6 +50,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Release every tick in [start, end] that has no SUCCESS record yet, oldest first.",
     ),
     "audit": ("runwright.cli.audit", "Look at release records in the audit store."),
+    "list": ("runwright.cli.workflows", "List the workflows with their next tick, last run status and tags."),
 }
 
 

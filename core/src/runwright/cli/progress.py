@@ -37,6 +37,11 @@ def output_line(event: dict[str, Any]) -> str | None:
     return f"{where} | {event.get('message', '')}"
 
 
+def outcome_note(entry: dict[str, Any]) -> str:
+    """`` (failed, continue-on-error)`` for a stage or job whose failure did not fail its parent."""
+    return " (failed, continue-on-error)" if entry.get("outcome") == "FAILED" else ""
+
+
 class ProgressBoard:
     """Collects trace events into job -> stage -> status."""
 
@@ -128,6 +133,6 @@ class Progress:
             where = "/".join(str(event[k]) for k in ("job", "strategy", "stage") if event.get(k))
             status = event.get("status", "SUCCESS")
             label = "job" if kind.startswith("job") else "stage"
-            suffix = " (reused)" if kind.endswith("reused") else ""
+            suffix = " (reused)" if kind.endswith("reused") else outcome_note(event)
             self.stream.write(f"{label} {where}: {status}{suffix}\n")
             self.stream.flush()

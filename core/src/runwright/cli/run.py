@@ -20,7 +20,7 @@ from runwright.audit import (
     utc_now,
 )
 from runwright.cli.app import EXIT_FAILED, app, fail_usage
-from runwright.cli.progress import Progress
+from runwright.cli.progress import Progress, outcome_note
 from runwright.config import Settings
 from runwright.engine.context import CancelScope
 from runwright.engine.result import Result, Status
@@ -236,12 +236,23 @@ def _follower_document(outcome: ReleaseOutcome, keys: tuple[str, ...]) -> dict[s
     return {"workflow": outcome.workflow, **{k: document[k] for k in keys}}
 
 
+SUMMARY_OUTPUT_CHARS = 200
+"""How much of a stage's outputs the summary shows; the trace and ``--json`` hold all of it."""
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters with a visible ``…`` and how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit} more characters; --json or the trace has all)"
+
+
 def show_result(result: Result) -> None:
     """A short human summary: one line per job and stage, then errors."""
     data = result.to_dict()
     typer.echo(f"run {data['run_id']} of {data['workflow']}: {data['status']}")
     for job_id, job in data["context"].get("jobs", {}).items():
-        reason = f" ({job['reason']})" if job.get("reason") else ""
+        reason = f" ({job['reason']})" if job.get("reason") else outcome_note(job)
         typer.echo(f"  job {job_id}: {job['status']}{reason}")
         groups = {"": job.get("stages", {})}
         for sid, strategy in job.get("strategies", {}).items():
@@ -249,8 +260,9 @@ def show_result(result: Result) -> None:
         for prefix, stages in groups.items():
             for stage_id, stage in stages.items():
                 outputs = stage.get("outputs")
-                shown = f" {json.dumps(outputs, default=str)[:200]}" if outputs else ""
-                typer.echo(f"    {prefix}{stage_id}: {stage['status']}{shown}")
+                text = json.dumps(outputs, default=str) if outputs else ""
+                shown = f" {shorten(text, SUMMARY_OUTPUT_CHARS)}" if outputs else ""
+                typer.echo(f"    {prefix}{stage_id}: {stage['status']}{outcome_note(stage)}{shown}")
     for error in mask(data["errors"]):
         where = "/".join(str(error[k]) for k in ("job", "stage") if error.get(k))
         typer.echo(f"  error {where}: {error['name']}: {error['message']}", err=True)

@@ -358,7 +358,8 @@ class WorkflowRunner:
             status = Status.SUCCESS
         record["status"] = status.value
         self.context["jobs"][job_id] = record
-        trace.event("job-end", status.value, job=job_id, status=status.value)
+        outcome = {"outcome": record["outcome"]} if "outcome" in record else {}
+        trace.event("job-end", status.value, job=job_id, status=status.value, **outcome)
         return status
 
     def _job_catch(

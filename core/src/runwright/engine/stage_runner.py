@@ -63,16 +63,12 @@ def run_stage_list(
         record = run_stage(state, stage, variables, scope, job_id, strategy, prefix)
         results[sid] = record
         status = Status(record["status"])
-        if status is Status.FAILED:
+        if status is Status.FAILED or record.get("outcome") == Status.FAILED.value:
             errors.extend(record.get("errors", []))
-            if stage.continue_on_error:
-                record["outcome"] = Status.FAILED.value
-                record["status"] = Status.SUCCESS.value
-                status = Status.SUCCESS
-            else:
-                statuses.append(status)
-                break
-        elif status is Status.CANCEL:
+        if status is Status.FAILED:
+            statuses.append(status)
+            break
+        if status is Status.CANCEL:
             statuses.append(status)
             break
         statuses.append(status)
@@ -109,6 +105,10 @@ def run_stage(
             _catch(stage.catch, record, ctx, scope)
         if stage.finally_:
             _finally(stage.finally_, record, ctx)
+    if record["status"] == Status.FAILED.value and stage.continue_on_error:
+        # decided before stage-end, so the live line, the trace and the summary agree
+        record["outcome"] = Status.FAILED.value
+        record["status"] = Status.SUCCESS.value
     trace.event(
         "stage-end",
         record["status"],
@@ -117,6 +117,7 @@ def run_stage(
         stage=sid,
         status=record["status"],
         seconds=round(time.perf_counter() - started, 6),
+        **({"outcome": record["outcome"]} if "outcome" in record else {}),
         **({"errors": record["errors"]} if "errors" in record else {}),
     )
     return record

@@ -1,0 +1,81 @@
+"""What the command line prints: the version, the workflow list, and a run's live lines and summary."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from importlib.metadata import version
+from pathlib import Path
+
+from tests.conftest import run_cli
+
+
+def test_version_prints_the_installed_version() -> None:
+    done = run_cli("--version")
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"runwright {version('runwright')}"
+
+
+def test_list_shows_next_tick_last_status_and_tags(conf: Callable[..., Path]) -> None:
+    folder = conf("""
+    nightly:
+      type: Workflow
+      tags: [finance, daily]
+      on: [{cronjob: '0 3 * * *', timezone: UTC}]
+      jobs: {j: {stages: [{id: s, echo: hi}]}}
+    manual:
+      type: Workflow
+      params: {token: {type: str, default: "${SOME_API_TOKEN_NOT_SET}"}}
+      jobs: {j: {stages: [{id: s, echo: hi}]}}
+    broken:
+      type: Workflow
+      jobs: {j: {stages: [{id: s, eche: hi}]}}
+    """)
+    assert run_cli("run", "nightly", "--conf", str(folder)).returncode == 0
+    listed = run_cli("list", "--conf", str(folder), "--json")
+    assert listed.returncode == 0, listed.stderr
+    rows = {row["name"]: row for row in json.loads(listed.stdout)}
+    assert set(rows) == {"nightly", "manual", "broken"}
+    assert rows["nightly"]["tags"] == ["finance", "daily"] and rows["nightly"]["last"] == "SUCCESS"
+    assert rows["nightly"]["next"].endswith("T03:00:00+00:00")
+    assert rows["manual"]["next"] is None and rows["manual"]["problem"] is None  # unset ${VAR}: still listed
+    assert rows["broken"]["problem"] and "eche" in rows["broken"]["problem"]
+    text = run_cli("list", "--conf", str(folder))
+    [nightly] = [line for line in text.stdout.splitlines() if line.startswith("nightly")]
+    assert "last SUCCESS" in nightly and "tags finance,daily" in nightly
+    assert any(line.startswith("broken") and "INVALID" in line for line in text.stdout.splitlines())
+
+
+def test_a_continue_on_error_stage_reads_the_same_live_and_in_the_summary(conf: Callable[..., Path]) -> None:
+    folder = conf("""
+    tolerant:
+      type: Workflow
+      jobs:
+        j:
+          stages:
+            - {id: optional, bash: "exit 3", continue-on-error: true}
+            - {id: after, echo: "still here"}
+    """)
+    done = run_cli("run", "tolerant", "--conf", str(folder))
+    assert done.returncode == 0, done.stderr
+    assert "stage j/optional: SUCCESS (failed, continue-on-error)" in done.stdout  # the live line
+    assert "    optional: SUCCESS (failed, continue-on-error)" in done.stdout  # the summary
+    assert "stage j/optional: FAILED" not in done.stdout
+
+
+def test_the_summary_marks_where_it_cut_a_long_output(conf: Callable[..., Path]) -> None:
+    folder = conf("""
+    big:
+      type: Workflow
+      jobs:
+        j:
+          stages:
+            - {id: out, run: "data = 'x' * 1000"}
+    """)
+    done = run_cli("run", "big", "--conf", str(folder))
+    assert done.returncode == 0, done.stderr
+    [line] = [line for line in done.stdout.splitlines() if line.startswith("    out: SUCCESS")]
+    assert "…" in line and "more characters" in line
+    assert len(line) < 400
+    full = run_cli("run", "big", "--conf", str(folder), "--json")
+    assert json.loads(full.stdout)["context"]["jobs"]["j"]["stages"]["out"]["outputs"]["data"] == "x" * 1000
