@@ -101,6 +101,44 @@ def test_secrets_stay_masked_in_worker_events(workflow_from, dask_address, monke
     assert "hunter2" not in json.dumps(result.to_dict())
 
 
+def test_a_worker_masks_its_own_events_and_errors_before_sending_them(
+    workflow_from, dask_address, monkeypatch
+) -> None:
+    """What a worker sends back is already masked: the driver re-masks replayed events, so look
+    at the worker's result as it arrives, before the driver touches it."""
+    from runwright_dask.executor import DaskExecutor
+
+    secret = "hunter3-worker-side-secret"
+    monkeypatch.setenv("DB_PASSWORD", secret)  # the workers' own environment never had it
+    arrived: list = []
+    run_remote = DaskExecutor._run_remote
+
+    def keep_what_arrives(self, task, scope):
+        result = run_remote(self, task, scope)
+        arrived.append(result)
+        return result
+
+    monkeypatch.setattr(DaskExecutor, "_run_remote", keep_what_arrives)
+    result = workflow_from("""
+    masked-on-worker:
+      type: Workflow
+      runs-on: {type: dask, address: "${DASK_ADDRESS}"}
+      jobs:
+        j:
+          stages:
+            - id: say
+              echo: "password is ${DB_PASSWORD}"
+            - id: fail
+              run: raise ValueError("bad password ${DB_PASSWORD}")
+    """).execute()
+    assert result.status is Status.FAILED
+    [sent] = arrived
+    assert sent.worker.startswith("tcp://127.0.0.1:") and sent.events
+    raw = json.dumps([sent.events, sent.errors])
+    assert "password is ***" in raw and "bad password ***" in raw
+    assert secret not in raw
+
+
 def test_cancel_reaches_the_task_on_the_cluster(workflow_from, dask_address, tmp_path) -> None:
     marker = tmp_path / "started"
     wf = workflow_from(f"""
