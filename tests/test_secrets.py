@@ -105,7 +105,9 @@ def test_each_common_encoding_is_masked_whole(form: str, printed: str) -> None:
 def test_a_secret_in_a_json_document_is_masked_whole(ensure_ascii: bool) -> None:
     masker = Masker()
     masker.add(SECRET_WITH_SPACE)
-    document = json.dumps({"a": SECRET_WITH_SPACE, "b": [SECRET_WITH_SPACE + "\n"]}, ensure_ascii=ensure_ascii)
+    document = json.dumps(
+        {"a": SECRET_WITH_SPACE, "b": [SECRET_WITH_SPACE + "\n"]}, ensure_ascii=ensure_ascii
+    )
     assert ("\\u00e4" in document) is ensure_ascii
     assert masker.mask(document) == json.dumps({"a": MASK, "b": [MASK + "\n"]})
 

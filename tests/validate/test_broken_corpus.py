@@ -55,5 +55,7 @@ def test_broken_template_is_flagged_exactly(
     found = sorted((f.severity, f.rule, f.line, f.col) for f in report.findings)
     assert found == expected, report.text()
     for rule, line, col, text in MESSAGE.findall(file.read_text()):
-        [message] = [f.message for f in report.findings if (f.rule, f.line, f.col) == (rule, int(line), int(col))]
+        [message] = [
+            f.message for f in report.findings if (f.rule, f.line, f.col) == (rule, int(line), int(col))
+        ]
         assert text in message, report.text()
