@@ -260,6 +260,30 @@ def test_a_bash_stage_setsid_child_is_killed_on_timeout(workflow_from) -> None:
         kill_leftovers(marker)
 
 
+def test_a_bash_stage_orphaned_setsid_child_is_killed_on_timeout(workflow_from) -> None:
+    """``( setsid sleep X & )``: the subshell exits at once, so the child leaves the stage's
+    process tree and session; only the stage mark in its environment finds it again."""
+    marker = sleep_marker()
+    wf = workflow_from(f"""
+    orphan:
+      type: Workflow
+      jobs:
+        j:
+          stages:
+            - id: s
+              timeout-minutes: 0.01
+              bash: |
+                ( setsid sleep {marker} > /dev/null 2>&1 & )
+                sleep 30
+    """)
+    try:
+        result = wf.execute()
+        assert result.context["jobs"]["j"]["stages"]["s"]["errors"][0]["name"] == "Timeout"
+        assert wait_until(lambda: not processes_with(marker), timeout=5), "the orphaned child was left behind"
+    finally:
+        kill_leftovers(marker)
+
+
 def test_isolation_process_is_killed_even_in_a_blocking_call(workflow_from, tmp_path: Path) -> None:
     pid_file = tmp_path / "child.pid"
     wf = workflow_from(f"""
