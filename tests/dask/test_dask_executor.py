@@ -82,33 +82,11 @@ def test_an_exception_on_a_worker_keeps_its_class_and_message(workflow_from, das
 
 
 def test_secrets_stay_masked_in_worker_events(workflow_from, dask_address, monkeypatch) -> None:
-    monkeypatch.setenv("DB_PASSWORD", "hunter2-very-secret")
-    result = workflow_from("""
-    masked:
-      type: Workflow
-      runs-on: {type: dask, address: "${DASK_ADDRESS}"}
-      jobs:
-        j:
-          stages:
-            - id: say
-              echo: "password is ${DB_PASSWORD}"
-    """).execute()
-    assert result.status is Status.SUCCESS
-    text = Path(result.log_file).read_text()
-    assert "hunter2-very-secret" not in text
-    assert "password is ***" in text
-    assert any("worker" in e for e in events_of(result))
-    assert "hunter2" not in json.dumps(result.to_dict())
-
-
-def test_a_worker_masks_its_own_events_and_errors_before_sending_them(
-    workflow_from, dask_address, monkeypatch
-) -> None:
-    """What a worker sends back is already masked: the driver re-masks replayed events, so look
-    at the worker's result as it arrives, before the driver touches it."""
+    """Masked in the run's trace and result, and already on the worker: the driver masks every
+    replayed event again, so what the worker sends is looked at as it arrives, untouched."""
     from runwright_dask.executor import DaskExecutor
 
-    secret = "hunter3-worker-side-secret"
+    secret = "hunter2-very-secret"
     monkeypatch.setenv("DB_PASSWORD", secret)  # the workers' own environment never had it
     arrived: list = []
     run_remote = DaskExecutor._run_remote
@@ -120,7 +98,7 @@ def test_a_worker_masks_its_own_events_and_errors_before_sending_them(
 
     monkeypatch.setattr(DaskExecutor, "_run_remote", keep_what_arrives)
     result = workflow_from("""
-    masked-on-worker:
+    masked:
       type: Workflow
       runs-on: {type: dask, address: "${DASK_ADDRESS}"}
       jobs:
@@ -132,6 +110,11 @@ def test_a_worker_masks_its_own_events_and_errors_before_sending_them(
               run: raise ValueError("bad password ${DB_PASSWORD}")
     """).execute()
     assert result.status is Status.FAILED
+    text = Path(result.log_file).read_text()
+    assert secret not in text
+    assert "password is ***" in text
+    assert any("worker" in e for e in events_of(result))
+    assert secret not in json.dumps(result.to_dict())
     [sent] = arrived
     assert sent.worker.startswith("tcp://127.0.0.1:") and sent.events
     raw = json.dumps([sent.events, sent.errors])
