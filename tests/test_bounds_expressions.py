@@ -3,6 +3,8 @@ syntax (``${#x}``, ``{# #}``, ``{% %}``, ``{{ }}`` are text everywhere)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from runwright.config import Settings
 from runwright.errors import ExpressionError
@@ -12,6 +14,8 @@ from runwright.runtime import Runtime
 HOSTILE = [
     "(10**(10**8)) > 1",
     "2 ** 100000",
+    "(-2) ** 100000",  # a negative base grows as fast as its absolute value
+    "(-10) ** 100000 > 1",
     "(2 ** 10000) * (2 ** 10000)",
     "'a' * 10**9",
     "10**9 * 'a'",
@@ -44,6 +48,20 @@ HOSTILE = [
 @pytest.mark.parametrize("text", HOSTILE)
 def test_costly_expression_is_refused_with_a_clear_error(runtime: Runtime, text: str) -> None:
     with pytest.raises(ExpressionError, match=r"RUNWRIGHT_MAX_(EXPRESSION_LENGTH|INTEGER_DIGITS)"):
+        runtime.expressions.render("${{ " + text + " }}", {})
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("2 ** 100000", "2 ** 100000"),
+        ("(-2) ** 100000", "-2 ** 100000"),
+        ("(-10) ** 100000 > 1", "-10 ** 100000"),
+    ],
+)
+def test_a_huge_power_is_refused_before_it_is_computed(runtime: Runtime, text: str, named: str) -> None:
+    """The error names the power, not its result: ``(-10) ** (10**8)`` is never computed."""
+    with pytest.raises(ExpressionError, match=re.escape(f"{named} would have more than")):
         runtime.expressions.render("${{ " + text + " }}", {})
 
 

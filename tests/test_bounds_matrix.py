@@ -47,3 +47,16 @@ def test_the_strategy_limit_is_configurable(workflow_from, monkeypatch: pytest.M
     ).replace("k1: [0, 1]", "k1: [0]")
     with pytest.raises(TemplateError, match=r"up to 4 combinations, more than 3"):
         workflow_from(with_include)
+
+
+def test_a_matrix_of_exactly_the_limit_is_accepted_and_one_more_is_refused(
+    workflow_from, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RUNWRIGHT_MAX_STRATEGIES", "4")
+    text = matrix_workflow(keys=2, values=2)
+    result = workflow_from(text).execute({})
+    assert result.status.value == "SUCCESS"
+    assert len(result.context["jobs"]["fan"]["strategies"]) == 4
+    one_more = text.replace("      stages:", "        include: [{k0: 9}]\n      stages:")
+    with pytest.raises(TemplateError, match=r"up to 5 combinations, more than 4"):
+        workflow_from(one_more)

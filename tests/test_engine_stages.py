@@ -145,6 +145,33 @@ def test_case_match_default_and_no_match(workflow_from) -> None:
     assert other.context["jobs"]["lenient"]["stages"]["s"]["status"] == "SKIP"
 
 
+def test_case_matches_an_int_param_against_text_and_text_against_an_int(workflow_from) -> None:
+    wf = workflow_from("""
+    by-number:
+      type: Workflow
+      params: {n: int, label: {type: str, default: "2"}}
+      jobs:
+        j:
+          stages:
+            - id: s
+              case: "${{ params.n }}"
+              match:
+                - case: "1"
+                  stages: [{id: run, run: "picked = 'one'"}]
+        k:
+          stages:
+            - id: s
+              case: "${{ params.label }}"
+              match:
+                - case: 2
+                  stages: [{id: run, run: "picked = 'two'"}]
+    """)
+    result = wf.execute({"n": 1})
+    assert result.status.value == "SUCCESS", result.errors
+    assert outputs(result)["stages"]["run"]["outputs"] == {"picked": "one"}
+    assert outputs(result, job="k")["stages"]["run"]["outputs"] == {"picked": "two"}
+
+
 def test_until_loops_until_true_and_respects_max_loop(workflow_from) -> None:
     result = workflow_from("""
     loop:

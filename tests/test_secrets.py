@@ -74,26 +74,58 @@ def test_a_secret_never_named_in_the_template_leaks_nowhere(conf, tmp_path: Path
     assert "password is *** and listed is ***" in run_cli("logs", run_id, env=env).stdout
 
 
-def test_common_encodings_are_masked_even_inside_longer_text() -> None:
+SECRET_WITH_SPACE = 's3cr3t Välue/with+chars"q'
+"""A space (``+`` in a form body), a non-ASCII letter (``\\u00e4`` in ASCII JSON), ``/``, ``+``, ``"``."""
+
+
+@pytest.mark.parametrize(
+    ("form", "printed"),
+    [
+        ("plain", SECRET_WITH_SPACE),
+        ("url", urllib.parse.quote(SECRET_WITH_SPACE, safe="")),
+        ("url form", urllib.parse.quote_plus(SECRET_WITH_SPACE)),
+        ("hex", SECRET_WITH_SPACE.encode().hex()),
+        ("uppercase hex", SECRET_WITH_SPACE.encode().hex().upper()),
+        ("base64", base64.b64encode(SECRET_WITH_SPACE.encode()).decode()),
+        ("urlsafe base64", base64.urlsafe_b64encode(SECRET_WITH_SPACE.encode()).decode()),
+        ("json ascii", json.dumps(SECRET_WITH_SPACE)[1:-1]),
+        ("json non-ascii", json.dumps(SECRET_WITH_SPACE, ensure_ascii=False)[1:-1]),
+    ],
+)
+def test_each_common_encoding_is_masked_whole(form: str, printed: str) -> None:
     masker = Masker()
-    secret = "s3cr3t-Value/with+chars"
-    masker.add(secret)
-    raw = secret.encode()
-    printed = {
-        "base64": base64.b64encode(raw).decode(),
-        "urlsafe base64": base64.urlsafe_b64encode(raw).decode(),
-        "url": urllib.parse.quote(secret, safe=""),
-        "url form": urllib.parse.quote_plus(secret),
-        "json": json.dumps({"a": secret + '"\n'}),
-        "hex": raw.hex(),
-    }
-    for prefix in (b"", b"u", b"us", b"use"):  # every alignment inside a longer base64 text
-        printed[f"base64 after {prefix!r}"] = base64.b64encode(prefix + b"user:" + raw + b"@host").decode()
-    for form, text in printed.items():
-        masked = masker.mask(f"Authorization: Basic {text}")
-        assert MASK in masked, form
-        decoded_parts = masked.split(MASK)
-        assert all(len(part) < len(text) for part in decoded_parts), form
+    masker.add(SECRET_WITH_SPACE)
+    assert printed != SECRET_WITH_SPACE or form == "plain"  # each case is a form of its own
+    if form == "url form":
+        assert "+" in printed and " " not in printed and "%20" not in printed
+    assert masker.mask(f"Authorization: Basic {printed}!") == f"Authorization: Basic {MASK}!", form
+
+
+@pytest.mark.parametrize("ensure_ascii", [True, False])
+def test_a_secret_in_a_json_document_is_masked_whole(ensure_ascii: bool) -> None:
+    masker = Masker()
+    masker.add(SECRET_WITH_SPACE)
+    document = json.dumps(
+        {"a": SECRET_WITH_SPACE, "b": [SECRET_WITH_SPACE + "\n"]}, ensure_ascii=ensure_ascii
+    )
+    assert ("\\u00e4" in document) is ensure_ascii
+    assert masker.mask(document) == json.dumps({"a": MASK, "b": [MASK + "\n"]})
+
+
+@pytest.mark.parametrize("prefix", [b"", b"u", b"us", b"use"])
+def test_base64_of_a_secret_inside_longer_base64_is_masked_at_every_alignment(prefix: bytes) -> None:
+    """Only the characters that mix the secret's bits with its neighbours' may stay."""
+    masker = Masker()
+    masker.add(SECRET_WITH_SPACE)
+    raw = SECRET_WITH_SPACE.encode()
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        text = encode(prefix + b"user:" + raw + b"@host").decode()
+        masked = masker.mask(text)
+        assert masked.count(MASK) == 1, (prefix, masked)
+        before, after = masked.split(MASK)
+        assert text.startswith(before) and text.endswith(after), (prefix, masked)
+        hidden = len(text) - len(before) - len(after)
+        assert hidden >= 8 * len(raw) // 6 - 1, (prefix, masked)  # every whole character of the secret
 
 
 def test_a_json_escaped_secret_is_masked() -> None:

@@ -238,7 +238,17 @@ def test_processes_started_by_a_timed_out_python_stage_are_killed(workflow_from)
         kill_leftovers(marker)
 
 
-def test_a_bash_stage_setsid_child_is_killed_on_timeout(workflow_from) -> None:
+@pytest.mark.parametrize(
+    "start_child",
+    [
+        "setsid sleep {marker} > /dev/null 2>&1 &",
+        # the subshell exits at once, so the child leaves the stage's process tree and session:
+        # only the stage mark in its environment finds it again
+        "( setsid sleep {marker} > /dev/null 2>&1 & )",
+    ],
+    ids=["child", "orphan"],
+)
+def test_a_bash_stage_setsid_child_is_killed_on_timeout(workflow_from, start_child: str) -> None:
     marker = sleep_marker()
     wf = workflow_from(f"""
     daemonize:
@@ -249,13 +259,13 @@ def test_a_bash_stage_setsid_child_is_killed_on_timeout(workflow_from) -> None:
             - id: s
               timeout-minutes: 0.01
               bash: |
-                setsid sleep {marker} > /dev/null 2>&1 &
+                {start_child.format(marker=marker)}
                 sleep 30
     """)
     try:
         result = wf.execute()
         assert result.context["jobs"]["j"]["stages"]["s"]["errors"][0]["name"] == "Timeout"
-        assert not processes_with(marker)
+        assert wait_until(lambda: not processes_with(marker), timeout=5), "the setsid child was left behind"
     finally:
         kill_leftovers(marker)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import threading
 import time
@@ -306,6 +308,17 @@ def test_token_required_when_set_and_constant_answers(secured: Server) -> None:
     assert anonymous.get(f"{secured.url}/runs").status_code == 200  # the session cookie now
     assert anonymous.get(secured.api("/workflows")).status_code == 200
     anonymous.close()
+
+
+def test_a_forged_session_cookie_is_refused(secured: Server) -> None:
+    other_token = hmac.new(b"not-the-token", b"runwright-session", hashlib.sha256).hexdigest()
+    for forged in ("forged", "1", other_token):
+        with httpx.Client(timeout=10, cookies={"runwright_session": forged}) as client:
+            refused = client.get(secured.api("/workflows"))
+            assert refused.status_code == 401, forged
+            assert refused.json()["error"] == "unauthorized"
+            page = client.get(f"{secured.url}/runs", headers={"Accept": "text/html"}, follow_redirects=False)
+            assert page.status_code == 303 and page.headers["location"].startswith("/login"), forged
 
 
 def test_serve_refuses_a_public_host_without_token(tmp_path) -> None:

@@ -473,6 +473,20 @@ def test_claim_next_attempt_numbers_attempts_and_refuses_while_running_or_done(
     assert backend.claim(make_record(release=BASE_TIME + hours(1))) is False
 
 
+def test_claim_next_attempt_is_blocked_by_any_attempt_not_only_the_latest(
+    backend: AuditBackend,
+) -> None:
+    """A success in attempt 1 still blocks a default claim after a forced attempt 2 failed."""
+    first = backend.claim_next_attempt(make_record())
+    assert first is not None
+    backend.update(first.model_copy(update={"status": ReleaseStatus.SUCCESS}))
+    forced = backend.claim_next_attempt(make_record(), unless={ReleaseStatus.RUNNING})
+    assert forced is not None and forced.attempt == 2
+    backend.update(forced.model_copy(update={"status": ReleaseStatus.FAILED}))
+    assert backend.claim_next_attempt(make_record()) is None  # attempt 1 SUCCESS still counts
+    assert [r.attempt for r in backend.attempts("daily-sales", BASE_TIME)] == [1, 2]
+
+
 def test_claim_next_attempt_after_a_plain_claim_and_with_a_used_run_id(backend: AuditBackend) -> None:
     skipped = make_record(status=ReleaseStatus.SKIP)
     assert backend.claim(skipped)

@@ -3,6 +3,7 @@ hour runs once and is recorded SUCCESS (none left RUNNING for a later retry-cras
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 from runwright.audit import AuditBackend, ReleaseStatus
 from runwright.schedule.clock import SimulatedClock
+from runwright.schedule.release import ReleaseOutcome
 from runwright.schedule.scheduler import Scheduler
 
 NEW_YORK = """
@@ -20,6 +22,32 @@ new-york:
 """
 START = datetime(2025, 11, 2, 4, 55, tzinfo=UTC)  # 00:55 EDT; 01:00-01:59 then happens twice
 END = datetime(2025, 11, 2, 7, 5, tzinfo=UTC)
+NIGHT_SECONDS = 60
+"""The simulated night takes a second or two; a scheduler still running after this is hung."""
+
+
+def run_night(scheduler: Scheduler, until: datetime) -> list[ReleaseOutcome]:
+    """``scheduler.run(until)`` in a thread, bounded: a hang fails fast with a message (and the
+    scheduler is stopped) instead of waiting for pytest-timeout."""
+    outcomes: list[ReleaseOutcome] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            outcomes.extend(scheduler.run(until=until))
+        except BaseException as exc:  # re-raised in the test's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name="dst-scheduler", daemon=True)
+    thread.start()
+    thread.join(NIGHT_SECONDS)
+    if thread.is_alive():
+        scheduler.stop()
+        thread.join(10)
+        pytest.fail(f"the scheduler did not finish the simulated DST night within {NIGHT_SECONDS} s")
+    if failure:
+        raise failure[0]
+    return outcomes
 
 
 def test_scheduler_records_every_tick_of_a_repeated_hour(
@@ -30,7 +58,7 @@ def test_scheduler_records_every_tick_of_a_repeated_hour(
 ) -> None:
     monkeypatch.setenv("RUNWRIGHT_AUDIT_URL", audit_url)
     folder = conf(NEW_YORK)
-    outcomes = Scheduler(folder, clock=SimulatedClock(START)).run(until=END)
+    outcomes = run_night(Scheduler(folder, clock=SimulatedClock(START)), END)
     assert [o.status for o in outcomes if o.ran] == ["SUCCESS"] * 13
 
     backend = open_backend(audit_url)

@@ -61,7 +61,9 @@ def test_three_schedulers_release_a_thousand_ticks_exactly_once(
     keys = [(r.workflow, r.release) for r in records]
     assert len(keys) == len(set(keys)) == WORKFLOWS * MINUTES  # every tick of every workflow, once
     assert all(r.attempt == 1 and r.status is ReleaseStatus.SUCCESS for r in records)
-    assert len({r.pid for r in records}) > 1  # the work really was shared
+    # every release was made by one of these three; how they shared the ticks depends on which
+    # started first (one may release all 1,000), so only exactly-once is asserted
+    assert {r.pid for r in records} <= {process.pid for process in processes}
 
 
 def test_a_sigkilled_scheduler_release_is_crashed_and_released_once_more(

@@ -104,6 +104,29 @@ def test_rerun_of_a_partly_secret_param_needs_the_secret_or_a_new_value(
     assert code == 2 and "already released" in stderr  # the release has its SUCCESS
 
 
+def test_a_secret_left_in_a_params_literal_text_is_never_stored_in_secret_params(
+    conf, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The env secret is found once as itself, but its URL-encoded form stays in the literal text:
+    the parts must not be kept (they would store the secret unmasked)."""
+    seen, gate = tmp_path / "seen", tmp_path / "gate"
+    folder = conf(DSN_WF.format(seen=seen, gate=gate))
+    monkeypatch.setenv("DB_PASSWORD", "pw Hidden-77")
+    dsn = "db://ada:pw Hidden-77@host?again=pw%20Hidden-77"
+    code, first, _ = run_json("run", "uses-dsn", "-p", f"dsn={dsn}", "--conf", str(folder))
+    assert code == 1
+    assert seen.read_text() == dsn  # the stage saw the real value
+    record = make_audit_backend().get(first["run_id"])
+    assert record is not None
+    assert record.params == {"dsn": "db://ada:***@host?again=***"}
+    assert record.secret_params == {"dsn": None}
+    assert "Hidden-77" not in record.model_dump_json()
+    gate.touch()
+    again = run_cli("rerun", first["run_id"], "--conf", str(folder))
+    assert again.returncode == 2
+    assert "param 'dsn'" in again.stderr and "cannot be read again" in again.stderr
+
+
 SCHEDULED_TOKEN_WF = """
 scheduled-token:
   type: Workflow

@@ -82,7 +82,21 @@ def test_an_exception_on_a_worker_keeps_its_class_and_message(workflow_from, das
 
 
 def test_secrets_stay_masked_in_worker_events(workflow_from, dask_address, monkeypatch) -> None:
-    monkeypatch.setenv("DB_PASSWORD", "hunter2-very-secret")
+    """Masked in the run's trace and result, and already on the worker: the driver masks every
+    replayed event again, so what the worker sends is looked at as it arrives, untouched."""
+    from runwright_dask.executor import DaskExecutor
+
+    secret = "hunter2-very-secret"
+    monkeypatch.setenv("DB_PASSWORD", secret)  # the workers' own environment never had it
+    arrived: list = []
+    run_remote = DaskExecutor._run_remote
+
+    def keep_what_arrives(self, task, scope):
+        result = run_remote(self, task, scope)
+        arrived.append(result)
+        return result
+
+    monkeypatch.setattr(DaskExecutor, "_run_remote", keep_what_arrives)
     result = workflow_from("""
     masked:
       type: Workflow
@@ -92,13 +106,20 @@ def test_secrets_stay_masked_in_worker_events(workflow_from, dask_address, monke
           stages:
             - id: say
               echo: "password is ${DB_PASSWORD}"
+            - id: fail
+              run: raise ValueError("bad password ${DB_PASSWORD}")
     """).execute()
-    assert result.status is Status.SUCCESS
+    assert result.status is Status.FAILED
     text = Path(result.log_file).read_text()
-    assert "hunter2-very-secret" not in text
+    assert secret not in text
     assert "password is ***" in text
     assert any("worker" in e for e in events_of(result))
-    assert "hunter2" not in json.dumps(result.to_dict())
+    assert secret not in json.dumps(result.to_dict())
+    [sent] = arrived
+    assert sent.worker.startswith("tcp://127.0.0.1:") and sent.events
+    raw = json.dumps([sent.events, sent.errors])
+    assert "password is ***" in raw and "bad password ***" in raw
+    assert secret not in raw
 
 
 def test_cancel_reaches_the_task_on_the_cluster(workflow_from, dask_address, tmp_path) -> None:
