@@ -41,6 +41,8 @@ KNOWN_VARIABLES = frozenset(
         "RUNWRIGHT_MAX_EXPRESSION_LENGTH",
         "RUNWRIGHT_MAX_INTEGER_DIGITS",
         "RUNWRIGHT_PARAMS_DEADLINE_SECONDS",
+        "RUNWRIGHT_SMTP",
+        "RUNWRIGHT_NOTIFY_WAIT",
         # set by runwright for the processes it starts
         "RUNWRIGHT_OUTPUT",
         "RUNWRIGHT_RUN_ID",

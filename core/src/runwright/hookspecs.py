@@ -120,6 +120,17 @@ def check_stage(stage: Any, checker: Any) -> None:
 
 
 @hookspec
+def run_finished(workflow: Any, result: Any) -> None:
+    """A run of ``workflow`` ended with ``result`` (a :class:`runwright.engine.result.Result`).
+
+    Called once per run, in the process that ran it, after the run's last job and before its
+    trace is closed. Return quickly: send anything slow from a thread of your own. An exception
+    raised here is written to the run's trace and never changes the run's result. The built-in
+    ``notify:`` key is implemented through this hook (``runwright.engine.notify``).
+    """
+
+
+@hookspec
 def register_cli_commands(app: Any) -> None:
     """Add commands to the ``runwright`` command line (a ``typer.Typer``), e.g. ``serve``.
 

@@ -28,6 +28,7 @@ BUILTIN_PLUGIN_MODULES = (
     *BUILTIN_STAGE_MODULES.values(),
     "runwright.templating.filters",
     "runwright.engine.executors",
+    "runwright.engine.notify",
 )
 
 

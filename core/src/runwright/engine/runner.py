@@ -151,7 +151,6 @@ def run_workflow(
         state.cleanup()
     ended = datetime.now(UTC)
     run_trace.event("run-end", status.value, status=status.value, errors=errors)
-    run_trace.close()
     result = Result(
         status=status,
         run_id=run_id,
@@ -163,6 +162,11 @@ def run_workflow(
         ended=ended,
         log_file=str(run_trace.path) if run_trace.path else None,
     )
+    try:
+        runtime.pm.hook.run_finished(workflow=workflow, result=result)
+    except Exception as exc:  # a plugin's failure never changes the run's result
+        run_trace.event("warning", f"run_finished hook failed: {type(exc).__name__}: {exc}")
+    run_trace.close()
     return result
 
 

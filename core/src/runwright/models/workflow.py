@@ -16,6 +16,7 @@ from runwright.errors import ParamError, RunwrightError, UndeclaredParamWarning
 from runwright.models.base import MAX_MINUTES, TemplateModel
 from runwright.models.events import CronEvent, normalise_on, split_release_triggers
 from runwright.models.job import Job
+from runwright.models.notify import NotifyTarget
 from runwright.models.params import ParamSpec
 from runwright.models.runs_on import RunsOn, check_installed
 
@@ -50,6 +51,9 @@ class Workflow(TemplateModel):
     max_parallel: int | None = Field(None, alias="max-parallel", ge=1)
     timeout_minutes: float | None = Field(None, alias="timeout-minutes", gt=0, le=MAX_MINUTES)
     tags: list[str] = Field(default_factory=list)
+    notify: list[NotifyTarget] = Field(
+        default_factory=list, description="Who is told when a run ends: webhooks or email (docs/alerts.md)."
+    )
     runs_on: RunsOn | None = Field(
         None, alias="runs-on", description="Default executor of every job (a job's runs-on wins)."
     )
