@@ -461,12 +461,10 @@ class RunService:
         record = self.record(run_id)
         with self._lock:
             active = self.active.get(run_id)
-        if active is None:
-            if record.status is ReleaseStatus.RUNNING:
-                raise Conflict(
-                    f"run '{run_id}' is RUNNING in another process ({record.host} pid {record.pid})"
-                )
+        if record.status is not ReleaseStatus.RUNNING:  # recorded as ended: its handle may linger briefly
             raise Conflict(f"run '{run_id}' already ended: {record.status.value}")
+        if active is None:
+            raise Conflict(f"run '{run_id}' is RUNNING in another process ({record.host} pid {record.pid})")
         active.cancel("cancelled through the API")
         return record
 
