@@ -108,3 +108,40 @@ def test_the_scheduler_and_an_on_release_follower_run_for_the_tick(conf, monkeyp
     assert outputs(follower) == {"kind": "event", "upstream": "parent"}
     assert follower["release"]["logical_date"] == parent["release"]["logical_date"]
     assert follower["params"]["day"] == date(2024, 3, 1)
+
+
+CAUGHT_UP = """
+every-minute:
+  type: Workflow
+  on: [{cronjob: "* * * * *", catchup: PT5M}]
+  params: {asat: datetime, log: {type: str, default: LOG}}
+  jobs:
+    j:
+      stages:
+        - id: s
+          bash: |
+            echo "start ${{ release.logical_date | fmt('%H:%M') }}" >> "${{ params.log }}"
+            sleep 0.3
+            echo "end ${{ release.logical_date | fmt('%H:%M') }}" >> "${{ params.log }}"
+"""
+
+
+def test_catch_up_releases_missed_ticks_oldest_first_one_after_another(conf, monkeypatch, tmp_path) -> None:
+    from runwright.audit import make_audit_backend
+
+    monkeypatch.setenv("RUNWRIGHT_AUDIT_URL", f"sqlite:///{tmp_path / 'audit.db'}")
+    log = tmp_path / "order.log"
+    folder = conf(CAUGHT_UP.replace("LOG", str(log)))
+    t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    Scheduler(folder, clock=SimulatedClock(t0 + timedelta(seconds=30))).run(until=t0 + timedelta(seconds=70))
+    # down from 00:01:10 to 00:06:30: 00:02 .. 00:06 are caught up, with four workers free
+    Scheduler(folder, clock=SimulatedClock(t0 + timedelta(minutes=6, seconds=30)), max_workers=4).run(
+        until=t0 + timedelta(minutes=6, seconds=40)
+    )
+    records = sorted(make_audit_backend().list(workflow="every-minute"), key=lambda r: r.release)
+    caught = [r for r in records if r.release > t0 + timedelta(minutes=1)]
+    assert [r.release.strftime("%H:%M") for r in caught] == ["00:02", "00:03", "00:04", "00:05", "00:06"]
+    assert [r.params["asat"] for r in caught] == [r.release.isoformat() for r in caught]
+    lines = log.read_text().split("\n")
+    minutes = ["00:02", "00:03", "00:04", "00:05", "00:06"]
+    assert lines[-11:-1] == [f"{edge} {m}" for m in minutes for edge in ("start", "end")]  # one at a time
