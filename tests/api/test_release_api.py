@@ -120,3 +120,22 @@ def test_backfill_dry_run_plans_and_a_backfill_claims_the_ticks(server: Server) 
         server.wait_status(tick["run_id"])
     unknown = server.client.post(server.api("/workflows/nope/backfill"), json=window)
     assert unknown.status_code == 404, unknown.text
+
+
+def test_the_pages_show_logical_dates_durations_and_a_rerun_params_form(server: Server) -> None:
+    response = server.client.post(
+        server.api("/workflows/daily/runs"),
+        json={"logical_date": "2024-05-01T06:30", "params": {"marker": str(server.root / "nowhere")}},
+    )
+    run_id = response.json()["run_id"]
+    assert server.wait_status(run_id)["status"] == "FAILED"
+    listed = server.client.get(f"{server.url}/runs", params={"workflow": "daily"})
+    assert listed.status_code == 200, listed.text
+    assert "Logical date" in listed.text and "Duration" in listed.text
+    assert "2024-05-01T04:30:00+00:00" in listed.text  # 06:30 in Paris
+    page = server.client.get(f"{server.url}/runs/{run_id}").text
+    assert "Logical date" in page and "2024-05-01T04:30:00+00:00" in page
+    assert 'class="rerun-form"' in page and 'id="rerun-params"' in page
+    assert "nowhere" in page.split('id="rerun-params"', 1)[1].split("</textarea>", 1)[0]  # filled
+    index = server.client.get(f"{server.url}/").text
+    assert "data-logical-date" in index

@@ -273,6 +273,10 @@ def test_run_with_a_logical_date_and_the_header(
     assert record.params["run-date"] == "2024-03-05"
     assert outputs(record, "r")["kind"] == "manual"
     assert outputs(record, "r")["start"] == "2024-03-04T06:30:00+00:00"
+    from runwright.cli import audit as _audit  # noqa: F401 - registers audit
+
+    listed = cli(audit_url, tmp_path, "audit", "list", "--conf", str(conf))
+    assert "logical 2024-03-05T06:30:00+00:00" in listed.output and " took " in listed.output, listed.output
 
 
 SLOW = """
