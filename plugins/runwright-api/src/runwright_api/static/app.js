@@ -30,9 +30,10 @@ function formParams(form) {
   return params;
 }
 
-function setupRunForms() {
-  for (const button of document.querySelectorAll("[data-open]")) {
-    if (button.closest("#run")) continue;  // the run page's own (setupRunActions)
+function setupDialogs(root, skip) {
+  // [data-open] buttons open their dialog, [data-close] close it; ``skip`` leaves a part alone
+  for (const button of root.querySelectorAll("[data-open]")) {
+    if (skip && button.closest(skip)) continue;
     button.addEventListener("click", () => {
       const dialog = document.getElementById(button.dataset.open);
       dialog.showModal();
@@ -40,10 +41,14 @@ function setupRunForms() {
       if (first) first.focus();
     });
   }
-  for (const close of document.querySelectorAll("dialog [data-close]")) {
-    if (close.closest("#run")) continue;
+  for (const close of root.querySelectorAll("dialog [data-close]")) {
+    if (skip && close.closest(skip)) continue;
     close.addEventListener("click", () => close.closest("dialog").close());
   }
+}
+
+function setupRunForms() {
+  setupDialogs(document, "#run");  // the run page's own are set up with its actions
   for (const form of document.querySelectorAll("form.run-form")) {
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
@@ -70,17 +75,7 @@ function changedParams(original, edited) {
 }
 
 function setupRerunForm(root) {
-  for (const button of root.querySelectorAll("[data-open]")) {
-    button.addEventListener("click", () => {
-      const dialog = document.getElementById(button.dataset.open);
-      dialog.showModal();
-      const first = dialog.querySelector("textarea, input, button[type=submit]");
-      if (first) first.focus();
-    });
-  }
-  for (const close of root.querySelectorAll("dialog [data-close]")) {
-    close.addEventListener("click", () => close.closest("dialog").close());
-  }
+  setupDialogs(root, null);
   for (const form of root.querySelectorAll("form.rerun-form")) {
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
