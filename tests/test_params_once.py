@@ -50,15 +50,16 @@ def test_a_recorded_command_line_run_converts_each_param_once(conf: Callable[...
     document = json.loads(result.stdout)
     assert document["status"] == "SUCCESS"
     assert document["context"]["params"]["name"] == "ann"
-    assert sorted(conversions) == ["datetime", "str"]  # today's "now" is the run's "now"
+    assert sorted(conversions) == ["str"]  # "when" is the run's logical date, not converted
+    assert document["context"]["params"]["when"] == document["context"]["release"]["logical_date"]
 
 
 def test_converted_params_given_back_to_execute_are_not_converted_again(workflow_from: Callable[..., Any], conversions: list[str]) -> None:
     workflow = workflow_from(WORKFLOW)
     typed = workflow.parameterize({"name": "bo"})
-    assert sorted(conversions) == ["datetime", "str"]
+    assert sorted(conversions) == ["str"]  # "when" is the logical date: nothing to convert
     result = workflow.execute(typed)
     assert result.context["params"]["when"] == typed["when"]
-    assert sorted(conversions) == ["datetime", "str"]
+    assert sorted(conversions) == ["str"]
     workflow.parameterize({"name": "cy"})  # other params are converted
-    assert len(conversions) == 4
+    assert len(conversions) == 2

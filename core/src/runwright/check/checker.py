@@ -32,6 +32,7 @@ from runwright.check.scope import (
     matrix_shape,
     params_shape,
     release_event_shape,
+    release_shape,
     stage_ids,
     stages_shape,
 )
@@ -162,13 +163,19 @@ class Checker:
 
     def check_workflow(self, tc: TemplateCheck, workflow: Any) -> None:
         params = params_shape(workflow.name, workflow.params)
+        # started by another workflow's release (on: release): the upstream is there too
+        release = release_event_shape() if workflow.released_after else release_shape()
+        for name, spec in workflow.params.items():  # a default may use the run's release
+            self.check_value(tc, spec.default, ("params", name, "default"), {"release": release})
         for job_id, job in workflow.jobs.items():
             path = ("jobs", job_id)
             # stage ids may hold ${{ matrix.* }}: known for the first strategies (bounded cost)
             self.combinations = job.strategy.combinations()[:MAX_CHECKED_STRATEGIES] if job.strategy else []
-            base: dict[str, Shape] = {"params": params, "jobs": jobs_shape(workflow.jobs, job_id)}
-            if workflow.released_after:  # started by another workflow's release
-                base["release"] = release_event_shape()
+            base: dict[str, Shape] = {
+                "params": params,
+                "jobs": jobs_shape(workflow.jobs, job_id),
+                "release": release,  # every run has one (models/release.py)
+            }
             self.check_condition(tc, job.if_, (*path, "if"), base)
             names = {**base, "matrix": matrix_shape(job_id, job.strategy)}
             self.walk_stages(tc, job.stage_list, (*path, "stages"), names, {}, workflow)

@@ -12,9 +12,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from runwright.models.release import RELEASE_KEYS
 from runwright.models.stage import STAGE_RECORD_KEYS, Stage
 
-RELEASE_KEYS = ("logical_date", "run_date", "type")
 JOB_RECORD_KEYS = (
     "status",
     "stages",
@@ -34,7 +34,6 @@ BOUND_ELSEWHERE = {
     "case": "inside the branches of a case stage",
     "branch": "inside the branches of a parallel stage",
     "error": "inside catch and finally stages",
-    "release": "in the params of a Schedule's workflows and in workflows with on: release",
 }
 """Where the built-in names that are not everywhere are set (for 'unknown name' messages)."""
 
@@ -165,9 +164,10 @@ UPSTREAM_KEYS = ("workflow", "run_id", "status", "logical_date")
 
 
 def release_event_shape() -> Shape:
-    """``release`` in a workflow started by ``on: {release: [...]}`` (the upstream's release)."""
+    """``release`` in a workflow started by ``on: {release: [...]}``: also the upstream's release."""
     upstream = closed(UPSTREAM_KEYS, "unknown-release-key", "release.upstream")
-    return Shape({"logical_date": ANY, "upstream": upstream}, "unknown-release-key", "release")
+    keys = {key: ANY for key in RELEASE_KEYS}
+    return Shape({**keys, "upstream": upstream}, "unknown-release-key", "release")
 
 
 def bound_shape(keys: tuple[str, ...] | None, name: str) -> Shape:

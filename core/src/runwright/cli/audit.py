@@ -84,9 +84,10 @@ def list_records(
         return
     for r in records:
         ended = r.ended.isoformat(timespec="seconds") if r.ended else "-"
+        took = f"{(r.ended - r.started).total_seconds():.1f}s" if r.ended else "running"
         typer.echo(
-            f"{r.run_id}  {r.workflow}  {r.release.isoformat()}  #{r.attempt}  "
-            f"{r.type.value:<9} {r.status.value:<8} ended {ended}"
+            f"{r.run_id}  {r.workflow}  logical {r.release.isoformat()}  #{r.attempt}  "
+            f"{r.type.value:<9} {r.status.value:<8} took {took:<8} ended {ended}"
         )
 
 

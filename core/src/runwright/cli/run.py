@@ -17,7 +17,6 @@ from runwright.audit import (
     ReleaseStatus,
     make_audit_backend,
     mark_dead_crashed,
-    utc_now,
 )
 from runwright.cli.app import EXIT_FAILED, app, fail_usage
 from runwright.cli.progress import Progress, outcome_note
@@ -54,39 +53,53 @@ def run(
         False, "--dry-run", help="Check params, expressions and uses: without running anything."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Show only the summary, not the stages' output."),
+    logical_date: str | None = typer.Option(
+        None,
+        "--logical-date",
+        help="Run for this date (ISO; without an offset, in the schedule's timezone); default: now.",
+    ),
 ) -> None:
     """Run a workflow. Exit 0 on success, 1 when the run failed, 2 on bad input.
 
-    The run is recorded in the audit store as a manual release (``runwright audit list``).
+    The run is recorded in the audit store as a manual release (``runwright audit list``) for
+    its logical date: ``--logical-date``, else the wall clock. Date params without a default
+    are that date.
     """
+    from runwright.models.release import release_context
+
     params = parse_params(param)
     try:
         workflow = Workflow.from_conf(name, conf)
+        when = workflow.as_logical_date(logical_date) if logical_date else workflow.manual_logical_date()
         if dry_run:
             from runwright.check import check_model
 
             findings = check_model(workflow, workflow.runtime).sorted()
-            outcome = workflow.release(utc_now(), params, mode="dryrun", render_params=False)
+            outcome = workflow.release(when, params, mode="dryrun", render_params=False)
             show_dry_run(outcome, as_json, findings)
             return
-        typed = workflow.parameterize(params)  # bad params: a usage error before any record; the
-        # run takes these converted values as they are (params are converted once per run)
+        release_now = release_context(when, "manual", events=workflow.on)
+        typed = workflow.parameterize(params, release_now)  # bad params: a usage error before any record
+        if not as_json:
+            show_header(
+                workflow, release_now, "--logical-date" if logical_date else "the wall clock", params, typed
+            )
         followers = Followers.of(workflow)  # on: release loops are a usage error too
         audit = optional_audit(workflow)
         if audit is not None:  # runs of this workflow a killed process left RUNNING: CRASHED
             mark_dead_crashed(audit, audit.list(workflow.name, ReleaseStatus.RUNNING))
         if audit is None:
             with Progress(enabled=not (as_json or quiet)) as observer:
-                result = workflow.execute(typed, observer=observer)
-                chained = followers.release(result, utc_now(), None, {"observer": observer})
+                result = workflow.execute(typed, observer=observer, release=release_now)
+                chained = followers.release(result, when, None, {"observer": observer})
             finish(result, as_json, chained)
             return
     except RunwrightError as exc:
         raise fail_usage(str(exc)) from None
     release_and_report(
         workflow,
-        utc_now(),
-        typed,
+        when,
+        typed,  # converted once: the run takes them as they are, for the same logical date
         as_json,
         mode="force",
         release_type="manual",
@@ -94,6 +107,20 @@ def run(
         followers=followers,
         quiet=quiet,
     )
+
+
+def show_header(
+    workflow: Workflow, release: dict[str, Any], source: str, given: dict[str, Any], typed: dict[str, Any]
+) -> None:
+    """The run's logical date and where it came from, and each param that derives from it."""
+    typer.echo(f"{workflow.name}: logical date {release['logical_date'].isoformat()} (from {source})")
+    for name, spec in workflow.params.items():
+        if name in given or spec.type not in ("date", "datetime"):
+            continue
+        value = typed.get(name)
+        shown = value.isoformat() if hasattr(value, "isoformat") else value
+        origin = "the logical date" if spec.default is None else f"its default {spec.default!r}"
+        typer.echo(f"  param {name} = {shown} (from {origin})")
 
 
 def release_and_report(

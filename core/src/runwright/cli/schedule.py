@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import logging
 import signal
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import typer
 
 from runwright.cli.app import EXIT_FAILED, app, fail_usage
 from runwright.cli.run import CONF_OPTION, parse_params
 from runwright.errors import RunwrightError
-
-if TYPE_CHECKING:
-    from runwright.models.events import CronEvent
-    from runwright.models.workflow import Workflow
 
 
 def parse_when(text: str, what: str) -> datetime:
@@ -76,49 +71,6 @@ def scheduler(
             )
 
 
-@dataclass
-class BackfillTarget:
-    """One workflow to backfill on some cron entries; ``template_params`` are a Schedule's."""
-
-    workflow: Workflow
-    events: list[CronEvent]
-    template_params: dict[str, Any] | None = None
-
-
-def backfill_targets(name: str, conf: Path | None) -> tuple[list[BackfillTarget], bool]:
-    """The workflow ``name``, or each workflow of the Schedule ``name``; and whether a Schedule."""
-    from runwright.loader import load_template
-    from runwright.models.schedule import Schedule
-    from runwright.models.workflow import Workflow
-    from runwright.runtime import Runtime
-
-    template = load_template(name, conf, Runtime.default())
-    if isinstance(template, Workflow):
-        if not template.on:
-            raise fail_usage(f"workflow '{name}' has no 'on:' schedule to backfill")
-        return [BackfillTarget(template, list(template.on))], False
-    if not isinstance(template, Schedule):
-        raise fail_usage(f"'{name}' is a {type(template).__name__}: backfill a Workflow or a Schedule")
-    targets = []
-    for item in template.workflows:
-        workflow = Workflow.from_conf(item.name, conf, runtime=template._runtime)
-        events = list(item.on or workflow.on)
-        if not events:
-            raise fail_usage(
-                f"schedule '{name}': workflow '{item.name}' has no 'on:' here or in its template"
-            )
-        targets.append(BackfillTarget(workflow, events, dict(item.params)))
-    return targets, True
-
-
-def read_when(text: str, what: str) -> datetime:
-    """An ISO datetime as typed: naive values stay naive (each cron entry's zone is applied)."""
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        raise fail_usage(f"{what}: expected an ISO datetime, got '{text}'") from None
-
-
 def in_zone(value: datetime, zone: tzinfo) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=zone)
 
@@ -137,64 +89,112 @@ def backfill(
         ..., "--start", help="First logical date (ISO); without an offset, read in the schedule's timezone."
     ),
     end: str = typer.Option(
-        ..., "--end", help="Last logical date (ISO), inclusive; without an offset, as --start."
+        ...,
+        "--end",
+        help="Last logical date (ISO), inclusive; a date alone is the whole day; no offset: as --start.",
     ),
     param: list[str] = typer.Option([], "--param", "-p", help="A param as KEY=VALUE."),
     conf: Path | None = CONF_OPTION,
+    force: bool = typer.Option(False, "--force", help="A new attempt for every tick, even after a success."),
+    only_failed: bool = typer.Option(
+        False,
+        "--only-failed",
+        help="A new attempt only where the last attempt FAILED, CRASHED or was cancelled.",
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print each tick with its params and what would happen; run nothing."
+    ),
+    max_active: int = typer.Option(
+        1, "--max-active", min=1, help="Ticks running at once (in logical-date order)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the ticks as one JSON document."),
 ) -> None:
-    """Release every tick in [start, end] that has no SUCCESS record yet, oldest first.
+    """Release every tick in [start, end], oldest first: each run gets its tick as logical date.
 
-    A Schedule releases each of its workflows at their ticks with the Schedule's params (``-p``
-    values win). Ticks print in the cron entry's timezone, with UTC beside where they differ.
+    By default a tick runs unless an attempt is RUNNING or SUCCESS. A Schedule releases each of
+    its workflows at their ticks with the Schedule's params (``-p`` values win). Ticks print in
+    the cron entry's timezone, with UTC beside where they differ. Ctrl-C cancels the running
+    ticks (recorded CANCEL) and starts no more.
     """
-    from runwright.audit import ReleaseStatus, ReleaseType, make_audit_backend
-    from runwright.schedule.cron import ticks_between
-    from runwright.schedule.release import DataParams, ReleaseMode, release_params
+    import json
+
+    from runwright.audit import make_audit_backend
+    from runwright.engine.context import CancelScope
+    from runwright.loader import load_template
+    from runwright.models.workflow import Workflow
+    from runwright.runtime import Runtime
+    from runwright.schedule.backfill import (
+        backfill_targets,
+        plan_backfill,
+        read_window_end,
+        read_window_start,
+        render_plan,
+        run_backfill,
+    )
 
     try:
-        targets, is_schedule = backfill_targets(name, conf)
+        runtime = Runtime.default()
+        template = load_template(name, conf, runtime)
+        targets = backfill_targets(template, lambda item: Workflow.from_conf(item, conf, runtime=runtime))
+        is_schedule = not isinstance(template, Workflow)
         audit = make_audit_backend(pm=targets[0].workflow.runtime.pm, conf_path=targets[0].workflow.conf_path)
-        first, last = read_when(start, "--start"), read_when(end, "--end")
+        first, last = read_window_start(start), read_window_end(end)
         naive_zones = sorted({e.timezone for t in targets for e in t.events if e.timezone != "UTC"})
-        if (first.tzinfo is None or last.tzinfo is None) and naive_zones:
+        if (first.tzinfo is None or last.tzinfo is None) and naive_zones and not as_json:
             typer.echo(f"naive --start/--end read in {', '.join(naive_zones)} (the cron timezone)")
-        params = parse_params(param)
-        failed = 0
-        for target in targets:
-            workflow = target.workflow
-            by_instant = {  # keyed by the UTC instant: both 01:30s of a clocks-back night are kept
-                t.astimezone(UTC): t
-                for e in target.events
-                for t in ticks_between(
-                    e, in_zone(first, e.zone) - timedelta(microseconds=1), in_zone(last, e.zone)
-                )
-            }
-            ticks = [by_instant[instant] for instant in sorted(by_instant)]
-            label = f"{workflow.name} @ " if is_schedule else ""
-            for tick in ticks:
-                attempts = audit.attempts(workflow.name, tick)
-                if any(a.status is ReleaseStatus.SUCCESS for a in attempts):
-                    typer.echo(f"{label}{with_utc(tick)}: already SUCCESS, skipped")
-                    continue
-                if target.template_params is None:
-                    given = params
-                else:  # the Schedule's expressions are rendered; -p values stay as typed
-                    rendered = release_params(target.template_params, tick, ReleaseType.BACKFILL, workflow)
-                    given = DataParams({**rendered, **params})
-                outcome = workflow.release(
-                    tick,
-                    given,
-                    mode=ReleaseMode.RETRY,  # a new attempt unless one is RUNNING or SUCCESS: atomic
-                    release_type=ReleaseType.BACKFILL,
-                    audit=audit,
-                    render_params=False,  # command-line and rendered values are data
-                )
-                if not outcome.ran:
-                    typer.echo(f"{label}{with_utc(tick)}: {outcome.reason}, skipped")
-                    continue
-                failed += outcome.status != "SUCCESS"
-                typer.echo(f"{label}{with_utc(tick)}: {outcome.status} (run {outcome.run_id})")
+        plan = plan_backfill(
+            targets, first, last, audit, parse_params(param), force=force, only_failed=only_failed
+        )
     except RunwrightError as exc:
         raise fail_usage(str(exc)) from None
-    if failed:
+
+    def label(item: Any) -> str:
+        return f"{item.workflow.name} @ {with_utc(item.tick)}" if is_schedule else with_utc(item.tick)
+
+    if dry_run:
+        render_plan(plan)
+        if as_json:
+            typer.echo(json.dumps({"dry_run": True, "ticks": [item.document() for item in plan]}, indent=2))
+            return
+        for item in plan:
+            shown = json.dumps(item.document()["params"], default=str)
+            typer.echo(f"{label(item)}: would {item.action} ({item.reason}) params {shown}")
+        return
+    if not as_json:
+        for item in plan:
+            if item.action == "skip":
+                typer.echo(f"{label(item)}: {item.reason}, skipped")
+
+    def said(item: Any) -> None:
+        if as_json:
+            return
+        outcome = item.outcome
+        if not outcome.ran:
+            typer.echo(f"{label(item)}: {outcome.reason}, skipped")
+        else:
+            typer.echo(f"{label(item)}: {outcome.status} (run {outcome.run_id}, attempt {outcome.attempt})")
+
+    scope = CancelScope()
+
+    def interrupt(signum: int, frame: Any) -> None:
+        typer.echo(f"received signal {signum}: cancelling the running ticks, starting no more", err=True)
+        scope.cancel(f"backfill interrupted by signal {signum}")
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        done = run_backfill(plan, audit, max_active=max_active, scope=scope, on_done=said)
+    except RunwrightError as exc:
+        raise fail_usage(str(exc)) from None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if as_json:
+        typer.echo(json.dumps({"ticks": [item.document() for item in plan]}, indent=2))
+    left = sum(1 for item in plan if item.action != "skip") - len(done)
+    if scope.cancelled:
+        typer.echo(f"interrupted: {left} tick(s) not started", err=True)
+        raise typer.Exit(EXIT_FAILED)
+    if any(
+        item.outcome is not None and item.outcome.ran and item.outcome.status != "SUCCESS" for item in done
+    ):
         raise typer.Exit(EXIT_FAILED)

@@ -133,6 +133,8 @@ class RunState:
     trigger_chain: tuple[str, ...] = ()
     conf_path: Path | None = None
     previous: dict[str, Any] = field(default_factory=dict)
+    release: dict[str, Any] = field(default_factory=dict)
+    """The run's ``release`` context (models/release.py): a ``trigger:`` child inherits its dates."""
     _tmp_dir: Path | None = None
     _tmp_lock: threading.Lock = field(default_factory=threading.Lock)
     _processes: set[Any] = field(default_factory=set)

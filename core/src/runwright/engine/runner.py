@@ -103,17 +103,21 @@ def run_workflow(
     previous: Mapping[str, Any] | None = None,
     observer: Callable[[dict[str, Any]], None] | None = None,
     release_event: Mapping[str, Any] | None = None,
+    release: Mapping[str, Any] | None = None,
 ) -> Result:
     """Validate params, run the job DAG, return the Result. Bad params raise ParamError.
 
     ``previous`` is an earlier run's ``context["jobs"]``: what succeeded there is reused (rerun).
     ``observer`` receives every trace event (live progress). ``release_event`` is what started
-    a run by ``on: release`` (``${{ release.upstream.* }}``).
+    a run by ``on: release`` (``${{ release.upstream.* }}``). ``release`` is the run's release
+    context (models/release.py); without one the run is a manual one for the wall clock (or,
+    with ``release_event``, an ``event`` one for the upstream's logical date).
     ``executor`` runs jobs without ``runs-on:`` (default ``RUNWRIGHT_EXECUTOR``, else local).
     """
     runtime = workflow.runtime
     settings = runtime.settings
-    typed = workflow.parameterize(params)
+    release = run_release(workflow, params, release, release_event)
+    typed = workflow.parameterize(params, release)
     from runwright.check import check_before_run  # lazy: the checker is not needed to import the engine
 
     check_before_run(workflow, runtime)  # the same errors `runwright validate` prints stop the run
@@ -135,15 +139,14 @@ def run_workflow(
         trace=run_trace,
         scope=run_scope,
         trigger_chain=(*trigger_chain, workflow.name),
+        release=release,
         conf_path=workflow.conf_path,
         previous=dict(previous or {}),
     )
     parallel = max_job_parallel or workflow.max_parallel or settings.max_job_parallel
     started = datetime.now(UTC)
-    run_trace.event("run-start", f"workflow {workflow.name}", params=typed)
-    context: dict[str, Any] = {"params": typed, "jobs": {}}
-    if release_event is not None:
-        context["release"] = dict(release_event)
+    run_trace.event("run-start", f"workflow {workflow.name}", params=typed, release=release)
+    context: dict[str, Any] = {"params": typed, "jobs": {}, "release": release}
     errors: list[dict[str, Any]] = []
     try:
         status = WorkflowRunner(workflow, state, context, errors, parallel, executor).run()
@@ -168,6 +171,30 @@ def run_workflow(
         run_trace.event("warning", f"run_finished hook failed: {type(exc).__name__}: {exc}")
     run_trace.close()
     return result
+
+
+def run_release(
+    workflow: Workflow,
+    params: Mapping[str, Any] | None,
+    release: Mapping[str, Any] | None,
+    release_event: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The run's ``release`` context: the one given, else a manual (or ``on: release``) one."""
+    from runwright.models.release import release_context
+
+    if release is not None:
+        found = dict(release)
+        if release_event is not None and "upstream" in release_event:
+            found.update(type="event", upstream=dict(release_event["upstream"]))
+        return found
+    if release_event is not None:
+        logical_date = release_event["logical_date"]
+        if isinstance(logical_date, str):
+            logical_date = datetime.fromisoformat(logical_date)
+        return release_context(
+            logical_date, "event", events=workflow.on, upstream=release_event.get("upstream")
+        )
+    return release_context(workflow.manual_logical_date(params), "manual", events=workflow.on)
 
 
 def start_workflow(workflow: Workflow, params: Mapping[str, Any] | None = None, **options: Any) -> RunHandle:

@@ -28,7 +28,8 @@ class ParamBase(TemplateModel):
             return self.required
         return not self.has_default()
 
-    def default_value(self) -> Any:
+    def default_value(self, logical_date: datetime | None = None) -> Any:
+        """The value when none is given; ``logical_date`` is the run's (see models/release.py)."""
         return None if self.default is None else self.convert(self.default)
 
     def convert(self, value: Any) -> Any:  # pragma: no cover - every type overrides
@@ -114,12 +115,17 @@ class _ZonedParam(ParamBase):
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    def at_logical_date(self, logical_date: datetime) -> datetime:
+        """The run's logical date, in ``timezone`` when one is set (else in the cron's own)."""
+        return logical_date.astimezone(self.zone) if "timezone" in self.model_fields_set else logical_date
+
 
 class DatetimeParam(_ZonedParam):
     """ISO strings or ``now``; naive values are read in ``timezone`` (default UTC).
 
     The result is always timezone-aware, whatever the host's timezone. Without a default the
-    param defaults to the run's current time.
+    param is the run's logical date (the tick of a scheduled or backfilled run, the wall clock
+    of a plain manual one), in the cron's zone unless ``timezone`` is set.
     """
 
     type: Literal["datetime"] = "datetime"
@@ -127,7 +133,9 @@ class DatetimeParam(_ZonedParam):
     def has_default(self) -> bool:
         return True
 
-    def default_value(self) -> datetime:
+    def default_value(self, logical_date: datetime | None = None) -> datetime:
+        if self.default is None and logical_date is not None:
+            return self.at_logical_date(logical_date)
         return self.convert("now" if self.default is None else self.default)
 
     def convert(self, value: Any) -> datetime:
@@ -147,14 +155,17 @@ class DatetimeParam(_ZonedParam):
 
 
 class DateParam(_ZonedParam):
-    """ISO dates, datetimes or ``today`` (today in ``timezone``). Defaults to today."""
+    """ISO dates, datetimes or ``today`` (today in ``timezone``). Without a default: the date
+    of the run's logical date (in the cron's zone unless ``timezone`` is set)."""
 
     type: Literal["date"] = "date"
 
     def has_default(self) -> bool:
         return True
 
-    def default_value(self) -> date:
+    def default_value(self, logical_date: datetime | None = None) -> date:
+        if self.default is None and logical_date is not None:
+            return self.at_logical_date(logical_date).date()
         return self.convert("today" if self.default is None else self.default)
 
     def convert(self, value: Any) -> date:
@@ -193,7 +204,7 @@ class ArrayParam(ParamBase):
     def has_default(self) -> bool:
         return True
 
-    def default_value(self) -> list[Any]:
+    def default_value(self, logical_date: datetime | None = None) -> list[Any]:
         return self.convert([] if self.default is None else self.default)
 
     def convert(self, value: Any) -> list[Any]:
@@ -213,7 +224,7 @@ class MapParam(ParamBase):
     def has_default(self) -> bool:
         return True
 
-    def default_value(self) -> dict[str, Any]:
+    def default_value(self, logical_date: datetime | None = None) -> dict[str, Any]:
         return self.convert({} if self.default is None else self.default)
 
     def convert(self, value: Any) -> dict[str, Any]:

@@ -66,6 +66,7 @@ class Workflow(TemplateModel):
     _released_after: tuple[str, ...] = PrivateAttr(default=())
     _raw: dict[str, Any] | None = PrivateAttr(default=None)
     _typed: dict[str, Any] | None = PrivateAttr(default=None)  # the last params parameterize() made
+    _typed_for: datetime | None = PrivateAttr(default=None)  # ... for this logical date
 
     @field_validator("on", mode="before")
     @classmethod
@@ -166,15 +167,22 @@ class Workflow(TemplateModel):
 
     # -- params ----------------------------------------------------------------------------
 
-    def parameterize(self, params: Mapping[str, Any] | None) -> dict[str, Any]:
+    def parameterize(
+        self, params: Mapping[str, Any] | None, release: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
         """Validate and convert run-time params; apply defaults; name the param on error.
 
+        ``release`` is the run's release context (models/release.py): a date or datetime param
+        without a default is its logical date, and a default may hold ``${{ release.* }}``.
+        Without one, a plain manual run's: the wall clock.
         A param that is not declared is an error when it looks like a typo of a declared one
         (did you mean), else a warning (``UndeclaredParamWarning``) and it is kept as given: the
         seed passes such values.
         """
         last = self._typed
-        if last is not None and params is not None and params == last:
+        logical_date = release["logical_date"] if release else self.manual_logical_date(params)
+        same_date = logical_date == self._typed_for
+        if last is not None and params is not None and params == last and same_date:
             # what this method returned (the command line checked them, then the release runs
             # them): converted already, so a run converts its params once and keeps one "now"
             return dict(last)
@@ -191,12 +199,36 @@ class Workflow(TemplateModel):
                     raise ParamError(self.name, key, f"is required ({expected}) but was not given")
                 else:
                     given.pop(key, None)
-                    typed[key] = spec.default_value()
+                    typed[key] = self._default(spec, release, logical_date)
             except ValueError as exc:
                 raise ParamError(self.name, key, str(exc)) from None
         typed.update(given)
         self._typed = typed
+        self._typed_for = logical_date
         return dict(typed)
+
+    def _default(self, spec: Any, release: Mapping[str, Any] | None, logical_date: datetime) -> Any:
+        """A param's default: ``${{ release.* }}`` in it rendered, an implicit date the
+        logical date."""
+        if isinstance(spec.default, str) and "${{" in spec.default:  # rendered by the runtime's engine
+            if release is None:
+                from runwright.models.release import release_context
+
+                release = release_context(logical_date, "manual", events=self.on)
+            value = self.runtime.expressions.render(spec.default, {"release": release})
+            return None if value is None else spec.convert(value)
+        return spec.default_value(logical_date)
+
+    def manual_logical_date(self, params: Mapping[str, Any] | None = None) -> datetime:
+        """A plain manual run's logical date: the wall clock, in the cron's zone (else UTC).
+
+        Given back what :meth:`parameterize` returned, the date those params were made for (a
+        run converts its params once and keeps one "now")."""
+        from datetime import UTC
+
+        if params is not None and self._typed_for is not None and params == self._typed:
+            return self._typed_for
+        return datetime.now(UTC).astimezone(self.zone or UTC)
 
     def _check_undeclared(self, given: Mapping[str, Any]) -> None:
         undeclared = [key for key in given if key not in self.params]
@@ -206,6 +238,7 @@ class Workflow(TemplateModel):
         free = {_spelling(name): name for name in self.params if name not in given}
         for key in undeclared:
             from difflib import get_close_matches  # only for an undeclared param
+
             close = get_close_matches(_spelling(str(key)), list(free), n=1, cutoff=0.75)
             if close:
                 meant = free[close[0]]

@@ -34,6 +34,7 @@ from runwright.errors import ExpressionError, RunwrightError
 from runwright.masking import MASK, MASKER, is_secret_name, mask
 from runwright.models.stage import Stage
 from runwright.schedule.heartbeat import HEARTBEATS
+from runwright.templating.engine import has_expression
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -102,17 +103,17 @@ def release_params(
     workflow: Workflow,
     run_date: datetime | None = None,
 ) -> dict[str, Any]:
-    """Render ``${{ release.* }}`` in params: logical_date, run_date, type. The result, like
+    """Render ``${{ release.* }}`` in params (models/release.py: the logical date, the data
+    interval, type, attempt 1, run_date). The result, like
     :class:`DataParams` given, is data and is never rendered again."""
     if isinstance(params, DataParams):
         return DataParams(params)
-    variables = {
-        "release": {
-            "logical_date": logical_date,
-            "run_date": run_date or utc_now(),
-            "type": release_type.value,
-        }
-    }
+    if not any(has_expression(value) or isinstance(value, dict | list) for value in (params or {}).values()):
+        return DataParams(params or {})
+    from runwright.models.release import release_context
+
+    release = release_context(logical_date, release_type.value, events=workflow.on, run_date=run_date)
+    variables = {"release": release}
     return DataParams(workflow.runtime.expressions.render(dict(params or {}), variables))
 
 
@@ -353,13 +354,15 @@ def run_claimed(
 ) -> ReleaseOutcome:
     result: Result | None = None
     try:
+        options = dict(run_options)
+        options.setdefault("release", record_release(workflow, record))
         with HEARTBEATS.beating(backend, record.run_id, heartbeat_seconds):
             result = workflow.execute(
                 params,
                 run_id=record.run_id,
                 parent_run_id=record.parent_run_id,
                 previous=previous,
-                **run_options,
+                **options,
             )
         document = result.to_dict()
         final = record.model_copy(
@@ -397,6 +400,18 @@ def run_claimed(
         attempt=record.attempt,
         result=result,
         record=final,
+    )
+
+
+def record_release(workflow: Workflow, record: ReleaseRecord) -> dict[str, Any]:
+    """The ``release`` context of a claimed release: its tick in the cron's zone, its type and
+    attempt, the data interval from the workflow's ``on:`` entries."""
+    from runwright.models.release import release_context
+
+    zone = workflow.zone
+    logical_date = record.release.astimezone(zone) if zone is not None else record.release
+    return release_context(
+        logical_date, record.type.value, events=workflow.on, attempt=record.attempt, run_date=record.started
     )
 
 

@@ -25,6 +25,7 @@ class TriggerStage(Stage):
     def run(self, ctx: StageContext) -> dict[str, Any]:
         from runwright.engine.result import Status
         from runwright.engine.runner import run_workflow
+        from runwright.models.release import child_release
         from runwright.models.workflow import Workflow
 
         name = str(ctx.render(self.trigger))
@@ -39,6 +40,7 @@ class TriggerStage(Stage):
             parent_run_id=ctx.run.run_id,
             scope=ctx.scope,
             trigger_chain=chain,
+            release=child_release(ctx.run.release, "trigger") if ctx.run.release else None,
         )
         outputs = {
             "run_id": result.run_id,

@@ -46,6 +46,41 @@ class ErrorBody(BaseModel):
 class TriggerBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     params: dict[str, Any] = Field(default_factory=dict, max_length=MAX_PARAMS)
+    logical_date: str | None = Field(
+        None,
+        max_length=64,
+        description="Run for this date (ISO; without an offset, in the schedule's timezone); default now.",
+    )
+
+
+class RerunBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    params: dict[str, Any] = Field(
+        default_factory=dict, max_length=MAX_PARAMS, description="Over the run's own params."
+    )
+    from_failed: bool = Field(
+        True, description="Run only what failed or was cancelled (what succeeded is reused); else all."
+    )
+
+
+class BackfillBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    start: str = Field(max_length=64, description="First logical date (ISO).")
+    end: str = Field(
+        max_length=64, description="Last logical date (ISO), inclusive; a date alone: the whole day."
+    )
+    params: dict[str, Any] = Field(default_factory=dict, max_length=MAX_PARAMS)
+    force: bool = False
+    only_failed: bool = False
+    dry_run: bool = False
+
+
+class BackfillAnswer(BaseModel):
+    workflow: str
+    dry_run: bool
+    ticks: list[dict[str, Any]] = Field(
+        description="Each tick: logical_date, action, reason, params (run_id once claimed)."
+    )
 
 
 class ReleaseBody(BaseModel):
@@ -219,7 +254,8 @@ def api_router(service: RunService) -> APIRouter:
     @router.post("/workflows/{name}/runs", status_code=202, response_model=RunAccepted, tags=["runs"])
     def trigger(name: str, body: TriggerBody | None = None) -> RunAccepted:
         """Check params (422 with the CLI's message), start the run in the background, answer at once."""
-        record = service.trigger(name, (body or TriggerBody()).params)
+        given = body or TriggerBody()
+        record = service.trigger(name, given.params, given.logical_date)
         return RunAccepted(
             run_id=record.run_id,
             workflow=name,
@@ -244,6 +280,28 @@ def api_router(service: RunService) -> APIRouter:
         if answer.get("ran"):
             response.status_code = 202
         return ReleaseAnswer(**answer)
+
+    @router.post(
+        "/workflows/{name}/backfill",
+        response_model=BackfillAnswer,
+        tags=["runs"],
+        responses={202: {"model": BackfillAnswer, "description": "The ticks claimed, running in turn."}},
+    )
+    def backfill(name: str, body: BackfillBody, response: Response) -> BackfillAnswer:
+        """Backfill a workflow or Schedule: 202 with the ticks claimed (run oldest first, one
+        at a time); ``dry_run``: 200 with each tick's params and what would happen."""
+        answer = service.backfill(
+            name,
+            body.start,
+            body.end,
+            body.params,
+            force=body.force,
+            only_failed=body.only_failed,
+            dry_run=body.dry_run,
+        )
+        if not body.dry_run:
+            response.status_code = 202
+        return BackfillAnswer(**answer)
 
     @router.get("/audits", response_model=AuditPage, tags=["runs"])
     def audits(
@@ -272,9 +330,11 @@ def api_router(service: RunService) -> APIRouter:
         return run_view(service.cancel(run_id))
 
     @router.post("/runs/{run_id}/rerun", status_code=202, response_model=RunAccepted, tags=["runs"])
-    def rerun(run_id: str) -> RunAccepted:
-        """Run what failed or was cancelled again (what succeeded is reused), as a new attempt."""
-        record = service.rerun(run_id)
+    def rerun(run_id: str, body: RerunBody | None = None) -> RunAccepted:
+        """Run the run's logical date again as a new attempt: what failed or was cancelled
+        (``from_failed``, what succeeded is reused) or everything; ``params`` over its own."""
+        given = body or RerunBody()
+        record = service.rerun(run_id, given.params, given.from_failed)
         return RunAccepted(
             run_id=record.run_id,
             workflow=record.workflow,

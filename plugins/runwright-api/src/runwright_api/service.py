@@ -254,9 +254,15 @@ class RunService:
 
     # -- starting ------------------------------------------------------------------------
 
-    def check_params(self, workflow: Workflow, params: Mapping[str, Any]) -> None:
+    def check_params(
+        self, workflow: Workflow, params: Mapping[str, Any], logical_date: datetime | None = None
+    ) -> None:
+        """Params as the run would convert them for ``logical_date``; 422 (BadParams) if bad."""
+        from runwright.models.release import release_context
+
+        when = logical_date or workflow.manual_logical_date()
         try:
-            workflow.parameterize(params)
+            workflow.parameterize(params, release_context(when, "manual", events=workflow.on))
         except RunwrightError as exc:
             raise BadParams(str(exc)) from None
 
@@ -288,29 +294,46 @@ class RunService:
         if self.stopping.is_set():
             raise Conflict("the server is shutting down; no new runs are started")
 
-    def trigger(self, name: str, params: Mapping[str, Any]) -> ReleaseRecord:
-        """Check params, claim a manual release now, run it in the background."""
+    def trigger(
+        self, name: str, params: Mapping[str, Any], logical_date: datetime | str | None = None
+    ) -> ReleaseRecord:
+        """Check params, claim a manual release for ``logical_date`` (default now), run it in
+        the background; date params without a default are that date."""
         self._refuse_when_stopping()
         workflow = self.catalog.get(name)
         given = dict(params)
-        self.check_params(workflow, given)
-        record = self._claim(workflow, utc_now(), ReleaseType.MANUAL, given)
+        try:
+            when = workflow.as_logical_date(logical_date) if logical_date else workflow.manual_logical_date()
+        except RunwrightError as exc:
+            raise BadParams(str(exc)) from None
+        self.check_params(workflow, given, when)
+        record = self._claim(workflow, when, ReleaseType.MANUAL, given)
         assert record is not None
         self._start(workflow, record, given, previous=None)
         return record
 
-    def rerun(self, run_id: str) -> ReleaseRecord:
-        """Run only what failed/was cancelled in ``run_id`` again, as a new attempt."""
+    def rerun(
+        self, run_id: str, params: Mapping[str, Any] | None = None, from_failed: bool = True
+    ) -> ReleaseRecord:
+        """Run ``run_id``'s logical date again as a new attempt: only what failed or was
+        cancelled (``from_failed``; what succeeded is reused), else everything. ``params`` go
+        over the run's own (checked like a trigger's)."""
         self._refuse_when_stopping()
         earlier = self.record(run_id)
         if earlier.status is ReleaseStatus.RUNNING:
             raise Conflict(f"run '{run_id}' is still RUNNING; cancel it or wait for it to end")
         workflow = self.catalog.get(earlier.workflow)
-        try:
-            params = replay_params(earlier)  # secrets read again from the environment, never '***'
+        unknown = [key for key in params or {} if key not in workflow.params and key not in earlier.params]
+        if unknown:  # every declared param is given again, so no did-you-mean could catch a typo
+            declared = ", ".join(workflow.params) or "none"
+            raise BadParams(
+                f"workflow '{workflow.name}': param '{unknown[0]}' is not declared (declared: {declared})"
+            )
+        try:  # secrets read again from the environment, never '***'
+            params = replay_params(earlier, DataParams(params or {}))
         except RunwrightError as exc:
             raise BadParams(str(exc)) from None
-        self.check_params(workflow, params)
+        self.check_params(workflow, params, earlier.release)
         record = self._claim(
             workflow,
             earlier.release,
@@ -320,8 +343,102 @@ class RunService:
             unless=BLOCKING_STATUSES,  # never beside a RUNNING attempt, never after a SUCCESS
         )
         assert record is not None
-        self._start(workflow, record, params, previous=earlier.context.get("jobs") or {})
+        previous = (earlier.context.get("jobs") or {}) if from_failed else None
+        self._start(workflow, record, params, previous=previous)
         return record
+
+    def backfill(
+        self,
+        name: str,
+        start: str,
+        end: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        force: bool = False,
+        only_failed: bool = False,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        """Backfill as ``runwright backfill`` does (schedule/backfill.py). A dry run answers the
+        plan; otherwise each tick to run is claimed now and the claims run one after another in
+        logical-date order in the background."""
+        from runwright.loader import load_template
+        from runwright.schedule.backfill import (
+            backfill_targets,
+            plan_backfill,
+            read_window_end,
+            read_window_start,
+            render_plan,
+        )
+        from runwright.schedule.release import claim_release
+
+        try:
+            template = load_template(name, self.catalog.conf_path, self.runtime)
+        except RunwrightError as exc:
+            raise NotFound(str(exc)) from None
+        try:
+            targets = backfill_targets(template, self.catalog.get)
+            first, last = read_window_start(start), read_window_end(end)
+            given = DataParams(params or {})
+            plan = plan_backfill(
+                targets, first, last, self.audit, given, force=force, only_failed=only_failed
+            )
+            for item in plan:  # bad params: 422 before anything is claimed
+                if item.action != "skip":
+                    self.check_params(item.workflow, item.params, item.tick)
+        except NotFound:
+            raise
+        except RunwrightError as exc:
+            raise BadParams(str(exc)) from None
+        if dry_run:
+            render_plan(plan)
+            return {"workflow": name, "dry_run": True, "ticks": [item.document() for item in plan]}
+        self._refuse_when_stopping()
+        claimed = []
+        for item in plan:
+            if item.action == "skip":
+                continue
+            record = new_record(item.workflow, item.tick, ReleaseType.BACKFILL, dict(item.params))
+            won = claim_release(self.audit, record, item.mode)
+            if won is None:
+                item.action, item.reason = "skip", "claimed by another process"
+                continue
+            claimed.append((item, won))
+        if claimed:
+            threading.Thread(
+                target=self._run_backfill, args=(claimed,), name=f"runwright-backfill-{name}", daemon=True
+            ).start()
+        ticks = [
+            {**item.document(), "run_id": record.run_id, "attempt": record.attempt, "status": "RUNNING"}
+            for item, record in claimed
+        ]
+        return {"workflow": name, "dry_run": False, "ticks": ticks}
+
+    def _run_backfill(self, claimed: list[tuple[Any, ReleaseRecord]]) -> None:
+        """Run claimed ticks in turn, oldest first; once the server stops, the rest are
+        recorded CANCEL without running."""
+        for item, record in claimed:
+            if self.stopping.is_set():
+                self.audit.update(
+                    record.model_copy(
+                        update={
+                            "status": ReleaseStatus.CANCEL,
+                            "ended": utc_now(),
+                            "errors": [
+                                {"name": "Cancelled", "message": "the server stopped before this tick ran"}
+                            ],
+                        }
+                    ),
+                    expect_running=True,
+                )
+                continue
+            try:
+                self._start(item.workflow, record, dict(item.params), previous=None)
+            except Conflict:
+                continue
+            active = self.active.get(record.run_id)
+            future = active.future if active is not None else None
+            if future is not None:
+                wait([future])
 
     def release(
         self, name: str, logical_date: datetime, params: Mapping[str, Any], mode: str

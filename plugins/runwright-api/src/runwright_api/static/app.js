@@ -30,8 +30,10 @@ function formParams(form) {
   return params;
 }
 
-function setupRunForms() {
-  for (const button of document.querySelectorAll("[data-open]")) {
+function setupDialogs(root, skip) {
+  // [data-open] buttons open their dialog, [data-close] close it; ``skip`` leaves a part alone
+  for (const button of root.querySelectorAll("[data-open]")) {
+    if (skip && button.closest(skip)) continue;
     button.addEventListener("click", () => {
       const dialog = document.getElementById(button.dataset.open);
       dialog.showModal();
@@ -39,16 +41,54 @@ function setupRunForms() {
       if (first) first.focus();
     });
   }
-  for (const close of document.querySelectorAll("dialog [data-close]")) {
+  for (const close of root.querySelectorAll("dialog [data-close]")) {
+    if (skip && close.closest(skip)) continue;
     close.addEventListener("click", () => close.closest("dialog").close());
   }
+}
+
+function setupRunForms() {
+  setupDialogs(document, "#run");  // the run page's own are set up with its actions
   for (const form of document.querySelectorAll("form.run-form")) {
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       const error = form.querySelector(".form-error");
       error.textContent = "";
       const name = encodeURIComponent(form.dataset.workflow);
-      const answer = await postJSON(`/api/v1/workflows/${name}/runs`, { params: formParams(form) });
+      const body = { params: formParams(form) };
+      const logicalDate = form.querySelector("[data-logical-date]");
+      if (logicalDate && logicalDate.value) body.logical_date = logicalDate.value;
+      const answer = await postJSON(`/api/v1/workflows/${name}/runs`, body);
+      if (answer.ok) { window.location.href = `/runs/${answer.data.run_id}`; return; }
+      error.textContent = explain(answer.data);
+    });
+  }
+}
+
+function changedParams(original, edited) {
+  // only what the person changed: a masked secret left as "***" is read again by the server
+  const changed = {};
+  for (const [key, value] of Object.entries(edited)) {
+    if (JSON.stringify(original[key]) !== JSON.stringify(value)) changed[key] = value;
+  }
+  return changed;
+}
+
+function setupRerunForm(root) {
+  setupDialogs(root, null);
+  for (const form of root.querySelectorAll("form.rerun-form")) {
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const error = form.querySelector(".form-error");
+      error.textContent = "";
+      const text = form.querySelector("#rerun-params");
+      let edited;
+      try { edited = JSON.parse(text.value || "{}"); } catch (e) { error.textContent = "params: not valid JSON"; return; }
+      const body = {
+        params: changedParams(JSON.parse(text.dataset.original || "{}"), edited),
+        from_failed: form.querySelector("#rerun-from-failed").checked,
+      };
+      const answer = await postJSON(`/api/v1/runs/${form.dataset.run}/rerun`, body);
       if (answer.ok) { window.location.href = `/runs/${answer.data.run_id}`; return; }
       error.textContent = explain(answer.data);
     });
@@ -56,6 +96,7 @@ function setupRunForms() {
 }
 
 function setupRunActions(root) {
+  setupRerunForm(root);
   for (const button of root.querySelectorAll("[data-action]")) {
     button.addEventListener("click", async () => {
       button.disabled = true;
