@@ -79,3 +79,33 @@ def test_the_summary_marks_where_it_cut_a_long_output(conf: Callable[..., Path])
     assert len(line) < 400
     full = run_cli("run", "big", "--conf", str(folder), "--json")
     assert json.loads(full.stdout)["context"]["jobs"]["j"]["stages"]["out"]["outputs"]["data"] == "x" * 1000
+
+
+def test_runs_lists_recent_runs_with_logical_date_duration_and_error(conf: Callable[..., Path]) -> None:
+    folder = conf("""
+    good:
+      type: Workflow
+      jobs: {j: {stages: [{id: s, echo: hi}]}}
+    bad:
+      type: Workflow
+      jobs: {j: {stages: [{id: s, bash: "exit 7"}]}}
+    """)
+    assert run_cli("run", "good", "--conf", str(folder)).returncode == 0
+    assert run_cli("run", "bad", "--conf", str(folder)).returncode == 1
+    listed = run_cli("runs", "--conf", str(folder), "--json")
+    assert listed.returncode == 0, listed.stderr
+    rows = json.loads(listed.stdout)
+    assert [row["workflow"] for row in rows] == ["bad", "good"]  # newest first
+    bad, good = rows
+    assert bad["status"] == "FAILED" and "exited with code 7" in bad["error"]
+    assert good["status"] == "SUCCESS" and good["error"] is None and good["seconds"] >= 0
+    assert good["logical_date"] and good["type"] == "manual"
+    only_failed = json.loads(run_cli("runs", "--conf", str(folder), "--json", "--status", "failed").stdout)
+    assert [row["workflow"] for row in only_failed] == ["bad"]
+    one = json.loads(run_cli("runs", "--conf", str(folder), "--json", "-w", "good").stdout)
+    assert [row["workflow"] for row in one] == ["good"]
+    text = run_cli("runs", "--conf", str(folder)).stdout.splitlines()
+    assert text[0].split() == ["RUN", "WORKFLOW", "LOGICAL", "DATE", "TYPE", "STATUS", "STARTED", "DURATION"]
+    assert "exited with code 7" in text[1] and text[1].split()[1] == "bad"
+    wrong = run_cli("runs", "--conf", str(folder), "--status", "DONE")
+    assert wrong.returncode == 2 and "unknown status 'DONE'" in wrong.stderr

@@ -50,6 +50,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Release every tick in [start, end] that has no SUCCESS record yet, oldest first.",
     ),
     "audit": ("runwright.cli.audit", "Look at release records in the audit store."),
+    "runs": (
+        "runwright.cli.history",
+        "Recent runs, newest first: logical date, status, start, duration and the error that ended it.",
+    ),
     "list": ("runwright.cli.workflows", "List the workflows with their next tick, last run status and tags."),
 }
 
