@@ -1,0 +1,105 @@
+"""``retry-crashed: true``: a tick whose run was killed is retried exactly once by the restarted
+scheduler, whoever marked the dead run CRASHED first (the scheduler, ``audit list``, ``audit
+show`` or ``run``), on every store."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from runwright.audit import AuditBackend, ReleaseStatus
+
+from tests.conftest import REPO, run_cli, wait_for_file
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+TICK = T0 + timedelta(minutes=1)
+CRASHY = """
+crashy:
+  type: Workflow
+  on: [{{cronjob: "* * * * *", retry-crashed: true}}]
+  jobs:
+    j:
+      stages:
+        - id: s
+          bash: |
+            echo "$RUNWRIGHT_RUN_ID" >> {log}
+            [ -e {allow} ] || {{ echo $$ > {started}.pid; touch {started}; exec sleep 60; }}
+"""
+WINDOW = (
+    "--simulate-from", (T0 + timedelta(seconds=30)).isoformat(),
+    "--until", (T0 + timedelta(minutes=1, seconds=30)).isoformat(),
+    "--heartbeat-seconds", "0.2",
+)  # fmt: skip
+
+
+@pytest.fixture
+def store(audit_url: str, monkeypatch: pytest.MonkeyPatch, open_backend) -> AuditBackend:
+    monkeypatch.setenv("RUNWRIGHT_AUDIT_URL", audit_url)
+    return open_backend(audit_url)
+
+
+def scheduler(folder: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "runwright", "scheduler", "--conf", str(folder), *WINDOW],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ), cwd=REPO,
+    )  # fmt: skip
+
+
+def kill_scheduler_mid_run(folder: Path, started: Path, store: AuditBackend) -> str:
+    """Start a scheduler, SIGKILL it while the tick's run is RUNNING; the run id it left."""
+    victim = scheduler(folder)
+    try:
+        assert wait_for_file(started, timeout=60), victim.stderr.read() if victim.poll() is not None else ""
+        [running] = store.list(workflow="crashy")
+        assert running.status is ReleaseStatus.RUNNING and running.pid == victim.pid
+    finally:
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=10)
+        stage = Path(f"{started}.pid")
+        if stage.exists():  # the stage's sleep, should it outlive its scheduler
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(stage.read_text().strip()), signal.SIGKILL)
+    return running.run_id
+
+
+MARKERS: dict[str, Callable[[str, Path], list[str]]] = {
+    "audit list": lambda run_id, folder: ["audit", "list", "--json"],
+    "audit show": lambda run_id, folder: ["audit", "show", run_id],
+    "run": lambda run_id, folder: ["run", "crashy", "--conf", str(folder)],
+}
+
+
+@pytest.mark.parametrize("marker", list(MARKERS))
+def test_a_tick_marked_crashed_by_another_command_is_retried_once_by_the_restarted_scheduler(
+    store: AuditBackend, conf: Callable[..., Path], tmp_path: Path, marker: str
+) -> None:
+    log, allow, started = tmp_path / "runs.log", tmp_path / "allow", tmp_path / "started"
+    folder = conf(CRASHY.format(log=log, allow=allow, started=started))
+    killed = kill_scheduler_mid_run(folder, started, store)
+    allow.touch()
+
+    marked = run_cli(*MARKERS[marker](killed, folder))
+    assert marked.returncode == 0, marked.stderr
+    assert store.get(killed).status is ReleaseStatus.CRASHED  # type: ignore[union-attr]
+
+    restarted = [scheduler(folder), scheduler(folder)]  # two at once: still one retry
+    for process in restarted:
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+    attempts = store.attempts("crashy", TICK)
+    assert [(a.attempt, a.status.value) for a in attempts] == [(1, "CRASHED"), (2, "SUCCESS")]
+    assert attempts[1].parent_run_id == killed
+    assert attempts[1].type.value == "scheduled"
+    assert log.read_text().split()[:1] + log.read_text().split()[-1:] == [killed, attempts[1].run_id]
+
+    again = scheduler(folder)  # a later start: the tick was retried, it is not retried again
+    _, err = again.communicate(timeout=120)
+    assert again.returncode == 0, err
+    assert len(store.attempts("crashy", TICK)) == 2
