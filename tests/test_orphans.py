@@ -1,0 +1,105 @@
+"""A SIGKILLed ``runwright run`` leaves none of its stages' processes running: bash and what it
+started (``setsid`` ones too), ``Popen`` children of a ``run:`` stage, the ``isolation: process``
+child and its children are all gone shortly after the runner."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO, run_cli, wait_for_file
+from tests.test_stopping import kill_leftovers, processes_with, sleep_marker, wait_until
+
+GONE_WITHIN_SECONDS = 10
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in {"Z", "X"}
+
+
+def test_a_sigkilled_run_leaves_no_stage_process_running(conf, tmp_path: Path) -> None:
+    marks = {name: sleep_marker() for name in ("setsid", "plain", "popen", "isolated")}
+    ready = {name: tmp_path / f"{name}.ready" for name in ("bash", "popen", "isolated")}
+    isolated_pid = tmp_path / "isolated.pid"
+    folder = conf(f"""
+    busy:
+      type: Workflow
+      jobs:
+        shell:
+          stages:
+            - id: s
+              bash: |
+                ( setsid sleep {marks["setsid"]} > /dev/null 2>&1 & )
+                touch {ready["bash"]}
+                sleep {marks["plain"]}
+        python:
+          stages:
+            - id: s
+              run: |
+                import pathlib, subprocess, time
+                subprocess.Popen(['sleep', '{marks["popen"]}'])
+                pathlib.Path({str(ready["popen"])!r}).touch()
+                time.sleep(300)
+        isolated:
+          stages:
+            - id: s
+              isolation: process
+              run: |
+                import os, pathlib, subprocess, time
+                subprocess.Popen(['sleep', '{marks["isolated"]}'], start_new_session=True)
+                pathlib.Path({str(isolated_pid)!r}).write_text(str(os.getpid()))
+                pathlib.Path({str(ready["isolated"])!r}).touch()
+                time.sleep(300)
+    """)
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "runwright", "run", "busy", "--conf", str(folder)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO, env=dict(os.environ),
+    )  # fmt: skip
+    try:
+        for name, path in ready.items():
+            assert wait_for_file(path, timeout=60), (name, runner.poll(), runner.poll() is not None and runner.stderr)
+        assert all(processes_with(mark) for mark in marks.values())  # all started and running
+        child = int(isolated_pid.read_text())
+        assert alive(child)
+
+        runner.send_signal(signal.SIGKILL)
+        runner.wait(timeout=10)
+
+        assert wait_until(lambda: not any(processes_with(mark) for mark in marks.values()), GONE_WITHIN_SECONDS), {
+            name: processes_with(mark) for name, mark in marks.items()
+        }
+        assert wait_until(lambda: not alive(child), GONE_WITHIN_SECONDS)
+    finally:
+        runner.kill()
+        runner.wait(timeout=10)
+        for mark in marks.values():
+            kill_leftovers(mark)
+
+
+def test_what_a_finished_stage_left_running_is_left_alone(conf, tmp_path: Path) -> None:
+    """Only stages still running when their runner dies are ended: a process a finished stage
+    started on purpose (``nohup ... &``) keeps running after a run that ended normally."""
+    mark = sleep_marker()
+    folder = conf(f"""
+    daemon:
+      type: Workflow
+      jobs:
+        j:
+          stages:
+            - id: s
+              bash: 'nohup sleep {mark} > /dev/null 2>&1 &'
+    """)
+    try:
+        ran = run_cli("run", "daemon", "--conf", str(folder))
+        assert ran.returncode == 0, ran.stderr
+        assert wait_until(lambda: bool(processes_with(mark)), 5)
+        assert not wait_until(lambda: not processes_with(mark), 2)  # still there after the runner's exit
+    finally:
+        kill_leftovers(mark)
