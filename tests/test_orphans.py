@@ -64,7 +64,7 @@ def test_a_sigkilled_run_leaves_no_stage_process_running(conf, tmp_path: Path) -
     )  # fmt: skip
     try:
         for name, path in ready.items():
-            assert wait_for_file(path, timeout=60), (name, runner.poll(), runner.poll() is not None and runner.stderr)
+            assert wait_for_file(path, timeout=60), f"stage {name} never started (runner: {runner.poll()})"
         assert all(processes_with(mark) for mark in marks.values())  # all started and running
         child = int(isolated_pid.read_text())
         assert alive(child)
@@ -72,9 +72,9 @@ def test_a_sigkilled_run_leaves_no_stage_process_running(conf, tmp_path: Path) -
         runner.send_signal(signal.SIGKILL)
         runner.wait(timeout=10)
 
-        assert wait_until(lambda: not any(processes_with(mark) for mark in marks.values()), GONE_WITHIN_SECONDS), {
-            name: processes_with(mark) for name, mark in marks.items()
-        }
+        assert wait_until(
+            lambda: not any(processes_with(mark) for mark in marks.values()), GONE_WITHIN_SECONDS
+        ), {name: processes_with(mark) for name, mark in marks.items()}
         assert wait_until(lambda: not alive(child), GONE_WITHIN_SECONDS)
     finally:
         runner.kill()

@@ -54,9 +54,13 @@ def _process_table() -> dict[int, tuple[int, int, int, str, int]]:
 
 def _stat_fields(pid: int | str) -> tuple[int, int, int, str, int] | None:
     try:
-        text = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
-        fields = text.rsplit(")", 1)[1].split()
-        return int(fields[1]), int(fields[2]), int(fields[3]), fields[0], int(fields[19])
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
+        try:
+            text = os.read(fd, 4096)
+        finally:
+            os.close(fd)
+        fields = text.rsplit(b")", 1)[1].split()
+        return int(fields[1]), int(fields[2]), int(fields[3]), fields[0].decode(), int(fields[19])
     except (OSError, IndexError, ValueError):
         return None
 
@@ -244,7 +248,7 @@ class Watchdog:
                 ],
                 setsid=True,
             )
-        except OSError:
+        except (OSError, NotImplementedError):  # no POSIX_SPAWN_SETSID in this libc
             os.close(write_fd)
             return False
         finally:
