@@ -103,3 +103,24 @@ def test_what_a_finished_stage_left_running_is_left_alone(conf, tmp_path: Path) 
         assert not wait_until(lambda: not processes_with(mark), 2)  # still there after the runner's exit
     finally:
         kill_leftovers(mark)
+
+
+def test_the_watchdog_never_stops_a_process_that_reuses_a_registered_pid() -> None:
+    """A root is registered with its start time: another process with that pid is spared."""
+    from runwright.engine.process_tree import _Registry, start_time
+
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        started = start_time(sleeper.pid)
+        assert started is not None
+        reused = _Registry()
+        reused.feed(f"+ stage - {sleeper.pid} {started - 1}\n".encode())
+        reused.stop_all()
+        assert sleeper.poll() is None  # not the process that was registered: left alone
+        registered = _Registry()
+        registered.feed(f"+ stage - {sleeper.pid} {started}\n".encode())
+        registered.stop_all()
+        assert sleeper.wait(timeout=10) == -signal.SIGTERM
+    finally:
+        sleeper.kill()
+        sleeper.wait()

@@ -4,7 +4,6 @@ show`` or ``run``), on every store."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -17,21 +16,10 @@ import pytest
 from runwright.audit import AuditBackend, ReleaseStatus
 
 from tests.conftest import REPO, run_cli, wait_for_file
+from tests.test_scheduler_processes import CRASHY
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 TICK = T0 + timedelta(minutes=1)
-CRASHY = """
-crashy:
-  type: Workflow
-  on: [{{cronjob: "* * * * *", retry-crashed: true}}]
-  jobs:
-    j:
-      stages:
-        - id: s
-          bash: |
-            echo "$RUNWRIGHT_RUN_ID" >> {log}
-            [ -e {allow} ] || {{ echo $$ > {started}.pid; touch {started}; exec sleep 60; }}
-"""
 WINDOW = (
     "--simulate-from", (T0 + timedelta(seconds=30)).isoformat(),
     "--until", (T0 + timedelta(minutes=1, seconds=30)).isoformat(),
@@ -60,12 +48,8 @@ def kill_scheduler_mid_run(folder: Path, started: Path, store: AuditBackend) -> 
         [running] = store.list(workflow="crashy")
         assert running.status is ReleaseStatus.RUNNING and running.pid == victim.pid
     finally:
-        victim.send_signal(signal.SIGKILL)
+        victim.send_signal(signal.SIGKILL)  # its stage's sleep ends with it (its watchdog)
         victim.wait(timeout=10)
-        stage = Path(f"{started}.pid")
-        if stage.exists():  # the stage's sleep, should it outlive its scheduler
-            with contextlib.suppress(ProcessLookupError, ValueError):
-                os.kill(int(stage.read_text().strip()), signal.SIGKILL)
     return running.run_id
 
 
