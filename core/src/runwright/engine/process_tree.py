@@ -25,9 +25,7 @@ import signal
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterable
-from pathlib import Path
 
 TERMINATE_GRACE_SECONDS = 1.0
 """How long processes get between SIGTERM and SIGKILL."""
@@ -43,23 +41,29 @@ WATCHDOG_POLL_SECONDS = 0.2
 def _process_table() -> dict[int, tuple[int, int, int, str, int]]:
     """``pid -> (ppid, pgid, sid, state, start time)`` for every process in ``/proc``."""
     table: dict[int, tuple[int, int, int, str, int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
             continue
-        fields = _stat_fields(entry.name)
+        fields = _stat_fields(name)
         if fields is not None:
-            table[int(entry.name)] = fields
+            table[int(name)] = fields
     return table
+
+
+def _read_proc(pid: int | str, name: str) -> bytes:
+    fd = os.open(f"/proc/{pid}/{name}", os.O_RDONLY)
+    try:
+        chunks = [os.read(fd, 65536)]
+        while name == "environ" and chunks[-1]:  # an environment can be longer than one read
+            chunks.append(os.read(fd, 65536))
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def _stat_fields(pid: int | str) -> tuple[int, int, int, str, int] | None:
     try:
-        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
-        try:
-            text = os.read(fd, 4096)
-        finally:
-            os.close(fd)
-        fields = text.rsplit(b")", 1)[1].split()
+        fields = _read_proc(pid, "stat").rsplit(b")", 1)[1].split()
         return int(fields[1]), int(fields[2]), int(fields[3]), fields[0].decode(), int(fields[19])
     except (OSError, IndexError, ValueError):
         return None
@@ -74,7 +78,7 @@ def start_time(pid: int) -> int | None:
 
 def _carries_mark(pid: int, needles: set[bytes]) -> bool:
     try:
-        return not needles.isdisjoint(Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"))
+        return not needles.isdisjoint(_read_proc(pid, "environ").split(b"\0"))
     except OSError:
         return False
 
@@ -284,6 +288,8 @@ WATCHDOG = Watchdog()
 
 
 def new_stage_key() -> str:
+    import uuid  # not in the watchdog, which never makes one
+
     return uuid.uuid4().hex
 
 
