@@ -24,6 +24,18 @@ def alive(pid: int) -> bool:
     return state not in {"Z", "X"}
 
 
+def shell_job(marks: dict[str, str], ready: Path) -> str:
+    """A job (YAML at the indent of ``conf``'s templates) whose bash stage starts a ``setsid``
+    sleep and a plain one, each with its marker, touching ``ready`` in between."""
+    return f"""        shell:
+          stages:
+            - id: s
+              bash: |
+                ( setsid sleep {marks["setsid"]} > /dev/null 2>&1 & )
+                touch {ready}
+                sleep {marks["plain"]}"""
+
+
 def test_a_sigkilled_run_leaves_no_stage_process_running(conf, tmp_path: Path) -> None:
     marks = {name: sleep_marker() for name in ("setsid", "plain", "popen", "isolated")}
     ready = {name: tmp_path / f"{name}.ready" for name in ("bash", "popen", "isolated")}
@@ -32,13 +44,7 @@ def test_a_sigkilled_run_leaves_no_stage_process_running(conf, tmp_path: Path) -
     busy:
       type: Workflow
       jobs:
-        shell:
-          stages:
-            - id: s
-              bash: |
-                ( setsid sleep {marks["setsid"]} > /dev/null 2>&1 & )
-                touch {ready["bash"]}
-                sleep {marks["plain"]}
+{shell_job(marks, ready["bash"])}
         python:
           stages:
             - id: s
@@ -124,3 +130,65 @@ def test_the_watchdog_never_stops_a_process_that_reuses_a_registered_pid() -> No
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def watchdog_of(pid: int) -> int | None:
+    """The watchdog process ``pid`` started (a child running ``process_tree.py``)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat[1]) == pid and b"process_tree.py" in cmdline:
+            return int(entry.name)
+    return None
+
+
+def test_stages_of_a_runner_killed_with_its_watchdog_are_stopped_at_the_next_start(
+    conf, tmp_path: Path
+) -> None:
+    """The second line: the run's folder names its running stages' marks, and the next runwright
+    start, which removes a dead process's run folders, first stops what carries those marks."""
+    marks = {name: sleep_marker() for name in ("setsid", "plain")}
+    ready = tmp_path / "ready"
+    folder = conf(f"""
+    busy:
+      type: Workflow
+      jobs:
+{shell_job(marks, ready)}
+    quick:
+      type: Workflow
+      jobs:
+        j: {{stages: [{{id: s, echo: quick}}]}}
+    """)
+    temp_root = tmp_path / "tmp"
+    temp_root.mkdir()
+    env = {**os.environ, "TMPDIR": str(temp_root)}
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "runwright", "run", "busy", "--conf", str(folder)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO, env=env,
+    )  # fmt: skip
+    try:
+        assert wait_for_file(ready, timeout=60)
+        watchdog = watchdog_of(runner.pid)
+        assert watchdog is not None
+        os.kill(watchdog, signal.SIGKILL)
+        assert wait_until(lambda: not alive(watchdog), 10)
+        runner.send_signal(signal.SIGKILL)
+        runner.wait(timeout=10)
+        assert all(processes_with(mark) for mark in marks.values())  # nothing left to stop them yet
+
+        ran = run_cli("run", "quick", "--conf", str(folder), env={"TMPDIR": str(temp_root)})
+        assert ran.returncode == 0, ran.stderr
+        assert wait_until(
+            lambda: not any(processes_with(mark) for mark in marks.values()), GONE_WITHIN_SECONDS
+        )
+        assert not list(temp_root.glob("runwright-*"))
+    finally:
+        runner.kill()
+        runner.wait(timeout=10)
+        for mark in marks.values():
+            kill_leftovers(mark)

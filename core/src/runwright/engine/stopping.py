@@ -77,25 +77,29 @@ def run_stage_process(
     """Run one child of a stage until it ends, or stop it (and all it started) on cancel/deadline.
 
     The child gets its own session and a unique :data:`STAGE_MARK_VARIABLE`, so a stop finds its
-    descendants, the sessions it made and the orphans it left. Its stdout/stderr are read line
-    by line, into the trace as ``stdout``/``stderr`` events unless ``echo`` is false.
+    descendants, the sessions it made and the orphans it left. While it runs, the mark and its
+    pid are with this process's watchdog, and the mark is in the run's folder
+    (:meth:`runwright.engine.context.RunState.stage_mark_recorded`): a SIGKILL of this process
+    does not leave them running. Its stdout/stderr are read line by line, into the trace as
+    ``stdout``/``stderr`` events unless ``echo`` is false.
     """
     mark = env[STAGE_MARK_VARIABLE] = uuid.uuid4().hex
-    process = subprocess.Popen(  # noqa: S603 - argv chosen by the stage kind, never a shell string
-        command,
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    WATCHDOG.register(mark, mark, [process.pid])  # stopped should this process die
-    try:
-        return _follow_stage_process(process, mark, ctx, echo)
-    finally:
-        WATCHDOG.unregister(mark)
+    with ctx.run.stage_mark_recorded(mark):  # a later start stops it, should all else fail
+        process = subprocess.Popen(  # noqa: S603 - argv chosen by the stage kind, never a shell string
+            command,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        WATCHDOG.register(mark, mark, [process.pid])  # stopped should this process die
+        try:
+            return _follow_stage_process(process, mark, ctx, echo)
+        finally:
+            WATCHDOG.unregister(mark)
 
 
 def _follow_stage_process(
