@@ -2,8 +2,9 @@
 
 It keeps a heap of (next tick, entry), so one wake-up only looks at what is due. It sleeps
 until the next due tick (never a busy loop), reloads templates whose files changed, marks
-releases left RUNNING by a dead process as CRASHED (re-releasing them where the entry allows),
-and stops cleanly: running releases finish, or are cancelled and recorded CANCEL.
+releases left RUNNING by a dead process as CRASHED and, at start, retries each crashed tick once
+where the entry allows (whoever marked it), and stops cleanly: running releases finish, or are
+cancelled and recorded CANCEL.
 """
 
 from __future__ import annotations
