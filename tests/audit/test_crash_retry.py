@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from runwright.audit import AuditBackend, ReleaseStatus
+from runwright.audit import AuditBackend, ReleaseRecord, ReleaseStatus
 
 from tests.conftest import REPO, run_cli, wait_for_file
 from tests.test_scheduler_processes import CRASHY
@@ -87,3 +87,36 @@ def test_a_tick_marked_crashed_by_another_command_is_retried_once_by_the_restart
     _, err = again.communicate(timeout=120)
     assert again.returncode == 0, err
     assert len(store.attempts("crashy", TICK)) == 2
+
+
+def crashed_record(run_id: str, **fields) -> ReleaseRecord:
+    record = ReleaseRecord(
+        **{"workflow": "crashy", "release": TICK, "type": "scheduled", "run_id": run_id, **fields}
+    )
+    return record.model_copy(update={"status": ReleaseStatus.CRASHED})
+
+
+def test_what_the_scheduler_retries_is_the_latest_crashed_attempt_of_a_scheduled_tick(
+    store: AuditBackend, conf: Callable[..., Path], tmp_path: Path
+) -> None:
+    """A tick whose crashed attempt was followed by another (a rerun that FAILED) is not retried,
+    nor a crashed manual run; a crashed scheduled tick is, once."""
+    from runwright.schedule.clock import SimulatedClock
+    from runwright.schedule.scheduler import Scheduler
+
+    folder = conf(CRASHY.format(log=tmp_path / "log", allow=tmp_path, started=tmp_path / "s"))
+    rerun_failed = TICK - timedelta(minutes=1)
+    assert store.claim(crashed_record("old-crash", release=rerun_failed))
+    failed = crashed_record("old-rerun", release=rerun_failed, attempt=2, type="rerun")
+    assert store.claim(failed.model_copy(update={"status": ReleaseStatus.FAILED}))
+    assert store.claim(crashed_record("manual-crash", release=TICK - timedelta(minutes=2), type="manual"))
+    assert store.claim(crashed_record("tick-crash"))
+
+    scheduler = Scheduler(folder, audit=store, clock=SimulatedClock(TICK), heartbeat_seconds=0.2)
+    scheduler.load(report=False)
+    retried = scheduler.recover()
+    assert [(o.logical_date, o.attempt, o.status) for o in retried] == [(TICK, 2, "SUCCESS")]
+    assert store.attempts("crashy", TICK)[1].parent_run_id == "tick-crash"
+    assert len(store.attempts("crashy", rerun_failed)) == 2
+    assert len(store.attempts("crashy", TICK - timedelta(minutes=2))) == 1
+    assert scheduler.recover() == []  # retried once: a second start finds nothing to do
