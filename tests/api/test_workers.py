@@ -96,6 +96,38 @@ def test_a_killed_worker_marks_its_run_crashed_and_a_new_worker_takes_over(tmp_p
         stop_server(running)
 
 
+def test_a_killed_worker_leaves_none_of_its_stage_processes_running(tmp_path: Path) -> None:
+    """The stage's bash, its plain child and its ``setsid`` child end with the SIGKILLed worker."""
+    daemon_pid = tmp_path / "setsid.pid"
+    conf_text = PID_CONF.replace(
+        "        - id: pid\n          bash: '",
+        f"        - id: pid\n          bash: '( setsid bash -c \"echo \\$$ > {daemon_pid}; exec sleep 300\" & ); ",
+    )
+    running = start_server(tmp_path, extra_args=("--workers", "1"), conf_text=conf_text)
+    marker = tmp_path / "pids"
+    stage_pid = setsid_pid = 0
+    try:
+        run_id, worker_pid, stage_pid = start_a_long_run(running, marker)
+        deadline = time.monotonic() + 30
+        while not daemon_pid.exists() or not daemon_pid.read_text().strip():
+            assert time.monotonic() < deadline, "the setsid child never started"
+            time.sleep(0.05)
+        setsid_pid = int(daemon_pid.read_text())
+        assert not is_gone(stage_pid) and not is_gone(setsid_pid)
+        os.kill(worker_pid, signal.SIGKILL)
+
+        deadline = time.monotonic() + 10
+        while not (is_gone(stage_pid) and is_gone(setsid_pid)):
+            assert time.monotonic() < deadline, "a stage process outlived its worker"
+            time.sleep(0.1)
+        assert running.wait_status(run_id)["status"] == "CRASHED"
+    finally:
+        stop_server(running)
+        for pid in (stage_pid, setsid_pid):  # should the test fail, nothing outlives it
+            if pid and not is_gone(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
 def test_a_worker_that_cannot_start_says_why(tmp_path: Path) -> None:
     with pytest.raises(WorkersUnavailable) as raised:
         WorkerPool(

@@ -9,7 +9,8 @@ import tempfile
 import threading
 import time
 from collections import ChainMap
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -66,17 +67,19 @@ class CancelScope:
 
 RUN_DIR_PREFIX = "runwright-"
 OWNER_FILE = ".owner"
+STAGE_MARKS_FOLDER = ".stage-marks"
+"""In a run folder: one empty file per running stage process, named by its
+``RUNWRIGHT_STAGE_MARK``, so a later start can stop what a killed process left running."""
 _OWNER_IN_NAME = re.compile(r"-pid(\d+)-")
 
 
 def process_start_time(pid: int) -> str:
     """The process's start time in clock ticks since boot ("" when unknown): with the pid it
     names one process even after the pid is reused."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
-    except OSError:
-        return ""
-    return stat.rsplit(")", 1)[-1].split()[19]
+    from runwright.engine.process_tree import start_time  # the stdlib-only reader of /proc
+
+    started = start_time(pid)
+    return "" if started is None else str(started)
 
 
 def _owner_alive(pid: int, start_time: str) -> bool:
@@ -116,9 +119,23 @@ def sweep_stale_run_dirs(temp_root: Path | None = None) -> list[Path]:
         pid, start_time = int(owner[0]), (owner[1] if len(owner) > 1 else "")
         if pid == os.getpid() or _owner_alive(pid, start_time):
             continue
+        stop_marked_processes(folder)
         shutil.rmtree(folder, ignore_errors=True)
         removed.append(folder)
     return removed
+
+
+def stop_marked_processes(folder: Path) -> None:
+    """Stop the processes of the stages a dead process was running in ``folder`` (found by the
+    marks it recorded; normally its watchdog has stopped them already)."""
+    try:
+        marks = [entry.name for entry in (folder / STAGE_MARKS_FOLDER).iterdir()]
+    except OSError:
+        return
+    if marks:
+        from runwright.engine.process_tree import stop_processes
+
+        stop_processes([], marks)
 
 
 @dataclass
@@ -152,6 +169,17 @@ class RunState:
                 (folder / OWNER_FILE).write_text(f"{pid} {process_start_time(pid)}\n", encoding="utf-8")
                 self._tmp_dir = folder
             return self._tmp_dir
+
+    @contextmanager
+    def stage_mark_recorded(self, mark: str) -> Iterator[None]:
+        """Record ``mark`` in this run's folder while a stage process carrying it runs."""
+        marks = self.tmp_dir() / STAGE_MARKS_FOLDER
+        marks.mkdir(exist_ok=True)
+        (marks / mark).touch()
+        try:
+            yield
+        finally:
+            (marks / mark).unlink(missing_ok=True)
 
     def cleanup(self) -> None:
         if self._tmp_dir is not None:

@@ -6,28 +6,40 @@ When the stage's scope is cancelled (Ctrl-C, SIGTERM, fail-fast) or its deadline
 1. the processes the worker started are stopped (SIGTERM, then SIGKILL after
    :data:`TERMINATE_GRACE_SECONDS`), with their descendants, the process groups and sessions they
    lead, and any process carrying the stage's marker in its environment. ``subprocess`` is
-   watched for the worker thread (:func:`track_processes`); the tree is read from ``/proc``.
+   watched for the worker thread (:func:`track_processes`); the tree is read from ``/proc``
+   (:mod:`runwright.engine.process_tree`).
 2. :class:`StageInterrupted` is raised in the worker thread (``PyThreadState_SetAsyncExc``),
    repeatedly, so a ``while True: pass`` loop ends.
 
 Python cannot interrupt a thread blocked inside one C call (``time.sleep(300)``, a socket read
 without timeout): such a thread ends when that call returns. Stages that must be hard-killable
 use ``isolation: process`` (:mod:`runwright.stages.isolation`).
+
+While a stage runs, its processes are also registered with this process's watchdog
+(:data:`runwright.engine.process_tree.WATCHDOG`), which stops them if this process is killed.
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
+from runwright.engine.process_tree import (
+    STAGE_MARK_VARIABLE,
+    TERMINATE_GRACE_SECONDS,
+    WATCHDOG,
+    kill_processes,
+    new_stage_key,
+    stage_processes,
+    stop_processes,
+)
 from runwright.errors import RunCancelled, StageTimeout
 
 if TYPE_CHECKING:
@@ -35,10 +47,6 @@ if TYPE_CHECKING:
 
 STOP_SECONDS = 2.0
 """A stopped stage's thread and processes are gone within this time (blocking C calls aside)."""
-TERMINATE_GRACE_SECONDS = 1.0
-"""How long processes get between SIGTERM and SIGKILL."""
-STAGE_MARK_VARIABLE = "RUNWRIGHT_STAGE_MARK"
-"""Set in a stage's processes' environment: found again after they leave the process tree."""
 
 T = TypeVar("T")
 
@@ -48,76 +56,6 @@ class StageInterrupted(BaseException):
 
     A ``BaseException``, so ``except Exception`` in stage code does not swallow it.
     """
-
-
-# -- the process tree -----------------------------------------------------------------------
-
-
-def _process_table() -> dict[int, tuple[int, int, int, str]]:
-    """``pid -> (ppid, pgid, sid, state)`` for every process in ``/proc``."""
-    table: dict[int, tuple[int, int, int, str]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text(encoding="ascii", errors="replace").rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        table[int(entry.name)] = (int(fields[1]), int(fields[2]), int(fields[3]), fields[0])
-    return table
-
-
-def _carries_mark(pid: int, mark: bytes) -> bool:
-    try:
-        return mark in (Path(f"/proc/{pid}/environ").read_bytes()).split(b"\0")
-    except OSError:
-        return False
-
-
-def stage_processes(roots: Iterable[int], mark: str | None = None) -> set[int]:
-    """The live processes of a stage: ``roots``, their descendants, members of groups and
-    sessions any of them leads, and processes whose environment carries ``mark``."""
-    table = _process_table()
-    own = os.getpid()
-    found = {pid for pid in roots if pid in table}
-    if mark:
-        needle = f"{STAGE_MARK_VARIABLE}={mark}".encode()
-        found |= {pid for pid in table if pid != own and _carries_mark(pid, needle)}
-    while True:
-        grown = {
-            pid
-            for pid, (ppid, pgid, sid, _) in table.items()
-            if pid not in found and (ppid in found or pgid in found or sid in found)
-        }
-        if not grown:
-            break
-        found |= grown
-    found.discard(own)
-    return {pid for pid in found if table[pid][3] not in {"Z", "X"}}
-
-
-def kill_processes(pids: Iterable[int], sig: int) -> None:
-    for pid in pids:
-        try:
-            os.kill(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-
-def stop_processes(roots: Iterable[int], mark: str | None = None) -> None:
-    """SIGTERM a stage's processes, SIGKILL what is left after the grace period (bounded)."""
-    roots = list(roots)
-    targets = stage_processes(roots, mark)
-    if not targets:
-        return
-    kill_processes(targets, signal.SIGTERM)
-    deadline = time.monotonic() + TERMINATE_GRACE_SECONDS
-    while time.monotonic() < deadline:
-        targets = stage_processes(targets | set(roots), mark)
-        if not targets:
-            return
-        time.sleep(0.05)
-    kill_processes(stage_processes(targets | set(roots), mark), signal.SIGKILL)
 
 
 # -- a child process a stage starts itself (bash, isolated or venv Python) -----------------
@@ -139,20 +77,34 @@ def run_stage_process(
     """Run one child of a stage until it ends, or stop it (and all it started) on cancel/deadline.
 
     The child gets its own session and a unique :data:`STAGE_MARK_VARIABLE`, so a stop finds its
-    descendants, the sessions it made and the orphans it left. Its stdout/stderr are read line
-    by line, into the trace as ``stdout``/``stderr`` events unless ``echo`` is false.
+    descendants, the sessions it made and the orphans it left. While it runs, the mark and its
+    pid are with this process's watchdog, and the mark is in the run's folder
+    (:meth:`runwright.engine.context.RunState.stage_mark_recorded`): a SIGKILL of this process
+    does not leave them running. Its stdout/stderr are read line by line, into the trace as
+    ``stdout``/``stderr`` events unless ``echo`` is false.
     """
     mark = env[STAGE_MARK_VARIABLE] = uuid.uuid4().hex
-    process = subprocess.Popen(  # noqa: S603 - argv chosen by the stage kind, never a shell string
-        command,
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    with ctx.run.stage_mark_recorded(mark):  # a later start stops it, should all else fail
+        process = subprocess.Popen(  # noqa: S603 - argv chosen by the stage kind, never a shell string
+            command,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        WATCHDOG.register(mark, mark, [process.pid])  # stopped should this process die
+        try:
+            return _follow_stage_process(process, mark, ctx, echo)
+        finally:
+            WATCHDOG.unregister(mark)
+
+
+def _follow_stage_process(
+    process: subprocess.Popen[str], mark: str, ctx: StageContext, echo: bool
+) -> ProcessOutcome:
     stdout: list[str] = []
     stderr: list[str] = []
     readers = [
@@ -196,15 +148,21 @@ def _pump(stream: IO[str] | None, sink: list[str], ctx: StageContext, event: str
 
 
 class ProcessTracker:
-    """The pids of the processes ``subprocess`` started from one stage's worker thread."""
+    """The pids of the processes ``subprocess`` started from one stage's worker thread, each
+    also told to the watchdog until :meth:`close` (the stage is over)."""
 
     def __init__(self) -> None:
         self.pids: set[int] = set()
+        self.key = new_stage_key()
         self._lock = threading.Lock()
 
     def add(self, pid: int) -> None:
         with self._lock:
             self.pids.add(pid)
+        WATCHDOG.register(self.key, None, [pid])
+
+    def close(self) -> None:
+        WATCHDOG.unregister(self.key)
 
     def snapshot(self) -> set[int]:
         with self._lock:
@@ -304,11 +262,14 @@ def call_stoppable(func: Callable[[], T], ctx: StageContext, label: str) -> T:
     worker = threading.Thread(target=guarded, name=f"runwright-stage-{label}", daemon=True)
     worker.start()
     stopped = False
-    while not done.wait(wait_step(ctx)):
-        if cancelled_or_late(ctx):
-            _stop_worker(worker, tracker, done, finished_lock, finished, ctx)
-            stopped = True
-            break
+    try:
+        while not done.wait(wait_step(ctx)):
+            if cancelled_or_late(ctx):
+                _stop_worker(worker, tracker, done, finished_lock, finished, ctx)
+                stopped = True
+                break
+    finally:
+        tracker.close()
     if "value" in outcome and not outcome.get("interrupted"):
         return outcome["value"]
     if "error" in outcome and not stopped:

@@ -17,8 +17,9 @@ class CronEvent(TemplateModel):
     """A 5-field cron expression read in an IANA timezone (default UTC).
 
     ``start``/``end`` bound the ticks; ``catchup`` is how far back missed ticks are run after
-    downtime (default off: only the latest missed tick runs); ``retry-crashed`` re-releases a
-    tick whose run was killed.
+    downtime (default off: only the latest missed tick runs); ``retry-crashed``: when the
+    scheduler starts, each tick whose latest attempt was killed (CRASHED, whoever marked it) is
+    released once more.
     """
 
     cronjob: str

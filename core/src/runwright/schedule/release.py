@@ -2,11 +2,14 @@
 
 Modes:
 - ``normal`` skips a logical date that already has a record (exactly once, across processes);
-- ``retry`` runs a new attempt unless an attempt is RUNNING or SUCCESS (backfill, rerun and
-  crash re-release: one compare-and-set in the audit store, so racing processes run it once);
+- ``retry`` runs a new attempt unless an attempt is RUNNING or SUCCESS (backfill and rerun:
+  one compare-and-set in the audit store, so racing processes run it once);
 - ``force`` runs a new attempt unless an attempt is RUNNING (again, even after a success);
 - ``dryrun`` renders every expression it can, resolves every ``uses:`` and checks its
   arguments, and runs nothing (no audit record).
+
+A crashed tick is retried by :func:`retry_crashed`, which claims exactly the attempt after the
+crashed one.
 """
 
 from __future__ import annotations
@@ -171,6 +174,30 @@ def release(
         )
     run = runner or run_claimed
     return run(workflow, claimed, rendered, backend, previous, heartbeat_seconds, run_options or {})
+
+
+def retry_crashed(
+    workflow: Workflow,
+    crashed: ReleaseRecord,
+    backend: AuditBackend,
+    *,
+    heartbeat_seconds: float = HEARTBEAT_SECONDS,
+    run_options: Mapping[str, Any] | None = None,
+    runner: ClaimedRunner | None = None,
+) -> ReleaseOutcome | None:
+    """Run the release of ``crashed`` (the latest attempt, CRASHED) once more, with its params.
+
+    The claim is of attempt ``crashed.attempt + 1`` exactly, so the crash is retried once
+    whoever marked it CRASHED: of racing schedulers one wins, and a rerun or backfill that made
+    a new attempt first leaves nothing to retry. None when this process did not win the claim.
+    Raises RunwrightError when the params cannot be replayed (a secret is gone).
+    """
+    params = replay_params(crashed)  # stored values are data, never rendered
+    record = new_record(workflow, crashed.release, crashed.type, params, crashed.attempt + 1, crashed.run_id)
+    if not backend.claim(record):
+        return None
+    run = runner or run_claimed
+    return run(workflow, record, params, backend, None, heartbeat_seconds, run_options or {})
 
 
 def blocking_statuses(mode: ReleaseMode) -> frozenset[ReleaseStatus]:

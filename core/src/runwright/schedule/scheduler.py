@@ -2,8 +2,9 @@
 
 It keeps a heap of (next tick, entry), so one wake-up only looks at what is due. It sleeps
 until the next due tick (never a busy loop), reloads templates whose files changed, marks
-releases left RUNNING by a dead process as CRASHED (re-releasing them where the entry allows),
-and stops cleanly: running releases finish, or are cancelled and recorded CANCEL.
+releases left RUNNING by a dead process as CRASHED and, at start, retries each crashed tick once
+where the entry allows (whoever marked it), and stops cleanly: running releases finish, or are
+cancelled and recorded CANCEL.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runwright.audit import (
+    BLOCKING_STATUSES,
     AuditBackend,
     ReleaseRecord,
     ReleaseStatus,
@@ -47,9 +49,8 @@ from runwright.schedule.release import (
     ReleaseOutcome,
     new_record,
     record_failed_release,
-    release,
     release_params,
-    replay_params,
+    retry_crashed,
     run_claimed,
 )
 from runwright.schedule.release_triggers import followers_graph, release_followers, release_problems
@@ -331,39 +332,59 @@ class Scheduler:
     # -- crash recovery ------------------------------------------------------------------
 
     def recover(self) -> list[ReleaseOutcome]:
-        """Mark releases left RUNNING by a dead process CRASHED; re-release where allowed."""
+        """Mark releases left RUNNING by a dead process CRASHED; retry crashed ticks once.
+
+        What is retried does not depend on who marked a run CRASHED (this scheduler, ``audit
+        list``, ``run``, a server): it is every scheduled tick of a ``retry-crashed`` workflow
+        whose latest attempt is CRASHED, with no attempt RUNNING or SUCCESS (see
+        :meth:`crashed_ticks`). The retry claims the attempt after the crashed one, so it runs
+        once across processes and restarts."""
         now = utc_now()
-        retried: list[ReleaseOutcome] = []
         for record in self.audit.list(status=ReleaseStatus.RUNNING):
             why = crash_reason(record, now, self.crashed_after)
-            if why is None or not self.audit.mark_crashed(record.run_id, why):
-                continue
-            log.warning("release %s of %s: %s", record.release, record.workflow, why)
-            entry = next((e for e in self.entries.values() if e.workflow == record.workflow), None)
-            template = self.templates.get(record.workflow)
-            if entry is not None and template is not None and entry.event.retry_crashed:
-                try:
-                    workflow = template.build(self.runtime)
-                    params = replay_params(record)
-                except RunwrightError as exc:
-                    log.error("cannot re-release %s of %s: %s", record.release, record.workflow, exc)
-                    continue
-                retried.append(
-                    release(
-                        workflow,
-                        record.release,
-                        params,
-                        mode=ReleaseMode.RETRY,
-                        release_type=record.type,
-                        audit=self.audit,
-                        parent_run_id=record.run_id,
-                        heartbeat_seconds=self.heartbeat_seconds,
-                        render_params=False,  # stored values are data
-                        runner=self.runner,
-                    )
+            if why is not None and self.audit.mark_crashed(record.run_id, why):
+                log.warning("release %s of %s: %s", record.release, record.workflow, why)
+        retried: list[ReleaseOutcome] = []
+        for crashed in self.crashed_ticks():
+            template = self.templates[crashed.workflow]
+            try:
+                outcome = retry_crashed(
+                    template.build(self.runtime),
+                    crashed,
+                    self.audit,
+                    heartbeat_seconds=self.heartbeat_seconds,
+                    runner=self.runner,
                 )
+            except RunwrightError as exc:
+                log.error("cannot re-release %s of %s: %s", crashed.release, crashed.workflow, exc)
+                continue
+            if outcome is not None:
+                log.warning(
+                    "release %s of %s: attempt %d crashed; re-released as attempt %d: %s",
+                    crashed.release, crashed.workflow, crashed.attempt, outcome.attempt, outcome.status,
+                )  # fmt: skip
+                retried.append(outcome)
         self._keep(retried)
         return retried
+
+    def crashed_ticks(self) -> list[ReleaseRecord]:
+        """The crashed attempts to retry: for each workflow with a ``retry-crashed`` entry, each
+        scheduled tick whose latest attempt is CRASHED and none RUNNING or SUCCESS."""
+        wanted = {entry.workflow for entry in self.entries.values() if entry.event.retry_crashed}
+        retrying = sorted(wanted & set(self.templates))
+        found: list[ReleaseRecord] = []
+        for workflow in retrying:
+            crashed = self.audit.list(workflow=workflow, status=ReleaseStatus.CRASHED)
+            ticks = sorted({r.release.astimezone(UTC) for r in crashed if r.type is ReleaseType.SCHEDULED})
+            for tick in ticks:
+                attempts = self.audit.attempts(workflow, tick)
+                if (
+                    attempts
+                    and attempts[-1].status is ReleaseStatus.CRASHED
+                    and not any(a.status in BLOCKING_STATUSES for a in attempts)
+                ):
+                    found.append(attempts[-1])
+        return found
 
     # -- running -------------------------------------------------------------------------
 
