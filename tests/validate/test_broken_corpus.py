@@ -1,7 +1,8 @@
 """The broken corpus: one template per rule and per place a name can be wrong.
 
-Each file under ``broken/`` ends with ``# expect: SEVERITY RULE LINE:COL`` lines: exactly these
-findings (no more, no fewer) must come out of the checker for that file.
+Each file under ``broken/`` ends with ``# expect: SEVERITY RULE LINE:COL [TEXT]`` lines: exactly
+these findings (no more, no fewer) must come out of the checker for that file; ``TEXT``, when
+given, is part of the message.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from runwright.runtime import Runtime
 
 BROKEN = Path(__file__).parent / "broken"
 FILES = sorted(BROKEN.glob("*.yml"))
-EXPECT = re.compile(r"^# expect: (error|warning) (\S+) (\d+):(\d+)$", re.M)
+EXPECT = re.compile(r"^# expect: (error|warning) (\S+) (\d+):(\d+)(?: (.+))?$", re.M)
 
 
 def test_the_corpus_covers_every_rule_and_place() -> None:
@@ -52,3 +53,11 @@ def test_broken_template_is_flagged_exactly(
     report = check_conf(file, runtime)
     found = sorted((f.severity, f.rule, f.line, f.col) for f in report.findings)
     assert found == expected, report.text()
+    for match in EXPECT.finditer(file.read_text()):
+        if match.group(5):
+            messages = [
+                f.message
+                for f in report.findings
+                if (f.rule, f.line) == (match.group(2), int(match.group(3)))
+            ]
+            assert any(match.group(5) in message for message in messages), report.text()

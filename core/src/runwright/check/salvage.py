@@ -184,6 +184,8 @@ class SetAside:
             axes.pop(key, None)
         include = []
         entries = strategy.get("include") if isinstance(strategy, Mapping) else None
+        if entries is None and isinstance(matrix, Mapping):
+            entries = matrix.get("include")  # the GitHub Actions form
         for entry in entries if isinstance(entries, list) else []:
             if isinstance(entry, Mapping):
                 include.append({str(k): 0 for k in entry})

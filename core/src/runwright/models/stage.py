@@ -64,6 +64,7 @@ def _dispatch_stage(value: Any, info: ValidationInfo) -> Stage:
         plain = accepted_keys(empty) if empty is not None else set()
         for key in (k for k in value if str(k) not in plain):
             from difflib import get_close_matches  # only when something is misspelt
+
             close = get_close_matches(str(key), [*kinds, *sorted(plain - set(kinds))], n=1)
             if close:
                 hint = f" (did you mean '{close[0]}' instead of '{key}'?)"
@@ -89,9 +90,19 @@ def accepted_keys(kind: type[Stage]) -> set[str]:
     """The YAML keys a stage kind accepts (``name``, ``id``, ``if``, ``sleep``...)."""
     return {field.alias or name for name, field in kind.model_fields.items()}
 
+
 STAGE_RECORD_KEYS = (
-    "status", "outputs", "errors", "reason", "attempts", "attempt_errors",
-    "catch", "finally", "outcome", "caught", "reused",
+    "status",
+    "outputs",
+    "errors",
+    "reason",
+    "attempts",
+    "attempt_errors",
+    "catch",
+    "finally",
+    "outcome",
+    "caught",
+    "reused",
 )
 """What ``stages.<id>`` holds at run time (engine/stage_runner.py writes exactly these)."""
 

@@ -202,6 +202,7 @@ class Workflow(TemplateModel):
         free = {_spelling(name): name for name in self.params if name not in given}
         for key in undeclared:
             from difflib import get_close_matches  # only for an undeclared param
+
             close = get_close_matches(_spelling(str(key)), list(free), n=1, cutoff=0.75)
             if close:
                 meant = free[close[0]]

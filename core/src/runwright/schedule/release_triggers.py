@@ -74,6 +74,7 @@ def release_problems(workflows: Mapping[str, Workflow], known: set[str] | None =
         for upstream in workflow.released_after:
             if upstream not in names:
                 from difflib import get_close_matches  # only when something is misspelt
+
                 close = get_close_matches(upstream, sorted(names), n=1)
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
                 problems.append(
