@@ -13,6 +13,10 @@ from pathlib import Path
 class RunwrightError(Exception):
     """Base of every error runwright raises on purpose."""
 
+    permanent: bool = False
+    """The same input fails the same way every time (a template, expression or argument
+    mistake): ``retry`` does not try it again unless ``retry.on`` names it."""
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -30,9 +34,13 @@ class Problem:
 class ConfError(RunwrightError):
     """The conf path cannot be read: bad YAML, duplicate names, unknown template."""
 
+    permanent = True
+
 
 class TemplateError(RunwrightError):
     """A template does not validate. Carries every problem found, not just the first."""
+
+    permanent = True
 
     def __init__(self, file: Path | str | None, template: str, problems: list[Problem]) -> None:
         self.file = str(file) if file is not None else "<memory>"
@@ -45,6 +53,8 @@ class TemplateError(RunwrightError):
 
 class ParamError(RunwrightError):
     """A run-time param is missing, unknown or of the wrong type."""
+
+    permanent = True
 
     def __init__(self, workflow: str, param: str, message: str) -> None:
         self.workflow = workflow
@@ -59,6 +69,8 @@ class EnvSubstitutionError(RunwrightError):
 class ExpressionError(RunwrightError):
     """A ``${{ ... }}`` expression cannot be compiled or evaluated."""
 
+    permanent = True
+
     def __init__(self, expression: str, message: str) -> None:
         self.expression = expression
         self.problem = message
@@ -68,9 +80,13 @@ class ExpressionError(RunwrightError):
 class CallResolutionError(RunwrightError):
     """A ``uses:`` reference names no registered call function."""
 
+    permanent = True
+
 
 class CallArgumentError(RunwrightError):
     """The ``with:`` arguments do not match the call function's signature."""
+
+    permanent = True
 
 
 class StageFailed(RunwrightError):

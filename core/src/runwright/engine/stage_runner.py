@@ -154,7 +154,8 @@ def _attempts(
                 break
             error = error_record(exc, job=job_id, stage=sid, attempt=attempt if policy else None)
             failures.append(error)
-            if attempt < limit and policy is not None and policy.retries(error["name"]):
+            permanent = getattr(exc, "permanent", False)
+            if attempt < limit and policy is not None and policy.retries(error["name"], permanent):
                 delay = policy.delay_before(attempt + 1)
                 if policy.jitter:
                     delay = random.uniform(0, delay)
@@ -166,6 +167,12 @@ def _attempts(
                     record = {"status": Status.CANCEL.value, "reason": scope.reason}
                     break
                 continue
+            if attempt < limit and policy is not None and permanent:
+                ctx.log(
+                    f"{error['name']} is permanent (the same input fails the same way): not retried; "
+                    f"name it in retry.on to retry it",
+                    event="stage-retry",
+                )
             record = {"status": Status.FAILED.value, "errors": [error]}
             partial = getattr(exc, "outputs", None)
             if partial:

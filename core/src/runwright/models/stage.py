@@ -34,8 +34,10 @@ class RetryPolicy(TemplateModel):
         """Seconds to wait before attempt number ``attempt`` (2, 3, ...)."""
         return min(self.delay_seconds * self.backoff ** (attempt - 2), self.max_delay_seconds)
 
-    def retries(self, error_name: str) -> bool:
-        return "all" in self.on or error_name in self.on
+    def retries(self, error_name: str, permanent: bool = False) -> bool:
+        """A permanent error (a template, expression or argument mistake) is retried only when
+        ``on`` names it: trying the same input again cannot help."""
+        return error_name in self.on or ("all" in self.on and not permanent)
 
 
 def _dispatch_stage(value: Any, info: ValidationInfo) -> Stage:
