@@ -7,6 +7,7 @@ template. Registries are scanned once and cached.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import inspect
 import os
@@ -14,6 +15,7 @@ import pkgutil
 import re
 import sys
 import threading
+import types
 import typing
 import warnings
 from collections.abc import Callable, Iterable
@@ -138,6 +140,15 @@ class CallFunction:
     def reserved_parameters(self) -> frozenset[str]:
         return self._build_model()[1]
 
+    def output_names(self) -> frozenset[str] | None:
+        """The keys the function's result can have, from its return annotation: a TypedDict,
+        a dataclass, a pydantic model (by alias), ``None``, or a union of those; None (not
+        known) for ``dict``, ``Any``, no annotation or anything else."""
+        hints = _resolved_hints(self.func)
+        if "return" not in hints:
+            return None
+        return result_keys(hints["return"])
+
     def signature_text(self) -> str:
         try:
             signature = inspect.signature(self.func, eval_str=True)
@@ -170,6 +181,35 @@ def _underscore_fields(
             Field(default, validation_alias=AliasChoices(*choices)),
         )
     return renamed, parameters
+
+
+def result_keys(annotation: Any) -> frozenset[str] | None:
+    """The keys a value of type ``annotation`` turns into as a stage's outputs (see
+    :meth:`CallFunction.output_names`)."""
+    if annotation is None or annotation is type(None):
+        return frozenset()
+    origin = typing.get_origin(annotation)
+    if origin is typing.Union or origin is types.UnionType:
+        keys: set[str] = set()
+        for arg in typing.get_args(annotation):
+            found = result_keys(arg)
+            if found is None:
+                return None
+            keys |= found
+        return frozenset(keys)
+    if origin is typing.Annotated:
+        return result_keys(typing.get_args(annotation)[0])
+    if not isinstance(annotation, type):
+        return None
+    if typing.is_typeddict(annotation):
+        return frozenset(annotation.__annotations__)
+    if dataclasses.is_dataclass(annotation):
+        return frozenset(f.name for f in dataclasses.fields(annotation))
+    if issubclass(annotation, BaseModel):
+        if annotation.model_config.get("extra") == "allow":
+            return None
+        return frozenset(info.alias or name for name, info in annotation.model_fields.items())
+    return None
 
 
 def _resolved_hints(func: Callable[..., Any]) -> dict[str, Any]:

@@ -160,6 +160,14 @@ class Stage(TemplateModel):
         None, alias="finally", description="Stages that always run after this one."
     )
 
+    def static_outputs(self, runtime: Any) -> frozenset[str] | None:
+        """The names a run of this stage can bind in ``outputs``, when they are known without
+        running it (a superset is fine); None when they are not (nothing is checked then).
+
+        The checker reports ``stages.ID.outputs.NAME`` that no run can bind.
+        """
+        return None
+
     @field_validator("retry", mode="before")
     @classmethod
     def _retry_count(cls, value: Any) -> Any:
