@@ -143,7 +143,7 @@ def test_return_annotations_give_the_outputs_of_a_call(typed_registry, conf, run
             - id: use
               run: "v = [${{{{ stages.c.outputs.{c} }}}}, '${{{{ stages.l.outputs.{l} }}}}', ${{{{ stages.r.outputs.{r} }}}}, ${{{{ stages.any.outputs.x }}}}]"
     """
-    folder = conf(text.format(c="row", l="batch", r="row_count"))
+    folder = conf(text.format(c="row", l="batchid", r="row_count"))
     assert [(line, rule) for line, rule, _ in findings(folder, runtime)] == [(12, "unknown-output")] * 3
     messages = " | ".join(message for _, _, message in findings(folder, runtime))
     assert "did you mean 'rows'?" in messages and "did you mean 'batch_id'?" in messages

@@ -60,9 +60,10 @@ def unknown_variable_warnings(env: Mapping[str, str] | None = None) -> list[str]
     for name in sorted(env):
         if not name.startswith("RUNWRIGHT_") or name in KNOWN_VARIABLES:
             continue
-        from difflib import get_close_matches  # only when something is misspelt
+        from runwright.spelling import closest  # only when something is misspelt
 
-        close = get_close_matches(name, KNOWN_VARIABLES, n=1, cutoff=0.6)
+        meant = closest(name, KNOWN_VARIABLES)
+        close = [meant] if meant else []
         if not close:  # a real name with words added around it (an ``APP_`` infix)
             close = [known for known in sorted(KNOWN_VARIABLES) if known[len("RUNWRIGHT_") :] in name]
             close = close[-1:] if close else []

@@ -59,7 +59,18 @@ class ParamError(RunwrightError):
     def __init__(self, workflow: str, param: str, message: str) -> None:
         self.workflow = workflow
         self.param = param
+        self.problems = [(param, message)]
         super().__init__(f"workflow '{workflow}': param '{param}': {message}")
+
+    @classmethod
+    def of(cls, workflow: str, problems: list[tuple[str, str]]) -> ParamError:
+        """One error for every wrong param (``problems``: (param, message) pairs)."""
+        error = cls(workflow, *problems[0])
+        if len(problems) > 1:
+            error.problems = list(problems)
+            lines = "\n".join(f"  - param '{param}': {message}" for param, message in problems)
+            error.args = (f"workflow '{workflow}': {len(problems)} params are wrong:\n{lines}",)
+        return error
 
 
 class EnvSubstitutionError(RunwrightError):

@@ -36,9 +36,10 @@ CONF_OPTION = typer.Option(None, "--conf", "-c", help="Conf path (default: $RUNW
 def parse_params(pairs: list[str]) -> DataParams:
     """``KEY=VALUE`` pairs from the command line: data, never rendered as expressions."""
     params = DataParams()
+    malformed = [pair for pair in pairs if "=" not in pair]
+    if malformed:
+        raise fail_usage(f"-p expects KEY=VALUE, got {', '.join(repr(pair) for pair in malformed)}")
     for pair in pairs:
-        if "=" not in pair:
-            raise fail_usage(f"-p expects KEY=VALUE, got '{pair}'")
         key, value = pair.split("=", 1)
         params[key.strip()] = value
     return params

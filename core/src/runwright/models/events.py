@@ -6,11 +6,11 @@ import functools
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator
 
-from runwright.models.base import TemplateModel
+from runwright.models.base import TemplateModel, known_zone
 
 
 class CronEvent(TemplateModel):
@@ -52,11 +52,7 @@ class CronEvent(TemplateModel):
     @field_validator("timezone")
     @classmethod
     def _valid_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown IANA timezone '{value}'") from None
-        return value
+        return known_zone(value)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -65,11 +65,11 @@ def _dispatch_stage(value: Any, info: ValidationInfo) -> Stage:
         hint = ""
         plain = accepted_keys(empty) if empty is not None else set()
         for key in (k for k in value if str(k) not in plain):
-            from difflib import get_close_matches  # only when something is misspelt
+            from runwright.spelling import closest  # only when something is misspelt
 
-            close = get_close_matches(str(key), [*kinds, *sorted(plain - set(kinds))], n=1)
-            if close:
-                hint = f" (did you mean '{close[0]}' instead of '{key}'?)"
+            meant = closest(str(key), [*kinds, *sorted(plain - set(kinds))])
+            if meant:
+                hint = f" (did you mean '{meant}' instead of '{key}'?)"
                 break
         raise PydanticCustomError(
             "stage_kind",
