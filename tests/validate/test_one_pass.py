@@ -11,13 +11,18 @@ from runwright.runtime import Runtime
 MANY = Path(__file__).parent / "fixtures" / "many-mistakes.yml"
 
 EXPECTED = [  # (line, col, rule, part of the message)
-    (6, 8, "schema", "'integer'"),
-    (8, 16, "cron", "'0 25 * * *'"),
-    (9, 17, "timezone", "'Europe/Berln'"),
+    (6, 8, "schema", "unknown type 'integer' (did you mean 'int'?)"),
+    (
+        8,
+        16,
+        "cron",
+        "'0 25 * * *' is not a valid 5-field cron expression: field 2 (hour) is '25', expected 0-23",
+    ),
+    (9, 17, "timezone", "unknown IANA timezone 'Europe/Berln' (did you mean 'Europe/Berlin'?)"),
     (12, 7, "unknown-field", "did you mean 'timeout-minutes'"),
     (15, 21, "unknown-param", "no 'nmae' (did you mean 'name'?)"),
     (17, 18, "unknown-filter", "unknown filter 'uper'"),
-    (19, 14, "needs", "needs unknown job(s) prepair"),
+    (19, 14, "needs", "needs unknown job(s) prepair (jobs: extract, load, report, final)"),
     (22, 18, "unknown-stage", "'stages.later' is not available here: it runs later"),
     (24, 33, "retry", "greater than or equal to 1"),
     (25, 18, "expression-syntax", "'${{ params. }}'"),
