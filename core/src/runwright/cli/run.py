@@ -245,7 +245,8 @@ def show_result(result: Result) -> None:
                 shown = f" {json.dumps(outputs, default=str)[:200]}" if outputs else ""
                 typer.echo(f"    {prefix}{stage_id}: {stage['status']}{shown}")
     for error in mask(data["errors"]):
-        where = "/".join(str(error[k]) for k in ("job", "stage") if error.get(k))
+        job = str(error.get("job") or "") + (f"[{error['strategy']}]" if error.get("strategy") else "")
+        where = "/".join(part for part in (job, str(error.get("stage") or "")) if part)
         typer.echo(f"  error {where}: {error['name']}: {error['message']}", err=True)
     if result.log_file:
         typer.echo(f"  trace: {result.log_file}")

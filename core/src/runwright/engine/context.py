@@ -133,6 +133,8 @@ class RunState:
     trigger_chain: tuple[str, ...] = ()
     conf_path: Path | None = None
     previous: dict[str, Any] = field(default_factory=dict)
+    source: Path | None = None
+    """The template's file: run-time expression errors say file:line:col."""
     _tmp_dir: Path | None = None
     _tmp_lock: threading.Lock = field(default_factory=threading.Lock)
     _processes: set[Any] = field(default_factory=set)

@@ -137,6 +137,7 @@ def run_workflow(
         trigger_chain=(*trigger_chain, workflow.name),
         conf_path=workflow.conf_path,
         previous=dict(previous or {}),
+        source=workflow.source,
     )
     parallel = max_job_parallel or workflow.max_parallel or settings.max_job_parallel
     started = datetime.now(UTC)
