@@ -97,6 +97,7 @@ class Report:
                 for rule in rules
             ],
         }
+        root = (base or Path.cwd()).resolve().as_uri() + "/"
         log = {
             "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
             "version": "2.1.0",
