@@ -104,9 +104,7 @@ class Report:
             "runs": [
                 {
                     "tool": {"driver": driver},
-                    "originalUriBaseIds": {
-                        "%SRCROOT%": {"uri": (base or Path.cwd()).resolve().as_uri() + "/"}
-                    },
+                    "originalUriBaseIds": {"%SRCROOT%": {"uri": root}},
                     "results": results,
                 }
             ],

@@ -19,7 +19,7 @@ def validate(
     output_format: str = typer.Option(
         "text",
         "--format",
-        help="text, json (a list for editors and CI) or sarif (SARIF 2.1.0 for code scanning).",
+        help="text, json (a list for editors, CI) or sarif (SARIF 2.1.0, code scanning).",
     ),
     strict_env: bool = typer.Option(False, "--strict-env", help="An unset ${VAR} is an error, not a warning"),
     conf: Path | None = typer.Option(
