@@ -8,6 +8,7 @@ binds for its children (the ``stage_scopes`` hook).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,8 +64,10 @@ OutputsOf = Callable[[Stage], "frozenset[str] | None"]
 """The output names a stage can bind (None: not known before it runs)."""
 
 
-def stage_record(stage_id: str, outputs: Iterable[str] | None) -> Shape:
-    """``stages.ID``: its record, with the output names it can bind when they are known."""
+@functools.lru_cache(maxsize=4096)
+def stage_record(stage_id: str, outputs: frozenset[str] | None) -> Shape:
+    """``stages.ID``: its record, with the output names it can bind when they are known (one
+    shape per id and names, shared: shapes are never changed)."""
     if outputs is None:
         return STAGE_RECORD
     keys: dict[str, Shape] = {key: ANY for key in STAGE_RECORD_KEYS}
