@@ -113,3 +113,50 @@ def test_matrix_values_in_if(workflow_from) -> None:
     strategies = result.context["jobs"]["j"]["strategies"]
     assert strategies["1"]["stages"]["only-two"]["status"] == "SKIP"
     assert strategies["2"]["stages"]["only-two"]["status"] == "SUCCESS"
+
+
+def test_include_and_exclude_inside_matrix_mean_what_they_mean_in_github_actions(workflow_from) -> None:
+    # GitHub Actions writes them inside `matrix:`; they are not two more axes
+    result = workflow_from("""
+    g:
+      type: Workflow
+      jobs:
+        build:
+          strategy:
+            matrix:
+              os: [a, b]
+              v: [1, 2]
+              include: [{os: c, v: 3}]
+              exclude: [{os: a, v: 1}]
+          stages:
+            - id: show
+              run: label = "${{ matrix.os }}${{ matrix.v }}"
+    """).execute()
+    assert result.status is Status.SUCCESS
+    strategies = result.context["jobs"]["build"]["strategies"]
+    assert sorted(s["stages"]["show"]["outputs"]["label"] for s in strategies.values()) == [
+        "a2", "b1", "b2", "c3",
+    ]  # fmt: skip
+    assert sorted(strategies) == ["a-2", "b-1", "b-2", "c-3"]
+
+
+def test_include_both_inside_matrix_and_beside_it_is_an_error(conf, runtime) -> None:
+    from runwright.check import check_conf
+
+    folder = conf("""
+    g:
+      type: Workflow
+      jobs:
+        build:
+          strategy:
+            matrix: {os: [a], include: [{os: c}]}
+            include: [{os: d}]
+          stages: [{id: s, echo: "${{ matrix.os }}"}]
+    """)
+    report = check_conf(folder, runtime)
+    assert [(f.rule, f.line) for f in report.findings] == [("matrix", 7)], report.text()
+    assert "'include' is given both inside 'matrix:' and beside it" in report.findings[0].message
+    with pytest.raises(Exception, match="both inside 'matrix:' and beside it"):
+        from runwright import Workflow
+
+        Workflow.from_conf("g", folder, runtime=runtime)

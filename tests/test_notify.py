@@ -119,15 +119,12 @@ def test_a_failing_endpoint_is_retried_with_back_off_then_sent(conf, receiver_fa
 
 def test_a_dead_endpoint_never_fails_or_blocks_the_run(conf, isolated_env) -> None:
     unused_port = free_port()  # nobody listens there
-    folder = conf(
-        """
+    folder = conf(f"""
     fine:
       type: Workflow
-      notify: [{when: always, webhook: 'http://127.0.0.1:%d/nobody-here'}]
-      jobs: {j: {stages: [{id: s, echo: hi}]}}
-    """
-        % unused_port
-    )
+      notify: [{{when: always, webhook: 'http://127.0.0.1:{unused_port}/nobody-here'}}]
+      jobs: {{j: {{stages: [{{id: s, echo: hi}}]}}}}
+    """)
     done = run_cli("run", "fine", "--conf", str(folder), "--json", env={"RUNWRIGHT_NOTIFY_WAIT": "20"})
     assert done.returncode == 0 and json.loads(done.stdout)["status"] == "SUCCESS"
     [event] = notify_events(isolated_env, json.loads(done.stdout)["run_id"])

@@ -173,7 +173,7 @@ def test_model_return_becomes_outputs_and_other_returns_fail(registry_package, w
     assert stage(run(workflow_from, "etl/as-model@v1", "{}"))["outputs"] == {"answer": 42}
     failed = run(workflow_from, "etl/not-a-dict@v1", "{}")
     assert failed.status is Status.FAILED
-    assert "must return a dict or a pydantic model" in failed.errors[0]["message"]
+    assert "must return a dict, a dataclass or a pydantic model" in failed.errors[0]["message"]
 
 
 def test_function_error_is_recorded(registry_package, workflow_from) -> None:

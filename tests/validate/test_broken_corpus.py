@@ -1,8 +1,9 @@
 """The broken corpus: one template per rule and per place a name can be wrong.
 
-Each file under ``broken/`` ends with ``# expect: SEVERITY RULE LINE:COL`` lines: exactly these
-findings (no more, no fewer) must come out of the checker for that file. A ``# message: TEXT`` line
-says that text must be in the message of the finding of the ``# expect:`` line above it.
+Each file under ``broken/`` ends with ``# expect: SEVERITY RULE LINE:COL [TEXT]`` lines: exactly
+these findings (no more, no fewer) must come out of the checker for that file; ``TEXT``, when
+given, is part of the message. A ``# message: TEXT`` line says that text must be in the message of
+the finding of the ``# expect:`` line above it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from runwright.runtime import Runtime
 
 BROKEN = Path(__file__).parent / "broken"
 FILES = sorted(BROKEN.glob("*.yml"))
-EXPECT = re.compile(r"^# expect: (error|warning) (\S+) (\d+):(\d+)$", re.M)
+EXPECT = re.compile(r"^# expect: (error|warning) (\S+) (\d+):(\d+)(?: (.+))?$", re.M)
 MESSAGE = re.compile(r"^# expect: (?:error|warning) (\S+) (\d+):(\d+)\n# message: (.+)$", re.M)
 
 
@@ -59,3 +60,11 @@ def test_broken_template_is_flagged_exactly(
             f.message for f in report.findings if (f.rule, f.line, f.col) == (rule, int(line), int(col))
         ]
         assert text in message, report.text()
+    for match in EXPECT.finditer(file.read_text()):
+        if match.group(5):
+            messages = [
+                f.message
+                for f in report.findings
+                if (f.rule, f.line) == (match.group(2), int(match.group(3)))
+            ]
+            assert any(match.group(5) in message for message in messages), report.text()

@@ -47,6 +47,8 @@ class RepeatPlugin:
 
     @hookimpl
     def check_stage(self, stage: Stage, checker: Any) -> None:
+        if isinstance(stage, RepeatStage):
+            checker.declare_outputs(["rounds"])
         if isinstance(stage, RepeatStage) and stage.repeat > 10:
             checker.report("repeat-too-often", f"repeat {stage.repeat} times is more than 10", "repeat")
 

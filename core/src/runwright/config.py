@@ -62,10 +62,12 @@ def unknown_variable_warnings(env: Mapping[str, str] | None = None) -> list[str]
     for name in sorted(env):
         if not name.startswith("RUNWRIGHT_") or name in KNOWN_VARIABLES:
             continue
-        from difflib import get_close_matches  # only when something is misspelt
-        close = get_close_matches(name, KNOWN_VARIABLES, n=1, cutoff=0.6)
+        from runwright.spelling import closest  # only when something is misspelt
+
+        meant = closest(name, KNOWN_VARIABLES)
+        close = [meant] if meant else []
         if not close:  # a real name with words added around it (an ``APP_`` infix)
-            close = [known for known in sorted(KNOWN_VARIABLES) if known[len("RUNWRIGHT_"):] in name]
+            close = [known for known in sorted(KNOWN_VARIABLES) if known[len("RUNWRIGHT_") :] in name]
             close = close[-1:] if close else []
         hint = f"; did you mean {close[0]}?" if close else ""
         warnings.append(f"warning: environment variable {name} is not a runwright setting{hint}")

@@ -13,6 +13,10 @@ from pathlib import Path
 class RunwrightError(Exception):
     """Base of every error runwright raises on purpose."""
 
+    permanent: bool = False
+    """The same input fails the same way every time (a template, expression or argument
+    mistake): ``retry`` does not try it again unless ``retry.on`` names it."""
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -30,9 +34,13 @@ class Problem:
 class ConfError(RunwrightError):
     """The conf path cannot be read: bad YAML, duplicate names, unknown template."""
 
+    permanent = True
+
 
 class TemplateError(RunwrightError):
     """A template does not validate. Carries every problem found, not just the first."""
+
+    permanent = True
 
     def __init__(self, file: Path | str | None, template: str, problems: list[Problem]) -> None:
         self.file = str(file) if file is not None else "<memory>"
@@ -46,10 +54,23 @@ class TemplateError(RunwrightError):
 class ParamError(RunwrightError):
     """A run-time param is missing, unknown or of the wrong type."""
 
+    permanent = True
+
     def __init__(self, workflow: str, param: str, message: str) -> None:
         self.workflow = workflow
         self.param = param
+        self.problems = [(param, message)]
         super().__init__(f"workflow '{workflow}': param '{param}': {message}")
+
+    @classmethod
+    def of(cls, workflow: str, problems: list[tuple[str, str]]) -> ParamError:
+        """One error for every wrong param (``problems``: (param, message) pairs)."""
+        error = cls(workflow, *problems[0])
+        if len(problems) > 1:
+            error.problems = list(problems)
+            lines = "\n".join(f"  - param '{param}': {message}" for param, message in problems)
+            error.args = (f"workflow '{workflow}': {len(problems)} params are wrong:\n{lines}",)
+        return error
 
 
 class EnvSubstitutionError(RunwrightError):
@@ -58,6 +79,8 @@ class EnvSubstitutionError(RunwrightError):
 
 class ExpressionError(RunwrightError):
     """A ``${{ ... }}`` expression cannot be compiled or evaluated."""
+
+    permanent = True
 
     def __init__(self, expression: str, message: str) -> None:
         self.expression = expression
@@ -83,9 +106,13 @@ class CallResolutionError(RunwrightError):
             listing = "\n  ".join(available) or self.NONE_AVAILABLE
             super().__init__(f"{reason}\nAvailable:\n  {listing}")
 
+    permanent = True
+
 
 class CallArgumentError(RunwrightError):
     """The ``with:`` arguments do not match the call function's signature."""
+
+    permanent = True
 
 
 class StageFailed(RunwrightError):

@@ -115,7 +115,10 @@ def check_stage(stage: Any, checker: Any) -> None:
 
     Called for every stage; check only stages of your kind. ``checker.report(rule, message,
     field=...)`` records a problem at one of the stage's fields; ``checker.names_here()`` lists
-    the names an expression can use there. Nothing may run, connect or write.
+    the names an expression can use there; ``checker.declare_outputs(names)`` says which
+    output names the stage can bind when that is known before it runs (then
+    ``stages.ID.outputs.X`` of another name is an ``unknown-output`` error). Nothing may run,
+    connect or write.
     """
 
 

@@ -32,6 +32,7 @@ from runwright.errors import (
     WorkflowNotFound,
 )
 from runwright.masking import MASKER, is_secret_name
+from runwright.spelling import closest, did_you_mean
 
 if TYPE_CHECKING:
     from runwright.runtime import Runtime
@@ -462,11 +463,14 @@ def problems_from(
         if kind == "extra_forbidden":
             key = str(loc[-1]) if loc else "?"
             local = locate(loc[:-1]) if locate else None
-            from difflib import get_close_matches
-
-            close = get_close_matches(key, sorted(local) if local else all_words, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            message = f"unknown key '{key}'{hint}"
+            message = f"unknown key '{key}'{did_you_mean(key, local or all_words)}"
+        elif kind == "union_tag_invalid":
+            context = err.get("ctx") or {}
+            tag = str(context.get("tag", "?"))
+            field_name = str(context.get("discriminator", "type")).strip("'")
+            expected = [t.strip(" '") for t in str(context.get("expected_tags", "")).split(",") if t.strip()]
+            message = f"unknown {field_name} '{tag}'{did_you_mean(tag, expected)} "
+            message += f"(expected one of: {', '.join(expected)})"
         elif kind == "missing":
             message = "this key is required but missing"
         elif kind == "value_error":
@@ -632,10 +636,8 @@ def load_template(name: str, path: str | Path | None, runtime: Runtime, expected
     for problem in broken:
         log.warning("warning: skipped a broken template file: %s", problem.message.splitlines()[0])
     if source is None:
-        from difflib import get_close_matches
-
-        close = get_close_matches(name, names, n=3)
-        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        meant = closest(name, names)
+        hint = f"; did you mean '{meant}'?" if meant else ""
         raise WorkflowNotFound(f"no template named '{name}' in '{conf_path}'{hint}")
     instance = build_model(source, runtime, expected)
     instance._conf_path = conf_path  # type: ignore[attr-defined]

@@ -164,7 +164,10 @@ def _parse_entries(items: object) -> list[PluginEntryPoint] | None:
                 return None
             entries.append(
                 PluginEntryPoint(
-                    str(item["name"]), str(item["value"]), str(item["distribution"]), str(item["version"]),
+                    str(item["name"]),
+                    str(item["value"]),
+                    str(item["distribution"]),
+                    str(item["version"]),
                     list(hooks) if hooks is not None else None,
                 )
             )

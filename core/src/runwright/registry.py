@@ -7,6 +7,7 @@ template. Registries are scanned once and cached.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import inspect
 import os
@@ -14,6 +15,7 @@ import pkgutil
 import re
 import sys
 import threading
+import types
 import typing
 import warnings
 from collections.abc import Callable, Iterable
@@ -76,6 +78,7 @@ class CallFunction:
     _args_model: type[BaseModel] | None = field(default=None, repr=False)
     _reserved: frozenset[str] = field(default=frozenset(), repr=False)
     _parameters: dict[str, str] = field(default_factory=dict, repr=False)
+    _outputs: tuple[frozenset[str] | None] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -138,6 +141,15 @@ class CallFunction:
     def reserved_parameters(self) -> frozenset[str]:
         return self._build_model()[1]
 
+    def output_names(self) -> frozenset[str] | None:
+        """The keys the function's result can have, from its return annotation: a TypedDict,
+        a dataclass, a pydantic model (by alias), ``None``, or a union of those; None (not
+        known) for ``dict``, ``Any``, no annotation or anything else."""
+        if self._outputs is None:  # resolving hints costs ~0.1 ms: once per function
+            hints = _resolved_hints(self.func)
+            self._outputs = (result_keys(hints["return"]) if "return" in hints else None,)
+        return self._outputs[0]
+
     def signature_text(self) -> str:
         try:
             signature = inspect.signature(self.func, eval_str=True)
@@ -170,6 +182,35 @@ def _underscore_fields(
             Field(default, validation_alias=AliasChoices(*choices)),
         )
     return renamed, parameters
+
+
+def result_keys(annotation: Any) -> frozenset[str] | None:
+    """The keys a value of type ``annotation`` turns into as a stage's outputs (see
+    :meth:`CallFunction.output_names`)."""
+    if annotation is None or annotation is type(None):
+        return frozenset()
+    origin = typing.get_origin(annotation)
+    if origin is typing.Union or origin is types.UnionType:
+        keys: set[str] = set()
+        for arg in typing.get_args(annotation):
+            found = result_keys(arg)
+            if found is None:
+                return None
+            keys |= found
+        return frozenset(keys)
+    if origin is typing.Annotated:
+        return result_keys(typing.get_args(annotation)[0])
+    if not isinstance(annotation, type):
+        return None
+    if typing.is_typeddict(annotation):
+        return frozenset(annotation.__annotations__)
+    if dataclasses.is_dataclass(annotation):
+        return frozenset(f.name for f in dataclasses.fields(annotation))
+    if issubclass(annotation, BaseModel):
+        if annotation.model_config.get("extra") == "allow":
+            return None
+        return frozenset(info.alias or name for name, info in annotation.model_fields.items())
+    return None
 
 
 def _resolved_hints(func: Callable[..., Any]) -> dict[str, Any]:

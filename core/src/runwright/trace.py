@@ -166,4 +166,7 @@ def format_event(record: dict[str, Any]) -> str:
     text = f"{stamp}.{millis:03d} {where or record.get('workflow', '')} {record.get('event', '')}"
     if record.get("message"):
         text += f": {record['message']}"
+    for error in record.get("errors") or []:  # a failed stage says why
+        if isinstance(error, dict):
+            text += f": {error.get('name', 'Error')}: {error.get('message', '')}"
     return text

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,6 @@ from runwright.check.issues import Issue
 from runwright.check.positions import FilePositions
 from runwright.check.scope import (
     ANY,
-    STAGE_RECORD,
     Shape,
     bound_shape,
     jobs_shape,
@@ -34,6 +33,7 @@ from runwright.check.scope import (
     release_event_shape,
     release_shape,
     stage_ids,
+    stage_record,
     stages_shape,
 )
 from runwright.models.stage import NestedScope, Stage
@@ -103,6 +103,7 @@ class StageView:
         self.path = path
         self.names = names
         self.workflow = workflow
+        self.declared_outputs: frozenset[str] | None = None
 
     @property
     def workflows(self) -> Mapping[str, Any] | None:
@@ -118,6 +119,11 @@ class StageView:
         extra = () if field is None else ((field,) if isinstance(field, str) else field)
         self.template.add(rule, message, (*self.path, *extra), severity=severity)
 
+    def declare_outputs(self, names: Iterable[str]) -> None:
+        """The output names this stage can bind (a plugin kind that knows them before the run):
+        ``stages.ID.outputs.X`` of another name is then an error."""
+        self.declared_outputs = frozenset(names)
+
     def check_value(self, value: Any, field: str | tuple[Any, ...], names: Names | None = None) -> None:
         extra = (field,) if isinstance(field, str) else field
         self.checker.check_value(self.template, value, (*self.path, *extra), names or self.names)
@@ -132,11 +138,26 @@ class Checker:
         self.analyzer = ExpressionAnalyzer(runtime.expressions)
         self.workflows = workflows
         self.combinations: list[dict[str, Any]] = []
+        self.declared: dict[int, frozenset[str]] = {}  # id(stage) -> names check_stage declared
+        self.known_outputs: dict[int, frozenset[str] | None] = {}
         self.trigger_edges: list[tuple[str, str, TemplateCheck, tuple[Any, ...]]] = []
         with _REGISTER_LOCK:  # runs may start checks from several threads at once
             for module_name in BUILTIN_CHECK_MODULES:
                 if self.pm.get_plugin(module_name) is None:
                     self.pm.register(importlib.import_module(module_name), name=module_name)
+
+    def outputs_of(self, stage: Stage) -> frozenset[str] | None:
+        """The output names a stage can bind: what ``check_stage`` declared, else the kind's
+        :meth:`~runwright.models.stage.Stage.static_outputs` (None: not known)."""
+        key = id(stage)
+        if key in self.declared:
+            return self.declared[key]
+        if key not in self.known_outputs:
+            try:
+                self.known_outputs[key] = stage.static_outputs(self.runtime)
+            except Exception:  # a kind's own analysis failing is not the template's problem
+                self.known_outputs[key] = None
+        return self.known_outputs[key]
 
     # -- values ------------------------------------------------------------------------------
 
@@ -171,16 +192,17 @@ class Checker:
             path = ("jobs", job_id)
             # stage ids may hold ${{ matrix.* }}: known for the first strategies (bounded cost)
             self.combinations = job.strategy.combinations()[:MAX_CHECKED_STRATEGIES] if job.strategy else []
+            jobs = jobs_shape(workflow.jobs, job_id, self.outputs_of)
             base: dict[str, Shape] = {
                 "params": params,
-                "jobs": jobs_shape(workflow.jobs, job_id),
+                "jobs": jobs,
                 "release": release,  # every run has one (models/release.py)
             }
             self.check_condition(tc, job.if_, (*path, "if"), base)
             names = {**base, "matrix": matrix_shape(job_id, job.strategy)}
             self.walk_stages(tc, job.stage_list, (*path, "stages"), names, {}, workflow)
             if job.outputs:
-                everything = {**names, "stages": stages_shape(stage_ids(job.stage_list))}
+                everything = {**names, "stages": stages_shape(stage_ids(job.stage_list, self.outputs_of))}
                 self.check_value(tc, job.outputs, (*path, "outputs"), everything)
             no_matrix = {**base, "matrix": matrix_shape(job_id, None), "error": ANY}
             for key, group in (("catch", job.catch), ("finally", job.finally_)):
@@ -205,8 +227,9 @@ class Checker:
             start += len(ids[index])
             here = {**names, "stages": stages_shape(visible, later)}
             self.walk_stage(tc, stage, (*path, index), here, visible, workflow)
+            outputs = self.outputs_of(stage)
             for identity in ids[index]:
-                visible[identity] = STAGE_RECORD
+                visible[identity] = stage_record(identity, outputs)
 
     def identities(self, stage: Stage) -> list[str]:
         """The ids a stage has at run time: one per strategy when ``${{ matrix.* }}`` is in it."""
@@ -242,7 +265,7 @@ class Checker:
         for scope in scopes:
             inner = {**outer, **{name: bound_shape(keys, name) for name, keys in scope.binds.items()}}
             self.walk_stages(tc, scope.stages, (*path, *scope.path), inner, visible, workflow)
-            after = {**inner, "stages": stages_shape({**visible, **stage_ids(scope.stages)})}
+            after = {**inner, "stages": stages_shape({**visible, **stage_ids(scope.stages, self.outputs_of)})}
             for name in scope.fields:
                 value = getattr(stage, _attribute(stage, name))
                 if name in CONDITION_FIELDS:
@@ -253,7 +276,10 @@ class Checker:
         for key, group in (("catch", stage.catch), ("finally", stage.finally_)):
             if group:
                 self.walk_stages(tc, group, (*path, key), with_error, visible, workflow)  # type: ignore[arg-type]
-        self.pm.hook.check_stage(stage=stage, checker=StageView(self, tc, path, here, workflow))
+        view = StageView(self, tc, path, here, workflow)
+        self.pm.hook.check_stage(stage=stage, checker=view)
+        if view.declared_outputs is not None:
+            self.declared[id(stage)] = view.declared_outputs
 
 
 def _attribute(stage: Stage, alias: str) -> str:

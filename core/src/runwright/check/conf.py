@@ -15,10 +15,11 @@ from runwright.check.checker import Checker, TemplateCheck, parse_path
 from runwright.check.findings import Finding, Report
 from runwright.check.issues import did_you_mean
 from runwright.check.positions import FilePositions
+from runwright.check.salvage import build_salvaged
 from runwright.check.schedules import check_schedule, rule_for
 from runwright.check.triggers import trigger_cycles
-from runwright.errors import RunwrightError, TemplateError
-from runwright.loader import BrokenConf, TemplateSource, build_model, conf_files, discover
+from runwright.errors import RunwrightError
+from runwright.loader import BrokenConf, TemplateSource, conf_files, discover
 
 
 def check_conf(root: Path, runtime: Any, *, strict_env: bool = False) -> Report:
@@ -59,10 +60,8 @@ def check_sources(
         checks[name] = tc
         missing: list[tuple[str, str]] = []
         try:
-            models[name] = build_model(source, runtime, missing_env=missing)
-        except TemplateError as exc:
-            models[name] = None
-            for problem in exc.problems:
+            problems, models[name] = build_salvaged(source, runtime, missing)
+            for problem in problems:
                 loc = problem.loc or parse_path(problem.path) or _job_named_in(problem.message)
                 tc.add(
                     rule_for(loc, problem.message),

@@ -6,6 +6,8 @@ conf path is parsed once.
 
 from __future__ import annotations
 
+import functools
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -61,6 +63,21 @@ class FilePositions:
             path = path[:-1]
         return values.get(path)
 
+    def find(self, under: Path_, text: str) -> tuple[int, int] | None:
+        """Line/column of the first ``${{`` holding ``text`` in a value under ``under``."""
+        values, _ = self._index
+        under = tuple(str(p) if not isinstance(p, int) else p for p in under)
+        pattern = re.compile(r"\$\{\{\s*" + re.escape(text) + r"\s*\}\}")
+        for path, node in values.items():
+            if path[: len(under)] != under or not isinstance(node, yaml.ScalarNode):
+                continue
+            match = pattern.search(self.text, node.start_mark.index, node.end_mark.index)
+            if match:
+                line = self.text.count("\n", 0, match.start())
+                col = match.start() - (self.text.rfind("\n", 0, match.start()) + 1)
+                return line + 1, col + 1
+        return None
+
     def locate(
         self, path: Path_, key: bool = False, needle: str | None = None, nth: int = 0
     ) -> tuple[int, int]:
@@ -91,3 +108,17 @@ class FilePositions:
                 col = offset - (self.text.rfind("\n", 0, offset) + 1)
                 return line + 1, col + 1
         return start.line + 1, start.column + 1
+
+
+@functools.lru_cache(maxsize=64)
+def _positions(file: Path, mtime_ns: int) -> FilePositions:
+    return FilePositions(file)
+
+
+def positions_of(file: Path) -> FilePositions:
+    """The positions of one file, kept while it is unchanged (run-time errors look them up)."""
+    try:
+        mtime = file.stat().st_mtime_ns
+    except OSError:
+        mtime = 0
+    return _positions(Path(file), mtime)

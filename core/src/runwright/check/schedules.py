@@ -37,6 +37,8 @@ def rule_for(loc: tuple[Any, ...], message: str) -> str:
         return "needs-cycle"
     if "have the id" in message:
         return "duplicate-stage-id"
+    if "inside 'matrix:'" in message:
+        return "matrix"
     if "retry" in loc:
         return "retry"
     for part in reversed(loc):

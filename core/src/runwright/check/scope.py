@@ -8,7 +8,8 @@ binds for its children (the ``stage_scopes`` hook).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import functools
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,10 +59,26 @@ def closed(keys: Iterable[str], rule: str = "unknown-key", label: str = "") -> S
 
 
 STAGE_RECORD = closed(STAGE_RECORD_KEYS, label="a stage record")
+OutputsOf = Callable[[Stage], "frozenset[str] | None"]
+"""The output names a stage can bind (None: not known before it runs)."""
 
 
-def stage_ids(stages: Iterable[Stage]) -> dict[str, Shape]:
-    return {stage.identity: STAGE_RECORD for stage in stages}
+@functools.lru_cache(maxsize=4096)
+def stage_record(stage_id: str, outputs: frozenset[str] | None) -> Shape:
+    """``stages.ID``: its record, with the output names it can bind when they are known (one
+    shape per id and names, shared: shapes are never changed)."""
+    if outputs is None:
+        return STAGE_RECORD
+    keys: dict[str, Shape] = {key: ANY for key in STAGE_RECORD_KEYS}
+    keys["outputs"] = closed(sorted(outputs), "unknown-output", f"the outputs of stage '{stage_id}'")
+    return Shape(keys, "unknown-key", "a stage record")
+
+
+def stage_ids(stages: Iterable[Stage], outputs_of: OutputsOf | None = None) -> dict[str, Shape]:
+    return {
+        stage.identity: stage_record(stage.identity, outputs_of(stage) if outputs_of else None)
+        for stage in stages
+    }
 
 
 class LaterStages(Mapping[str, str]):
@@ -112,7 +129,7 @@ def matrix_shape(job_id: str, strategy: Any) -> Shape:
     return closed(sorted(keys), "unknown-matrix-key", f"the matrix of job '{job_id}'")
 
 
-def job_record_shape(job_id: str, job: Any) -> Shape:
+def job_record_shape(job_id: str, job: Any, outputs_of: OutputsOf | None = None) -> Shape:
     keys: dict[str, Shape] = {key: ANY for key in JOB_RECORD_KEYS}
     if job.strategy is not None:
         keys["stages"] = Shape(
@@ -121,7 +138,8 @@ def job_record_shape(job_id: str, job: Any) -> Shape:
             f"job '{job_id}' runs a matrix: its stages are under jobs.{job_id}.strategies; stages",
         )
     else:
-        keys["stages"] = Shape(stage_ids(job.stage_list), "unknown-stage", f"the stages of job '{job_id}'")
+        stages = stage_ids(job.stage_list, outputs_of)
+        keys["stages"] = Shape(stages, "unknown-stage", f"the stages of job '{job_id}'")
     if job.outputs:
         keys["outputs"] = closed(job.outputs, "unknown-key", f"the outputs of job '{job_id}'")
     return Shape(keys, "unknown-key", f"the record of job '{job_id}'")
@@ -140,9 +158,9 @@ def reachable_needs(jobs: Mapping[str, Any], job_id: str) -> set[str]:
     return seen
 
 
-def jobs_shape(jobs: Mapping[str, Any], job_id: str) -> Shape:
+def jobs_shape(jobs: Mapping[str, Any], job_id: str, outputs_of: OutputsOf | None = None) -> Shape:
     reachable = reachable_needs(jobs, job_id)
-    keys = {other: job_record_shape(other, jobs[other]) for other in jobs if other in reachable}
+    keys = {other: job_record_shape(other, jobs[other], outputs_of) for other in jobs if other in reachable}
     why = {
         other: (
             "that is this job itself"

@@ -35,9 +35,10 @@ CONF_OPTION = typer.Option(None, "--conf", "-c", help="Conf path (default: $RUNW
 def parse_params(pairs: list[str]) -> DataParams:
     """``KEY=VALUE`` pairs from the command line: data, never rendered as expressions."""
     params = DataParams()
+    malformed = [pair for pair in pairs if "=" not in pair]
+    if malformed:
+        raise fail_usage(f"-p expects KEY=VALUE, got {', '.join(repr(pair) for pair in malformed)}")
     for pair in pairs:
-        if "=" not in pair:
-            raise fail_usage(f"-p expects KEY=VALUE, got '{pair}'")
         key, value = pair.split("=", 1)
         params[key.strip()] = value
     return params
@@ -291,7 +292,8 @@ def show_result(result: Result) -> None:
                 shown = f" {shorten(text, SUMMARY_OUTPUT_CHARS)}" if outputs else ""
                 typer.echo(f"    {prefix}{stage_id}: {stage['status']}{outcome_note(stage)}{shown}")
     for error in mask(data["errors"]):
-        where = "/".join(str(error[k]) for k in ("job", "stage") if error.get(k))
+        job = str(error.get("job") or "") + (f"[{error['strategy']}]" if error.get("strategy") else "")
+        where = "/".join(part for part in (job, str(error.get("stage") or "")) if part)
         typer.echo(f"  error {where}: {error['name']}: {error['message']}", err=True)
     if result.log_file:
         typer.echo(f"  trace: {result.log_file}")

@@ -16,8 +16,15 @@ from runwright.schema import template_file_schema
 @app.command()
 def validate(
     path: Path | None = typer.Argument(None, help="A conf directory or one YAML file."),
-    output_format: str = typer.Option("text", "--format", help="text, or json (a list for editors and CI)."),
+    output_format: str = typer.Option(
+        "text",
+        "--format",
+        help="text, json (a list for editors, CI) or sarif (SARIF 2.1.0, code scanning).",
+    ),
     strict_env: bool = typer.Option(False, "--strict-env", help="An unset ${VAR} is an error, not a warning"),
+    conf: Path | None = typer.Option(
+        None, "--conf", "-c", help="Conf path, as every other command takes it (same as PATH)."
+    ),
 ) -> None:
     """Check every template of every file and print every problem at once.
 
@@ -26,16 +33,20 @@ def validate(
     """
     from runwright.check import check_conf
 
-    if output_format not in ("text", "json"):
-        raise fail_usage(f"--format must be text or json, got '{output_format}'")
+    if output_format not in ("text", "json", "sarif"):
+        raise fail_usage(f"--format must be text, json or sarif, got '{output_format}'")
+    if path is not None and conf is not None and path != conf:
+        raise fail_usage(f"give the conf path once: PATH '{path}' and --conf '{conf}' differ")
     runtime = Runtime.default()
-    root = path or runtime.settings.conf_path
+    root = path or conf or runtime.settings.conf_path
     try:
         report = check_conf(root, runtime, strict_env=strict_env)
     except ConfError as exc:
         raise fail_usage(str(exc)) from None
     if output_format == "json":
         typer.echo(report.json())
+    elif output_format == "sarif":
+        typer.echo(report.sarif())
     else:
         if report.findings:
             typer.echo(report.text())

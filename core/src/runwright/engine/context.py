@@ -152,6 +152,8 @@ class RunState:
     previous: dict[str, Any] = field(default_factory=dict)
     release: dict[str, Any] = field(default_factory=dict)
     """The run's ``release`` context (models/release.py): a ``trigger:`` child inherits its dates."""
+    source: Path | None = None
+    """The template's file: run-time expression errors say file:line:col."""
     _tmp_dir: Path | None = None
     _tmp_lock: threading.Lock = field(default_factory=threading.Lock)
     _processes: set[Any] = field(default_factory=set)

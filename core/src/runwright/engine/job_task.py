@@ -176,6 +176,7 @@ def run_job_task(
             trigger_chain=(*task.trigger_chain, task.workflow),
             conf_path=task.conf_path,
             previous={task.job_id: task.previous} if task.previous else {},
+            source=workflow.source,
         )
         stop_watch = watch_cancel(scope) if watch_cancel else None
         context: dict[str, Any] = {"params": task.params, "jobs": dict(task.upstream)}

@@ -142,6 +142,7 @@ def run_workflow(
         release=release,
         conf_path=workflow.conf_path,
         previous=dict(previous or {}),
+        source=workflow.source,
     )
     parallel = max_job_parallel or workflow.max_parallel or settings.max_job_parallel
     started = datetime.now(UTC)

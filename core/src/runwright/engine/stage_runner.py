@@ -93,10 +93,8 @@ def run_stage(
     try:
         runs = stage.if_ is None or state.runtime.expressions.evaluate_condition(stage.if_, variables)
     except ExpressionError as exc:
-        runs, record = (
-            False,
-            {"status": Status.FAILED.value, "errors": [error_record(exc, job=job_id, stage=sid)]},
-        )
+        error = error_record(explained(exc, ctx), job=job_id, strategy=strategy, stage=sid)
+        runs, record = False, {"status": Status.FAILED.value, "errors": [error]}
     else:
         record = {"status": Status.SKIP.value, "reason": "condition 'if' is false"}
     if runs:
@@ -153,9 +151,16 @@ def _attempts(
             if scope.cancelled and not isinstance(exc, StageTimeout):
                 record = {"status": Status.CANCEL.value, "reason": scope.reason}
                 break
-            error = error_record(exc, job=job_id, stage=sid, attempt=attempt if policy else None)
+            error = error_record(
+                explained(exc, ctx),
+                job=job_id,
+                strategy=strategy,
+                stage=sid,
+                attempt=attempt if policy else None,
+            )
             failures.append(error)
-            if attempt < limit and policy is not None and policy.retries(error["name"]):
+            permanent = getattr(exc, "permanent", False)
+            if attempt < limit and policy is not None and policy.retries(error["name"], permanent):
                 delay = policy.delay_before(attempt + 1)
                 if policy.jitter:
                     delay = random.uniform(0, delay)
@@ -167,6 +172,12 @@ def _attempts(
                     record = {"status": Status.CANCEL.value, "reason": scope.reason}
                     break
                 continue
+            if attempt < limit and policy is not None and permanent:
+                ctx.log(
+                    f"{error['name']} is permanent (the same input fails the same way): not retried; "
+                    f"name it in retry.on to retry it",
+                    event="stage-retry",
+                )
             record = {"status": Status.FAILED.value, "errors": [error]}
             partial = getattr(exc, "outputs", None)
             if partial:
@@ -176,6 +187,28 @@ def _attempts(
         record["attempts"] = attempt
         record["attempt_errors"] = failures
     return record
+
+
+def explained(exc: BaseException, ctx: StageContext) -> BaseException:
+    """An expression error with where it is written (file:line:col) and the values it saw
+    (``matrix``, ``item``): the same expression runs once per strategy and item."""
+    if not isinstance(exc, ExpressionError):
+        return exc
+    notes = []
+    source, job_id = ctx.run.source, ctx.job
+    if source is not None and job_id is not None:
+        from runwright.check.positions import positions_of  # only when an expression fails
+
+        place = positions_of(source).find((ctx.run.workflow, "jobs", job_id), exc.expression.strip())
+        if place:
+            notes.append(f"{source}:{place[0]}:{place[1]}")
+    if ctx.variables.get("matrix"):
+        notes.append(f"matrix: {str(ctx.variables['matrix'])[:200]}")
+    if ctx.variables.get("item") is not None:
+        notes.append(f"item: {str(ctx.variables['item'])[:200]}")
+    if not notes:
+        return exc
+    return ExpressionError(exc.expression, f"{exc.problem} ({'; '.join(notes)})")
 
 
 def _catch(stages: list[Stage], record: dict[str, Any], ctx: StageContext, scope: CancelScope) -> None:

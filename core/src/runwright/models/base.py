@@ -25,6 +25,23 @@ class TemplateModel(BaseModel):
     )
 
 
+def known_zone(value: str) -> str:
+    """An IANA time zone name, or a ValueError suggesting the one meant (``Europe/Berln``)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        from zoneinfo import available_timezones  # only when a zone is misspelt
+
+        from runwright.spelling import did_you_mean
+
+        raise ValueError(
+            f"unknown IANA timezone '{value}'{did_you_mean(value, available_timezones())}"
+        ) from None
+    return value
+
+
 def slugify(text: str) -> str:
     """``"Retrieve API Data"`` -> ``"retrieve-api-data"``: the default id of a stage."""
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "stage"

@@ -6,11 +6,11 @@ import functools
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator
 
-from runwright.models.base import TemplateModel
+from runwright.models.base import TemplateModel, known_zone
 
 
 class CronEvent(TemplateModel):
@@ -47,17 +47,13 @@ class CronEvent(TemplateModel):
     @classmethod
     def _valid_cron(cls, value: str) -> str:
         if len(value.split()) != 5 or not _valid_cron_text(value):
-            raise ValueError(f"'{value}' is not a valid 5-field cron expression")
+            raise ValueError(f"'{value}' is not a valid 5-field cron expression: {cron_problem(value)}")
         return value
 
     @field_validator("timezone")
     @classmethod
     def _valid_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown IANA timezone '{value}'") from None
-        return value
+        return known_zone(value)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -66,6 +62,37 @@ def _valid_cron_text(value: str) -> bool:
     from croniter import croniter  # only templates with a schedule pay for it
 
     return bool(croniter.is_valid(value))
+
+
+CRON_FIELDS = (
+    ("minute", 0, 59, ()),
+    ("hour", 0, 23, ()),
+    ("day of month", 1, 31, ()),
+    ("month", 1, 12, ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")),
+    ("day of week", 0, 7, ("sun", "mon", "tue", "wed", "thu", "fri", "sat")),
+)
+
+
+def cron_problem(value: str) -> str:
+    """Which field of a cron line is wrong and what it accepts (for the error message)."""
+    fields = value.split()
+    if len(fields) != 5:
+        names = " ".join(name.replace(" ", "-") for name, *_ in CRON_FIELDS)
+        return f"it has {len(fields)} field(s), expected 5 ({names})"
+    for number, (text, (name, low, high, words)) in enumerate(zip(fields, CRON_FIELDS, strict=True), 1):
+        expected = f"{low}-{high}" + (f" or {words[0]}-{words[-1]}" if words else "")
+        for item in text.split(","):
+            body, _, step = item.partition("/")
+            if step and not (step.isdigit() and int(step) > 0):
+                return f"field {number} ({name}) has step '/{step}', expected a whole number from 1"
+            if body == "*" or (body == "?" and number in (3, 5)):
+                continue
+            for end in body.split("-", 1) if body else [""]:
+                if end.lower() in words:
+                    continue
+                if not end.isdigit() or not low <= int(end) <= high:
+                    return f"field {number} ({name}) is '{text}', expected {expected}"
+    return "croniter refuses it"
 
 
 def has_release_trigger(raw: Mapping[str, Any]) -> bool:

@@ -31,15 +31,40 @@ class TriggerRule(StrEnum):
 
 
 class Strategy(TemplateModel):
-    """A matrix: the cartesian product of ``matrix``, plus ``include``, minus ``exclude``."""
+    """A matrix: the cartesian product of ``matrix``, minus ``exclude``, plus ``include``.
 
-    matrix: dict[str, list[Any]] = Field(default_factory=dict)
+    ``include``/``exclude`` may be written inside ``matrix:`` (GitHub Actions) or beside it (the
+    peer's form); they are never axes. Both places at once is an error.
+    """
+
+    matrix: dict[str, list[Any]] = Field(
+        default_factory=dict,
+        description="Axes: name -> values. 'include'/'exclude' here mean what they mean beside it.",
+    )
     include: list[dict[str, Any]] = Field(default_factory=list)
     exclude: list[dict[str, Any]] = Field(default_factory=list)
     max_parallel: int | str = Field(
         4, alias="max-parallel", description="Strategies at once: a number >= 1 or an expression giving one."
     )
     fail_fast: bool = Field(False, alias="fail-fast")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _github_form(cls, data: Any) -> Any:
+        """``matrix: {os: [...], include: [...], exclude: [...]}`` as GitHub Actions means it."""
+        if not isinstance(data, dict) or not isinstance(data.get("matrix"), dict):
+            return data
+        matrix = dict(data["matrix"])
+        moved = {key: matrix.pop(key) for key in ("include", "exclude") if key in matrix}
+        if not moved:
+            return data
+        for key in moved:
+            if key in data:
+                raise ValueError(
+                    f"'{key}' is given both inside 'matrix:' and beside it; write it in one place "
+                    f"(inside, as GitHub Actions does, or beside 'matrix:')"
+                )
+        return {**data, "matrix": matrix, **moved}
 
     @field_validator("max_parallel")
     @classmethod

@@ -6,11 +6,11 @@ import json
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import BeforeValidator, Field, field_validator
 
-from runwright.models.base import TemplateModel
+from runwright.models.base import TemplateModel, known_zone
 
 
 class ParamBase(TemplateModel):
@@ -105,11 +105,7 @@ class _ZonedParam(ParamBase):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown IANA timezone '{value}'") from None
-        return value
+        return known_zone(value)
 
     @property
     def zone(self) -> ZoneInfo:

@@ -34,8 +34,10 @@ class RetryPolicy(TemplateModel):
         """Seconds to wait before attempt number ``attempt`` (2, 3, ...)."""
         return min(self.delay_seconds * self.backoff ** (attempt - 2), self.max_delay_seconds)
 
-    def retries(self, error_name: str) -> bool:
-        return "all" in self.on or error_name in self.on
+    def retries(self, error_name: str, permanent: bool = False) -> bool:
+        """A permanent error (a template, expression or argument mistake) is retried only when
+        ``on`` names it: trying the same input again cannot help."""
+        return error_name in self.on or ("all" in self.on and not permanent)
 
 
 def _dispatch_stage(value: Any, info: ValidationInfo) -> Stage:
@@ -63,10 +65,11 @@ def _dispatch_stage(value: Any, info: ValidationInfo) -> Stage:
         hint = ""
         plain = accepted_keys(empty) if empty is not None else set()
         for key in (k for k in value if str(k) not in plain):
-            from difflib import get_close_matches  # only when something is misspelt
-            close = get_close_matches(str(key), [*kinds, *sorted(plain - set(kinds))], n=1)
-            if close:
-                hint = f" (did you mean '{close[0]}' instead of '{key}'?)"
+            from runwright.spelling import closest  # only when something is misspelt
+
+            meant = closest(str(key), [*kinds, *sorted(plain - set(kinds))])
+            if meant:
+                hint = f" (did you mean '{meant}' instead of '{key}'?)"
                 break
         raise PydanticCustomError(
             "stage_kind",
@@ -89,9 +92,19 @@ def accepted_keys(kind: type[Stage]) -> set[str]:
     """The YAML keys a stage kind accepts (``name``, ``id``, ``if``, ``sleep``...)."""
     return {field.alias or name for name, field in kind.model_fields.items()}
 
+
 STAGE_RECORD_KEYS = (
-    "status", "outputs", "errors", "reason", "attempts", "attempt_errors",
-    "catch", "finally", "outcome", "caught", "reused",
+    "status",
+    "outputs",
+    "errors",
+    "reason",
+    "attempts",
+    "attempt_errors",
+    "catch",
+    "finally",
+    "outcome",
+    "caught",
+    "reused",
 )
 """What ``stages.<id>`` holds at run time (engine/stage_runner.py writes exactly these)."""
 
@@ -146,6 +159,14 @@ class Stage(TemplateModel):
     finally_: list[AnyStage] | None = Field(
         None, alias="finally", description="Stages that always run after this one."
     )
+
+    def static_outputs(self, runtime: Any) -> frozenset[str] | None:
+        """The names a run of this stage can bind in ``outputs``, when they are known without
+        running it (a superset is fine); None when they are not (nothing is checked then).
+
+        The checker reports ``stages.ID.outputs.NAME`` that no run can bind.
+        """
+        return None
 
     @field_validator("retry", mode="before")
     @classmethod

@@ -19,6 +19,7 @@ from runwright.models.job import Job
 from runwright.models.notify import NotifyTarget
 from runwright.models.params import ParamSpec
 from runwright.models.runs_on import RunsOn, check_installed
+from runwright.spelling import closest, did_you_mean
 
 if TYPE_CHECKING:
     from runwright.engine.result import Result
@@ -99,7 +100,10 @@ class Workflow(TemplateModel):
             unknown = [need for need in job.needs if need not in self.jobs]
             if unknown:
                 known = ", ".join(self.jobs)
-                raise ValueError(f"job '{job_id}' needs unknown job(s) {', '.join(unknown)} (jobs: {known})")
+                hints = "".join(did_you_mean(need, set(self.jobs) - {job_id}) for need in unknown)
+                raise ValueError(
+                    f"job '{job_id}' needs unknown job(s) {', '.join(unknown)}{hints} (jobs: {known})"
+                )
         sorter = graphlib.TopologicalSorter({jid: job.needs for jid, job in self.jobs.items()})
         try:
             self._order = tuple(sorter.static_order())
@@ -187,7 +191,7 @@ class Workflow(TemplateModel):
             # them): converted already, so a run converts its params once and keeps one "now"
             return dict(last)
         given = dict(params or {})
-        self._check_undeclared(given)
+        problems = self._undeclared_problems(given)
         typed: dict[str, Any] = {}
         for key, spec in self.params.items():
             try:
@@ -195,13 +199,16 @@ class Workflow(TemplateModel):
                     typed[key] = spec.convert(given.pop(key))
                 elif spec.is_required():
                     given.pop(key, None)
-                    expected = f"a {spec.type} value"
-                    raise ParamError(self.name, key, f"is required ({expected}) but was not given")
+                    if any(f"did you mean '{key}'?" in message for _, message in problems):
+                        continue  # given under a misspelt name, said above
+                    problems.append((key, f"is required (a {spec.type} value) but was not given"))
                 else:
                     given.pop(key, None)
                     typed[key] = self._default(spec, release, logical_date)
             except ValueError as exc:
-                raise ParamError(self.name, key, str(exc)) from None
+                problems.append((key, str(exc)))
+        if problems:  # every wrong param at once
+            raise ParamError.of(self.name, problems)
         typed.update(given)
         self._typed = typed
         self._typed_for = logical_date
@@ -230,20 +237,20 @@ class Workflow(TemplateModel):
             return self._typed_for
         return datetime.now(UTC).astimezone(self.zone or UTC)
 
-    def _check_undeclared(self, given: Mapping[str, Any]) -> None:
+    def _undeclared_problems(self, given: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """Undeclared params that look like a typo of a declared one (the others warn)."""
         undeclared = [key for key in given if key not in self.params]
         if not undeclared:
-            return
+            return []
         declared = ", ".join(self.params) or "none"
-        free = {_spelling(name): name for name in self.params if name not in given}
+        free = [name for name in self.params if name not in given]
+        problems = []
         for key in undeclared:
-            from difflib import get_close_matches  # only for an undeclared param
-
-            close = get_close_matches(_spelling(str(key)), list(free), n=1, cutoff=0.75)
-            if close:
-                meant = free[close[0]]
-                message = f"is not declared; did you mean '{meant}'? (declared: {declared})"
-                raise ParamError(self.name, key, message)
+            meant = closest(str(key), free)
+            if meant:
+                problems.append((key, f"is not declared; did you mean '{meant}'? (declared: {declared})"))
+        if problems:
+            return problems
         for key in undeclared:
             warnings.warn(
                 f"workflow '{self.name}': param '{key}' is not declared (declared: {declared}); "
@@ -251,6 +258,7 @@ class Workflow(TemplateModel):
                 UndeclaredParamWarning,
                 stacklevel=1,  # one location: each message is shown once per process
             )
+        return []
 
     # -- running ---------------------------------------------------------------------------
 
@@ -333,8 +341,3 @@ class Workflow(TemplateModel):
         from runwright.engine.runner import start_workflow
 
         return start_workflow(self, params, **options)
-
-
-def _spelling(name: str) -> str:
-    """How a param name compares for did-you-mean: case and ``_``/``-`` do not count."""
-    return name.lower().replace("_", "-")

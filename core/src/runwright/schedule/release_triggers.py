@@ -73,9 +73,9 @@ def release_problems(workflows: Mapping[str, Workflow], known: set[str] | None =
     for name, workflow in sorted(workflows.items()):
         for upstream in workflow.released_after:
             if upstream not in names:
-                from difflib import get_close_matches  # only when something is misspelt
-                close = get_close_matches(upstream, sorted(names), n=1)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                from runwright.spelling import did_you_mean  # only when something is misspelt
+
+                hint = did_you_mean(upstream, names)
                 problems.append(
                     f"{workflow.source or '?'}: template '{name}': on.release names unknown "
                     f"workflow '{upstream}'{hint}"

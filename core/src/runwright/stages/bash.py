@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import re
@@ -56,6 +57,9 @@ class BashStage(Stage):
     bash: str = Field(description="The script. ${VAR} is the shell's; ${{ }} is runwright's.")
     env: dict[str, Any] = Field(default_factory=dict, description="Extra environment (templated).")
 
+    def static_outputs(self, runtime: Any) -> frozenset[str] | None:
+        return script_outputs(self.bash)
+
     def run(self, ctx: StageContext) -> dict[str, Any]:
         script, values = ctx.runtime.expressions.render_as_variables(
             self.bash, ctx.variables, lambda name: "${" + name + "}"
@@ -94,6 +98,41 @@ class BashStage(Stage):
                 outputs=outputs,
             )
         return outputs
+
+
+_RW_OUTPUT_CALL = re.compile(r"(?:^|[;&|({`\s])rw_output(?:[ \t]+(\S+))?")
+_OUTPUT_LINE = re.compile(
+    r"""^\s*(?:echo(?:\s+-[neE]+)?|printf)\s+(['"]?)([A-Za-z_][A-Za-z0-9_-]*)(=|<<)[^>]*>>\s*"""
+    r"""["']?\$\{?RUNWRIGHT_OUTPUT\}?["']?\s*(?:[;&|#].*)?$"""
+)
+_LITERAL_NAME = re.compile(r"""^(['"]?)([A-Za-z_][A-Za-z0-9_-]*)\1$""")
+
+
+@functools.lru_cache(maxsize=1024)
+def script_outputs(script: str) -> frozenset[str] | None:
+    """The outputs a script can write, when it names every one literally: ``rw_output NAME``
+    and ``echo "NAME=..." >> "$RUNWRIGHT_OUTPUT"`` lines (plus ``return_code``/``stdout``/
+    ``stderr``). None (not known) when it writes none that way, as a program it starts may
+    write ``$RUNWRIGHT_OUTPUT`` itself, or when a name is not literal (``rw_output "$k"``),
+    the file is used another way (``cat x >> $RUNWRIGHT_OUTPUT``), or ``${{ }}`` sits in a
+    name."""
+    names: set[str] = set()
+    writes = False
+    for line in script.splitlines():
+        code = line.split("#", 1)[0] if line.lstrip().startswith("#") else line
+        if "RUNWRIGHT_OUTPUT" in code:
+            match = _OUTPUT_LINE.match(code)
+            if not match:
+                return None
+            names.add(match.group(2))
+            writes = True
+        for call in _RW_OUTPUT_CALL.finditer(code):
+            literal = _LITERAL_NAME.match(call.group(1) or "")
+            if literal is None:
+                return None
+            names.add(literal.group(2))
+            writes = True
+    return frozenset(names | RESERVED_OUTPUTS) if writes else None
 
 
 def _read_outputs(path: Any) -> tuple[dict[str, str], list[str]]:

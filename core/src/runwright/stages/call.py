@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,16 @@ class CallStage(Stage):
 
     uses: str = Field(description="MODULE/NAME@TAG of a registered call function (templated).")
     with_: dict[str, Any] = Field(default_factory=dict, alias="with", description="Arguments.")
+
+    def static_outputs(self, runtime: Any) -> frozenset[str] | None:
+        """From the function's return annotation (TypedDict, dataclass, pydantic model)."""
+        if "${{" in self.uses:
+            return None
+        try:
+            call = runtime.resolve_call(self.uses)
+        except Exception:  # reported by the uses-unknown rule
+            return None
+        return call.output_names()
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
         reference = str(ctx.render(self.uses))
@@ -45,10 +56,12 @@ class CallStage(Stage):
             return {}
         if isinstance(result, BaseModel):
             return result.model_dump(mode="json", by_alias=True)
+        if dataclasses.is_dataclass(result) and not isinstance(result, type):
+            return dataclasses.asdict(result)
         if not isinstance(result, dict):
             raise StageFailed(
                 f"call '{call.reference}' returned {type(result).__name__}; "
-                "a call function must return a dict or a pydantic model",
+                "a call function must return a dict, a dataclass or a pydantic model",
                 error_name="CallReturnError",
             )
         return result

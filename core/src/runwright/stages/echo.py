@@ -30,6 +30,9 @@ class EchoStage(Stage):
             seconds_to_wait(value)
         return value
 
+    def static_outputs(self, runtime: Any) -> frozenset[str]:
+        return frozenset()
+
     def run(self, ctx: StageContext) -> dict[str, Any]:
         if self.echo is not None:
             ctx.log(str(ctx.render(self.echo)), event="echo")

@@ -69,5 +69,3 @@ def _run_in_child(code: str, namespace: dict[str, Any], ctx: StageContext, label
     if "error" in answer:
         raise StageFailed(answer["error"]["message"], error_name=answer["error"]["name"])
     return answer["names"]
-
-

@@ -136,6 +136,11 @@ class VenvPyStage(Stage):
     def _version_text(cls, value: Any) -> Any:
         return str(value) if isinstance(value, int | float) else value
 
+    def static_outputs(self, runtime: Any) -> frozenset[str] | None:
+        from runwright.stages.py import bound_names
+
+        return bound_names(self.run_)
+
     def run(self, ctx: StageContext) -> dict[str, Any]:
         code, values = ctx.runtime.expressions.render_as_variables(
             self.run_, ctx.variables, lambda name: name

@@ -19,6 +19,9 @@ class RaiseStage(Stage):
     raise_: str = Field(alias="raise", description="The failure message (templated).")
     error: str = Field("RaisedError", description="The error name recorded for this failure.")
 
+    def static_outputs(self, runtime: Any) -> frozenset[str]:
+        return frozenset()
+
     def run(self, ctx: StageContext) -> dict[str, Any]:
         raise StageFailed(str(ctx.render(self.raise_)), error_name=self.error)
 
