@@ -47,7 +47,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "backfill": (
         "runwright.cli.schedule",
-        "Release every tick in [start, end] that has no SUCCESS record yet, oldest first.",
+        "Release every tick in [start, end], oldest first: each run gets its tick as logical date.",
     ),
     "audit": ("runwright.cli.audit", "Look at release records in the audit store."),
     "runs": (

@@ -40,6 +40,9 @@ RECORD_TYPES = {"scheduled": "schedule"}
 
 def previous_tick(events: Iterable[CronEvent], logical_date: datetime) -> datetime | None:
     """The latest tick of ``events`` strictly before ``logical_date`` (None without events)."""
+    events = list(events)
+    if not events:  # a workflow without a cron: no croniter import on a plain run's path
+        return None
     from croniter import croniter  # only when a run is for a scheduled workflow
 
     found: datetime | None = None
