@@ -240,15 +240,15 @@ class WorkerPool:
                 return
             self.workers.remove(worker)
         worker.process.join(timeout=5.0)  # its sentinel fires a moment before it can be reaped
-        self._crash_runs(worker, list(worker.runs))
         if not worker.ready and not self._broken:  # never respawn a worker that cannot start
             self._broken = f"a worker process {how_it_ended(worker.process)} before it was ready"
-        if self._stopping.is_set() or self._broken:
-            return
-        fresh = self._spawn()  # takes orders at once: they wait in its pipe while it starts
-        with self._lock:
-            self.workers.append(fresh)
-            self.restarts += 1
+        if not self._stopping.is_set() and not self._broken:
+            fresh = self._spawn()  # takes orders at once: they wait in its pipe while it starts
+            with self._lock:
+                self.workers.append(fresh)
+                self.restarts += 1
+        # recorded after the replacement is there: whoever sees CRASHED can start a run at once
+        self._crash_runs(worker, list(worker.runs))
 
     # -- starting a worker -------------------------------------------------------------------
 
