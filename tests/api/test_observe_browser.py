@@ -50,11 +50,19 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
+def sign_in(page: Page, server: Server) -> None:
+    """Open the sign-in link ``runwright serve`` printed (its token was made at start)."""
+    assert server.login_url, server.printed
+    page.goto(server.login_url)
+    expect(page.get_by_role("heading", name="Workflows")).to_be_visible()
+
+
 @pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
+def page(browser: Browser, server: Server) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     opened = context.new_page()
     opened.set_default_timeout(WAIT_MS)
+    sign_in(opened, server)
     yield opened
     context.close()
 
@@ -184,7 +192,7 @@ def test_phone_width_and_keyboard(browser: Browser, server: Server) -> None:
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
     try:
-        page.goto(server.url + "/")
+        sign_in(page, server)
         body_width = page.evaluate("document.body.scrollWidth")
         assert body_width <= 390 + 1, f"page is {body_width}px wide on a 390px screen"
         for _ in range(40):  # tab to the first Run button and open it with the keyboard
@@ -222,5 +230,66 @@ def test_pages_need_the_token_or_the_login_form(browser: Browser, secured: Serve
         answer = page.evaluate("fetch('/api/v1/workflows').then(r => r.status)")
         assert answer == 200
         assert json.dumps(context.cookies()).count("runwright_session") == 1
+        page.get_by_role("button", name="Sign out").click()
+        page.wait_for_url("**/login")
+        assert page.evaluate("fetch('/api/v1/workflows').then(r => r.status)") == 401
     finally:
         context.close()
+
+
+ATTACK_PAGE = """<!doctype html><html><body>
+<form id="f" method="post" action="{target}/api/v1/workflows/quick/runs" enctype="text/plain"></form>
+<script>
+fetch("{target}/api/v1/workflows/quick/runs", {{method: "POST", mode: "no-cors"}})
+  .finally(() => {{ document.title = "fetched"; document.getElementById("f").submit(); }});
+</script></body></html>"""
+
+
+def test_a_page_on_another_site_cannot_start_a_run_or_read_by_rebinding(browser: Browser, tmp_path: Path) -> None:
+    """Chromium with evil.example and rebind.evil.example resolving to 127.0.0.1 (as a rebinding
+    DNS server answers): the attacker's page posts to the server, then loads it under its own
+    name; the server runs without a token, so only the Host and Origin checks stand in the way."""
+    import http.server
+    import threading
+
+    from tests.api.conftest import start_server, stop_server
+
+    running = start_server(tmp_path, extra_args=("--no-token",))
+    port = int(running.url.rsplit(":", 1)[1])
+    page_html = ATTACK_PAGE.format(target=running.url).encode()
+
+    class AttackPage(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page_html)))
+            self.end_headers()
+            self.wfile.write(page_html)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    attacker = http.server.ThreadingHTTPServer(("127.0.0.1", 0), AttackPage)
+    threading.Thread(target=attacker.serve_forever, daemon=True).start()
+    rules = "MAP evil.example 127.0.0.1, MAP rebind.evil.example 127.0.0.1"
+    try:
+        # a second Chromium from the same Playwright (a nested sync_playwright() would fail)
+        resolving = browser.browser_type.launch(
+            executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, f"--host-resolver-rules={rules}"], headless=True
+        )
+        try:
+            page = resolving.new_page()
+            page.set_default_timeout(WAIT_MS)
+            page.goto(f"http://evil.example:{attacker.server_address[1]}/")
+            page.wait_for_url(f"{running.url}/**")  # the form was posted: the browser is on the answer
+            assert "cross-site request" in page.content()
+            answer = page.goto(f"http://rebind.evil.example:{port}/api/v1/workflows")
+            assert answer is not None and answer.status == 403
+            assert "forbidden host" in page.content() and "quick" not in page.content()
+        finally:
+            resolving.close()
+        runs = running.client.get(running.api("/audits")).json()["items"]
+        assert runs == []  # neither the fetch nor the form started a run
+    finally:
+        attacker.shutdown()
+        stop_server(running)
