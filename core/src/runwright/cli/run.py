@@ -35,9 +35,9 @@ CONF_OPTION = typer.Option(None, "--conf", "-c", help="Conf path (default: $RUNW
 def parse_params(pairs: list[str]) -> DataParams:
     """``KEY=VALUE`` pairs from the command line: data, never rendered as expressions."""
     params = DataParams()
-    for pair in pairs:
-        if "=" not in pair:
-            raise fail_usage(f"-p expects KEY=VALUE, got '{pair}'")
+    for number, pair in enumerate(pairs, 1):
+        if "=" not in pair:  # the text is not repeated: a password may have lost its 'KEY='
+            raise fail_usage(f"-p expects KEY=VALUE: -p number {number} has no '=' (its text is not shown)")
         key, value = pair.split("=", 1)
         params[key.strip()] = value
     return params
