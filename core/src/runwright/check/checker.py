@@ -26,6 +26,7 @@ from runwright.check.positions import FilePositions
 from runwright.check.scope import (
     ANY,
     STAGE_RECORD,
+    JobGraph,
     Shape,
     bound_shape,
     jobs_shape,
@@ -167,13 +168,14 @@ class Checker:
         release = release_event_shape() if workflow.released_after else release_shape()
         for name, spec in workflow.params.items():  # a default may use the run's release
             self.check_value(tc, spec.default, ("params", name, "default"), {"release": release})
+        graph = JobGraph(workflow.jobs)
         for job_id, job in workflow.jobs.items():
             path = ("jobs", job_id)
             # stage ids may hold ${{ matrix.* }}: known for the first strategies (bounded cost)
             self.combinations = job.strategy.combinations()[:MAX_CHECKED_STRATEGIES] if job.strategy else []
             base: dict[str, Shape] = {
                 "params": params,
-                "jobs": jobs_shape(workflow.jobs, job_id),
+                "jobs": jobs_shape(graph, job_id),
                 "release": release,  # every run has one (models/release.py)
             }
             self.check_condition(tc, job.if_, (*path, "if"), base)
