@@ -58,7 +58,7 @@ def list_records(
         "--since",
         help="Started at or after: an ISO datetime, a duration back from now (PT6H), today or yesterday.",
     ),
-    limit: int = typer.Option(50, "--limit"),
+    limit: int = typer.Option(50, "--limit", min=1, help="How many records, newest first."),
     as_json: bool = typer.Option(False, "--json"),
     conf: Path | None = STORE_CONF_OPTION,
 ) -> None:
