@@ -285,16 +285,29 @@ def test_job_outputs_read_downstream(workflow_from) -> None:
     assert jobs_of(result)["deploy"]["stages"]["d"]["outputs"] == {"deployed": "v1.2.3"}
 
 
+def test_an_output_no_stage_binds_is_refused_before_the_run(workflow_from) -> None:
+    from runwright.check import CheckFailed
+
+    with pytest.raises(CheckFailed) as refused:
+        workflow_from("""
+        bad-expr:
+          type: Workflow
+          jobs:
+            j: {stages: [{id: first, echo: hi}, {id: s, echo: "${{ stages.first.outputs.nope }}"}]}
+        """).execute()
+    assert "has no 'nope'" in str(refused.value) and "[unknown-output]" in str(refused.value)
+
+
 def test_bad_expression_fails_the_stage_with_a_clear_error(workflow_from) -> None:
     result = workflow_from("""
     bad-expr:
       type: Workflow
       jobs:
-        j: {stages: [{id: first, echo: hi}, {id: s, echo: "${{ stages.first.outputs.nope }}"}]}
-    """).execute()
+        j: {stages: [{id: first, run: "data = {'a': 1}"}, {id: s, echo: "${{ stages.first.outputs.data.nope }}"}]}
+    """).execute()  # the keys inside an output cannot be known before the run
     assert result.status is Status.FAILED
     assert result.errors[0]["name"] == "ExpressionError"
-    assert "outputs.nope" in result.errors[0]["message"]
+    assert "nope" in result.errors[0]["message"]
 
 
 def test_continue_on_error_for_stages_and_jobs(workflow_from) -> None:
