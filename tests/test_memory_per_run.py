@@ -177,3 +177,17 @@ def test_the_scheduler_writes_each_release_to_a_pipe_as_it_happens(conf, tmp_pat
     assert still_running
     first = data.split(b"\n", 1)[0].decode()
     assert first.startswith(("every-minute @ 2026-03-02T09:01:00+00:00: SUCCESS (run ", "follower @ "))
+
+
+def test_the_next_tick_cache_keeps_one_tick_per_cron_entry() -> None:
+    """Thousands of workflows on one cron line share a tick's computation, but ticks that
+    passed are not kept: a minutely entry would have added one cached tick a minute."""
+    from runwright.models.events import CronEvent
+    from runwright.schedule import cron
+
+    minutely = CronEvent.model_validate({"cronjob": "* * * * *"})
+    hourly = CronEvent.model_validate({"cronjob": "0 * * * *", "timezone": "Europe/Paris"})
+    before = len(cron._LATEST_TICKS)
+    assert len(cron.ticks_between(minutely, T0, T0.replace(day=9))) == 7 * 24 * 60
+    assert len(cron.ticks_between(hourly, T0, T0.replace(day=9))) == 7 * 24
+    assert len(cron._LATEST_TICKS) <= before + 2
