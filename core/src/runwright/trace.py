@@ -43,6 +43,11 @@ class TraceFlusher:
             self._dirty.add(trace)
             self._condition.notify()
 
+    def forget(self, trace: RunTrace) -> None:
+        """A trace closed before its flush came: released now, not after ``FLUSH_DELAY``."""
+        with self._condition:
+            self._dirty.discard(trace)
+
     def _loop(self) -> None:
         while True:
             with self._condition:
@@ -155,6 +160,9 @@ class RunTrace:
             if self._file is not None:
                 self._file.close()
                 self._file = None
+            scheduled, self._flush_scheduled = self._flush_scheduled, False
+        if scheduled:
+            FLUSHER.forget(self)
 
 
 def read_trace(path: Path) -> Iterator[dict[str, Any]]:
