@@ -191,3 +191,39 @@ def test_the_next_tick_cache_keeps_one_tick_per_cron_entry() -> None:
     assert len(cron.ticks_between(minutely, T0, T0.replace(day=9))) == 7 * 24 * 60
     assert len(cron.ticks_between(hourly, T0, T0.replace(day=9))) == 7 * 24
     assert len(cron._LATEST_TICKS) <= before + 2
+
+
+ENDINGS = """
+endings:
+  type: Workflow
+  params: {how: str}
+  jobs:
+    work:
+      timeout-minutes: 0.01
+      strategy: {matrix: {n: [1, 2]}}
+      stages:
+        - {id: fails, if: "${{ params.how == 'failure' }}", raise: "asked to fail"}
+        - {id: stuck, if: "${{ params.how == 'timeout' }}", run: "while True: pass"}
+        - id: loop
+          foreach: [1, 2, 3]
+          stages: [{id: each, echo: "${{ item }}"}]
+    after:
+      needs: [work]
+      trigger-rule: all_done
+      stages: [{id: done, echo: done}]
+"""
+
+
+def test_every_ending_of_a_run_releases_its_scopes(workflow_from) -> None:
+    """Success, failure, timeout and cancel: a long-lived scope (a scheduler's, a server's)
+    holds none of the scopes a run made once it has ended."""
+    workflow = workflow_from(ENDINGS)
+    lifetime = CancelScope()
+    statuses = []
+    for how in ("success", "failure", "timeout", "success", "failure", "timeout"):
+        statuses.append(workflow.execute({"how": how}, scope=lifetime).status.value)
+        assert live_per_run_objects()["CancelScope"] == 1, how
+    lifetime.cancel("stopping")
+    statuses.append(workflow.execute({"how": "success"}, scope=lifetime).status.value)
+    assert live_per_run_objects()["CancelScope"] == 1
+    assert statuses == ["SUCCESS", "FAILED", "FAILED", "SUCCESS", "FAILED", "FAILED", "CANCEL"]
