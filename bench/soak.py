@@ -159,11 +159,12 @@ async def _trigger_rounds(
     base: str, pid: int, triggers: int, warm_up: int, round_size: int
 ) -> dict[str, int]:
     host, port = base.removeprefix("http://").split(":")
-    clients = [Connection(host, int(port)) for _ in range(8)]
     body = json.dumps({"params": {}}).encode()
     marks: dict[str, int] = {}
     sent = 0
     while sent < triggers:
+        # new connections each round: the server closes a keep-alive connection idle for 5 s
+        clients = [Connection(host, int(port)) for _ in range(8)]
         batch = min(round_size, triggers - sent)
         numbers = iter(range(batch))
 
@@ -184,9 +185,9 @@ async def _trigger_rounds(
             marks["warm"] = server_rss_kib(pid)
         if sent % 5_000 == 0:
             print(f"  server: {sent:,} triggers, RSS {server_rss_kib(pid) / 1024:.1f} MiB", flush=True)
+        for connection in clients:
+            connection.close()
     marks["end"] = server_rss_kib(pid)
-    for connection in clients:
-        connection.close()
     return marks
 
 
