@@ -141,7 +141,9 @@ def soak_server(triggers: int, warm_up: int, round_size: int, workers: int, root
         process.terminate()
         process.wait(timeout=120)
     label = f"server, {workers} worker{'s' if workers != 1 else ''}"
-    return growth_line(label, triggers, warm_up, marks["warm"], marks["end"], time.monotonic() - started)
+    line = growth_line(label, triggers, warm_up, marks["warm"], marks["end"], time.monotonic() - started)
+    own = (marks["own_end"] - marks["own_warm"]) * 10_000 / max(1, triggers - warm_up)
+    return f"{line}\n{'':<22} of which the server process itself: {own:+.0f} KiB per 10,000 runs"
 
 
 def server_rss_kib(pid: int) -> int:
@@ -182,12 +184,12 @@ async def _trigger_rounds(
                 break
             await asyncio.sleep(0.05)
         if sent == warm_up:
-            marks["warm"] = server_rss_kib(pid)
+            marks["warm"], marks["own_warm"] = server_rss_kib(pid), rss_kib(pid)
         if sent % 5_000 == 0:
             print(f"  server: {sent:,} triggers, RSS {server_rss_kib(pid) / 1024:.1f} MiB", flush=True)
         for connection in clients:
             connection.close()
-    marks["end"] = server_rss_kib(pid)
+    marks["end"], marks["own_end"] = server_rss_kib(pid), rss_kib(pid)
     return marks
 
 
