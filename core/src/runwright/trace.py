@@ -44,16 +44,26 @@ class TraceFlusher:
             self._dirty.add(trace)
             self._condition.notify()
 
+    def forget(self, trace: RunTrace) -> None:
+        """A trace closed before its flush came: released now, not after ``FLUSH_DELAY``."""
+        with self._condition:
+            self._dirty.discard(trace)
+
     def _loop(self) -> None:
         while True:
             with self._condition:
                 while not self._dirty:
                     self._condition.wait()
             time.sleep(FLUSH_DELAY)
-            with self._condition:
-                dirty, self._dirty = self._dirty, set()
-            for trace in dirty:
-                trace.flush()
+            self._flush_dirty()
+
+    def _flush_dirty(self) -> None:
+        """Flush the traces waiting; a function of its own, so that none of them (nor its run)
+        stays referenced from this thread's frame while it waits for the next."""
+        with self._condition:
+            dirty, self._dirty = self._dirty, set()
+        for trace in dirty:
+            trace.flush()
 
 
 FLUSHER = TraceFlusher()
@@ -73,7 +83,9 @@ class RunTrace:
         self.run_id = run_id
         self.workflow = workflow
         self.parent_run_id = parent_run_id
-        self.path: Path | None = None
+        self.path: str | None = None
+        """The trace file, as text: a ``Path`` per run would intern its file name, which on
+        Python 3.12 is kept for the life of the process (a scheduler's, a server's)."""
         self._file: IO[str] | None = None
         self._lock = threading.Lock()
         self._listeners = list(listeners or [])
@@ -81,8 +93,8 @@ class RunTrace:
         self._flush_scheduled = False
         if log_dir is not None:
             log_dir.mkdir(parents=True, exist_ok=True)
-            self.path = log_dir / f"{run_id}.jsonl"
-            self._file = self.path.open("a", encoding="utf-8")
+            self.path = os.path.join(log_dir, f"{run_id}.jsonl")
+            self._file = open(self.path, "a", encoding="utf-8")  # closed by close()
 
     def event(
         self,
@@ -151,6 +163,9 @@ class RunTrace:
             if self._file is not None:
                 self._file.close()
                 self._file = None
+            scheduled, self._flush_scheduled = self._flush_scheduled, False
+        if scheduled:
+            FLUSHER.forget(self)
 
 
 def read_trace(path: Path) -> Iterator[dict[str, Any]]:

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from runwright.cli.app import EXIT_FAILED, app, fail_usage
 from runwright.cli.run import CONF_OPTION, parse_params
 from runwright.errors import RunwrightError
+
+if TYPE_CHECKING:
+    from runwright.schedule.release import ReleaseOutcome
 
 
 def parse_when(text: str, what: str) -> datetime:
@@ -59,16 +63,30 @@ def scheduler(
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    runner.outcome_listeners.append(ReleaseLines().say)
     try:
-        outcomes = runner.run(until=parse_when(until, "--until") if until else None)
+        runner.run(until=parse_when(until, "--until") if until else None)
     except RunwrightError as exc:
         raise fail_usage(str(exc)) from None
-    for outcome in outcomes:
-        if outcome.ran:
-            typer.echo(
-                f"{outcome.workflow} @ {outcome.logical_date.isoformat()}: "
-                f"{outcome.status} (run {outcome.run_id}, attempt {outcome.attempt})"
-            )
+
+
+class ReleaseLines:
+    """One stdout line per release, written (and flushed) when the release ends: a scheduler
+    that runs for months shows each release in its log file or pipe as it happens, and keeps
+    no list of them to print at exit."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # releases end on several threads: whole lines only
+
+    def say(self, outcome: ReleaseOutcome) -> None:
+        if not outcome.ran:
+            return
+        line = (
+            f"{outcome.workflow} @ {outcome.logical_date.isoformat()}: "
+            f"{outcome.status} (run {outcome.run_id}, attempt {outcome.attempt})"
+        )
+        with self._lock:
+            typer.echo(line)  # click flushes after each line
 
 
 def in_zone(value: datetime, zone: tzinfo) -> datetime:

@@ -8,6 +8,7 @@ import shutil
 import tempfile
 import threading
 import time
+import weakref
 from collections import ChainMap
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -27,19 +28,23 @@ class CancelScope:
 
     The run has one scope; each job gets a child; each matrix strategy a grandchild. A failing
     strategy with ``fail-fast`` cancels its job's scope only.
+
+    A parent holds its children weakly: a child lives as long as the run, job or stage using
+    it, so a scope that lives for months (a scheduler's, a server's) never keeps the runs it
+    started (a strong list kept every run's and every job's scope and event for ever).
     """
 
     def __init__(self, parent: CancelScope | None = None, deadline: float | None = None) -> None:
         self.event = threading.Event()
         self.reason = ""
-        self._children: list[CancelScope] = []
+        self._children: weakref.WeakSet[CancelScope] = weakref.WeakSet()
         self._lock = threading.Lock()
         parent_deadline = parent.deadline if parent else None
         candidates = [d for d in (deadline, parent_deadline) if d is not None]
         self.deadline: float | None = min(candidates) if candidates else None
         if parent is not None:
             with parent._lock:
-                parent._children.append(self)
+                parent._children.add(self)
                 if parent.event.is_set():
                     self.event.set()
                     self.reason = parent.reason

@@ -164,7 +164,7 @@ def run_workflow(
         workflow=workflow.name,
         started=started,
         ended=ended,
-        log_file=str(run_trace.path) if run_trace.path else None,
+        log_file=run_trace.path,
     )
     try:
         runtime.pm.hook.run_finished(workflow=workflow, result=result)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import calendar
-import functools
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -22,13 +21,27 @@ def _bounded(event: CronEvent, tick: datetime) -> bool:
 def next_tick(event: CronEvent, after: datetime) -> datetime | None:
     """The first tick strictly after ``after`` (None past ``end``).
 
-    Cached: thousands of workflows on the same cron line cost one computation per tick.
+    Cached, the latest answer per cron entry: thousands of workflows on the same cron line
+    cost one computation per tick, and the cache holds one tick per distinct entry (a cache
+    keyed by every ``after`` kept one entry per tick that ever passed, up to 26 MB).
     """
-    # keyed by the UTC instant: two wall times of one zone compare equal across a DST fold
-    return _next_tick(event.cronjob, event.timezone, event.start, event.end, after.astimezone(UTC))
+    key = (event.cronjob, event.timezone, event.start, event.end)
+    instant = after.astimezone(UTC)  # two wall times of one zone compare equal across a DST fold
+    cached = _LATEST_TICKS.get(key)
+    if cached is not None and cached[0] == instant:
+        return cached[1]
+    tick = _next_tick(event.cronjob, event.timezone, event.start, event.end, instant)
+    if len(_LATEST_TICKS) >= MAX_CACHED_ENTRIES:
+        _LATEST_TICKS.clear()
+    _LATEST_TICKS[key] = (instant, tick)
+    return tick
 
 
-@functools.lru_cache(maxsize=65_536)
+MAX_CACHED_ENTRIES = 65_536
+"""Distinct cron entries whose latest tick is cached (more are computed again)."""
+_LATEST_TICKS: dict[tuple[str, str, datetime | None, datetime | None], tuple[datetime, datetime | None]] = {}
+
+
 def _next_tick(
     cronjob: str, timezone: str, start_at: datetime | None, end_at: datetime | None, after: datetime
 ) -> datetime | None:

@@ -18,7 +18,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -65,7 +65,9 @@ log = logging.getLogger("runwright.scheduler")
 DEFAULT_STOP_BOUNDARY = timedelta(minutes=5)
 CRASHED_HEARTBEAT_AGE = timedelta(minutes=2)
 SHUTDOWN_GRACE_SECONDS = 30.0
-MAX_REMEMBERED_CLAIMS = 200_000
+MAX_REMEMBERED_CLAIMS = 10_000
+"""Claims of this process remembered, to tell a claim it lost to itself from another process's
+(bounded: a claim is lost to itself only near its tick; the oldest half is dropped when full)."""
 MAX_KEPT_OUTCOMES = 1_000
 """Releases a scheduler that runs until stopped keeps in memory (the audit store has them all)."""
 WARM_UP_MARGIN = timedelta(seconds=1)
@@ -583,8 +585,8 @@ class Scheduler:
         with ThreadPoolExecutor(self.max_workers, thread_name_prefix="runwright-release") as pool:
             try:
                 while not self.stop_event.is_set():
+                    pending = self._wait_for_a_free_worker(pending)
                     now = self.clock.now()
-                    pending = [f for f in pending if not f.done()]
                     pending += self.release_due(now, pool)
                     if until is not None and now >= until:
                         break
@@ -597,6 +599,20 @@ class Scheduler:
             finally:
                 self._shutdown(pending)
         return list(self.outcomes)
+
+    def _wait_for_a_free_worker(self, pending: list[Future[ReleaseOutcome]]) -> list[Future[ReleaseOutcome]]:
+        """The releases still running, once fewer than ``max_workers`` are (or on stop).
+
+        A tick's releases are claimed when a worker can start them: a claim never waits in a
+        queue without a heartbeat, and releases the workers cannot keep up with are not
+        claimed ahead of them without bound (a simulated clock moves at the pace of its runs;
+        on the system clock a late tick is claimed when a worker frees, as it would have
+        started then anyway)."""
+        pending = [future for future in pending if not future.done()]
+        while len(pending) >= self.max_workers and not self.stop_event.is_set():
+            _, still = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            pending = list(still)
+        return pending
 
     def start(self) -> None:
         """What ``run`` does before its first tick: load, recover crashed releases, and say

@@ -596,12 +596,15 @@ class RunService:
 
     # -- scheduler and shutdown ------------------------------------------------------------
 
-    def start_scheduler(self) -> None:
+    def start_scheduler(self, clock: Any = None) -> None:
+        """Release the conf folder's scheduled workflows from a thread of this server
+        (``clock``: the system clock, or a simulated one for tests and soaks)."""
         from runwright.schedule.scheduler import Scheduler
 
         self.scheduler = Scheduler(
             self.catalog.conf_path,
             audit=self.audit,
+            clock=clock,
             runtime=self.runtime,
             grace_seconds=self.grace_seconds,
             runner=self._run_claimed_in_worker if self.workers is not None else None,

@@ -1,0 +1,231 @@
+"""Soak: does a scheduler or a server that runs for months grow? Resident memory per 10,000 runs.
+
+    uv run python bench/soak.py                                  # 200,000 releases per store, 20,000 triggers
+    uv run python bench/soak.py --releases 20000 --triggers 4000 # a quicker look
+    uv run python bench/soak.py --only scheduler --stores sqlite
+
+- ``scheduler``: ``Scheduler.run()`` without ``until`` (as ``runwright scheduler`` runs) on a
+  simulated clock, so a month of minutes passes in minutes; five workflows of two jobs each,
+  every minute, on SQLite and on the file store (``fsync=0``), four releases at a time.
+  Stopped after ``--releases`` releases (and the few already running).
+- ``server``: ``runwright serve`` (SQLite store, ``--workers`` worker processes) on 127.0.0.1;
+  ``--triggers`` runs of a two-job workflow triggered through ``POST /api/v1/workflows/.../runs``
+  in rounds of ``--round`` (8 clients), each round waited out; the resident memory is the
+  server's plus its workers'.
+
+Each scenario runs in a fresh process. Resident memory (``VmRSS``) is read after the warm-up
+(``--warm-up`` runs: caches filled, the bounded lists of recent outcomes full) and at the end;
+the growth per 10,000 runs after the warm-up is what a process that runs for months adds.
+Goal: under 100 KB per 10,000 runs on both stores and for the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from api import Connection, start  # bench/api.py: a server subprocess and a keep-alive client
+
+BENCH = Path(__file__).resolve().parent
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+SCHEDULED = "\n".join(
+    line
+    for i in range(5)
+    for line in (
+        f"wf{i}:",
+        "  type: Workflow",
+        "  on: [{cronjob: '* * * * *'}]",
+        "  jobs:",
+        "    a: {stages: [{id: s, echo: x}]}",
+        "    b: {needs: [a], stages: [{id: t, echo: y}]}",
+    )
+)
+TRIGGERED = """
+two:
+  type: Workflow
+  jobs:
+    a: {stages: [{id: s, echo: x}]}
+    b: {needs: [a], stages: [{id: t, echo: y}]}
+"""
+
+
+def rss_kib(pid: int | None = None) -> int:
+    """Resident memory of a process (default: this one) in KiB, from ``/proc``."""
+    status = Path(f"/proc/{pid or 'self'}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def growth_line(label: str, runs: int, warm_runs: int, warm_kib: int, end_kib: int, seconds: float) -> str:
+    after = runs - warm_runs
+    per_10k = (end_kib - warm_kib) * 10_000 / after if after > 0 else float("nan")
+    return (
+        f"{label:<22} {runs:>8,} runs in {seconds:>7.0f} s; RSS after {warm_runs:,} (warm-up) "
+        f"{warm_kib / 1024:.1f} MiB, at the end {end_kib / 1024:.1f} MiB: "
+        f"{per_10k:+.0f} KiB per 10,000 runs"
+    )
+
+
+# -- the scheduler (in a child process of its own) --------------------------------------------
+
+
+def soak_scheduler(store: str, releases: int, warm_up: int, root: Path) -> str:
+    """Run one scheduler on a simulated clock until ``releases`` releases ended."""
+    os.environ["RUNWRIGHT_LOG_PATH"] = str(root / "logs")
+    # the file store without fsync: memory is measured here, not durability (fsync makes each
+    # release wait for the disk, 5 times slower on this machine)
+    url = f"sqlite:///{root / 'audit.db'}" if store == "sqlite" else f"file://{root / 'audits'}?fsync=0"
+    os.environ["RUNWRIGHT_AUDIT_URL"] = url
+    (root / "conf").mkdir()
+    (root / "conf" / "flows.yml").write_text(SCHEDULED + "\n")
+    from runwright.schedule.clock import SimulatedClock
+    from runwright.schedule.scheduler import Scheduler
+
+    scheduler = Scheduler(root / "conf", clock=SimulatedClock(T0), max_workers=4, grace_seconds=0)
+    count = 0
+    marks: dict[str, int] = {}
+    lock = threading.Lock()
+    started = time.monotonic()
+
+    def listen(outcome: object) -> None:
+        nonlocal count
+        with lock:
+            count += 1
+            if count == warm_up:
+                marks["warm"] = rss_kib()
+            if count % 20_000 == 0:
+                print(f"  {store}: {count:,} releases, RSS {rss_kib() / 1024:.1f} MiB", flush=True)
+            if count >= releases:
+                scheduler.stop()
+
+    scheduler.outcome_listeners.append(listen)
+    scheduler.run()
+    end = rss_kib()
+    return growth_line(f"scheduler, {store}", count, warm_up, marks["warm"], end, time.monotonic() - started)
+
+
+# -- the server --------------------------------------------------------------------------------
+
+
+def soak_server(triggers: int, warm_up: int, round_size: int, workers: int, root: Path) -> str:
+    process, base = start(root, "sqlite", workers)
+    (root / "conf" / "one.yml").write_text(TRIGGERED)  # bench/api.py's folder, our workflow
+    assert process.stdout is not None
+    threading.Thread(target=process.stdout.read, daemon=True).start()  # never let its pipe fill
+    started = time.monotonic()
+    try:
+        marks = asyncio.run(_trigger_rounds(base, process.pid, triggers, warm_up, round_size))
+    finally:
+        process.terminate()
+        process.wait(timeout=120)
+    label = f"server, {workers} worker{'s' if workers != 1 else ''}"
+    line = growth_line(label, triggers, warm_up, marks["warm"], marks["end"], time.monotonic() - started)
+    own = (marks["own_end"] - marks["own_warm"]) * 10_000 / max(1, triggers - warm_up)
+    return f"{line}\n{'':<22} of which the server process itself: {own:+.0f} KiB per 10,000 runs"
+
+
+def server_rss_kib(pid: int) -> int:
+    """The server's resident memory and its worker processes'."""
+    total = rss_kib(pid)
+    for child in children_of(pid):
+        try:
+            total += rss_kib(child)
+        except (OSError, StopIteration):
+            pass
+    return total
+
+
+async def _trigger_rounds(
+    base: str, pid: int, triggers: int, warm_up: int, round_size: int
+) -> dict[str, int]:
+    host, port = base.removeprefix("http://").split(":")
+    body = json.dumps({"params": {}}).encode()
+    marks: dict[str, int] = {}
+    sent = 0
+    while sent < triggers:
+        # new connections each round: the server closes a keep-alive connection idle for 5 s
+        clients = [Connection(host, int(port)) for _ in range(8)]
+        batch = min(round_size, triggers - sent)
+        numbers = iter(range(batch))
+
+        async def client(connection: Connection, numbers: Iterator[int]) -> None:
+            for _ in numbers:
+                status, payload = await connection.request("POST", "/api/v1/workflows/two/runs", body)
+                assert status == 202, payload
+
+        await asyncio.gather(*(client(c, numbers) for c in clients))
+        sent += batch
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:  # the round ended: nothing in flight when measured
+            _, metrics = await clients[0].request("GET", "/api/v1/metrics")
+            if b"runwright_active_runs 0" in metrics:
+                break
+            await asyncio.sleep(0.05)
+        if sent == warm_up:
+            marks["warm"], marks["own_warm"] = server_rss_kib(pid), rss_kib(pid)
+        if sent % 5_000 == 0:
+            print(f"  server: {sent:,} triggers, RSS {server_rss_kib(pid) / 1024:.1f} MiB", flush=True)
+        for connection in clients:
+            connection.close()
+    marks["end"], marks["own_end"] = server_rss_kib(pid), rss_kib(pid)
+    return marks
+
+
+# -- the driver -----------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--releases", type=int, default=200_000, help="releases per store (scheduler)")
+    parser.add_argument("--triggers", type=int, default=20_000, help="runs triggered (server)")
+    parser.add_argument(
+        "--warm-up", type=int, default=None, help="runs before the first reading (default: a tenth)"
+    )
+    parser.add_argument("--stores", default="sqlite,file")
+    parser.add_argument("--only", choices=["scheduler", "server"], default=None)
+    parser.add_argument("--workers", type=int, default=1, help="serve --workers N (0: the server's threads)")
+    parser.add_argument("--round", type=int, default=500, help="triggers per round (server)")
+    parser.add_argument("--child", nargs=2, metavar=("KIND", "STORE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="runwright-soak-") as folder:
+        if args.child:
+            warm = args.warm_up or max(2_000, args.releases // 10)
+            print(soak_scheduler(args.child[1], args.releases, warm, Path(folder)), flush=True)
+            return
+        print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores", flush=True)
+        if args.only in (None, "scheduler"):
+            for store in args.stores.split(","):
+                command = [sys.executable, str(BENCH / "soak.py"), "--child", "scheduler", store]
+                command += ["--releases", str(args.releases)]
+                if args.warm_up:
+                    command += ["--warm-up", str(args.warm_up)]
+                subprocess.run(command, check=True)
+        if args.only in (None, "server"):
+            warm = args.warm_up or max(args.round, args.triggers // 10 // args.round * args.round)
+            print(soak_server(args.triggers, warm, args.round, args.workers, Path(folder)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
