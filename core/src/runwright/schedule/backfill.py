@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
-from runwright.audit import AuditBackend, ReleaseRecord, ReleaseStatus, ReleaseType
+from runwright.audit import AuditBackend, ReleaseRecord, ReleaseStatus, ReleaseType, mark_dead_crashed
 from runwright.errors import RunwrightError
 from runwright.models.release import release_context
 from runwright.schedule.cron import ticks_between
@@ -177,6 +177,8 @@ def plan_backfill(
             rendered = release_params(target.template_params, tick, ReleaseType.BACKFILL, workflow)
             tick_params = DataParams({**rendered, **given})
         attempts = audit.attempts(workflow.name, tick)
+        if any(a.status is ReleaseStatus.RUNNING for a in attempts):  # left by a killed process?
+            attempts = mark_dead_crashed(audit, attempts)
         plan.append(_decide(target, tick, tick_params, attempts, force, only_failed))
     return plan
 
