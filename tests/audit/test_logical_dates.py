@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from runwright.audit import AuditBackend, ReleaseStatus
 from typer.testing import CliRunner
 
@@ -314,3 +315,42 @@ def test_ctrl_c_cancels_the_running_tick_records_it_and_starts_no_more(
     assert record.status is ReleaseStatus.CANCEL
     assert record.release == datetime(2024, 1, 1, tzinfo=UTC)
     assert backend.list(status=ReleaseStatus.RUNNING) == []
+
+
+OVERLAP = """
+hourly:
+  type: Workflow
+  on: [{cronjob: '0 * * * *'}]
+  params: {log: {type: str, default: LOG}}
+  jobs:
+    j:
+      stages:
+        - id: s
+          bash: |
+            echo "start ${{ release.logical_date | fmt('%H') }}" >> "${{ params.log }}"
+            sleep 0.5
+            echo "end ${{ release.logical_date | fmt('%H') }}" >> "${{ params.log }}"
+"""
+
+
+@pytest.mark.parametrize("max_active", [1, 2])
+def test_ticks_start_in_logical_date_order_max_active_at_a_time(
+    audit_url: str, tmp_path: Path, open_backend: Callable[[str], AuditBackend], max_active: int
+) -> None:
+    log = tmp_path / "order.log"
+    conf = write(tmp_path, OVERLAP.replace("LOG", str(log)))
+    window = ("--start", "2024-01-01T00:00", "--end", "2024-01-01T03:00", "--conf", str(conf))
+    result = cli(audit_url, tmp_path, "backfill", "hourly", *window, "--max-active", str(max_active))
+    assert result.exit_code == 0, result.output
+    lines = log.read_text().splitlines()
+    records = open_backend(audit_url).list(workflow="hourly")
+    claimed = [r.release.strftime("%H") for r in sorted(records, key=lambda r: r.started)]
+    assert claimed == ["00", "01", "02", "03"]  # claimed and started in logical-date order
+    if max_active == 1:
+        assert [line.split()[1] for line in lines if line.startswith("start")] == claimed
+    running, most = 0, 0
+    for line in lines:
+        running += 1 if line.startswith("start") else -1
+        most = max(most, running)
+    assert most == max_active  # never more at once; with 2, two did run together
+    assert {r.status for r in records} == {ReleaseStatus.SUCCESS}

@@ -15,18 +15,26 @@ A date-only end (``2024-03-03``) includes that whole day.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
-from runwright.audit import AuditBackend, ReleaseStatus, ReleaseType
+from runwright.audit import AuditBackend, ReleaseRecord, ReleaseStatus, ReleaseType, mark_dead_crashed
 from runwright.errors import RunwrightError, TooManyTicks
 from runwright.models.release import release_context
 from runwright.schedule.cron import MAX_TICKS, ticks_between
-from runwright.schedule.release import DataParams, ReleaseMode, ReleaseOutcome, release, release_params
+from runwright.schedule.release import (
+    HEARTBEAT_SECONDS,
+    DataParams,
+    ReleaseMode,
+    ReleaseOutcome,
+    claim_release,
+    new_record,
+    release_params,
+    run_claimed,
+)
 
 if TYPE_CHECKING:
     from runwright.engine.context import CancelScope
@@ -178,6 +186,8 @@ def plan_backfill(
             rendered = release_params(target.template_params, tick, ReleaseType.BACKFILL, workflow)
             tick_params = DataParams({**rendered, **given})
         attempts = audit.attempts(workflow.name, tick)
+        if any(a.status is ReleaseStatus.RUNNING for a in attempts):  # left by a killed process?
+            attempts = mark_dead_crashed(audit, attempts)
         plan.append(_decide(target, tick, tick_params, attempts, force, only_failed))
     return plan
 
@@ -223,6 +233,13 @@ def render_plan(plan: list[BackfillTick]) -> None:
             item.reason = f"{item.reason}; bad params: {exc}"
 
 
+def claim_tick(item: BackfillTick, audit: AuditBackend) -> ReleaseRecord | None:
+    """Claim the tick's release as its action says (one compare-and-set in the store); None
+    when another process took it first."""
+    record = new_record(item.workflow, item.tick, ReleaseType.BACKFILL, dict(item.params))
+    return claim_release(audit, record, item.mode)
+
+
 def run_backfill(
     plan: list[BackfillTick],
     audit: AuditBackend,
@@ -232,7 +249,8 @@ def run_backfill(
     on_done: Callable[[BackfillTick], None] | None = None,
     run_options: Mapping[str, Any] | None = None,
 ) -> list[BackfillTick]:
-    """Run the plan's ticks in logical-date order, ``max_active`` at a time.
+    """Run the plan's ticks in logical-date order, ``max_active`` at a time: each is claimed
+    here, in order, before it is handed to a thread.
 
     Cancelling ``scope`` (Ctrl-C) starts no more ticks and cancels the running ones, which are
     recorded CANCEL; this returns once every started tick is recorded.
@@ -243,33 +261,36 @@ def run_backfill(
     todo: Iterator[BackfillTick] = iter([item for item in plan if item.action != "skip"])
     running: dict[Future[ReleaseOutcome], BackfillTick] = {}
     done: list[BackfillTick] = []
-    lock = threading.Lock()
+    options = {**(run_options or {}), "scope": scope}
+
+    def finished(item: BackfillTick) -> None:
+        done.append(item)
+        if on_done is not None:
+            on_done(item)
 
     def start(pool: ThreadPoolExecutor) -> bool:
-        item = next(todo, None)
-        if item is None:
-            return False
-        options = {**(run_options or {}), "scope": scope}
-        future = pool.submit(
-            release,
-            item.workflow,
-            item.tick,
-            item.params,
-            mode=item.mode,
-            release_type=ReleaseType.BACKFILL,
-            audit=audit,
-            render_params=False,  # command-line and rendered values are data
-            run_options=options,
-        )
-        running[future] = item
-        return True
+        for item in todo:
+            record = claim_tick(item, audit)
+            if record is None:
+                item.outcome = ReleaseOutcome(
+                    item.workflow.name, item.tick, False, "SKIP", reason="claimed by another process"
+                )
+                finished(item)
+                continue
+            params = dict(item.params)
+            future = pool.submit(
+                run_claimed, item.workflow, record, params, audit, None, HEARTBEAT_SECONDS, options
+            )
+            running[future] = item
+            return True
+        return False
 
     with ThreadPoolExecutor(max(1, max_active), thread_name_prefix="runwright-backfill") as pool:
         while not scope.cancelled and len(running) < max(1, max_active) and start(pool):
             pass
         while running:
-            finished, _ = wait(list(running), timeout=0.2, return_when=FIRST_COMPLETED)
-            for future in finished:
+            ended, _ = wait(list(running), timeout=0.2, return_when=FIRST_COMPLETED)
+            for future in ended:
                 item = running.pop(future)
                 try:
                     item.outcome = future.result()
@@ -277,10 +298,7 @@ def run_backfill(
                     item.outcome = ReleaseOutcome(
                         item.workflow.name, item.tick, False, "FAILED", reason=str(exc)
                     )
-                with lock:
-                    done.append(item)
-                if on_done is not None:
-                    on_done(item)
+                finished(item)
                 if not scope.cancelled:
                     start(pool)
     return done

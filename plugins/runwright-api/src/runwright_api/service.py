@@ -373,12 +373,12 @@ class RunService:
         from runwright.loader import load_template
         from runwright.schedule.backfill import (
             backfill_targets,
+            claim_tick,
             plan_backfill,
             read_window_end,
             read_window_start,
             render_plan,
         )
-        from runwright.schedule.release import claim_release
 
         try:
             template = load_template(name, self.catalog.conf_path, self.runtime)
@@ -406,8 +406,7 @@ class RunService:
         for item in plan:
             if item.action == "skip":
                 continue
-            record = new_record(item.workflow, item.tick, ReleaseType.BACKFILL, dict(item.params))
-            won = claim_release(self.audit, record, item.mode)
+            won = claim_tick(item, self.audit)
             if won is None:
                 item.action, item.reason = "skip", "claimed by another process"
                 continue
