@@ -199,6 +199,8 @@ class Checker:
                 "release": release,  # every run has one (models/release.py)
             }
             self.check_condition(tc, job.if_, (*path, "if"), base)
+            for axis, text in (job.strategy.data_axes() if job.strategy else {}).items():
+                self.check_data_axis(tc, workflow, axis, text, (*path, "strategy", "matrix", axis), base)
             names = {**base, "matrix": matrix_shape(job_id, job.strategy)}
             self.walk_stages(tc, job.stage_list, (*path, "stages"), names, {}, workflow)
             if job.outputs:
@@ -208,6 +210,25 @@ class Checker:
             for key, group in (("catch", job.catch), ("finally", job.finally_)):
                 if group:
                     self.walk_stages(tc, group, (*path, key), no_matrix, {}, workflow)
+
+    def check_data_axis(
+        self, tc: TemplateCheck, workflow: Any, axis: str, text: str, path: tuple[Any, ...], names: Names
+    ) -> None:
+        """A matrix axis from data: its names exist where the job starts, and a param it takes
+        is an array (a needed job's output is known only when that job ran)."""
+        self.check_value(tc, text, path, names)
+        from runwright.templating.engine import dotted_path
+
+        chain = dotted_path(text.strip()[3:-2])
+        if chain and chain[0] == "params" and len(chain) == 2 and chain[1] in workflow.params:
+            kind = workflow.params[chain[1]].type
+            if kind != "array":
+                tc.add(
+                    "matrix",
+                    f"matrix axis '{axis}' takes params.{chain[1]}, a {kind} param; a list is expected "
+                    f"(declare it with type: array)",
+                    path,
+                )
 
     def walk_stages(
         self,
