@@ -59,7 +59,9 @@ def test_a_value_that_is_not_a_list_fails_the_job_naming_the_axis(workflow_from)
     result = workflow_from(FAN.replace("jobs.plan.outputs.parts", "jobs.plan.outputs.one")).execute()
     assert result.status is Status.FAILED
     message = result.errors[0]["message"]
-    assert "matrix axis 'part': ${{ jobs.plan.outputs.one }} gave str 'not a list', expected a list" in message
+    assert (
+        "matrix axis 'part': ${{ jobs.plan.outputs.one }} gave str 'not a list', expected a list" in message
+    )
 
 
 def test_the_checker_types_data_axes(conf, runtime) -> None:
