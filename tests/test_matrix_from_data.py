@@ -77,3 +77,23 @@ def test_the_checker_types_data_axes(conf, runtime) -> None:
     report = check_conf(written, runtime)
     assert [f.rule for f in report.findings] == ["schema"], report.text()
     assert "must be a list or one ${{ }} expression" in report.findings[0].message
+
+
+def test_foreach_from_a_param_must_take_an_array(conf, runtime) -> None:
+    text = """
+    f:
+      type: Workflow
+      params: {items: {type: array, default: [1, 2]}, name: str}
+      jobs:
+        j:
+          stages:
+            - id: ok
+              foreach: ${{ params.items }}
+              stages: [{id: s, echo: "${{ item }}"}]
+            - id: wrong
+              foreach: ${{ params.name }}
+              stages: [{id: t, echo: "${{ item }}"}]
+    """
+    report = check_conf(conf(text), runtime)
+    assert [(f.rule, f.line) for f in report.findings] == [("foreach", 12)], report.text()
+    assert "foreach takes params.name, a str param; a list is expected" in report.findings[0].message

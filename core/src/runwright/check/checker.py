@@ -41,7 +41,7 @@ from runwright.models.stage import NestedScope, Stage
 CONDITION_FIELDS = frozenset({"if", "until"})
 NOT_CHECKED_FIELDS = frozenset({"desc", "catch", "finally"})
 MAX_CHECKED_STRATEGIES = 1000
-BUILTIN_CHECK_MODULES = ("runwright.check.uses", "runwright.check.triggers")
+BUILTIN_CHECK_MODULES = ("runwright.check.uses", "runwright.check.triggers", "runwright.check.foreach")
 _REGISTER_LOCK = threading.Lock()
 
 
@@ -217,18 +217,9 @@ class Checker:
         """A matrix axis from data: its names exist where the job starts, and a param it takes
         is an array (a needed job's output is known only when that job ran)."""
         self.check_value(tc, text, path, names)
-        from runwright.templating.engine import dotted_path
-
-        chain = dotted_path(text.strip()[3:-2])
-        if chain and chain[0] == "params" and len(chain) == 2 and chain[1] in workflow.params:
-            kind = workflow.params[chain[1]].type
-            if kind != "array":
-                tc.add(
-                    "matrix",
-                    f"matrix axis '{axis}' takes params.{chain[1]}, a {kind} param; a list is expected "
-                    f"(declare it with type: array)",
-                    path,
-                )
+        problem = not_an_array(workflow, text)
+        if problem:
+            tc.add("matrix", f"matrix axis '{axis}' {problem}", path)
 
     def walk_stages(
         self,
@@ -301,6 +292,22 @@ class Checker:
         self.pm.hook.check_stage(stage=stage, checker=view)
         if view.declared_outputs is not None:
             self.declared[id(stage)] = view.declared_outputs
+
+
+def not_an_array(workflow: Any, text: str) -> str | None:
+    """Why ``${{ params.X }}`` cannot give a list (X is declared with another type), else None."""
+    from runwright.templating.engine import dotted_path
+
+    stripped = text.strip()
+    if not (stripped.startswith("${{") and stripped.endswith("}}")):
+        return None
+    chain = dotted_path(stripped[3:-2].strip())
+    if not chain or chain[0] != "params" or len(chain) != 2 or chain[1] not in workflow.params:
+        return None
+    kind = workflow.params[chain[1]].type
+    if kind == "array":
+        return None
+    return f"takes params.{chain[1]}, a {kind} param; a list is expected (declare it with type: array)"
 
 
 def _attribute(stage: Stage, alias: str) -> str:
