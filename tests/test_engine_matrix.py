@@ -160,3 +160,22 @@ def test_include_both_inside_matrix_and_beside_it_is_an_error(conf, runtime) -> 
         from runwright import Workflow
 
         Workflow.from_conf("g", folder, runtime=runtime)
+
+
+def test_the_checker_reads_the_github_form_as_the_run_does(conf, runtime) -> None:
+    from runwright.check import check_conf
+
+    folder = conf("""
+    g:
+      type: Workflow
+      jobs:
+        build:
+          strategy:
+            matrix:
+              os: [a]
+              include: [{os: c, extra: 1}]
+          stages: [{id: s, echo: "${{ matrix.extra }} ${{ matrix.include }}"}]
+    """)
+    report = check_conf(folder, runtime)
+    assert [(f.rule, f.line) for f in report.findings] == [("unknown-matrix-key", 10)], report.text()
+    assert "has no 'include'" in report.findings[0].message

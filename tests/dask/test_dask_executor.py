@@ -311,7 +311,8 @@ def test_no_address_starts_a_temporary_cluster_for_the_run(workflow_from) -> Non
 def test_a_follower_on_the_cluster_reads_its_release_event(workflow_from, dask_address, matrix: bool) -> None:
     """``${{ release.upstream.* }}`` of an ``on: release`` run is the same on a worker as locally."""
     strategy = "strategy: {matrix: {n: [1, 2]}}" if matrix else ""
-    workflow = workflow_from(f"""
+    workflow = workflow_from(
+        f"""
     follower:
       type: Workflow
       on: {{release: [upstream]}}
@@ -325,11 +326,49 @@ def test_a_follower_on_the_cluster_reads_its_release_event(workflow_from, dask_a
     upstream:
       type: Workflow
       jobs: {{j: {{stages: [{{id: s, echo: hi}}]}}}}
-    """, name="follower")
-    event = {"logical_date": "2024-01-01T00:00:00+00:00", "upstream": {
-        "workflow": "upstream", "run_id": "run-123", "status": "SUCCESS", "logical_date": "2024-01-01T00:00:00+00:00"}}
+    """,
+        name="follower",
+    )
+    event = {
+        "logical_date": "2024-01-01T00:00:00+00:00",
+        "upstream": {
+            "workflow": "upstream",
+            "run_id": "run-123",
+            "status": "SUCCESS",
+            "logical_date": "2024-01-01T00:00:00+00:00",
+        },
+    }
     result = run_workflow(workflow, {}, release_event=event)
     assert result.status is Status.SUCCESS, result.errors
     job = result.context["jobs"]["j"]
     records = [s["stages"]["s"] for s in job["strategies"].values()] if matrix else [job["stages"]["s"]]
     assert [r["outputs"]["got"] for r in records] == ["run-123"] * len(records)
+
+
+def test_a_matrix_from_data_is_one_task_per_strategy_on_the_cluster(workflow_from, dask_address) -> None:
+    result = workflow_from("""
+    fan:
+      type: Workflow
+      params: {regions: {type: array, default: [eu, us, ap]}}
+      jobs:
+        plan:
+          stages: [{id: p, run: "parts = [1, 2]"}]
+          outputs: {parts: "${{ stages.p.outputs.parts }}"}
+        work:
+          needs: [plan]
+          runs-on: {type: dask, address: "${DASK_ADDRESS}"}
+          strategy:
+            matrix: {region: "${{ params.regions }}", part: "${{ jobs.plan.outputs.parts }}"}
+            max-parallel: 6
+          stages:
+            - id: s
+              run: label = "${{ matrix.region }}-${{ matrix.part }}"
+    """).execute()
+    assert result.status is Status.SUCCESS, result.errors
+    strategies = result.context["jobs"]["work"]["strategies"]
+    assert sorted(s["stages"]["s"]["outputs"]["label"] for s in strategies.values()) == [
+        "ap-1", "ap-2", "eu-1", "eu-2", "us-1", "us-2",
+    ]  # fmt: skip
+    events = events_of(result)
+    on_workers = {e["strategy"] for e in events if e.get("job") == "work" and e.get("worker")}
+    assert len(on_workers) == 6  # each strategy ran as its own task on a worker

@@ -42,7 +42,7 @@ from runwright.models.stage import NestedScope, Stage
 CONDITION_FIELDS = frozenset({"if", "until"})
 NOT_CHECKED_FIELDS = frozenset({"desc", "catch", "finally"})
 MAX_CHECKED_STRATEGIES = 1000
-BUILTIN_CHECK_MODULES = ("runwright.check.uses", "runwright.check.triggers")
+BUILTIN_CHECK_MODULES = ("runwright.check.uses", "runwright.check.triggers", "runwright.check.foreach")
 _REGISTER_LOCK = threading.Lock()
 
 
@@ -201,6 +201,8 @@ class Checker:
                 "release": release,  # every run has one (models/release.py)
             }
             self.check_condition(tc, job.if_, (*path, "if"), base)
+            for axis, text in (job.strategy.data_axes() if job.strategy else {}).items():
+                self.check_data_axis(tc, workflow, axis, text, (*path, "strategy", "matrix", axis), base)
             names = {**base, "matrix": matrix_shape(job_id, job.strategy)}
             self.walk_stages(tc, job.stage_list, (*path, "stages"), names, {}, workflow)
             if job.outputs:
@@ -210,6 +212,16 @@ class Checker:
             for key, group in (("catch", job.catch), ("finally", job.finally_)):
                 if group:
                     self.walk_stages(tc, group, (*path, key), no_matrix, {}, workflow)
+
+    def check_data_axis(
+        self, tc: TemplateCheck, workflow: Any, axis: str, text: str, path: tuple[Any, ...], names: Names
+    ) -> None:
+        """A matrix axis from data: its names exist where the job starts, and a param it takes
+        is an array (a needed job's output is known only when that job ran)."""
+        self.check_value(tc, text, path, names)
+        problem = not_an_array(workflow, text)
+        if problem:
+            tc.add("matrix", f"matrix axis '{axis}' {problem}", path)
 
     def walk_stages(
         self,
@@ -282,6 +294,22 @@ class Checker:
         self.pm.hook.check_stage(stage=stage, checker=view)
         if view.declared_outputs is not None:
             self.declared[id(stage)] = view.declared_outputs
+
+
+def not_an_array(workflow: Any, text: str) -> str | None:
+    """Why ``${{ params.X }}`` cannot give a list (X is declared with another type), else None."""
+    from runwright.templating.engine import dotted_path
+
+    stripped = text.strip()
+    if not (stripped.startswith("${{") and stripped.endswith("}}")):
+        return None
+    chain = dotted_path(stripped[3:-2].strip())
+    if not chain or chain[0] != "params" or len(chain) != 2 or chain[1] not in workflow.params:
+        return None
+    kind = workflow.params[chain[1]].type
+    if kind == "array":
+        return None
+    return f"takes params.{chain[1]}, a {kind} param; a list is expected (declare it with type: array)"
 
 
 def _attribute(stage: Stage, alias: str) -> str:

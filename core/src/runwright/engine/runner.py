@@ -435,7 +435,8 @@ class WorkflowRunner:
     ) -> tuple[Status, list[dict[str, Any]]]:
         assert job.strategy is not None
         earlier_strategies = earlier.get("strategies") or {}
-        combos = job.strategy.combinations()
+        render = self.state.runtime.expressions.render
+        combos = job.strategy.combinations(job.strategy.axes_for(lambda value: render(value, base)))
         group = scope.child()  # fail-fast cancels this group: this job's strategies only
         strategies: dict[str, Any] = {}
         record["strategies"] = strategies
@@ -480,7 +481,6 @@ class WorkflowRunner:
                 group.cancel(f"fail-fast: strategy {sid} failed")
             return status
 
-        render = self.state.runtime.expressions.render
         workers = min(job.strategy.parallel_limit(lambda value: render(value, base)), len(combos))
         if workers <= 1:
             statuses = [run_one(i) for i in range(len(combos))]

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from runwright.config import Limits
-from runwright.errors import ExpressionError
+from runwright.errors import ExpressionError, RunwrightError
 from runwright.models.base import MAX_MINUTES, TemplateModel
 from runwright.models.runs_on import RunsOn, check_installed
 from runwright.models.stage import AnyStage, Stage, check_limit, check_unique_ids, render_limit
@@ -30,6 +30,10 @@ class TriggerRule(StrEnum):
     NONE_SKIPPED = "none_skipped"
 
 
+class MatrixDataError(RunwrightError):
+    """A matrix axis written as an expression did not give a list when the job started."""
+
+
 class Strategy(TemplateModel):
     """A matrix: the cartesian product of ``matrix``, minus ``exclude``, plus ``include``.
 
@@ -37,9 +41,11 @@ class Strategy(TemplateModel):
     peer's form); they are never axes. Both places at once is an error.
     """
 
-    matrix: dict[str, list[Any]] = Field(
+    matrix: dict[str, list[Any] | str] = Field(
         default_factory=dict,
-        description="Axes: name -> values. 'include'/'exclude' here mean what they mean beside it.",
+        description="Axes: name -> values, or one ${{ }} expression giving the list when the job "
+        "starts (an array param, a needed job's output). 'include'/'exclude' here mean what they "
+        "mean beside it.",
     )
     include: list[dict[str, Any]] = Field(default_factory=list)
     exclude: list[dict[str, Any]] = Field(default_factory=list)
@@ -66,6 +72,45 @@ class Strategy(TemplateModel):
                 )
         return {**data, "matrix": matrix, **moved}
 
+    @field_validator("matrix")
+    @classmethod
+    def _data_axes(cls, matrix: dict[str, list[Any] | str]) -> dict[str, list[Any] | str]:
+        for key, values in matrix.items():
+            text = values.strip() if isinstance(values, str) else None
+            if text is not None and not (
+                text.startswith("${{") and text.endswith("}}") and text.count("${{") == 1
+            ):
+                raise ValueError(
+                    f"matrix axis '{key}' must be a list or one ${{{{ }}}} expression giving a list "
+                    f"(an array param, a needed job's output), got {values!r}"
+                )
+        return matrix
+
+    def data_axes(self) -> dict[str, str]:
+        """Axes whose values come from data when the job starts (``${{ params.regions }}``)."""
+        return {key: values for key, values in self.matrix.items() if isinstance(values, str)}
+
+    def axes_for(self, render: Callable[[Any], Any]) -> dict[str, list[Any]]:
+        """Every axis as a list, the data axes rendered now (``render``: the expression engine
+        with the job's names); a value that is not a list is an error naming the axis."""
+        axes: dict[str, list[Any]] = {}
+        for key, values in self.matrix.items():
+            if isinstance(values, str):
+                rendered = render(values)
+                if isinstance(rendered, tuple):
+                    rendered = list(rendered)
+                if not isinstance(rendered, list):
+                    raise MatrixDataError(
+                        f"matrix axis '{key}': {values.strip()} gave {type(rendered).__name__} "
+                        f"{str(rendered)[:80]!r}, expected a list"
+                    )
+                if not rendered:
+                    raise MatrixDataError(f"matrix axis '{key}': {values.strip()} gave an empty list")
+                values = rendered
+            axes[key] = values
+        self.check_size(axes)
+        return axes
+
     @field_validator("max_parallel")
     @classmethod
     def _parallel_limit(cls, value: int | str) -> int | str:
@@ -80,26 +125,33 @@ class Strategy(TemplateModel):
         self.check_size()
         return self
 
-    def check_size(self) -> None:
+    def check_size(self, axes: dict[str, list[Any]] | None = None) -> None:
         """Refuse a matrix beyond ``RUNWRIGHT_MAX_STRATEGIES`` before building a combination:
-        the product of the value counts plus the ``include`` entries is the most it can make."""
+        the product of the value counts plus the ``include`` entries is the most it can make
+        (a data axis counts once until its values are known)."""
         limit = Limits.from_env().max_strategies
-        most = math.prod(len(values) for values in self.matrix.values()) if self.matrix else 0
+        sized = [len(values) if isinstance(values, list) else 1 for values in (axes or self.matrix).values()]
+        most = math.prod(sized) if sized else 0
         most += len(self.include)
         if most > limit:
-            sizes = " x ".join(str(len(values)) for values in self.matrix.values()) or "0"
+            sizes = " x ".join(str(size) for size in sized) or "0"
             raise ValueError(
                 f"the matrix makes up to {most} combinations, more than {limit} (RUNWRIGHT_MAX_STRATEGIES): "
                 f"{sizes} values plus {len(self.include)} include entries"
             )
 
-    def combinations(self) -> list[dict[str, Any]]:
+    def combinations(self, axes: dict[str, list[Any]] | None = None) -> list[dict[str, Any]]:
         """GitHub Actions semantics: ``include`` entries extend every combination whose original
-        values they do not contradict, and become a new combination when they extend none."""
-        self.check_size()
-        keys = list(self.matrix)
+        values they do not contradict, and become a new combination when they extend none.
+
+        ``axes`` are the axes with the data axes' values (:meth:`axes_for`); without them a data
+        axis has the one value None (what the static checks use)."""
+        if axes is None:
+            self.check_size()
+            axes = {key: value if isinstance(value, list) else [None] for key, value in self.matrix.items()}
+        keys = list(axes)
         combos = (
-            [dict(zip(keys, values, strict=True)) for values in itertools.product(*self.matrix.values())]
+            [dict(zip(keys, values, strict=True)) for values in itertools.product(*axes.values())]
             if keys
             else []
         )
