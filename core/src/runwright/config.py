@@ -39,6 +39,7 @@ KNOWN_VARIABLES = frozenset(
         "RUNWRIGHT_MAX_YAML_NODES",
         "RUNWRIGHT_MAX_STRATEGIES",
         "RUNWRIGHT_MAX_EXPRESSION_LENGTH",
+        "RUNWRIGHT_MAX_EXPRESSION_DEPTH",
         "RUNWRIGHT_MAX_INTEGER_DIGITS",
         "RUNWRIGHT_PARAMS_DEADLINE_SECONDS",
         "RUNWRIGHT_SMTP",
@@ -177,6 +178,9 @@ class Limits:
     - ``RUNWRIGHT_MAX_STRATEGIES``: most combinations one job's matrix may produce (default 10,000).
     - ``RUNWRIGHT_MAX_EXPRESSION_LENGTH``: longest string or list an expression may build with an
       operator, a string method or a filter (default 1,000,000 characters or items).
+    - ``RUNWRIGHT_MAX_EXPRESSION_DEPTH``: deepest nesting of brackets (``(``, ``[``, ``{``) in
+      one expression (default 32): jinja2 parses brackets by recursion, and about 65 levels
+      exhaust Python's recursion limit.
     - ``RUNWRIGHT_MAX_INTEGER_DIGITS``: largest integer an expression may compute (default 4,300
       digits, Python's own limit for printing an integer).
     - ``RUNWRIGHT_PARAMS_DEADLINE_SECONDS``: how long the scheduler waits for one release's
@@ -188,6 +192,7 @@ class Limits:
     max_yaml_nodes: int = 100_000
     max_strategies: int = 10_000
     max_expression_length: int = 1_000_000
+    max_expression_depth: int = 32
     max_integer_digits: int = 4_300
     params_deadline_seconds: float = 10.0
 
@@ -201,6 +206,9 @@ class Limits:
             max_strategies=_positive_int("RUNWRIGHT_MAX_STRATEGIES", default.max_strategies),
             max_expression_length=_positive_int(
                 "RUNWRIGHT_MAX_EXPRESSION_LENGTH", default.max_expression_length
+            ),
+            max_expression_depth=_positive_int(
+                "RUNWRIGHT_MAX_EXPRESSION_DEPTH", default.max_expression_depth
             ),
             max_integer_digits=_positive_int("RUNWRIGHT_MAX_INTEGER_DIGITS", default.max_integer_digits),
             params_deadline_seconds=_positive_float(

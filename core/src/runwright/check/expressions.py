@@ -54,15 +54,25 @@ class ExpressionAnalyzer:
         from jinja2 import TemplateSyntaxError
         from jinja2.parser import Parser
 
+        from runwright.templating.sandbox import TOO_DEEP
+
         try:
+            self.engine.check_depth(text)
             parser = Parser(self.env, text, state="variable")
             node = parser.parse_expression()
             if not parser.stream.eos:
                 token = parser.stream.current
                 return f"unexpected '{token.value}' after the expression"
+            depth = nesting_depth(node)
+            if depth > MAX_NESTED_OPERATIONS:
+                return f"{TOO_DEEP} (it nests {depth} operations, at most {MAX_NESTED_OPERATIONS})"
             return node
+        except ExpressionError as exc:
+            return exc.problem
         except TemplateSyntaxError as exc:
             return exc.message or "syntax error"
+        except RecursionError:
+            return TOO_DEEP
 
     # -- checking --------------------------------------------------------------------------
 
@@ -97,6 +107,24 @@ class ExpressionAnalyzer:
 
             find_problems(node, names, self.env, found)
         return [Issue(rule, f"'${{{{ {text.strip()} }}}}': {message}", nth) for rule, message in found]
+
+
+MAX_NESTED_OPERATIONS = 100
+"""The deepest parsed expression the checker accepts (operations applied to the results of
+others: ``not not x``, ``a.b.c``, ``x | f | g``, ``a + b + c``). Every walk of the tree (this
+checker's, jinja2's compiler) recurses once per level, and Python refuses about 200 nested
+parentheses in the code jinja2 generates; real expressions nest a few levels."""
+
+
+def nesting_depth(node: nodes.Node) -> int:
+    """How many levels deep ``node``'s tree goes (walked without recursion)."""
+    deepest = 0
+    stack = [(node, 1)]
+    while stack:
+        current, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in current.iter_child_nodes())
+    return deepest
 
 
 def resolve(root: str, keys: list[Any], names: Names, env: Any) -> tuple[str, str] | None:

@@ -638,6 +638,8 @@ class Scheduler:
                 check_before_run(template.build(self.runtime), self.runtime)
             except RunwrightError as exc:
                 log.error("each release of this template will fail: %s", exc)
+            except Exception:  # a template never stops the scheduler; its releases say why
+                log.exception("checking template '%s' failed", template.name)
         self._warm = True
 
     def stop(self) -> None:

@@ -18,6 +18,7 @@ The rule for a broken template:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -33,6 +34,8 @@ from runwright.models.events import CronEvent, normalise_on, split_release_trigg
 if TYPE_CHECKING:
     from runwright.models.workflow import Workflow
     from runwright.runtime import Runtime
+
+log = logging.getLogger("runwright.scheduler")
 
 CRON_EVENTS: TypeAdapter[list[CronEvent]] = TypeAdapter(list[CronEvent])
 CRON_EVENT_KEYS = frozenset(
@@ -110,6 +113,11 @@ class WorkflowTemplate:
         except RunwrightError as exc:
             self._error = exc
             raise
+        except Exception as exc:  # a plugin's bug or an unforeseen limit: this template is broken
+            log.exception("building template '%s' of %s failed", self.name, self.file)
+            problem = Problem("", f"cannot be built: {type(exc).__name__}: {exc}", ())
+            self._error = TemplateError(self.file, self.name, [problem])
+            raise self._error from None
         workflow._conf_path = self.conf_path
         self._built = workflow
         return workflow

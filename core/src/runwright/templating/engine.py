@@ -20,10 +20,11 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from runwright.config import Limits
 from runwright.errors import ExpressionError
 
 if TYPE_CHECKING:
@@ -59,8 +60,9 @@ class Expression:
 class ExpressionEngine:
     """Compiles each distinct string once and renders values against a context mapping."""
 
-    def __init__(self, filters: Mapping[str, Callable[..., Any]]) -> None:
+    def __init__(self, filters: Mapping[str, Callable[..., Any]], limits: Limits | None = None) -> None:
         self.filters = filters
+        self.max_depth = (limits or Limits.from_env()).max_expression_depth
         self._env: ExpressionEnvironment | None = None
         self.compile = functools.lru_cache(maxsize=8192)(self._compile)
         self.compile_condition = functools.lru_cache(maxsize=4096)(self._compile_condition)
@@ -163,9 +165,23 @@ class ExpressionEngine:
             return condition
         return is_truthy(self.compile_condition(condition.strip()).evaluate(context))
 
+    def check_depth(self, text: str) -> None:
+        """Refuse brackets nested deeper than ``RUNWRIGHT_MAX_EXPRESSION_DEPTH`` before jinja2's
+        recursive parser sees them (a hundred parentheses would exhaust Python's stack)."""
+        if text.count("(") + text.count("[") + text.count("{") <= self.max_depth:
+            return
+        depth = bracket_depth(text)
+        if depth > self.max_depth:
+            raise ExpressionError(
+                text,
+                f"brackets nested {depth} levels deep: nested deeper than {self.max_depth} brackets "
+                "(RUNWRIGHT_MAX_EXPRESSION_DEPTH)",
+            )
+
     def _compile_expression(self, text: str) -> Expression:
         if not text.strip():
             raise ExpressionError(text, "the expression is empty")
+        self.check_depth(text)
         path = dotted_path(text)
         # a plain dotted name is valid jinja by construction: jinja compiles it (about 1 ms) only
         # if a lookup ever needs jinja (a missing key, for its message; an attribute; a global)
@@ -241,6 +257,7 @@ class ExpressionEngine:
                 continue
             from runwright.templating.sandbox import undeclared_names
 
+            self.check_depth(part.text)
             names |= undeclared_names(self.env, part.text)
         return names
 
@@ -320,11 +337,9 @@ def is_truthy(value: Any) -> bool:
 STRING_LITERAL = re.compile(r"'([^'\\]*(?:\\.[^'\\]*)*)'|\"([^\"\\]*(?:\\.[^\"\\]*)*)\"", re.S)
 
 
-def expression_end(source: str, position: int) -> int | None:
-    """Where the ``}}`` closing the expression that starts at ``position`` is, or None.
-
-    A ``}}`` inside a string literal or inside brackets (``{'a': {'b': 1}}``) does not close it.
-    """
+def _brackets(source: str, position: int = 0) -> Iterator[tuple[int, int]]:
+    """``(index, depth before it)`` of each bracket outside string literals, from ``position``;
+    ends early (``index == -1``) at an unclosed string literal."""
     depth = 0
     index = position
     while index < len(source):
@@ -332,17 +347,39 @@ def expression_end(source: str, position: int) -> int | None:
         if char in "'\"":
             match = STRING_LITERAL.match(source, index)
             if match is None:
-                return None
+                yield -1, depth
+                return
             index = match.end()
             continue
         if char in "([{":
+            yield index, depth
             depth += 1
         elif char in ")]}":
-            if depth == 0 and source.startswith(EXPRESSION_END, index):
-                return index
+            yield index, depth
             depth = max(depth - 1, 0)
         index += 1
+
+
+def expression_end(source: str, position: int) -> int | None:
+    """Where the ``}}`` closing the expression that starts at ``position`` is, or None.
+
+    A ``}}`` inside a string literal or inside brackets (``{'a': {'b': 1}}``) does not close it.
+    """
+    for index, depth in _brackets(source, position):
+        if index < 0:
+            return None
+        if depth == 0 and source.startswith(EXPRESSION_END, index):
+            return index
     return None
+
+
+def bracket_depth(text: str) -> int:
+    """How deep brackets (``(``, ``[``, ``{``) nest in ``text``, string literals skipped."""
+    deepest = 0
+    for index, depth in _brackets(text):
+        if index >= 0 and text[index] in "([{":
+            deepest = max(deepest, depth + 1)
+    return deepest
 
 
 def _join_hyphenated(tokens: list[tuple[str, str]]) -> str:

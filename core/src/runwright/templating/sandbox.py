@@ -89,13 +89,23 @@ def make_environment(filters: Mapping[str, Callable[..., Any]]) -> ExpressionEnv
     return env
 
 
+TOO_DEEP = (
+    "nested too deeply to compile (a very long chain of operators, filters, attributes or "
+    "'not'/'-'): split it into smaller expressions, for example through 'vars:' or a stage's outputs"
+)
+"""The error of an expression whose nesting exhausts Python's recursion limit (brackets are
+refused earlier, by ``RUNWRIGHT_MAX_EXPRESSION_DEPTH``)."""
+
+
 def compile_expression(env: ExpressionEnvironment, text: str) -> Callable[..., Any]:
     """``text`` compiled by jinja; a syntax error is an :class:`ExpressionError` saying what."""
     try:
         return env.compile_expression(text, undefined_to_none=False)
     except TemplateSyntaxError as exc:
         raise ExpressionError(text, _syntax_message(exc)) from None
-    except (ValueError, OverflowError, RecursionError, MemoryError) as exc:  # a 5000-digit literal...
+    except (RecursionError, SyntaxError) as exc:  # Python's stack, or its 200 nested parentheses
+        raise ExpressionError(text, TOO_DEEP) from None
+    except (ValueError, OverflowError, MemoryError) as exc:  # a 5000-digit literal...
         raise ExpressionError(text, f"cannot compile: {type(exc).__name__}: {exc}") from None
 
 
@@ -130,7 +140,10 @@ def undeclared_names(env: ExpressionEnvironment, text: str) -> set[str]:
     """The names an expression reads from its context (jinja's own analysis)."""
     from jinja2 import meta
 
-    return meta.find_undeclared_variables(env.parse(f"{EXPRESSION_START} {text} {EXPRESSION_END}"))
+    try:
+        return meta.find_undeclared_variables(env.parse(f"{EXPRESSION_START} {text} {EXPRESSION_END}"))
+    except RecursionError:
+        raise ExpressionError(text, TOO_DEEP) from None
 
 
 def _syntax_message(exc: TemplateSyntaxError) -> str:
