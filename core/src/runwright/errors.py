@@ -143,6 +143,14 @@ class StageTimeout(RunwrightError):
     error_name = "Timeout"
 
 
+class TooManyTicks(RunwrightError):
+    """A range of cron ticks (a backfill, a catch-up) holds more ticks than one pass may list."""
+
+    def __init__(self, message: str, cronjob: str = "") -> None:
+        self.cronjob = cronjob
+        super().__init__(message)
+
+
 class WorkflowNotFound(ConfError):
     """No template of that name in the conf path."""
 

@@ -69,6 +69,8 @@ def list_records(
         wanted = ReleaseStatus(status.upper()) if status else None
     except ValueError:
         raise fail_usage(f"--status: unknown status '{status}'") from None
+    if limit < 1:
+        raise fail_usage(f"--limit: expected how many records to list, at least 1; got {limit}")
     try:
         backend = make_audit_backend(conf_path=conf)
         records = backend.list(name, wanted, parse_since(since) if since else None, limit)

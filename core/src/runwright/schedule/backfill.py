@@ -23,9 +23,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from runwright.audit import AuditBackend, ReleaseStatus, ReleaseType
-from runwright.errors import RunwrightError
+from runwright.errors import RunwrightError, TooManyTicks
 from runwright.models.release import release_context
-from runwright.schedule.cron import ticks_between
+from runwright.schedule.cron import MAX_TICKS, ticks_between
 from runwright.schedule.release import DataParams, ReleaseMode, ReleaseOutcome, release, release_params
 
 if TYPE_CHECKING:
@@ -135,7 +135,16 @@ def window_ticks(
         seen: dict[datetime, datetime] = {}
         for event in target.events:
             start = _in_zone(first, event) - timedelta(microseconds=1)
-            for tick in ticks_between(event, start, _in_zone(last, event)):
+            try:
+                ticks = ticks_between(event, start, _in_zone(last, event))
+            except TooManyTicks:
+                raise TooManyTicks(
+                    f"backfill of workflow '{target.workflow.name}' from {first.isoformat()} to "
+                    f"{last.isoformat()}: more than {MAX_TICKS:,} ticks of '{event.cronjob}'; "
+                    f"narrow --start/--end (at most {MAX_TICKS:,} ticks per backfill)",
+                    event.cronjob,
+                ) from None
+            for tick in ticks:
                 seen.setdefault(tick.astimezone(UTC), tick)
         found.extend((instant, index, target, tick) for instant, tick in seen.items())
     found.sort(key=lambda item: (item[0], item[1]))

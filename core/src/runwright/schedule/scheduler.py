@@ -36,14 +36,14 @@ from runwright.audit import (
     utc_now,
 )
 from runwright.config import Limits, Settings
-from runwright.errors import RunwrightError, TemplateError
+from runwright.errors import RunwrightError, TemplateError, TooManyTicks
 from runwright.loader import BrokenConf, build_model, conf_files, discover
 from runwright.models.events import CronEvent
 from runwright.models.schedule import Schedule
 from runwright.models.workflow import Workflow
 from runwright.runtime import Runtime
 from runwright.schedule.clock import Clock, SystemClock
-from runwright.schedule.cron import next_tick, ticks_between
+from runwright.schedule.cron import MAX_TICKS, latest_tick, next_tick, ticks_between
 from runwright.schedule.release import (
     ReleaseMode,
     ReleaseOutcome,
@@ -289,10 +289,17 @@ class Scheduler:
         latest = seen[entry.workflow]
         if latest is None:
             return now
-        missed = ticks_between(entry.event, latest, now)
+        window = entry.event.catchup
+        try:
+            missed = ticks_between(entry.event, latest, now)
+        except TooManyTicks:  # down for long: only the ticks it may still release are listed
+            log.warning(
+                "skipping more than %s missed ticks of %s since %s (outside catch-up)",
+                f"{MAX_TICKS:,}", entry.workflow, latest.isoformat(),
+            )
+            return self._resume_after_long_gap(entry, latest, now)
         if not missed:
             return now
-        window = entry.event.catchup
         if window is None:
             keep = missed[-1:]
         else:
@@ -301,6 +308,20 @@ class Scheduler:
             if tick not in keep:
                 log.warning("skipping missed tick %s of %s (outside catch-up)", tick, entry.workflow)
         return keep[0] - timedelta(microseconds=1) if keep else now
+
+    def _resume_after_long_gap(self, entry: Entry, latest: datetime, now: datetime) -> datetime:
+        """Where ticks start after more missed ticks than can be listed: the catch-up window's
+        ticks (when it holds fewer than MAX_TICKS), else the latest tick only."""
+        window = entry.event.catchup
+        if window is not None:
+            try:
+                kept = ticks_between(entry.event, max(latest, now - window - timedelta(microseconds=1)), now)
+            except TooManyTicks:
+                kept = []
+            if kept:
+                return kept[0] - timedelta(microseconds=1)
+        last = latest_tick(entry.event, now)
+        return last - timedelta(microseconds=1) if last is not None and last > latest else now
 
     def _latest_release(self, workflow: str) -> datetime | None:
         return self.audit.latest_release(workflow)
