@@ -56,7 +56,7 @@ def deep_template(expression: str, where: str = "echo", name: str = "deep") -> s
     else:
         stage = f"{{id: s, echo: '${{{{ {escaped} }}}}'}}"
     return (
-        f"{name}:\n  type: Workflow\n  on: [{{cronjob: \"* * * * *\"}}]\n"
+        f'{name}:\n  type: Workflow\n  on: [{{cronjob: "* * * * *"}}]\n'
         f"  jobs:\n    j:\n      stages:\n        - {stage}\n"
     )
 
@@ -122,19 +122,25 @@ def test_ordinary_nesting_still_validates(tmp_path: Path) -> None:
         for n, quoted in enumerate(text.replace("'", "''") for text, _ in ORDINARY)
     )
     file = tmp_path / "ordinary.yml"
-    file.write_text(f"ordinary:\n  type: Workflow\n  params: {{x: int}}\n  jobs:\n    j:\n      stages:\n{stages}")
+    file.write_text(
+        f"ordinary:\n  type: Workflow\n  params: {{x: int}}\n  jobs:\n    j:\n      stages:\n{stages}"
+    )
     result = CliRunner().invoke(app, ["validate", str(file)])
     assert result.exit_code == 0, result.output
 
 
 def test_the_depth_limit_is_configurable(monkeypatch: pytest.MonkeyPatch) -> None:
     def fresh() -> Runtime:
-        return Runtime(get_plugin_manager(Settings.from_env(), stage_kinds_on_demand=True), Settings.from_env())
+        return Runtime(
+            get_plugin_manager(Settings.from_env(), stage_kinds_on_demand=True), Settings.from_env()
+        )
 
     text = "${{ " + "(" * 10 + "1" + ")" * 10 + " }}"
     assert fresh().expressions.render(text, {}) == 1
     monkeypatch.setenv("RUNWRIGHT_MAX_EXPRESSION_DEPTH", "5")
-    with pytest.raises(ExpressionError, match=r"nested deeper than 5 brackets \(RUNWRIGHT_MAX_EXPRESSION_DEPTH\)"):
+    with pytest.raises(
+        ExpressionError, match=r"nested deeper than 5 brackets \(RUNWRIGHT_MAX_EXPRESSION_DEPTH\)"
+    ):
         fresh().expressions.render(text, {})
 
 

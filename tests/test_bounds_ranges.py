@@ -77,11 +77,15 @@ def test_the_tick_count_is_a_lower_bound(cronjob: str, zone: str) -> None:
 
 
 def test_the_count_respects_the_entry_bounds() -> None:
-    bounded = event(
-        "* * * * *", start=datetime(2024, 1, 1, tzinfo=UTC), end=datetime(2024, 1, 3, tzinfo=UTC)
+    bounded = event("* * * * *", start=datetime(2024, 1, 1, tzinfo=UTC), end=datetime(2024, 1, 3, tzinfo=UTC))
+    assert (
+        minimum_tick_count(bounded, datetime(2000, 1, 1, tzinfo=UTC), datetime(2030, 1, 1, tzinfo=UTC))
+        <= 2 * 1441
     )
-    assert minimum_tick_count(bounded, datetime(2000, 1, 1, tzinfo=UTC), datetime(2030, 1, 1, tzinfo=UTC)) <= 2 * 1441
-    assert len(ticks_between(bounded, datetime(2000, 1, 1, tzinfo=UTC), datetime(2030, 1, 1, tzinfo=UTC))) == 2 * 1440 + 1
+    assert (
+        len(ticks_between(bounded, datetime(2000, 1, 1, tzinfo=UTC), datetime(2030, 1, 1, tzinfo=UTC)))
+        == 2 * 1440 + 1
+    )
 
 
 def test_a_sparse_cron_over_centuries_is_still_listed() -> None:
@@ -112,7 +116,12 @@ def test_scheduler_resumes_after_a_long_gap_without_listing_every_missed_tick(tm
     start = datetime(2024, 1, 1, tzinfo=UTC) + timedelta(seconds=30)
     long_ago = start - timedelta(days=365)
     make_audit_backend().claim(
-        ReleaseRecord(workflow="everymin", release=long_ago.replace(second=0), run_id="old", status=ReleaseStatus.SUCCESS)
+        ReleaseRecord(
+            workflow="everymin",
+            release=long_ago.replace(second=0),
+            run_id="old",
+            status=ReleaseStatus.SUCCESS,
+        )
     )
     outcomes = Scheduler(folder, clock=SimulatedClock(start)).run(until=start + timedelta(minutes=1))
     assert [o.logical_date.astimezone(UTC) for o in outcomes] == [

@@ -25,6 +25,7 @@ from runwright.check.issues import Issue
 from runwright.check.positions import FilePositions
 from runwright.check.scope import (
     ANY,
+    JobGraph,
     Shape,
     bound_shape,
     jobs_shape,
@@ -188,11 +189,12 @@ class Checker:
         release = release_event_shape() if workflow.released_after else release_shape()
         for name, spec in workflow.params.items():  # a default may use the run's release
             self.check_value(tc, spec.default, ("params", name, "default"), {"release": release})
+        graph = JobGraph(workflow.jobs, self.outputs_of)
         for job_id, job in workflow.jobs.items():
             path = ("jobs", job_id)
             # stage ids may hold ${{ matrix.* }}: known for the first strategies (bounded cost)
             self.combinations = job.strategy.combinations()[:MAX_CHECKED_STRATEGIES] if job.strategy else []
-            jobs = jobs_shape(workflow.jobs, job_id, self.outputs_of)
+            jobs = jobs_shape(graph, job_id)
             base: dict[str, Shape] = {
                 "params": params,
                 "jobs": jobs,

@@ -9,6 +9,7 @@ binds for its children (the ``stage_scopes`` hook).
 from __future__ import annotations
 
 import functools
+import graphlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -158,20 +159,100 @@ def reachable_needs(jobs: Mapping[str, Any], job_id: str) -> set[str]:
     return seen
 
 
-def jobs_shape(jobs: Mapping[str, Any], job_id: str, outputs_of: OutputsOf | None = None) -> Shape:
-    reachable = reachable_needs(jobs, job_id)
-    keys = {other: job_record_shape(other, jobs[other], outputs_of) for other in jobs if other in reachable}
-    why = {
-        other: (
-            "that is this job itself"
-            if other == job_id
-            else f"it is not in the needs of job '{job_id}' (directly or transitively), "
+class JobGraph:
+    """Which jobs of one workflow wait for which, worked out once for all its jobs.
+
+    Each job's transitive needs are one integer used as a bit set (bit ``i``: the ``i``-th
+    job), built in topological order from its direct needs; so "does ``a`` wait for ``b``" is
+    one bit test, and checking every job of a 3,000-job chain costs a few thousand integer
+    unions instead of 3,000 walks of the chain and 3,000 copies of every record shape.
+    """
+
+    def __init__(self, jobs: Mapping[str, Any], outputs_of: OutputsOf | None = None) -> None:
+        self.jobs = jobs
+        self.outputs_of = outputs_of
+        self.position = {job_id: index for index, job_id in enumerate(jobs)}
+        self._records: dict[str, Shape] = {}
+        self._needs: dict[str, int] = {}
+        graph = {job_id: [n for n in job.needs if n in jobs] for job_id, job in jobs.items()}
+        try:
+            order = list(graphlib.TopologicalSorter(graph).static_order())
+        except graphlib.CycleError:  # the model refuses cycles; walk each job's needs instead
+            for job_id in jobs:
+                self._needs[job_id] = sum(1 << self.position[n] for n in reachable_needs(jobs, job_id))
+            return
+        for job_id in order:
+            bits = 0
+            for need in graph[job_id]:
+                bits |= self._needs[need] | (1 << self.position[need])
+            self._needs[job_id] = bits
+
+    def waits_for(self, job_id: str, other: str) -> bool:
+        index = self.position.get(other)
+        return index is not None and bool(self._needs[job_id] >> index & 1)
+
+    def record_shape(self, job_id: str) -> Shape:
+        """The shape of ``jobs.<job_id>``, built once per job."""
+        shape = self._records.get(job_id)
+        if shape is None:
+            shape = self._records[job_id] = job_record_shape(job_id, self.jobs[job_id], self.outputs_of)
+        return shape
+
+
+class NeededJobs(Mapping[str, Shape]):
+    """``jobs`` as one job sees it: the jobs it waits for, each looked up when asked."""
+
+    def __init__(self, graph: JobGraph, job_id: str) -> None:
+        self._graph = graph
+        self._job_id = job_id
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self._graph.waits_for(self._job_id, key)
+
+    def __getitem__(self, key: str) -> Shape:
+        if key not in self:
+            raise KeyError(key)
+        return self._graph.record_shape(key)
+
+    def __iter__(self) -> Any:
+        return (other for other in self._graph.jobs if self._graph.waits_for(self._job_id, other))
+
+    def __len__(self) -> int:
+        return self._graph._needs[self._job_id].bit_count()
+
+
+class NotNeededJobs(Mapping[str, str]):
+    """Why a job of the workflow is not in ``jobs`` here; each message made when asked."""
+
+    def __init__(self, graph: JobGraph, job_id: str) -> None:
+        self._graph = graph
+        self._job_id = job_id
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._graph.position and not self._graph.waits_for(self._job_id, key)  # type: ignore[arg-type]
+
+    def __getitem__(self, key: str) -> str:
+        if key not in self:
+            raise KeyError(key)
+        if key == self._job_id:
+            return "that is this job itself"
+        return (
+            f"it is not in the needs of job '{self._job_id}' (directly or transitively), "
             "so it may not have run"
         )
-        for other in jobs
-        if other not in reachable
-    }
-    return Shape(keys, "unknown-job", "jobs", why)
+
+    def __iter__(self) -> Any:
+        return (other for other in self._graph.jobs if other in self)
+
+    def __len__(self) -> int:
+        return len(self._graph.jobs) - self._graph._needs[self._job_id].bit_count()
+
+
+def jobs_shape(jobs: Mapping[str, Any] | JobGraph, job_id: str, outputs_of: OutputsOf | None = None) -> Shape:
+    """``jobs`` in job ``job_id``: the jobs it waits for (pass one :class:`JobGraph` for all the
+    jobs of a workflow, so the graph is worked out once)."""
+    graph = jobs if isinstance(jobs, JobGraph) else JobGraph(jobs, outputs_of)
+    return Shape(NeededJobs(graph, job_id), "unknown-job", "jobs", NotNeededJobs(graph, job_id))
 
 
 def release_shape() -> Shape:

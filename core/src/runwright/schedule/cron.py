@@ -72,7 +72,9 @@ def _too_many(event: CronEvent, after: datetime, until: datetime) -> TooManyTick
     )
 
 
-def minimum_tick_count(event: CronEvent, after: datetime, until: datetime, enough: int = MAX_TICKS + 1) -> int:
+def minimum_tick_count(
+    event: CronEvent, after: datetime, until: datetime, enough: int = MAX_TICKS + 1
+) -> int:
     """At least how many ticks fall in ``(after, until]`` (within the entry's start/end), counted
     a day at a time from croniter's expanded fields, without computing the ticks: stops once
     ``enough`` is reached.
@@ -110,7 +112,9 @@ def minimum_tick_count(event: CronEvent, after: datetime, until: datetime, enoug
         if months == ["*"] or month in months:
             length = calendar.monthrange(year, month)[1]
             if any_dow and not any_dom:  # only the listed days of the month
-                candidates = sorted(d for d in day_numbers | ({length} if "l" in doms else set()) if d <= length)
+                candidates = sorted(
+                    d for d in day_numbers | ({length} if "l" in doms else set()) if d <= length
+                )
             else:
                 candidates = list(range(1, length + 1))
             for number in candidates:
@@ -118,8 +122,10 @@ def minimum_tick_count(event: CronEvent, after: datetime, until: datetime, enoug
                 if day < first or day > last:
                     continue
                 if not (any_dow or any_dom):  # both restricted: either matches (cron's rule)
-                    matches = number in day_numbers or ("l" in doms and number == length) or (
-                        (day.weekday() + 1) % 7 in weekdays
+                    matches = (
+                        number in day_numbers
+                        or ("l" in doms and number == length)
+                        or ((day.weekday() + 1) % 7 in weekdays)
                     )
                 elif not any_dow:
                     matches = (day.weekday() + 1) % 7 in weekdays
@@ -139,7 +145,9 @@ def _steady_offset(day: date, zone: ZoneInfo) -> bool:
         return True
     start = datetime(day.year, day.month, day.day, tzinfo=zone)
     following = day + timedelta(days=1)
-    return start.utcoffset() == datetime(following.year, following.month, following.day, tzinfo=zone).utcoffset()
+    return (
+        start.utcoffset() == datetime(following.year, following.month, following.day, tzinfo=zone).utcoffset()
+    )
 
 
 def latest_tick(event: CronEvent, at: datetime) -> datetime | None:

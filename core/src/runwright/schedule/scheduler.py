@@ -295,7 +295,9 @@ class Scheduler:
         except TooManyTicks:  # down for long: only the ticks it may still release are listed
             log.warning(
                 "skipping more than %s missed ticks of %s since %s (outside catch-up)",
-                f"{MAX_TICKS:,}", entry.workflow, latest.isoformat(),
+                f"{MAX_TICKS:,}",
+                entry.workflow,
+                latest.isoformat(),
             )
             return self._resume_after_long_gap(entry, latest, now)
         if not missed:

@@ -103,7 +103,7 @@ def compile_expression(env: ExpressionEnvironment, text: str) -> Callable[..., A
         return env.compile_expression(text, undefined_to_none=False)
     except TemplateSyntaxError as exc:
         raise ExpressionError(text, _syntax_message(exc)) from None
-    except (RecursionError, SyntaxError) as exc:  # Python's stack, or its 200 nested parentheses
+    except (RecursionError, SyntaxError):  # Python's stack, or its 200 nested parentheses
         raise ExpressionError(text, TOO_DEEP) from None
     except (ValueError, OverflowError, MemoryError) as exc:  # a 5000-digit literal...
         raise ExpressionError(text, f"cannot compile: {type(exc).__name__}: {exc}") from None
