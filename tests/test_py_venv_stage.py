@@ -52,6 +52,7 @@ def venv_home(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     write_wheel(base / "wheels")
     return {
         "RUNWRIGHT_VENV_DIR": str(base / "venvs"),
+        "UV_CACHE_DIR": str(base / "uv-cache"),  # a stage that edits a package cannot reach the user's
         "UV_FIND_LINKS": str(base / "wheels"),
         "UV_OFFLINE": "1",
         "UV_NO_INDEX": "1",
@@ -257,3 +258,162 @@ def test_the_peers_version_key_names_the_runwright_one(conf, runtime) -> None:
     with pytest.raises(TemplateError) as caught:
         Workflow.from_conf("peer-venv", folder, runtime=runtime)
     assert "write the interpreter as 'python: \"3.11\"'" in str(caught.value)
+
+
+# -- deps: only requirement specifiers reach uv (issue 22) ----------------------------------
+
+REFUSED_DEPS = [
+    ["--index-url", "http://127.0.0.1:9/simple"],
+    ["--index-url=http://127.0.0.1:9/simple"],
+    ["-i", "http://127.0.0.1:9/simple"],
+    ["--extra-index-url", "http://127.0.0.1:9/simple"],
+    ["--find-links", "/tmp"],
+    ["-r", "/etc/passwd"],
+    ["-rrequirements.txt"],
+    ["-e", "."],
+    ["./local-project"],
+    ["/abs/path/tiny_greet-1.0-py3-none-any.whl"],
+    ["../up.whl"],
+    ["tiny-greet @ file:///tmp/tiny"],
+    ["tiny-greet==1.0 --index-url http://127.0.0.1:9/"],
+    ["tiny-greet==1.0\n--index-url=http://127.0.0.1:9/"],
+]
+
+
+@pytest.mark.parametrize("deps", REFUSED_DEPS, ids=lambda deps: " ".join(deps)[:40])
+def test_options_and_local_paths_in_deps_are_refused_when_loading(conf, runtime, deps) -> None:
+    from runwright import Workflow
+    from runwright.errors import TemplateError
+
+    folder = conf(f"""
+    venv-option:
+      type: Workflow
+      jobs: {{j: {{stages: [{{id: s, deps: {json.dumps(deps)}, run: "x = 1"}}]}}}}
+    """)
+    with pytest.raises(TemplateError) as caught:
+        Workflow.from_conf("venv-option", folder, runtime=runtime)
+    message = str(caught.value)
+    assert "deps" in message and "RUNWRIGHT_DEPS_UNRESTRICTED" in message, message
+    assert "not a requirement" in message or "option" in message or "local" in message, message
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["--index-url=http://127.0.0.1:9/simple", "-r/etc/passwd", "./local-project", "x @ file:///tmp/x"],
+)
+def test_an_option_rendered_from_a_param_never_reaches_uv(workflow_from, venv_env, value) -> None:
+    wf = workflow_from("""
+    venv-param-dep:
+      type: Workflow
+      params: {dep: str}
+      jobs:
+        j:
+          stages:
+            - id: s
+              deps: ["tiny-greet==1.0", "${{ params.dep }}"]
+              run: x = 1
+    """)
+    before = set(venv_env.iterdir()) if venv_env.exists() else set()
+    result = wf.execute({"dep": value})
+    assert result.status is Status.FAILED
+    error = result.context["jobs"]["j"]["stages"]["s"]["errors"][0]
+    assert error["name"] == "VenvError"
+    assert repr(value) in error["message"] and "RUNWRIGHT_DEPS_UNRESTRICTED" in error["message"]
+    assert (set(venv_env.iterdir()) if venv_env.exists() else set()) == before  # uv never ran
+
+
+@pytest.mark.parametrize(
+    "deps",
+    [
+        ["tiny-greet==1.0"],
+        ["tiny_greet>=0.5,<2; python_version >= '3'"],
+        ["Tiny.Greet ~= 1.0"],
+    ],
+)
+def test_requirement_specifiers_are_accepted(workflow_from, venv_env, deps) -> None:
+    result = workflow_from(f"""
+    venv-specifiers:
+      type: Workflow
+      jobs:
+        j:
+          stages:
+            - id: s
+              deps: {json.dumps(deps)}
+              run: |
+                import tiny_greet
+                version = tiny_greet.VERSION
+    """).execute()
+    assert result.status is Status.SUCCESS, result.errors
+    assert result.context["jobs"]["j"]["stages"]["s"]["outputs"] == {"version": "1.0"}
+
+
+def test_the_setting_lets_a_local_wheel_through(workflow_from, venv_env, venv_home, monkeypatch) -> None:
+    wheel = Path(venv_home["UV_FIND_LINKS"]) / "tiny_greet-1.0-py3-none-any.whl"
+    monkeypatch.setenv("RUNWRIGHT_DEPS_UNRESTRICTED", "1")
+    result = workflow_from(f"""
+    venv-local-wheel:
+      type: Workflow
+      jobs:
+        j:
+          stages:
+            - id: s
+              deps: [{json.dumps(str(wheel))}]
+              run: |
+                import tiny_greet
+                version = tiny_greet.VERSION
+    """).execute()
+    assert result.status is Status.SUCCESS, result.errors
+    assert result.context["jobs"]["j"]["stages"]["s"]["outputs"] == {"version": "1.0"}
+
+
+# -- the shared environment cannot carry one workflow's changes into another ----------------
+
+TAMPER = """
+venv-a:
+  type: Workflow
+  jobs:
+    j:
+      stages:
+        - id: s
+          deps: [tiny-greet==1.0]
+          run: |
+            import os, site, tiny_greet
+            packages = site.getsitepackages()[0]
+            with open(os.path.join(packages, "zz-planted.pth"), "w") as handle:
+                handle.write("import os; open(%r, 'w').write('ran')\\n")
+            with open(tiny_greet.__file__, "a") as handle:
+                handle.write("\\ndef greet(who):\\n    return 'pwned ' + who\\n")
+            planted = True
+venv-b:
+  type: Workflow
+  jobs:
+    j:
+      stages:
+        - id: s
+          deps: [tiny-greet==1.0]
+          run: |
+            import tiny_greet
+            greeting = tiny_greet.greet("b")
+"""
+
+
+def test_a_change_one_workflow_makes_to_the_environment_never_reaches_another(
+    conf, runtime, venv_env, tmp_path
+) -> None:
+    from runwright import Workflow
+
+    mark = tmp_path / "pth-ran"
+    folder = conf(TAMPER % str(mark))
+    first = Workflow.from_conf("venv-a", folder, runtime=runtime).execute()
+    assert first.status is Status.SUCCESS, first.errors
+    second = Workflow.from_conf("venv-b", folder, runtime=runtime).execute()
+    assert second.status is Status.SUCCESS, second.errors
+    assert second.context["jobs"]["j"]["stages"]["s"]["outputs"] == {"greeting": "hello b from tiny"}
+    assert not mark.exists(), "workflow A's .pth file ran in workflow B"
+    events = venv_events(second)
+    assert [e["created"] for e in events] == [True]
+    log = open(second.log_file, encoding="utf-8").read()
+    assert "changed since it was built" in log
+    # and the rebuilt environment is reused as it is by the next run
+    third = Workflow.from_conf("venv-b", folder, runtime=runtime).execute()
+    assert [e["created"] for e in venv_events(third)] == [False]

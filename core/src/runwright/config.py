@@ -33,6 +33,7 @@ KNOWN_VARIABLES = frozenset(
         "RUNWRIGHT_SECRETS",
         "RUNWRIGHT_EXECUTOR",
         "RUNWRIGHT_VENV_DIR",
+        "RUNWRIGHT_DEPS_UNRESTRICTED",
         "RUNWRIGHT_API_TOKEN",
         "RUNWRIGHT_MAX_TEMPLATE_BYTES",
         "RUNWRIGHT_MAX_YAML_DEPTH",
@@ -148,6 +149,13 @@ class Settings:
             executor=env.get("RUNWRIGHT_EXECUTOR", "").strip() or "local",
             log_path_is_explicit=bool(env.get("RUNWRIGHT_LOG_PATH")),
         )
+
+
+def deps_unrestricted() -> bool:
+    """``RUNWRIGHT_DEPS_UNRESTRICTED=1``: the entries of a ``deps:`` stage reach uv as written
+    (uv options such as ``--index-url`` or ``-r FILE``, local paths, ``file:`` URLs). Off by
+    default: a template, or a param rendered into it, may name only requirement specifiers."""
+    return _flag(os.environ.get("RUNWRIGHT_DEPS_UNRESTRICTED"))
 
 
 def _positive_float(name: str, default: float) -> float:

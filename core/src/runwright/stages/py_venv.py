@@ -2,8 +2,19 @@
 
 The environment for one (``deps``, ``python``) pair is built once under
 ``$RUNWRIGHT_VENV_DIR`` (default ``~/.cache/runwright/venvs``) with ``uv venv`` and
-``uv pip install`` (uv's own settings such as ``UV_INDEX_URL``/``UV_FIND_LINKS``/``UV_OFFLINE``
-apply), then reused by every later run; a file lock keeps two processes from building it at once.
+``uv pip install --link-mode copy --compile-bytecode`` (uv's own settings such as
+``UV_INDEX_URL``/``UV_FIND_LINKS``/``UV_OFFLINE`` apply), then reused by every later run; a file
+lock keeps two processes from building it at once.
+
+``deps:`` holds requirement specifiers only (parsed with ``packaging``, in the template and again
+after ``${{ }}`` is rendered): a uv option (``--index-url``, ``-r FILE``, ``-e PATH``), a local
+path or a ``file:`` URL is refused unless ``RUNWRIGHT_DEPS_UNRESTRICTED=1``.
+
+The environment is shared by every workflow with the same deps, so before each use it is checked
+against the fingerprint taken when it was built (every file's path, size, mode, modification and
+change times): a file a stage added or changed there (a ``.pth`` file, an edited module) makes the
+next stage rebuild the environment instead of running what one workflow left for another. The
+child runs with ``-B``, so importing writes no bytecode into it.
 
 The code runs in a child interpreter (``python -I``: no user site, no PYTHONPATH, not the
 engine's packages) with the same rules as the in-process ``run:`` stage: ``${{ }}`` values and
@@ -21,21 +32,25 @@ import importlib.util
 import json
 import os
 import shutil
+import stat
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
+from runwright.config import deps_unrestricted
 from runwright.engine.context import StageContext
 from runwright.engine.result import to_jsonable
 from runwright.engine.stopping import run_stage_process, stopped_error
 from runwright.errors import StageFailed
 from runwright.hookspecs import hookimpl
 from runwright.models.stage import Stage
+from runwright.templating.engine import has_expression
 
 READY_MARKER = ".runwright-ready"
 
@@ -94,6 +109,71 @@ def uv_command() -> list[str]:
     )
 
 
+ALLOWED_URL_SCHEMES = frozenset({"https", "git+https"})
+"""Schemes a ``name @ URL`` requirement may use (``file:`` and plain paths are local files)."""
+ARCHIVE_SUFFIXES = (".whl", ".zip", ".tar.gz", ".tgz", ".tar", ".tar.bz2", ".tar.xz")
+UNRESTRICTED_HINT = (
+    "write requirement specifiers such as 'pandas==2.2' or 'name @ https://...'; "
+    "RUNWRIGHT_DEPS_UNRESTRICTED=1 lets uv options and local paths through"
+)
+
+
+def requirement_problem(entry: str) -> str | None:
+    """Why ``entry`` may not be handed to uv, or None for a requirement specifier uv installs
+    from an index or an https URL (never an option, a local path or a ``file:`` URL)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    text = entry.strip()
+    if text.startswith("-"):
+        return f"{entry!r} is a uv option, not a requirement ({UNRESTRICTED_HINT})"
+    try:
+        requirement = Requirement(text)
+    except InvalidRequirement as exc:
+        reason = str(exc).splitlines()[0]
+        return f"{entry!r} is not a requirement specifier: {reason} ({UNRESTRICTED_HINT})"
+    if requirement.name.lower().endswith(ARCHIVE_SUFFIXES):
+        return f"{entry!r} names a local archive, not a project ({UNRESTRICTED_HINT})"
+    if requirement.url is not None:
+        scheme = urlsplit(requirement.url).scheme.lower()
+        if scheme not in ALLOWED_URL_SCHEMES:
+            shown = f"a {scheme}: URL" if scheme and scheme != "file" else "a local path"
+            return f"{entry!r} points at {shown}, not https ({UNRESTRICTED_HINT})"
+    return None
+
+
+def checked_requirements(deps: list[str]) -> list[str]:
+    """``deps`` as uv gets them: each one's normalised specifier; a StageFailed names the first
+    entry that is not one (all as written when ``RUNWRIGHT_DEPS_UNRESTRICTED`` is set)."""
+    if deps_unrestricted():
+        return deps
+    from packaging.requirements import Requirement
+
+    for index, entry in enumerate(deps):
+        problem = requirement_problem(entry)
+        if problem:
+            raise StageFailed(f"deps[{index}]: {problem}", error_name="VenvError")
+    return [str(Requirement(entry.strip())) for entry in deps]
+
+
+def environment_fingerprint(target: Path) -> str:
+    """A digest of every entry under ``target``: path, type and mode, size, modification and
+    change times, inode, link target. Writing, adding, removing or touching anything there
+    changes it (a process cannot set a file's change time back)."""
+    digest = hashlib.sha256()
+    for folder, folders, files in os.walk(target):
+        folders.sort()
+        for name in sorted(folders + files):
+            path = os.path.join(folder, name)
+            info = os.lstat(path)
+            link = os.readlink(path) if stat.S_ISLNK(info.st_mode) else ""
+            line = (
+                f"{os.path.relpath(path, target)}\0{info.st_mode}\0{info.st_size}\0{info.st_mtime_ns}"
+                f"\0{info.st_ctime_ns}\0{info.st_ino}\0{link}\n"
+            )
+            digest.update(line.encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()
+
+
 def environment_key(deps: list[str], python: str | None) -> str:
     text = json.dumps({"deps": sorted(deps), "python": python or "engine"}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -115,7 +195,12 @@ class VenvPyStage(Stage):
     companion_kinds = frozenset({"run"})
 
     run_: str = Field(alias="run", description="Python source run in the stage's own environment.")
-    deps: list[str] = Field(description="Requirements installed with uv (pkg==1.0, a path, a URL).")
+    deps: list[str] = Field(
+        description=(
+            "Requirement specifiers installed with uv (pkg==1.0, pkg[extra]>=2, name @ https://...); "
+            "options and local paths only with RUNWRIGHT_DEPS_UNRESTRICTED=1."
+        )
+    )
     python: str | None = Field(
         None, description='The interpreter version uv should use ("3.11"); default: the engine\'s.'
     )
@@ -130,6 +215,19 @@ class VenvPyStage(Stage):
                 "spelling, which it never passed to uv)"
             )
         return data
+
+    @field_validator("deps")
+    @classmethod
+    def _requirements_only(cls, deps: list[str]) -> list[str]:
+        if deps_unrestricted():
+            return deps
+        for index, entry in enumerate(deps):
+            if has_expression(entry):  # checked once rendered, before uv sees it
+                continue
+            problem = requirement_problem(entry)
+            if problem:
+                raise ValueError(f"deps[{index}]: {problem}")
+        return deps
 
     @field_validator("python", mode="before")
     @classmethod
@@ -146,7 +244,7 @@ class VenvPyStage(Stage):
             self.run_, ctx.variables, lambda name: name
         )
         bound = {**ctx.render(self.vars), **values}
-        deps = [str(dep) for dep in ctx.render(self.deps)]
+        deps = checked_requirements([str(dep) for dep in ctx.render(self.deps)])
         interpreter = self._environment(ctx, deps)
         workdir = ctx.tmp_dir() / f"venv-stage-{self.identity}-{os.getpid()}-{threading.get_ident()}"
         workdir.mkdir(parents=True, exist_ok=True)
@@ -159,7 +257,8 @@ class VenvPyStage(Stage):
             "values": to_jsonable(bound),
         }
         spec_path.write_text(json.dumps(spec), encoding="utf-8")
-        command = [str(interpreter), "-I", "-u", str(runner_path), str(spec_path), str(result_path)]
+        # -B: importing writes no bytecode into the shared environment (it was compiled when built)
+        command = [str(interpreter), "-I", "-B", "-u", str(runner_path), str(spec_path), str(result_path)]
         returncode, _, stderr = self._run_process(ctx, command, workdir, echo=True)
         if not result_path.exists():
             tail = stderr[-500:]
@@ -177,16 +276,40 @@ class VenvPyStage(Stage):
         root = venv_root()
         target = root / environment_key(deps, self.python)
         interpreter = target / "bin" / "python"
+        fingerprint = root / f"{target.name}.fingerprint"
         with locked(root / f"{target.name}.lock"):
             if (target / READY_MARKER).exists():
-                ctx.log(f"reusing python environment {target}", event="venv", created=False)
-                return interpreter
-            shutil.rmtree(target, ignore_errors=True)  # a build that was interrupted
+                expected = fingerprint.read_text(encoding="utf-8") if fingerprint.exists() else ""
+                if expected and environment_fingerprint(target) == expected:
+                    ctx.log(f"reusing python environment {target}", event="venv", created=False)
+                    return interpreter
+                ctx.log(
+                    f"python environment {target} changed since it was built (a stage wrote into it): "
+                    "rebuilding it",
+                    event="venv",
+                    changed=True,
+                )
+            shutil.rmtree(target, ignore_errors=True)  # a build that was interrupted, or changed
             uv = uv_command()
             ctx.log(f"building python environment {target} with {', '.join(deps) or 'no deps'}", event="venv")
             steps = [[*uv, "venv", "--quiet", "--python", self.python or sys.executable, str(target)]]
             if deps:
-                steps.append([*uv, "pip", "install", "--quiet", "--python", str(interpreter), *deps])
+                steps.append(
+                    # copies, not hard links into uv's cache: an edit in one environment must not
+                    # reach uv's cache and, through it, every environment built later
+                    [
+                        *uv,
+                        "pip",
+                        "install",
+                        "--quiet",
+                        "--link-mode",
+                        "copy",
+                        "--compile-bytecode",
+                        "--python",
+                        str(interpreter),
+                        *deps,
+                    ]
+                )
             for step in steps:
                 code, _, stderr = self._run_process(ctx, step, root, echo=False)
                 if code != 0:
@@ -197,6 +320,7 @@ class VenvPyStage(Stage):
                         error_name="VenvError",
                     )
             (target / READY_MARKER).write_text(json.dumps({"deps": deps, "python": self.python}))
+            fingerprint.write_text(environment_fingerprint(target), encoding="utf-8")
             ctx.log(f"built python environment {target}", event="venv", created=True)
         return interpreter
 
