@@ -22,6 +22,7 @@ from runwright.schedule.scheduler import Scheduler
 from typer.testing import CliRunner
 
 from tests.conftest import run_cli
+from tests.test_bounds_loader import HEALTHY
 
 #: name -> expression text; each nests far deeper than any template needs.
 DEEP: dict[str, str] = {
@@ -39,14 +40,6 @@ DEEP: dict[str, str] = {
 
 #: the nesting limit speaks of brackets; the other shapes are refused by what they cost
 BRACKETED = {"parentheses", "lists", "dicts", "calls"}
-
-HEALTHY = """
-healthy:
-  type: Workflow
-  on: [{cronjob: "* * * * *"}]
-  jobs:
-    j: {stages: [{id: s, echo: "fine"}]}
-"""
 
 
 def deep_template(expression: str, where: str = "echo", name: str = "deep") -> str:

@@ -322,17 +322,10 @@ def test_an_option_rendered_from_a_param_never_reaches_uv(workflow_from, venv_en
     assert (set(venv_env.iterdir()) if venv_env.exists() else set()) == before  # uv never ran
 
 
-@pytest.mark.parametrize(
-    "deps",
-    [
-        ["tiny-greet==1.0"],
-        ["tiny_greet>=0.5,<2; python_version >= '3'"],
-        ["Tiny.Greet ~= 1.0"],
-    ],
-)
-def test_requirement_specifiers_are_accepted(workflow_from, venv_env, deps) -> None:
+def installed_version(workflow_from, deps: list[str]) -> dict:
+    """The outputs of a stage importing tiny_greet from an environment built from ``deps``."""
     result = workflow_from(f"""
-    venv-specifiers:
+    venv-version:
       type: Workflow
       jobs:
         j:
@@ -344,26 +337,25 @@ def test_requirement_specifiers_are_accepted(workflow_from, venv_env, deps) -> N
                 version = tiny_greet.VERSION
     """).execute()
     assert result.status is Status.SUCCESS, result.errors
-    assert result.context["jobs"]["j"]["stages"]["s"]["outputs"] == {"version": "1.0"}
+    return result.context["jobs"]["j"]["stages"]["s"]["outputs"]
+
+
+@pytest.mark.parametrize(
+    "deps",
+    [
+        ["tiny-greet==1.0"],
+        ["tiny_greet>=0.5,<2; python_version >= '3'"],
+        ["Tiny.Greet ~= 1.0"],
+    ],
+)
+def test_requirement_specifiers_are_accepted(workflow_from, venv_env, deps) -> None:
+    assert installed_version(workflow_from, deps) == {"version": "1.0"}
 
 
 def test_the_setting_lets_a_local_wheel_through(workflow_from, venv_env, venv_home, monkeypatch) -> None:
     wheel = Path(venv_home["UV_FIND_LINKS"]) / "tiny_greet-1.0-py3-none-any.whl"
     monkeypatch.setenv("RUNWRIGHT_DEPS_UNRESTRICTED", "1")
-    result = workflow_from(f"""
-    venv-local-wheel:
-      type: Workflow
-      jobs:
-        j:
-          stages:
-            - id: s
-              deps: [{json.dumps(str(wheel))}]
-              run: |
-                import tiny_greet
-                version = tiny_greet.VERSION
-    """).execute()
-    assert result.status is Status.SUCCESS, result.errors
-    assert result.context["jobs"]["j"]["stages"]["s"]["outputs"] == {"version": "1.0"}
+    assert installed_version(workflow_from, [str(wheel)]) == {"version": "1.0"}
 
 
 # -- the shared environment cannot carry one workflow's changes into another ----------------
