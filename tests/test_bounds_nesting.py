@@ -189,3 +189,20 @@ def test_an_unexpected_error_in_one_template_never_stops_the_scheduler(tmp_path:
     failed = make_audit_backend().list(workflow="fragile")
     assert [record.status for record in failed] == ["FAILED", "FAILED"]
     assert "the plugin fell over" in str(failed[0].errors)
+
+
+def test_validate_names_a_template_whose_build_raises_an_unexpected_exception(tmp_path: Path) -> None:
+    from runwright.check import check_conf
+
+    folder = tmp_path / "conf"
+    folder.mkdir()
+    (folder / "fragile.yml").write_text(
+        "fragile:\n  type: Workflow\n  jobs:\n    j: {stages: [{id: s, fragile: x}]}\n"
+    )
+    (folder / "healthy.yml").write_text(HEALTHY)
+    settings = Settings.from_env()
+    runtime = Runtime(get_plugin_manager(settings, extra_plugins=(BreaksOnBuild(),)), settings)
+    report = check_conf(folder, runtime)
+    assert report.templates == 2
+    assert [(Path(f.file).name, f.rule) for f in report.errors] == [("fragile.yml", "template")]
+    assert "RuntimeError: the plugin fell over" in report.errors[0].message

@@ -72,6 +72,9 @@ def check_sources(
         except RunwrightError as exc:
             models[name] = None
             tc.add("template", str(exc))
+        except Exception as exc:  # a plugin's bug or an unforeseen limit: this template only
+            models[name] = None
+            tc.add("template", f"cannot be built: {type(exc).__name__}: {exc}")
         report.templates += 1
         for variable, where in missing:
             tc.add(
