@@ -141,17 +141,30 @@ def requirement_problem(entry: str) -> str | None:
     return None
 
 
+def deps_problem(deps: list[str], rendered: bool = True) -> str | None:
+    """``deps[i]: why`` for the first entry uv may not get, or None (always None when
+    ``RUNWRIGHT_DEPS_UNRESTRICTED`` is set). Before rendering, entries holding ``${{ }}`` wait."""
+    if deps_unrestricted():
+        return None
+    for index, entry in enumerate(deps):
+        if not rendered and has_expression(entry):
+            continue
+        problem = requirement_problem(entry)
+        if problem:
+            return f"deps[{index}]: {problem}"
+    return None
+
+
 def checked_requirements(deps: list[str]) -> list[str]:
-    """``deps`` as uv gets them: each one's normalised specifier; a StageFailed names the first
-    entry that is not one (all as written when ``RUNWRIGHT_DEPS_UNRESTRICTED`` is set)."""
+    """Rendered ``deps`` as uv gets them: each one's normalised specifier (as written when
+    ``RUNWRIGHT_DEPS_UNRESTRICTED`` is set); a StageFailed names an entry that is not one."""
+    problem = deps_problem(deps)
+    if problem:
+        raise StageFailed(problem, error_name="VenvError")
     if deps_unrestricted():
         return deps
     from packaging.requirements import Requirement
 
-    for index, entry in enumerate(deps):
-        problem = requirement_problem(entry)
-        if problem:
-            raise StageFailed(f"deps[{index}]: {problem}", error_name="VenvError")
     return [str(Requirement(entry.strip())) for entry in deps]
 
 
@@ -222,14 +235,9 @@ class VenvPyStage(Stage):
     @field_validator("deps")
     @classmethod
     def _requirements_only(cls, deps: list[str]) -> list[str]:
-        if deps_unrestricted():
-            return deps
-        for index, entry in enumerate(deps):
-            if has_expression(entry):  # checked once rendered, before uv sees it
-                continue
-            problem = requirement_problem(entry)
-            if problem:
-                raise ValueError(f"deps[{index}]: {problem}")
+        problem = deps_problem(deps, rendered=False)  # ${{ }} entries: checked once rendered
+        if problem:
+            raise ValueError(problem)
         return deps
 
     @field_validator("python", mode="before")
