@@ -136,4 +136,4 @@ def test_audit_list_limit_must_be_positive(limit: str) -> None:
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
-    assert "--limit" in result.output and "at least 1" in result.output
+    assert "--limit" in result.output and "greater than or equal to 1" in result.output

@@ -58,7 +58,7 @@ def list_records(
         "--since",
         help="Started at or after: an ISO datetime, a duration back from now (PT6H), today or yesterday.",
     ),
-    limit: int = typer.Option(50, "--limit"),
+    limit: int = typer.Option(50, "--limit", min=1, help="How many records, newest first."),
     as_json: bool = typer.Option(False, "--json"),
     conf: Path | None = STORE_CONF_OPTION,
 ) -> None:
@@ -69,8 +69,6 @@ def list_records(
         wanted = ReleaseStatus(status.upper()) if status else None
     except ValueError:
         raise fail_usage(f"--status: unknown status '{status}'") from None
-    if limit < 1:
-        raise fail_usage(f"--limit: expected how many records to list, at least 1; got {limit}")
     try:
         backend = make_audit_backend(conf_path=conf)
         records = backend.list(name, wanted, parse_since(since) if since else None, limit)
