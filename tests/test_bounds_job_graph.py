@@ -79,9 +79,9 @@ def test_each_job_record_shape_is_built_once(
     built: list[str] = []
     original = scope.job_record_shape
 
-    def counting(job_id, job):  # noqa: ANN001, ANN202 - a wrapper of the real function
+    def counting(job_id, *args):  # noqa: ANN001, ANN002, ANN202 - a wrapper of the real function
         built.append(job_id)
-        return original(job_id, job)
+        return original(job_id, *args)
 
     monkeypatch.setattr(scope, "job_record_shape", counting)
     result = validate(tmp_path, chain_template(length))
