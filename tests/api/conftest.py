@@ -126,6 +126,8 @@ class Server:
     root: Path
     token: str | None = None
     banner: str = ""  # the line the server printed when it was ready
+    login_url: str | None = None  # the sign-in link printed with a generated token
+    printed: str = ""  # everything the server printed up to its banner
 
     def api(self, path: str) -> str:
         return f"{self.url}/api/v1{path}"
@@ -178,12 +180,16 @@ def start_server(
     assert process.stdout is not None
     deadline = time.monotonic() + 30
     url = None
-    seen = []
+    login_url = None
+    seen: list[str] = []
     while time.monotonic() < deadline:
         line = process.stdout.readline()
         if not line:
             break
         seen.append(line)
+        login = re.search(r"(http://127\.0\.0\.1:\d+/login\?token=([A-Za-z0-9_-]+))", line)
+        if login:
+            login_url, token = login.group(1), login.group(2)
         match = re.search(r"serving on (http://127\.0\.0\.1:\d+)", line)
         if match:
             url = match.group(1)
@@ -193,7 +199,8 @@ def start_server(
         process.kill()
         raise AssertionError("server did not start:\n" + "".join(seen) + (process.stdout.read() or ""))
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return Server(url, process, httpx.Client(headers=headers, timeout=30), root, token, banner)
+    client = httpx.Client(headers=headers, timeout=30)
+    return Server(url, process, client, root, token, banner, login_url, "".join(seen))
 
 
 def stop_server(server: Server) -> int:

@@ -223,7 +223,7 @@ def test_audits_page_through_every_run_once(tmp_path) -> None:
 def test_fifty_concurrent_triggers_are_each_recorded_once(tmp_path, workers: int) -> None:
     running = start_server(tmp_path, extra_args=("--workers", str(workers)))
     try:
-        with httpx.Client(timeout=60) as client, ThreadPoolExecutor(50) as pool:
+        with httpx.Client(timeout=60, headers=running.client.headers) as client, ThreadPoolExecutor(50) as pool:
             barrier = threading.Barrier(50)
 
             def trigger(_: int) -> httpx.Response:

@@ -50,11 +50,19 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
+def sign_in(page: Page, server: Server) -> None:
+    """Open the sign-in link ``runwright serve`` printed (its token was made at start)."""
+    assert server.login_url, server.printed
+    page.goto(server.login_url)
+    expect(page.get_by_role("heading", name="Workflows")).to_be_visible()
+
+
 @pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
+def page(browser: Browser, server: Server) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     opened = context.new_page()
     opened.set_default_timeout(WAIT_MS)
+    sign_in(opened, server)
     yield opened
     context.close()
 
@@ -184,7 +192,7 @@ def test_phone_width_and_keyboard(browser: Browser, server: Server) -> None:
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
     try:
-        page.goto(server.url + "/")
+        sign_in(page, server)
         body_width = page.evaluate("document.body.scrollWidth")
         assert body_width <= 390 + 1, f"page is {body_width}px wide on a 390px screen"
         for _ in range(40):  # tab to the first Run button and open it with the keyboard
@@ -222,5 +230,8 @@ def test_pages_need_the_token_or_the_login_form(browser: Browser, secured: Serve
         answer = page.evaluate("fetch('/api/v1/workflows').then(r => r.status)")
         assert answer == 200
         assert json.dumps(context.cookies()).count("runwright_session") == 1
+        page.get_by_role("button", name="Sign out").click()
+        page.wait_for_url("**/login")
+        assert page.evaluate("fetch('/api/v1/workflows').then(r => r.status)") == 401
     finally:
         context.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, Literal
@@ -23,9 +23,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from runwright_api.audits import page_of_records
+from runwright_api.bodies import RequestBodyGuard
 from runwright_api.metrics import prometheus_text
-from runwright_api.security import AuthMiddleware, BodyLimitMiddleware
+from runwright_api.security import AllowedHosts, AuthMiddleware, SecurityHeaders, SiteGuard
 from runwright_api.service import BadParams, Conflict, NotFound, RunService
+from runwright_api.sessions import SESSION_SECONDS, Access
 
 MAX_PARAMS = 200
 SSE_POLL_SECONDS = 0.2
@@ -211,7 +213,7 @@ def workflow_summary(service: RunService, name: str) -> WorkflowSummary:
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (400, 401, 404, 409, 413, 422)
+    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 409, 413, 422, 429)
 }
 
 
@@ -462,10 +464,24 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(500, "internal error", f"{type(exc).__name__}: {exc}")
 
 
-def create_app(service: RunService, *, token: str | None = None, scheduler: bool = False) -> FastAPI:
-    """The whole server: API, pages, static files; ``token`` turns on bearer/session auth."""
+def create_app(
+    service: RunService,
+    *,
+    token: str | None = None,
+    scheduler: bool = False,
+    bind_host: str = "127.0.0.1",
+    allowed_hosts: Iterable[str] = (),
+    session_seconds: float = SESSION_SECONDS,
+) -> FastAPI:
+    """The whole server: API, pages, static files.
+
+    ``token`` turns on bearer/session auth (at least 16 characters). ``Host`` must name
+    ``bind_host`` or one of ``allowed_hosts``, and state-changing requests must not come from
+    another site, with or without a token.
+    """
     from runwright_api.pages import install_pages
 
+    access = Access(token, session_seconds)
     if token:
         MASKER.add(token)
 
@@ -485,8 +501,11 @@ def create_app(service: RunService, *, token: str | None = None, scheduler: bool
     )
     app.state.service = service
     app.include_router(api_router(service))
-    install_pages(app, service, token)
+    install_pages(app, service, access)
     install_error_handlers(app)
-    app.add_middleware(AuthMiddleware, token=token)
-    app.add_middleware(BodyLimitMiddleware)
+    # the last added runs first: headers on every answer, then Host/Origin, then auth, then bodies
+    app.add_middleware(RequestBodyGuard)
+    app.add_middleware(AuthMiddleware, access=access)
+    app.add_middleware(SiteGuard, hosts=AllowedHosts(bind_host, allowed_hosts))
+    app.add_middleware(SecurityHeaders)
     return app

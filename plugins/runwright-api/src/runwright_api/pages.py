@@ -25,8 +25,9 @@ from starlette.concurrency import run_in_threadpool
 
 from runwright_api.audits import page_of_records
 from runwright_api.dag import JobNode, dag_svg
-from runwright_api.security import SESSION_COOKIE, session_value
+from runwright_api.security import SESSION_COOKIE, client_address, session_id_of
 from runwright_api.service import BadParams, NotFound, RunService
+from runwright_api.sessions import Access, TokenCheck
 
 HERE = Path(__file__).parent
 STAGE_EVENTS = {"stage-start", "stage-end", "stage-reused"}
@@ -70,7 +71,9 @@ def masked_record(record: ReleaseRecord) -> ReleaseRecord:
 
 
 def render(name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    return HTMLResponse(templates.get_template(name).render(**context), status_code=status_code)
+    """A page, masked as a whole too: a secret that reached the context by any way (an id
+    taken from the URL, say) shows as ``***``."""
+    return HTMLResponse(mask(templates.get_template(name).render(**context)), status_code=status_code)
 
 
 def form_fields(workflow: Workflow | None) -> list[dict[str, Any]]:
@@ -191,11 +194,11 @@ def run_picture(service: RunService, record: ReleaseRecord) -> dict[str, Any]:
     )
 
 
-def install_pages(app: FastAPI, service: RunService, token: str | None) -> None:
+def install_pages(app: FastAPI, service: RunService, access: Access) -> None:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     def base_context(request: Request, title: str) -> dict[str, Any]:
-        return {"title": title, "path": request.url.path, "auth": bool(token)}
+        return {"title": title, "path": request.url.path, "auth": access.required}
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index(request: Request) -> HTMLResponse:
@@ -277,21 +280,58 @@ def install_pages(app: FastAPI, service: RunService, token: str | None) -> None:
             return render("error.html", 404, **base_context(request, "Not found"), message=str(exc))
         return render("run_body.html", **context)
 
+    def sign_in(request: Request, given: str, target: str) -> Response:
+        """A session for the right token; the form again (401) for a wrong one, 429 when throttled."""
+        if not access.required:
+            return RedirectResponse(target, status_code=303)
+        checked = access.check(given, client_address(request.scope))
+        if checked is TokenCheck.RIGHT:
+            response = RedirectResponse(target, status_code=303)
+            response.set_cookie(
+                SESSION_COOKIE,
+                access.sessions.open(),
+                max_age=int(access.sessions.seconds),
+                path="/",
+                httponly=True,
+                samesite="strict",
+            )
+            return response
+        context = base_context(request, "Sign in")
+        if checked is TokenCheck.THROTTLED:
+            wait = access.throttle.retry_after(client_address(request.scope))
+            page = render("login.html", 429, **context, next=target, failed=False, wait=wait)
+            page.headers["Retry-After"] = str(wait)
+            return page
+        return render("login.html", 401, **context, next=target, failed=True, wait=0)
+
     @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
-    def login_form(request: Request, next: str = Query("/", max_length=500)) -> HTMLResponse:
-        return render("login.html", **base_context(request, "Sign in"), next=safe_next(next), failed=False)
+    def login_form(
+        request: Request,
+        next: str = Query("/", max_length=500),
+        token: str | None = Query(None, max_length=500),
+    ) -> Response:
+        """The sign-in form; with ``?token=`` (the link ``serve`` prints) it signs in at once."""
+        if token is not None:
+            return sign_in(request, token, safe_next(next))
+        return render(
+            "login.html", **base_context(request, "Sign in"), next=safe_next(next), failed=False, wait=0
+        )
 
     @app.post("/login", include_in_schema=False)
     async def login(request: Request) -> Response:
         form = parse_qs((await request.body()).decode("utf-8", "replace"))
         given = (form.get("token") or [""])[0]
         target = safe_next((form.get("next") or ["/"])[0])
-        import hmac
+        return await run_in_threadpool(sign_in, request, given, target)
 
-        if not token or not hmac.compare_digest(given.encode(), token.encode()):
-            return render("login.html", 401, **base_context(request, "Sign in"), next=target, failed=True)
-        response = RedirectResponse(target, status_code=303)
-        response.set_cookie(SESSION_COOKIE, session_value(token), httponly=True, samesite="strict")
+    @app.post("/logout", include_in_schema=False)
+    def logout(request: Request) -> Response:
+        """End this browser's session on the server, not only its cookie."""
+        session = session_id_of({"cookie": request.headers.get("cookie", "")})
+        if session:
+            access.sessions.close(session)
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
         return response
 
 

@@ -47,20 +47,50 @@ def serve_command() -> Any:
             max=64,
             help="Run workflows in this many worker processes (0: on the server's own threads).",
         ),
+        allow_host: list[str] = typer.Option(
+            [],
+            "--allow-host",
+            help="Another name this server is reached by (a reverse proxy's); repeatable. "
+            "Requests whose Host header names anything else are refused.",
+        ),
+        no_token: bool = typer.Option(
+            False,
+            "--no-token",
+            help="Loopback only: serve without a token (any program on this machine can start workflows).",
+        ),
+        session_seconds: int = typer.Option(
+            12 * 3600, "--session-seconds", min=1, help="How long a sign-in in the browser lasts."
+        ),
     ) -> None:
         """Serve the workflow API (/api/v1, OpenAPI at /docs) and the observe pages (/).
 
-        Set RUNWRIGHT_API_TOKEN to require `Authorization: Bearer <token>`; a host other than
-        loopback is refused without it.
+        Every request needs a token (`Authorization: Bearer <token>`, or a browser session from
+        /login): RUNWRIGHT_API_TOKEN (at least 16 characters) if set, else a new token made at
+        start and printed once in a sign-in link. A host other than loopback needs
+        RUNWRIGHT_API_TOKEN.
         """
+        from runwright_api.sessions import TokenTooShort, check_token_length, new_token
+
         token = os.environ.get(TOKEN_ENV) or None
-        if not is_loopback(host) and token is None:
-            typer.echo(
-                f"error: refusing to listen on non-loopback host '{host}' without {TOKEN_ENV} "
-                "(set a token, or use --host 127.0.0.1)",
-                err=True,
+        problem = ""
+        if token is not None:
+            try:
+                check_token_length(token, TOKEN_ENV)
+            except TokenTooShort as exc:
+                problem = str(exc)
+        if no_token and token is not None:
+            problem = f"--no-token and {TOKEN_ENV} contradict each other; drop one"
+        elif no_token and not is_loopback(host):
+            problem = f"--no-token is only for a loopback host, not '{host}'"
+        elif not is_loopback(host) and token is None:
+            problem = (
+                f"refusing to listen on non-loopback host '{host}' without {TOKEN_ENV} "
+                "(set a token, or use --host 127.0.0.1)"
             )
+        if problem:
+            typer.echo(f"error: {problem}", err=True)
             raise typer.Exit(2)
+        generated = token is None and not no_token
         from runwright_api.server import run_server
 
         run_server(
@@ -69,8 +99,11 @@ def serve_command() -> Any:
             conf=conf,
             scheduler=scheduler,
             grace_seconds=grace_seconds,
-            token=token,
+            token=new_token() if generated else token,
+            token_generated=generated,
             workers=workers,
+            allowed_hosts=allow_host,
+            session_seconds=session_seconds,
         )
 
     return serve

@@ -9,6 +9,19 @@ import uvicorn
 
 from runwright_api.app import create_app
 from runwright_api.service import RunService
+from runwright_api.sessions import SESSION_SECONDS
+
+
+def sign_in_line(base: str, token: str | None, generated: bool) -> str:
+    """How to get in, printed once before the banner (a generated token appears nowhere else)."""
+    if token is None:
+        return "runwright: no token (--no-token): any program on this machine can use this server"
+    if generated:
+        return (
+            f"runwright: sign in with {base}/login?token={token} "
+            "(a new token each start; set RUNWRIGHT_API_TOKEN to keep one)"
+        )
+    return f"runwright: sign in at {base}/login with RUNWRIGHT_API_TOKEN"
 
 
 def run_server(
@@ -19,10 +32,20 @@ def run_server(
     scheduler: bool,
     grace_seconds: float,
     token: str | None,
+    token_generated: bool = False,
     workers: int = 0,
+    allowed_hosts: list[str] | None = None,
+    session_seconds: float = SESSION_SECONDS,
 ) -> None:
     service = RunService(conf, grace_seconds=grace_seconds, workers=workers)
-    app = create_app(service, token=token, scheduler=scheduler)
+    app = create_app(
+        service,
+        token=token,
+        scheduler=scheduler,
+        bind_host=host,
+        allowed_hosts=allowed_hosts or (),
+        session_seconds=session_seconds,
+    )
     config = uvicorn.Config(
         app,
         host=host,
@@ -48,7 +71,10 @@ def run_server(
                     if workers
                     else "runs on the server's threads"
                 )
-                print(f"runwright serving on http://{address[0]}:{address[1]} ({where})", flush=True)
+                shown = f"[{address[0]}]" if ":" in address[0] else address[0]
+                base = f"http://{shown}:{address[1]}"
+                print(sign_in_line(base, token, token_generated), flush=True)
+                print(f"runwright serving on {base} ({where})", flush=True)
 
     server.startup = startup  # type: ignore[method-assign]
     server.run()
