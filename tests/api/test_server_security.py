@@ -75,6 +75,8 @@ def test_serve_without_a_token_makes_one_and_prints_a_sign_in_link_once(tmp_path
         assert anonymous.get(running.url + "/runs").status_code == 200  # the session cookie now
         wrong = httpx.get(f"{running.url}/login?token={'x' * 43}", follow_redirects=False, timeout=30)
         assert wrong.status_code == 401
+        from_elsewhere = httpx.get(running.login_url, headers={"Sec-Fetch-Site": "cross-site"}, timeout=30)
+        assert from_elsewhere.status_code == 403 and "set-cookie" not in from_elsewhere.headers
         anonymous.close()
     finally:
         stop_server(running)
@@ -289,7 +291,7 @@ def test_pages_send_csp_frame_and_sniffing_headers(default: Server) -> None:
         browser.close()
 
 
-def test_the_html_404_page_never_echoes_a_secret_from_the_url(default: Server) -> None:
+def test_pages_never_echo_a_secret_from_the_url(default: Server) -> None:
     browser = signed_in(default)
     try:
         assert default.token
@@ -300,6 +302,13 @@ def test_the_html_404_page_never_echoes_a_secret_from_the_url(default: Server) -
                 assert run_id not in page.text and "***" in page.text, page.text
             answer = default.client.get(default.api(f"/runs/{run_id}"))
             assert answer.status_code == 404 and run_id not in answer.text
+        for path in (
+            f"/runs?workflow={SECRET_VALUE}",
+            f"/login?next=/{SECRET_VALUE}",
+            f"/runs?cursor={SECRET_VALUE}",
+        ):
+            page = browser.get(default.url + path, headers={"Accept": "text/html"})
+            assert page.status_code == 200 and SECRET_VALUE not in page.text, path
     finally:
         browser.close()
 

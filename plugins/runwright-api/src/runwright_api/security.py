@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from runwright_api.sessions import Access, TokenCheck
 
 SESSION_COOKIE = "runwright_session"
-OPEN_PATHS = ("/api/v1/healthz", "/login")
+OPEN_PATHS = ("/api/v1/healthz", "/login", "/logout")  # sign-out also when the session has expired
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 HOST_SHAPE = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?$")
 DEFAULT_PORTS = {"http": 80, "https": 443}
