@@ -34,6 +34,9 @@ one:
 """
 
 
+BENCH_TOKEN = "bench-token-" + "b" * 24
+
+
 def start(root: Path, audit: str, workers: int = 0) -> tuple[subprocess.Popen[str], str]:
     (root / "conf").mkdir()
     (root / "conf" / "one.yml").write_text(CONF)
@@ -41,7 +44,7 @@ def start(root: Path, audit: str, workers: int = 0) -> tuple[subprocess.Popen[st
     env = dict(
         os.environ, RUNWRIGHT_AUDIT_URL=url, RUNWRIGHT_LOG_PATH=str(root / "logs"), PYTHONUNBUFFERED="1"
     )
-    env.pop("RUNWRIGHT_API_TOKEN", None)
+    env["RUNWRIGHT_API_TOKEN"] = BENCH_TOKEN  # every request pays the bearer check, as deployed
     process = subprocess.Popen(
         [
             sys.executable, "-m", "runwright", "serve", "--port", "0", "--conf", str(root / "conf"),
@@ -81,7 +84,10 @@ class Connection:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None
-        head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Length: {len(body)}\r\n"
+        head = (
+            f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Length: {len(body)}\r\n"
+            f"Authorization: Bearer {BENCH_TOKEN}\r\n"
+        )
         if body:
             head += "Content-Type: application/json\r\n"
         self.writer.write(head.encode() + b"\r\n" + body)

@@ -251,6 +251,13 @@ def test_failed_sign_ins_are_throttled(tmp_path: Path) -> None:
     running = start_server(tmp_path, token=TOKEN)
     client = httpx.Client(timeout=30)
     try:
+        for guess in range(10):  # a web page's guesses are refused before they are checked or counted
+            foreign = client.post(
+                running.url + "/login",
+                data={"token": f"page-{guess}"},
+                headers={"Origin": "https://evil.example"},
+            )
+            assert foreign.status_code == 403
         for guess in range(3):
             assert login(running, client, f"guess-{guess}-{'x' * 16}").status_code == 401
         for guess in range(2):
