@@ -235,3 +235,61 @@ def test_pages_need_the_token_or_the_login_form(browser: Browser, secured: Serve
         assert page.evaluate("fetch('/api/v1/workflows').then(r => r.status)") == 401
     finally:
         context.close()
+
+
+ATTACK_PAGE = """<!doctype html><html><body>
+<form id="f" method="post" action="{target}/api/v1/workflows/quick/runs" enctype="text/plain"></form>
+<script>
+fetch("{target}/api/v1/workflows/quick/runs", {{method: "POST", mode: "no-cors"}})
+  .finally(() => {{ document.title = "fetched"; document.getElementById("f").submit(); }});
+</script></body></html>"""
+
+
+def test_a_page_on_another_site_cannot_start_a_run_or_read_by_rebinding(tmp_path: Path) -> None:
+    """Chromium with evil.example and rebind.evil.example resolving to 127.0.0.1 (as a rebinding
+    DNS server answers): the attacker's page posts to the server, then loads it under its own
+    name; the server runs without a token, so only the Host and Origin checks stand in the way."""
+    import http.server
+    import threading
+
+    from tests.api.conftest import start_server, stop_server
+
+    running = start_server(tmp_path, extra_args=("--no-token",))
+    port = int(running.url.rsplit(":", 1)[1])
+    page_html = ATTACK_PAGE.format(target=running.url).encode()
+
+    class AttackPage(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page_html)))
+            self.end_headers()
+            self.wfile.write(page_html)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    attacker = http.server.ThreadingHTTPServer(("127.0.0.1", 0), AttackPage)
+    threading.Thread(target=attacker.serve_forever, daemon=True).start()
+    rules = "MAP evil.example 127.0.0.1, MAP rebind.evil.example 127.0.0.1"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, f"--host-resolver-rules={rules}"], headless=True
+            )
+            try:
+                page = browser.new_page()
+                page.set_default_timeout(WAIT_MS)
+                page.goto(f"http://evil.example:{attacker.server_address[1]}/")
+                page.wait_for_url(f"{running.url}/**")  # the form was posted: the browser is on the answer
+                assert "cross-site request" in page.content()
+                answer = page.goto(f"http://rebind.evil.example:{port}/api/v1/workflows")
+                assert answer is not None and answer.status == 403
+                assert "forbidden host" in page.content() and "quick" not in page.content()
+            finally:
+                browser.close()
+        runs = running.client.get(running.api("/audits")).json()["items"]
+        assert runs == []  # neither the fetch nor the form started a run
+    finally:
+        attacker.shutdown()
+        stop_server(running)
