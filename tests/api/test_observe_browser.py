@@ -245,7 +245,7 @@ fetch("{target}/api/v1/workflows/quick/runs", {{method: "POST", mode: "no-cors"}
 </script></body></html>"""
 
 
-def test_a_page_on_another_site_cannot_start_a_run_or_read_by_rebinding(tmp_path: Path) -> None:
+def test_a_page_on_another_site_cannot_start_a_run_or_read_by_rebinding(browser: Browser, tmp_path: Path) -> None:
     """Chromium with evil.example and rebind.evil.example resolving to 127.0.0.1 (as a rebinding
     DNS server answers): the attacker's page posts to the server, then loads it under its own
     name; the server runs without a token, so only the Host and Origin checks stand in the way."""
@@ -273,21 +273,21 @@ def test_a_page_on_another_site_cannot_start_a_run_or_read_by_rebinding(tmp_path
     threading.Thread(target=attacker.serve_forever, daemon=True).start()
     rules = "MAP evil.example 127.0.0.1, MAP rebind.evil.example 127.0.0.1"
     try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, f"--host-resolver-rules={rules}"], headless=True
-            )
-            try:
-                page = browser.new_page()
-                page.set_default_timeout(WAIT_MS)
-                page.goto(f"http://evil.example:{attacker.server_address[1]}/")
-                page.wait_for_url(f"{running.url}/**")  # the form was posted: the browser is on the answer
-                assert "cross-site request" in page.content()
-                answer = page.goto(f"http://rebind.evil.example:{port}/api/v1/workflows")
-                assert answer is not None and answer.status == 403
-                assert "forbidden host" in page.content() and "quick" not in page.content()
-            finally:
-                browser.close()
+        # a second Chromium from the same Playwright (a nested sync_playwright() would fail)
+        resolving = browser.browser_type.launch(
+            executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, f"--host-resolver-rules={rules}"], headless=True
+        )
+        try:
+            page = resolving.new_page()
+            page.set_default_timeout(WAIT_MS)
+            page.goto(f"http://evil.example:{attacker.server_address[1]}/")
+            page.wait_for_url(f"{running.url}/**")  # the form was posted: the browser is on the answer
+            assert "cross-site request" in page.content()
+            answer = page.goto(f"http://rebind.evil.example:{port}/api/v1/workflows")
+            assert answer is not None and answer.status == 403
+            assert "forbidden host" in page.content() and "quick" not in page.content()
+        finally:
+            resolving.close()
         runs = running.client.get(running.api("/audits")).json()["items"]
         assert runs == []  # neither the fetch nor the form started a run
     finally:
