@@ -96,9 +96,9 @@ def test_no_token_is_only_for_loopback_and_not_with_a_token() -> None:
     public = run_cli(
         "serve", "--host", "0.0.0.0", "--port", "0", "--no-token", env={"RUNWRIGHT_API_TOKEN": ""}
     )
-    assert public.returncode == 2 and "--no-token" in public.stderr
+    assert public.returncode == 2 and "--no-token is only for a loopback host, not '0.0.0.0'" in public.stderr
     both = run_cli("serve", "--port", "0", "--no-token", env={"RUNWRIGHT_API_TOKEN": TOKEN})
-    assert both.returncode == 2 and "--no-token" in both.stderr
+    assert both.returncode == 2 and "--no-token and RUNWRIGHT_API_TOKEN contradict each other" in both.stderr
 
 
 # -- Host (DNS rebinding) and Origin (cross-site requests), in every mode -------------------------
