@@ -479,7 +479,8 @@ def problems_from(
             got = err.get("input")
             shown = repr(got) if not isinstance(got, Mapping | list) else type(got).__name__
             message = f"{err['msg']} (got {shown})"
-        problems.append(Problem(path=path, message=message, loc=tuple(loc)))
+        # a field holding a ${SECRET} that fails validation is named, its value masked
+        problems.append(Problem(path=path, message=MASKER.mask(message), loc=tuple(loc)))
     return problems
 
 

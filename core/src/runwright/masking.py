@@ -12,7 +12,10 @@ A value becomes secret when
 The value still reaches the stage that uses it; every log line, trace event, CLI output and audit
 record goes through :func:`mask` first. Besides the value itself, its common encodings are masked
 (:func:`encodings`): base64 (standard and URL-safe, at each of the three alignments inside a longer
-base64 text), URL-encoding, JSON string escaping and hex. Values shorter than
+base64 text), URL-encoding, JSON string escaping, hex, Python's ``repr``/``ascii``, each line of a
+multi-line value (a PEM key) and the text of the number a value holds; an ``int`` or ``float``
+equal to a numeric secret is masked whole; a secret split by terminal control codes is masked in
+the text those codes leave (a string holding such codes is checked again without them). Values shorter than
 :data:`MIN_SECRET_LENGTH` are not masked (they would mask digits of run ids and dates); a warning
 names the variable instead. What cannot be masked is listed in ``docs/security.md``.
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
 import re
 import threading
 import urllib.parse
@@ -63,7 +67,9 @@ def _base64_fragments(raw: bytes) -> set[str]:
 
 
 def encodings(value: str) -> set[str]:
-    """``value`` and the forms it commonly takes in output: base64, URL, JSON, hex."""
+    """``value`` and the forms it commonly takes in output: base64, URL, JSON, hex, Python's
+    ``repr``/``ascii`` (in either quoting), each line of a multi-line value, and the text of
+    the number it holds (``007`` is printed ``7`` once it is an int)."""
     raw = value.encode("utf-8")
     forms = {value, raw.hex(), raw.hex().upper()}
     forms |= _base64_fragments(raw)
@@ -71,7 +77,45 @@ def encodings(value: str) -> set[str]:
     forms.add(urllib.parse.quote_plus(value, safe=""))
     forms.add(json.dumps(value)[1:-1])
     forms.add(json.dumps(value, ensure_ascii=False)[1:-1])
+    forms |= python_literal_forms(value)
+    forms |= numeric_forms(value)
+    lines = {line.strip() for line in value.splitlines()} - {value}
+    for line in lines:
+        if len(line) >= MIN_ENCODED_LENGTH:
+            forms |= encodings(line)  # a PEM key printed line by line
     return {form for form in forms if form == value or len(form) >= MIN_ENCODED_LENGTH}
+
+
+def python_literal_forms(value: str) -> set[str]:
+    """The inside of ``repr(value)`` and ``ascii(value)``, quoted with ' or with ".
+
+    Python picks the quote: a value holding ``'`` (and no ``"``) is shown in double quotes as it
+    is; holding both, in single quotes with ``\\'`` escapes. Both are listed, whichever applies.
+    """
+    forms = set()
+    for show in (repr, ascii):
+        forms.add(show(value)[1:-1])
+        forms.add(show(value + "'\"")[1:-4])  # forces single quotes: ' escaped as \'
+    return forms
+
+
+def numeric_forms(value: str) -> set[str]:
+    """How a secret that is a number is printed once converted (an ``int`` param's ``007``)."""
+    text = value.strip()
+    forms = set()
+    try:
+        forms.add(str(int(text)))
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        return forms
+    if math.isfinite(number):
+        forms.add(repr(number))
+        if number.is_integer():
+            forms.add(str(int(number)))
+    return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
 
 
 class Masker:
@@ -82,9 +126,11 @@ class Masker:
         self._values: set[str] = set()
         self._forms: set[str] = set()
         self._warned: set[str] = set()
+        self._numbers: frozenset[str] = frozenset()
         self._pattern: re.Pattern[str] | None = None
-        self._masked: tuple[re.Pattern[str], dict[str, str]] | None = None
-        """The pattern and the short strings already masked with it (one attribute: read at once)."""
+        self._masked: tuple[re.Pattern[str], dict[str, str], frozenset[str]] | None = None
+        """The pattern, the short strings already masked with it and the texts of secret numbers
+        (one attribute: read at once)."""
 
     def add(self, value: str, name: str | None = None) -> bool:
         """Mark ``value`` (and its encodings) as secret from now on; whether it will be masked.
@@ -102,9 +148,10 @@ class Masker:
         with self._lock:
             self._values.add(value)
             self._forms |= encodings(value)
+            self._numbers |= numeric_forms(value)
             ordered = sorted(self._forms, key=len, reverse=True)
             self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
-            self._masked = (self._pattern, {})
+            self._masked = (self._pattern, {}, self._numbers)
         return True
 
     def _warn_short(self, name: str | None) -> None:
@@ -129,6 +176,7 @@ class Masker:
         with self._lock:
             self._values.clear()
             self._forms.clear()
+            self._numbers = frozenset()
             self._warned.clear()
             self._pattern = None
             self._masked = None
@@ -147,23 +195,48 @@ repeat in every trace event."""
 REMEMBERED_STRINGS = 4096
 
 
-def _mask(value: Any, pattern: re.Pattern[str], seen: dict[str, str]) -> Any:
+def _mask(value: Any, pattern: re.Pattern[str], seen: dict[str, str], numbers: frozenset[str]) -> Any:
     if isinstance(value, str):
         return seen.get(value) or _mask_text(value, pattern, seen)
     if isinstance(value, dict):
         return {
-            (seen.get(k) or _mask_text(k, pattern, seen)) if type(k) is str else _mask(k, pattern, seen): (
-                (seen.get(v) or _mask_text(v, pattern, seen)) if type(v) is str else _mask(v, pattern, seen)
+            _mask_key(k, pattern, seen, numbers): (
+                (seen.get(v) or _mask_text(v, pattern, seen))
+                if type(v) is str
+                else _mask(v, pattern, seen, numbers)
             )
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):
-        return [_mask(v, pattern, seen) for v in value]
+        return [_mask(v, pattern, seen, numbers) for v in value]
+    if numbers and type(value) in (int, float) and repr(value) in numbers:
+        return MASK  # an int or float param whose value came from a secret
     return value
+
+
+def _mask_key(key: Any, pattern: re.Pattern[str], seen: dict[str, str], numbers: frozenset[str]) -> Any:
+    if type(key) is str:
+        return seen.get(key) or _mask_text(key, pattern, seen)
+    return _mask(key, pattern, seen, numbers)
+
+
+CONTROL_SEQUENCE = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC: titles, hyperlinks
+    r"|\x1b[@-Z\\-_]"  # other two-character escapes
+    r"|[\x00-\x08\x0b-\x1f\x7f]"  # other control characters (tab and newline stay)
+)
+"""What a terminal does not show, or what a later step strips (click strips ANSI codes when
+output is not a terminal): a secret split by these prints whole."""
 
 
 def _mask_text(value: str, pattern: re.Pattern[str], seen: dict[str, str]) -> str:
     masked = pattern.sub(MASK, value)
+    if CONTROL_SEQUENCE.search(masked):  # mask what is shown, after the codes are gone, too
+        visible = CONTROL_SEQUENCE.sub("", masked)
+        hidden = pattern.sub(MASK, visible)
+        if hidden != visible:
+            masked = hidden
     if len(value) <= REMEMBERED_LENGTH:
         if len(seen) >= REMEMBERED_STRINGS:
             seen.clear()

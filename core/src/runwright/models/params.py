@@ -36,6 +36,14 @@ class ParamBase(TemplateModel):
         raise NotImplementedError
 
 
+def described(value: Any) -> str:
+    """How a param error names the value it refuses: its kind and size, never the value itself
+    (a ``-p`` value may be a password typed on the command line)."""
+    if isinstance(value, str):
+        return f"a text of {len(value)} character{'s' if len(value) != 1 else ''} (not shown)"
+    return f"a value of type {type(value).__name__} (not shown)"
+
+
 class StrParam(ParamBase):
     type: Literal["str"] = "str"
 
@@ -50,11 +58,11 @@ class IntParam(ParamBase):
 
     def convert(self, value: Any) -> int:
         if isinstance(value, bool) or isinstance(value, float) and not value.is_integer():
-            raise ValueError(f"expected an integer, got {value!r}")
+            raise ValueError(f"expected an integer, got {described(value)}")
         try:
             return int(str(value).strip()) if not isinstance(value, int | float) else int(value)
         except ValueError:
-            raise ValueError(f"expected an integer, got {value!r}") from None
+            raise ValueError(f"expected an integer, got {described(value)}") from None
 
 
 class FloatParam(ParamBase):
@@ -62,11 +70,11 @@ class FloatParam(ParamBase):
 
     def convert(self, value: Any) -> float:
         if isinstance(value, bool):
-            raise ValueError(f"expected a number, got {value!r}")
+            raise ValueError(f"expected a number, got {described(value)}")
         try:
             return float(value)
         except (TypeError, ValueError):
-            raise ValueError(f"expected a number, got {value!r}") from None
+            raise ValueError(f"expected a number, got {described(value)}") from None
 
 
 class DecimalParam(ParamBase):
@@ -74,11 +82,11 @@ class DecimalParam(ParamBase):
 
     def convert(self, value: Any) -> Decimal:
         if isinstance(value, bool):
-            raise ValueError(f"expected a decimal number, got {value!r}")
+            raise ValueError(f"expected a decimal number, got {described(value)}")
         try:
             return Decimal(str(value).strip())
         except InvalidOperation:
-            raise ValueError(f"expected a decimal number, got {value!r}") from None
+            raise ValueError(f"expected a decimal number, got {described(value)}") from None
 
 
 _TRUE = {"true", "1", "yes", "y", "on"}
@@ -96,7 +104,7 @@ class BoolParam(ParamBase):
             return True
         if text in _FALSE:
             return False
-        raise ValueError(f"expected true or false, got {value!r}")
+        raise ValueError(f"expected true or false, got {described(value)}")
 
 
 class _ZonedParam(ParamBase):
@@ -142,12 +150,12 @@ class DatetimeParam(_ZonedParam):
             try:
                 value = datetime.fromisoformat(text)
             except ValueError:
-                raise ValueError(f"expected an ISO datetime or 'now', got {value!r}") from None
+                raise ValueError(f"expected an ISO datetime or 'now', got {described(value)}") from None
         if isinstance(value, datetime):
             return value if value.tzinfo else value.replace(tzinfo=self.zone)
         if isinstance(value, date):
             return datetime(value.year, value.month, value.day, tzinfo=self.zone)
-        raise ValueError(f"expected an ISO datetime or 'now', got {value!r}")
+        raise ValueError(f"expected an ISO datetime or 'now', got {described(value)}")
 
 
 class DateParam(_ZonedParam):
@@ -174,12 +182,12 @@ class DateParam(_ZonedParam):
                     datetime.fromisoformat(text) if "T" in text or " " in text else date.fromisoformat(text)
                 )
             except ValueError:
-                raise ValueError(f"expected an ISO date or 'today', got {value!r}") from None
+                raise ValueError(f"expected an ISO date or 'today', got {described(value)}") from None
         if isinstance(value, datetime):
             return (value.astimezone(self.zone) if value.tzinfo else value).date()
         if isinstance(value, date):
             return value
-        raise ValueError(f"expected an ISO date or 'today', got {value!r}")
+        raise ValueError(f"expected an ISO date or 'today', got {described(value)}")
 
 
 class ChoiceParam(ParamBase):
@@ -191,7 +199,7 @@ class ChoiceParam(ParamBase):
             if value == option or str(value) == str(option):
                 return option
         choices = ", ".join(repr(o) for o in self.options)
-        raise ValueError(f"expected one of {choices}, got {value!r}")
+        raise ValueError(f"expected one of {choices}, got {described(value)}")
 
 
 class ArrayParam(ParamBase):
@@ -208,7 +216,7 @@ class ArrayParam(ParamBase):
             try:
                 value = json.loads(value)
             except json.JSONDecodeError:
-                raise ValueError(f"expected a list or a JSON array, got {value!r}") from None
+                raise ValueError(f"expected a list or a JSON array, got {described(value)}") from None
         if isinstance(value, list | tuple):
             return list(value)
         raise ValueError(f"expected a list, got {type(value).__name__}")
@@ -228,7 +236,7 @@ class MapParam(ParamBase):
             try:
                 value = json.loads(value)
             except json.JSONDecodeError:
-                raise ValueError(f"expected a mapping or a JSON object, got {value!r}") from None
+                raise ValueError(f"expected a mapping or a JSON object, got {described(value)}") from None
         if isinstance(value, dict):
             return dict(value)
         raise ValueError(f"expected a mapping, got {type(value).__name__}")

@@ -34,7 +34,7 @@ from runwright.audit import (
 from runwright.engine.result import Result, Status, error_record, to_jsonable
 from runwright.engine.runner import new_run_id
 from runwright.errors import ExpressionError, RunwrightError
-from runwright.masking import MASK, MASKER, is_secret_name, mask
+from runwright.masking import MASK, MASKER, is_secret_name, mask, numeric_forms
 from runwright.models.stage import Stage
 from runwright.schedule.heartbeat import HEARTBEATS
 from runwright.templating.engine import has_expression
@@ -290,8 +290,21 @@ def secret_sources(values: Mapping[str, Any]) -> dict[str, list[str | dict[str, 
             continue
         if candidates is None:
             candidates = secret_environment()
-        sources[name] = env_parts(value, candidates) if isinstance(value, str) else None
+        if isinstance(value, str):
+            sources[name] = env_parts(value, candidates)
+        elif type(value) in (int, float):  # an int or float param converted from a secret
+            sources[name] = number_parts(value, candidates)
+        else:
+            sources[name] = None
     return sources
+
+
+def number_parts(value: float, candidates: dict[str, str]) -> list[str | dict[str, str]] | None:
+    """``[{"env": NAME}]`` for the variable whose text converts to ``value`` (``007`` -> 7)."""
+    for secret, name in candidates.items():
+        if repr(value) in numeric_forms(secret):
+            return [{"env": name}]
+    return None
 
 
 def secret_environment() -> dict[str, str]:
