@@ -1,6 +1,7 @@
-"""Secrets do not reach the console by the side doors: numeric secrets, ``repr()``, validation
-and param errors, and ``runwright logs`` after its ANSI stripping. Every check runs the real
-``runwright`` command and reads what it printed."""
+"""Secrets do not reach the console by the side doors: what a Python stage writes below
+``print`` (logging, ``sys.stderr``, file descriptors 1 and 2, ``os.system``), multi-line and
+numeric secrets, ``repr()``, validation and param errors, and ``runwright logs`` after its ANSI
+stripping. Every check runs the real ``runwright`` command and reads what it printed."""
 
 from __future__ import annotations
 
@@ -12,9 +13,87 @@ import pytest
 
 from tests.conftest import run_cli
 
+NOISY_STAGE = """
+noisy:
+  type: Workflow
+  jobs:
+    j:
+      stages:
+        - id: loud
+          isolation: {isolation}
+          run: |
+            import logging, os, subprocess, sys
+            s = os.environ["MY_PASSWORD"]
+            logging.getLogger("stage").warning("logging %s", s)
+            sys.stderr.write("stderr " + s + "\\n")
+            sys.stdout.write("stdout " + s + "\\n")
+            sys.stdout.flush()
+            os.write(1, ("fd1 " + s + "\\n").encode())
+            os.write(2, ("fd2 " + s + "\\n").encode())
+            os.system("echo system-out $MY_PASSWORD; echo system-err $MY_PASSWORD >&2")
+            subprocess.run(["echo", "child " + s])
+            print("print " + s)
+            done = True
+"""
+PREFIXES = ("logging", "stderr", "stdout", "fd1", "fd2", "system-out", "system-err", "child", "print")
+
 
 def every_file_text(folder: Path) -> str:
     return "".join(p.read_bytes().decode("utf-8", "replace") for p in folder.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("isolation", ["thread", "process"])
+def test_everything_a_python_stage_writes_is_masked_and_json_stays_one_document(
+    conf, tmp_path: Path, isolation: str
+) -> None:
+    folder = conf(NOISY_STAGE.format(isolation=isolation))
+    secret = f"pw-{uuid.uuid4().hex}"
+    env = {"MY_PASSWORD": secret}
+    plain = run_cli("run", "noisy", "--conf", str(folder), env=env)
+    as_json = run_cli("run", "noisy", "--conf", str(folder), "--json", env=env)
+    assert plain.returncode == 0, plain.stdout + plain.stderr
+    assert as_json.returncode == 0, as_json.stdout + as_json.stderr
+    document = json.loads(as_json.stdout)  # nothing the stage wrote is mixed into it
+    assert document["status"] == "SUCCESS"
+    for shown in (plain, as_json):
+        assert secret not in shown.stdout + shown.stderr
+    logs = run_cli("logs", document["run_id"], "--conf", str(folder), env=env)
+    assert secret not in logs.stdout + logs.stderr + every_file_text(tmp_path / "logs")
+    for prefix in PREFIXES:  # nothing is lost: every line is in the trace, masked
+        assert f"{prefix} ***" in logs.stdout, prefix
+        assert f"{prefix} ***" in plain.stdout + plain.stderr, prefix
+
+
+PEM_STAGE = """
+pem:
+  type: Workflow
+  jobs:
+    j:
+      stages:
+        - id: sh
+          bash: echo "$SIGNING_KEY"
+        - id: py
+          run: |
+            import os, sys
+            print(os.environ["SIGNING_KEY"])
+            sys.stderr.write(os.environ["SIGNING_KEY"] + "\\n")
+"""
+
+
+def test_every_line_of_a_multi_line_secret_is_masked(conf, tmp_path: Path) -> None:
+    body = [uuid.uuid4().hex + uuid.uuid4().hex for _ in range(4)]
+    key = "\n".join(["-----BEGIN PRIVATE KEY-----", *body, "-----END PRIVATE KEY-----"])
+    folder = conf(PEM_STAGE)
+    env = {"SIGNING_KEY": key}
+    plain = run_cli("run", "pem", "--conf", str(folder), env=env)
+    as_json = run_cli("run", "pem", "--conf", str(folder), "--json", env=env)
+    assert plain.returncode == 0 and as_json.returncode == 0, plain.stderr + as_json.stderr
+    logs = run_cli("logs", json.loads(as_json.stdout)["run_id"], "--conf", str(folder), env=env)
+    shown = [plain.stdout, plain.stderr, as_json.stdout, as_json.stderr, logs.stdout]
+    text = "".join(shown) + every_file_text(tmp_path / "logs")
+    for line in body:
+        assert line not in text
+    assert "sh | ***" in plain.stdout
 
 
 NUMERIC = """

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from runwright.console import runwright_output
 from runwright.masking import mask
 
 FLUSH_DELAY = 0.05
@@ -113,11 +114,13 @@ class RunTrace:
         if extra:
             record.update(extra)
         masked = mask(record)
-        for listener in self._listeners:
-            try:
-                listener(masked)
-            except Exception:  # a display must never break a run
-                pass
+        if self._listeners:
+            with runwright_output():  # a display printing from a stage's thread is not the stage
+                for listener in self._listeners:
+                    try:
+                        listener(masked)
+                    except Exception:  # a display must never break a run
+                        pass
         if self._file is None:
             return
         line = _ENCODER.encode(masked)

@@ -64,8 +64,10 @@ python_show_warning = warnings.showwarning
 
 def main() -> None:
     from runwright.config import unknown_variable_warnings
+    from runwright.console import install_console_streams
     from runwright.shutdown import freeze_collector_at_exit
 
+    install_console_streams()  # every line this command prints is masked, whoever prints it
     freeze_collector_at_exit()  # this process is the command's: skip the shutdown collections
     warnings.showwarning = show_warning
     for warning in unknown_variable_warnings():

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
+from runwright.console import StageOutput
 from runwright.engine.process_tree import (
     STAGE_MARK_VARIABLE,
     TERMINATE_GRACE_SECONDS,
@@ -237,8 +238,11 @@ def call_stoppable(func: Callable[[], T], ctx: StageContext, label: str) -> T:
     finished_lock = threading.Lock()
     finished = [False]
 
+    output = StageOutput(ctx.log)  # logging, sys.stderr, fd 1 and 2, os.system: its trace
+
     def work() -> None:
         untrack = track_processes(tracker)
+        output.bind_current_thread()
         try:
             try:
                 outcome["value"] = func()
@@ -260,9 +264,10 @@ def call_stoppable(func: Callable[[], T], ctx: StageContext, label: str) -> T:
             done.set()
 
     worker = threading.Thread(target=guarded, name=f"runwright-stage-{label}", daemon=True)
-    worker.start()
+    output.start()
     stopped = False
     try:
+        worker.start()
         while not done.wait(wait_step(ctx)):
             if cancelled_or_late(ctx):
                 _stop_worker(worker, tracker, done, finished_lock, finished, ctx)
@@ -270,6 +275,7 @@ def call_stoppable(func: Callable[[], T], ctx: StageContext, label: str) -> T:
                 break
     finally:
         tracker.close()
+        output.stop()
     if "value" in outcome and not outcome.get("interrupted"):
         return outcome["value"]
     if "error" in outcome and not stopped:
