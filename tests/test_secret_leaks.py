@@ -230,3 +230,22 @@ def test_a_secret_split_by_an_escape_sequence_is_masked_once_the_codes_are_strip
         assert result.returncode == 0, result.stderr
         assert secret not in result.stdout + result.stderr
         assert secret[:half] not in result.stdout, "the masked line keeps neither half"
+
+
+def test_logs_masks_a_trace_written_before_the_secret_was_known(tmp_path: Path) -> None:
+    secret = f"pw-{uuid.uuid4().hex}"
+    logs = tmp_path / "logs"
+    logs.mkdir(exist_ok=True)
+    run_id = "20260101T000000-0123456789"
+    split = f"{secret[:10]}\x1b[0m{secret[10:]}"
+    records = [
+        {"time": 1.0, "run_id": run_id, "workflow": "w", "event": "stdout", "job": "j", "message": split},
+        {"time": 2.0, "run_id": run_id, "workflow": "w", "event": "stdout", "job": "j", "message": secret},
+    ]
+    (logs / f"{run_id}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    env = {"MY_PASSWORD": secret}
+    for args in (("logs", run_id), ("logs", run_id, "--json")):
+        shown = run_cli(*args, env=env)
+        assert shown.returncode == 0, shown.stderr
+        assert secret not in shown.stdout and secret[10:] not in shown.stdout
+        assert shown.stdout.count("***") == 2

@@ -45,6 +45,9 @@ _active: list[StageOutput] = []
 """The stages whose Python code runs now, oldest first (descriptor output goes to
 the last)."""
 _sinks_lock = threading.Lock()
+_saved_descriptors: dict[int, int] = {}
+"""While descriptors 1 and 2 are captured: a copy of each original, where runwright's own output
+goes meanwhile (every console stream writing to that descriptor, a rich display's included)."""
 _own = threading.local()
 """``_own.depth > 0`` while runwright itself prints from a stage's thread (a trace listener)."""
 
@@ -101,8 +104,6 @@ class ConsoleStream(io.TextIOBase):
         self.inner = inner
         self.event = event
         self.fd = fd
-        self.redirect_fd: int | None = None
-        """Set while the descriptor is captured: runwright's own output goes here instead."""
         self._pending: dict[int, str] = {}
         self._lock = threading.Lock()
         self._buffer = _MaskingBuffer(self)
@@ -185,7 +186,7 @@ class ConsoleStream(io.TextIOBase):
                 sink(line, event=self.event)
             return
         text = "\n".join(mask(line) for line in lines) + ("\n" if newline else "")
-        redirect = self.redirect_fd
+        redirect = _saved_descriptors.get(self.fd)
         if redirect is not None and self._inner_fd == self.fd:
             self.inner.flush()
             _write_all(redirect, text.encode(self.encoding, "replace"))
@@ -227,7 +228,6 @@ class DescriptorCapture:
         self._users = 0
         self._saved: dict[int, int] = {}
         self._pipes: dict[int, tuple[int, int]] = {}
-        self._streams: tuple[ConsoleStream, ConsoleStream] | None = None
         self._drained: dict[int, threading.Event] = {}
         self._drain_number = 0
         self._drain_lock = threading.Lock()
@@ -245,14 +245,13 @@ class DescriptorCapture:
                 self._stop()
 
     def _start(self) -> None:
-        self._streams = install_console_streams()
-        for stream in (*self._streams, sys.__stdout__, sys.__stderr__):
+        for stream in (*install_console_streams(), sys.__stdout__, sys.__stderr__):
             try:
                 if stream is not None:
                     stream.flush()
             except (OSError, ValueError):
                 pass
-        for fd, stream in zip((1, 2), self._streams, strict=True):
+        for fd in (1, 2):
             if fd not in self._pipes:
                 read_end, write_end = os.pipe()
                 self._pipes[fd] = (read_end, write_end)
@@ -264,15 +263,13 @@ class DescriptorCapture:
                 self._saved[fd] = os.dup(fd)
             except OSError:  # descriptor closed (a daemon): nothing to capture there
                 continue
-            stream.redirect_fd = self._saved[fd]
+            _saved_descriptors[fd] = self._saved[fd]
             os.dup2(self._pipes[fd][1], fd)
 
     def _stop(self) -> None:  # the last stage drained the pipes before it let go
         for fd, saved in self._saved.items():
+            _saved_descriptors.pop(fd, None)
             os.dup2(saved, fd)
-        if self._streams is not None:
-            for stream in self._streams:
-                stream.redirect_fd = None
         for saved in self._saved.values():
             os.close(saved)
         self._saved.clear()

@@ -21,6 +21,7 @@ import pluggy
 from pydantic import BaseModel
 
 from runwright.config import Settings
+from runwright.console import install_console_streams
 from runwright.engine.context import sweep_stale_run_dirs
 from runwright.errors import RunCancelled, RunwrightError
 from runwright.masking import register_environment_secrets
@@ -129,6 +130,7 @@ class Runtime:
         self.settings = settings or Settings.from_env()
         # a script can print $MY_PASSWORD without any template naming it: mask it from the start
         register_environment_secrets(os.environ)
+        install_console_streams()  # and what this process prints is masked (server, Dask workers)
         sweep_stale_run_dirs()
         freeze_collector_at_exit()
         self.pm = pm or get_plugin_manager(self.settings, stage_kinds_on_demand=True)

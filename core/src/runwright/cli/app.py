@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from typing import Any
@@ -65,9 +66,11 @@ python_show_warning = warnings.showwarning
 def main() -> None:
     from runwright.config import unknown_variable_warnings
     from runwright.console import install_console_streams
+    from runwright.masking import register_environment_secrets
     from runwright.shutdown import freeze_collector_at_exit
 
-    install_console_streams()  # every line this command prints is masked, whoever prints it
+    install_console_streams()  # every line this command prints is masked, whoever prints it,
+    register_environment_secrets(os.environ)  # by the secrets of the environment from the start
     freeze_collector_at_exit()  # this process is the command's: skip the shutdown collections
     warnings.showwarning = show_warning
     for warning in unknown_variable_warnings():

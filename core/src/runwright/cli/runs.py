@@ -11,6 +11,7 @@ from runwright.cli.app import EXIT_USAGE, app, fail_usage
 from runwright.cli.run import CONF_OPTION, parse_params, release_and_report
 from runwright.config import Settings
 from runwright.errors import RunwrightError
+from runwright.masking import mask
 from runwright.models.workflow import Workflow
 from runwright.trace import format_event, read_trace
 
@@ -28,6 +29,7 @@ def logs(
         typer.echo(f"error: no trace for run '{run_id}' at {path}", err=True)
         raise typer.Exit(EXIT_USAGE)
     for record in read_trace(path):
+        record = mask(record)  # again: secrets known now, codes a trace written earlier kept
         typer.echo(json.dumps(record) if as_json else format_event(record))
 
 
