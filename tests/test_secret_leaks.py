@@ -202,6 +202,10 @@ def test_param_errors_do_not_echo_the_given_value(conf) -> None:
     assert ran.returncode == 2, ran.stdout + ran.stderr
     assert given not in ran.stdout + ran.stderr
     assert "count" in ran.stderr
+    without_key = run_cli("run", "typed", "--conf", str(folder), "-p", "count=1", "-p", given)
+    assert without_key.returncode == 2, without_key.stdout + without_key.stderr
+    assert given not in without_key.stdout + without_key.stderr
+    assert "-p number 2" in without_key.stderr
 
 
 def test_a_secret_split_by_an_escape_sequence_is_masked_once_the_codes_are_stripped(conf) -> None:

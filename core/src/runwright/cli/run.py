@@ -35,9 +35,11 @@ CONF_OPTION = typer.Option(None, "--conf", "-c", help="Conf path (default: $RUNW
 def parse_params(pairs: list[str]) -> DataParams:
     """``KEY=VALUE`` pairs from the command line: data, never rendered as expressions."""
     params = DataParams()
-    malformed = [pair for pair in pairs if "=" not in pair]
-    if malformed:
-        raise fail_usage(f"-p expects KEY=VALUE, got {', '.join(repr(pair) for pair in malformed)}")
+    malformed = [str(number) for number, pair in enumerate(pairs, 1) if "=" not in pair]
+    if malformed:  # the text is not repeated: a password may have lost its 'KEY='
+        raise fail_usage(
+            f"-p expects KEY=VALUE: -p number {', '.join(malformed)} has no '=' (its text is not shown)"
+        )
     for pair in pairs:
         key, value = pair.split("=", 1)
         params[key.strip()] = value
