@@ -166,23 +166,38 @@ def test_repr_of_a_secret_holding_quotes_is_masked(conf) -> None:
     assert "***" in ran.stdout
 
 
-def test_validation_errors_never_echo_a_secret(conf) -> None:
+BROKEN_FIELD = """
+broken:
+  type: Workflow
+  jobs:
+    j:
+      timeout-minutes: "${DB_PASSWORD}"
+      stages:
+        - id: s
+          echo: hi
+"""
+BROKEN_NEEDS = """
+broken:
+  type: Workflow
+  jobs:
+    j:
+      needs: ["${DB_PASSWORD}"]
+      stages:
+        - id: s
+          echo: hi
+"""
+
+
+@pytest.mark.parametrize(("template", "where"), [(BROKEN_FIELD, "timeout-minutes"), (BROKEN_NEEDS, "needs")])
+def test_validation_errors_never_echo_a_secret(conf, template: str, where: str) -> None:
     secret = f"hunter2-{uuid.uuid4().hex}"
-    folder = conf("""
-    broken:
-      type: Workflow
-      jobs:
-        j:
-          timeout-minutes: "${DB_PASSWORD}"
-          stages:
-            - id: s
-              echo: hi
-    """)
+    folder = conf(template)
     for args in (("validate", str(folder)), ("run", "broken", "--conf", str(folder))):
         ran = run_cli(*args, env={"DB_PASSWORD": secret})
         assert ran.returncode == 2, ran.stdout + ran.stderr
         assert secret not in ran.stdout + ran.stderr
-        assert "timeout-minutes" in ran.stdout + ran.stderr  # the error still says where
+        assert where in ran.stdout + ran.stderr  # the error still says where
+        assert "***" in ran.stdout + ran.stderr
 
 
 def test_param_errors_do_not_echo_the_given_value(conf) -> None:
