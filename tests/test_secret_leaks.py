@@ -22,7 +22,7 @@ noisy:
         - id: loud
           isolation: {isolation}
           run: |
-            import logging, os, subprocess, sys
+            import logging, os, subprocess, sys, threading
             s = os.environ["MY_PASSWORD"]
             logging.getLogger("stage").warning("logging %s", s)
             sys.stderr.write("stderr " + s + "\\n")
@@ -32,10 +32,24 @@ noisy:
             os.write(2, ("fd2 " + s + "\\n").encode())
             os.system("echo system-out $MY_PASSWORD; echo system-err $MY_PASSWORD >&2")
             subprocess.run(["echo", "child " + s])
+            _helper = threading.Thread(target=lambda: sys.stdout.write("thread " + s + "\\n"))
+            _helper.start()
+            _helper.join()
             print("print " + s)
             done = True
 """
-PREFIXES = ("logging", "stderr", "stdout", "fd1", "fd2", "system-out", "system-err", "child", "print")
+PREFIXES = (
+    "logging",
+    "stderr",
+    "stdout",
+    "fd1",
+    "fd2",
+    "system-out",
+    "system-err",
+    "child",
+    "thread",
+    "print",
+)
 
 
 def every_file_text(folder: Path) -> str:

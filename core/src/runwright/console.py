@@ -3,9 +3,10 @@
 Two mechanisms, because Python code can write at two levels:
 
 - :class:`ConsoleStream` replaces ``sys.stdout`` and ``sys.stderr`` (installed by the command
-  line at start and, in any other process, when a stage's Python code first runs). A write from a
-  thread running a stage's Python code (``sys.stderr.write``, ``logging``, ``traceback``) becomes
-  that stage's ``stdout``/``stderr`` trace events, line by line; every other write is masked
+  line at start and, in any other process, when a runtime is built or a stage's Python code first
+  runs). A write from a thread running a stage's Python code, or a thread it started
+  (``sys.stderr.write``, ``logging``, ``traceback``), becomes that stage's ``stdout``/``stderr``
+  trace events, line by line; every other write is masked
   line by line (:func:`runwright.masking.mask`, which also masks a secret that terminal control
   codes split) before it reaches the real stream.
 - :class:`DescriptorCapture`: while a stage's Python code runs in this process, file descriptors
@@ -336,6 +337,42 @@ CAPTURE = DescriptorCapture()
 """The process's one descriptor capture."""
 
 
+_thread_hook_lock = threading.Lock()
+_thread_hook_installed = False
+
+
+def _install_thread_hook() -> None:
+    """A thread started by a stage's thread writes for that stage too (installed once)."""
+    global _thread_hook_installed
+    with _thread_hook_lock:
+        if _thread_hook_installed:
+            return
+        original_start = threading.Thread.start
+
+        def start(thread: threading.Thread) -> None:
+            sink = _thread_sinks.get(threading.get_ident())
+            if sink is not None:
+                run = thread.run
+
+                def run_for_the_stage() -> None:
+                    ident = threading.get_ident()
+                    _thread_sinks[ident] = sink
+                    try:
+                        run()
+                    finally:
+                        if _thread_sinks.get(ident) is sink:
+                            del _thread_sinks[ident]
+                        for stream in (sys.stdout, sys.stderr):
+                            if isinstance(stream, ConsoleStream):
+                                stream.flush_thread(ident, sink)
+
+                thread.run = run_for_the_stage  # type: ignore[method-assign]
+            original_start(thread)
+
+        threading.Thread.start = start  # type: ignore[method-assign]
+        _thread_hook_installed = True
+
+
 class StageOutput:
     """What one stage's Python code writes, at every level, routed to ``sink`` (its trace)."""
 
@@ -344,6 +381,7 @@ class StageOutput:
         self._threads: list[int] = []
 
     def start(self) -> None:
+        _install_thread_hook()
         CAPTURE.acquire()
         with _sinks_lock:
             _active.append(self)
