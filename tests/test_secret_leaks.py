@@ -282,3 +282,37 @@ def test_logs_masks_a_trace_written_before_the_secret_was_known(tmp_path: Path) 
         assert shown.returncode == 0, shown.stderr
         assert secret not in shown.stdout and secret[10:] not in shown.stdout
         assert shown.stdout.count("***") == 2
+
+
+HOURLY_NOISY = """
+hourly:
+  type: Workflow
+  on: [{cronjob: "0 * * * *"}]
+  jobs:
+    j:
+      stages:
+        - id: loud
+          run: |
+            import logging, os, sys, time
+            s = os.environ["MY_PASSWORD"]
+            for _ in range(3):
+                os.write(2, ("fd2 " + s + "\\n").encode())
+                logging.getLogger("stage").warning("logging %s", s)
+                time.sleep(0.05)
+"""
+
+
+def test_backfill_running_noisy_ticks_at_once_leaks_nothing_and_loses_no_line(conf, tmp_path: Path) -> None:
+    """Several stages write to descriptor 2 at once: every line lands in some trace, masked."""
+    folder = conf(HOURLY_NOISY)
+    secret = f"pw-{uuid.uuid4().hex}"
+    window = ["--start", "2024-01-01T00:00:00+00:00", "--end", "2024-01-01T02:00:00+00:00"]
+    ran = run_cli(
+        "backfill", "hourly", *window, "--max-active", "3", "--conf", str(folder), env={"MY_PASSWORD": secret}
+    )
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert secret not in ran.stdout + ran.stderr
+    traces = every_file_text(tmp_path / "logs")
+    assert secret not in traces
+    assert traces.count('"fd2 ***"') == 9  # three ticks, three lines each
+    assert traces.count('"logging ***"') == 9
