@@ -206,16 +206,21 @@ def _write_all(fd: int, data: bytes) -> None:
         data = data[written:]
 
 
-def install_console_streams() -> tuple[ConsoleStream, ConsoleStream]:
-    """Make ``sys.stdout`` and ``sys.stderr`` console streams (again, if something replaced them)."""
+def install_console_streams() -> list[ConsoleStream]:
+    """Make ``sys.stdout`` and ``sys.stderr`` console streams (again, if something replaced them).
+
+    A stream that is None (a process started without one) stays None: nothing is printed there.
+    """
     streams = []
     for name, event, fd in (("stdout", "stdout", 1), ("stderr", "stderr", 2)):
         current = getattr(sys, name)
+        if current is None:
+            continue
         if not isinstance(current, ConsoleStream):
             current = ConsoleStream(current, event, fd)
             setattr(sys, name, current)
         streams.append(current)
-    return streams[0], streams[1]
+    return streams
 
 
 # -- file descriptors 1 and 2 ---------------------------------------------------------------
