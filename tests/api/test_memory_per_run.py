@@ -4,17 +4,16 @@ collector, never with memory totals)."""
 
 from __future__ import annotations
 
-import gc
 import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 from runwright.audit import make_audit_backend
-from runwright.engine.context import CancelScope, RunState
 from runwright.schedule.clock import SimulatedClock
-from runwright.trace import RunTrace
 from runwright_api.service import RunService
+
+from tests.test_memory_per_run import live_per_run_objects
 
 T0 = datetime(2026, 3, 2, 9, 0, 30, tzinfo=UTC)
 CONF = """
@@ -32,17 +31,6 @@ every-minute:
       stages:
         - {id: each, echo: "${{ matrix.n }}"}
 """
-PER_RUN = (CancelScope, RunState, RunTrace)
-
-
-def live_per_run_objects() -> dict[str, int]:
-    gc.collect()
-    counts = {kind.__name__: 0 for kind in PER_RUN}
-    for thing in gc.get_objects():
-        for kind in PER_RUN:
-            if isinstance(thing, kind):
-                counts[kind.__name__] += 1
-    return counts
 
 
 def service_for(tmp_path: Path, name: str) -> RunService:
