@@ -66,6 +66,18 @@ def runwright_output() -> Iterator[None]:
         _own.depth = depth
 
 
+def write_unmasked(text: str) -> None:
+    """Write ``text`` and a newline to the real standard output, not through the masker.
+
+    For the one value runwright shows on purpose although it is a secret: the token a server
+    made at start, printed once in its sign-in link (anything else it prints stays masked).
+    """
+    stream = sys.stdout
+    real = getattr(stream, "inner", stream)
+    real.write(text + "\n")
+    real.flush()
+
+
 def _stage_sink(ident: int) -> Sink | None:
     return None if getattr(_own, "depth", 0) else _thread_sinks.get(ident)
 

@@ -6,6 +6,7 @@ import gc
 from pathlib import Path
 
 import uvicorn
+from runwright.console import write_unmasked
 
 from runwright_api.app import create_app
 from runwright_api.service import RunService
@@ -73,7 +74,7 @@ def run_server(
                 )
                 shown = f"[{address[0]}]" if ":" in address[0] else address[0]
                 base = f"http://{shown}:{address[1]}"
-                print(sign_in_line(base, token, token_generated), flush=True)
+                write_unmasked(sign_in_line(base, token, token_generated))  # the token is a secret
                 print(f"runwright serving on {base} ({where})", flush=True)
 
     server.startup = startup  # type: ignore[method-assign]
