@@ -108,12 +108,16 @@ def test_job_and_workflow_timeouts(workflow_from) -> None:
     result = wf.execute()
     assert time.monotonic() - started < 15
     jobs = result.context["jobs"]
-    assert jobs["job-limited"]["stages"]["s"]["errors"][0]["name"] == "Timeout"
-    assert jobs["python-limited"]["stages"]["s"]["errors"][0]["name"] == "Timeout"
+    job_limited = jobs["job-limited"]["stages"]["s"]["errors"][0]
+    assert job_limited["name"] == "Timeout"  # each message names the limit that stopped it
+    assert job_limited["message"].endswith("stage 's' ran past the timeout-minutes of job 'job-limited' (0.01, 0.6 s)")
+    python_limited = jobs["python-limited"]["stages"]["s"]["errors"][0]
+    assert python_limited["name"] == "Timeout"
+    assert python_limited["message"] == "stage 's' ran past its timeout-minutes (0.01, 0.6 s)"
     assert jobs["run-limited"]["status"] in ("FAILED", "CANCEL")
     assert {
         "name": "Timeout",
-        "message": "the workflow ran past its timeout-minutes",
+        "message": "workflow 'timeouts' ran past its timeout-minutes (0.05, 3 s)",
     } in result.errors
     assert result.status is Status.FAILED
 
@@ -127,7 +131,10 @@ def test_workflow_timeout_alone_is_a_failure(workflow_from) -> None:
         j: {stages: [{id: s, bash: "sleep 30"}]}
     """).execute()
     assert result.status is Status.FAILED
-    assert result.errors[0] == {"name": "Timeout", "message": "the workflow ran past its timeout-minutes"}
+    assert result.errors[0] == {
+        "name": "Timeout",
+        "message": "workflow 'wf-timeout' ran past its timeout-minutes (0.01, 0.6 s)",
+    }
     assert result.context["jobs"]["j"]["status"] in ("CANCEL", "FAILED")
 
 

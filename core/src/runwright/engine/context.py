@@ -34,7 +34,9 @@ class CancelScope:
     started (a strong list kept every run's and every job's scope and event for ever).
     """
 
-    def __init__(self, parent: CancelScope | None = None, deadline: float | None = None) -> None:
+    def __init__(
+        self, parent: CancelScope | None = None, deadline: float | None = None, limit: str = ""
+    ) -> None:
         self.event = threading.Event()
         self.reason = ""
         self._children: weakref.WeakSet[CancelScope] = weakref.WeakSet()
@@ -42,6 +44,9 @@ class CancelScope:
         parent_deadline = parent.deadline if parent else None
         candidates = [d for d in (deadline, parent_deadline) if d is not None]
         self.deadline: float | None = min(candidates) if candidates else None
+        own_limit_binds = deadline is not None and (parent_deadline is None or deadline <= parent_deadline)
+        #: which ``timeout-minutes`` sets the deadline, said in a timeout's message
+        self.limit: TimeLimit | None = limit if own_limit_binds else (parent.limit if parent else None)
         if parent is not None:
             with parent._lock:
                 parent._children.add(self)
@@ -49,9 +54,14 @@ class CancelScope:
                     self.event.set()
                     self.reason = parent.reason
 
-    def child(self, timeout_seconds: float | None = None) -> CancelScope:
+    def child(self, timeout_seconds: float | None = None, limit: TimeLimit | None = None) -> CancelScope:
+        """A child scope; ``limit`` names the limit ``timeout_seconds`` comes from."""
         deadline = time.monotonic() + timeout_seconds if timeout_seconds else None
-        return CancelScope(self, deadline)
+        return CancelScope(self, deadline, limit)
+
+    def ran_past(self, what: str) -> str:
+        """A timeout's message: what ran past which limit (``the timeout-minutes of job 'x' (0.5, 30 s)``)."""
+        return f"{what} ran past {self.limit.named_for(what) if self.limit else 'its timeout'}"
 
     def cancel(self, reason: str = "cancelled") -> None:
         with self._lock:
@@ -295,3 +305,23 @@ class NestedRun:
         if self.errors:
             data["errors"] = self.errors
         return data
+
+
+
+@dataclass(frozen=True)
+class TimeLimit:
+    """A ``timeout-minutes`` and whose it is, named in a timeout's message."""
+
+    owner: str  # "stage 's'", "job 'load'", "workflow 'nightly'"
+    minutes: float
+
+    def named_for(self, what: str) -> str:
+        seconds = self.minutes * 60
+        shown = f"{self.minutes:g}, {seconds:g} s" if seconds < 120 else f"{self.minutes:g}"
+        if what.endswith(self.owner):  # "stage 's' ran past its timeout-minutes (...)"
+            return f"its timeout-minutes ({shown})"
+        return f"the timeout-minutes of {self.owner} ({shown})"
+
+
+def minutes_limit(minutes: float, owner: str) -> TimeLimit:
+    return TimeLimit(owner, minutes)

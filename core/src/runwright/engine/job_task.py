@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runwright.config import Settings
-from runwright.engine.context import CancelScope, RunState
+from runwright.engine.context import CancelScope, RunState, TimeLimit
 from runwright.engine.result import Status, error_record
 from runwright.masking import MASKER
 from runwright.trace import RunTrace
@@ -57,6 +57,8 @@ class JobTask:
     previous: dict[str, Any] | None = None
     trigger_chain: tuple[str, ...] = ()
     seconds_left: float | None = None
+    time_limit: TimeLimit | None = None
+    """Which timeout-minutes ``seconds_left`` comes from (named in a timeout's message)."""
     secrets: tuple[str, ...] = ()
     strategy: StrategyTask | None = None
     release: dict[str, Any] | None = None
@@ -108,6 +110,7 @@ def make_job_task(
         previous=state.previous.get(job_id),
         trigger_chain=state.trigger_chain[:-1],
         seconds_left=(scope or state.scope).remaining(),
+        time_limit=(scope or state.scope).limit,
         secrets=MASKER.values(),
         strategy=strategy,
         release=runner.context.get("release"),
@@ -166,7 +169,8 @@ def run_job_task(
     stop_watch: Callable[[], None] | None = None
     try:
         workflow = _workflow_for(task)
-        scope = CancelScope().child(max(task.seconds_left, 0.001) if task.seconds_left is not None else None)
+        seconds = max(task.seconds_left, 0.001) if task.seconds_left is not None else None
+        scope = CancelScope().child(seconds, task.time_limit)
         state = RunState(
             runtime=workflow.runtime,
             run_id=task.run_id,

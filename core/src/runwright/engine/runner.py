@@ -15,7 +15,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from runwright.engine.context import CancelScope, RunState
+from runwright.engine.context import CancelScope, RunState, minutes_limit
 from runwright.engine.executors import ExecutorPools
 from runwright.engine.result import Result, Status, aggregate, error_record
 from runwright.engine.stage_runner import run_stage_list
@@ -131,7 +131,9 @@ def run_workflow(
         listeners=[observer] if observer else [],
     )
     limit = timeout_minutes or workflow.timeout_minutes
-    run_scope = (scope or CancelScope()).child(limit * 60 if limit else None)
+    run_scope = (scope or CancelScope()).child(
+        limit * 60 if limit else None, minutes_limit(limit, f"workflow '{workflow.name}'") if limit else None
+    )
     state = RunState(
         runtime=runtime,
         run_id=run_id,
@@ -286,7 +288,10 @@ class WorkflowRunner:
                 if not done:
                     timed_out = True
                     self.errors.append(
-                        {"name": "Timeout", "message": "the workflow ran past its timeout-minutes"}
+                        {
+                            "name": "Timeout",
+                            "message": self.state.scope.ran_past(f"workflow '{self.workflow.name}'"),
+                        }
                     )
                     self.state.scope.cancel("workflow timeout")
                     continue
@@ -326,7 +331,10 @@ class WorkflowRunner:
             self.context["jobs"][job_id] = {**earlier, "reused": True}
             trace.event("job-reused", "from the earlier run", job=job_id, status="SUCCESS")
             return Status.SUCCESS
-        scope = self.state.scope.child(job.timeout_minutes * 60 if job.timeout_minutes else None)
+        scope = self.state.scope.child(
+            job.timeout_minutes * 60 if job.timeout_minutes else None,
+            minutes_limit(job.timeout_minutes, f"job '{job_id}'") if job.timeout_minutes else None,
+        )
         record: dict[str, Any] = {"status": Status.RUNNING.value, "stages": {}}
         base = {"params": self.context["params"], "jobs": self.context["jobs"]}
         if "release" in self.context:

@@ -11,7 +11,7 @@ import threading
 import time
 from typing import Any
 
-from runwright.engine.context import CancelScope, RunState, StageContext
+from runwright.engine.context import CancelScope, RunState, StageContext, minutes_limit
 from runwright.engine.result import Status, aggregate, error_record
 from runwright.errors import ExpressionError, RunCancelled, StageFailed, StageSkipped, StageTimeout
 from runwright.models.stage import Stage
@@ -137,7 +137,11 @@ def _attempts(
     record: dict[str, Any]
     while True:
         attempt += 1
-        ctx.scope = scope.child(stage.timeout_minutes * 60) if stage.timeout_minutes else scope
+        ctx.scope = (
+            scope.child(stage.timeout_minutes * 60, minutes_limit(stage.timeout_minutes, f"stage '{sid}'"))
+            if stage.timeout_minutes
+            else scope
+        )
         try:
             record = {"status": Status.SUCCESS.value, "outputs": _run_once(stage, ctx)}
             break
@@ -240,7 +244,7 @@ def _run_once(stage: Stage, ctx: StageContext) -> dict[str, Any]:
         outputs = stage.run(ctx)
     else:
         if remaining <= 0:
-            raise StageTimeout(f"stage '{stage.identity}' ran out of time before it started")
+            raise StageTimeout(ctx.scope.ran_past(f"stage '{stage.identity}' (before it started)"))
         outputs = _run_with_deadline(stage, ctx, remaining)
     if outputs is None:
         return {}
@@ -268,10 +272,10 @@ def _run_with_deadline(stage: Stage, ctx: StageContext, remaining: float) -> dic
     if not done.wait(remaining):
         ctx.scope.cancel("timeout")
         done.wait(10.0)  # let a subprocess stage terminate and kill its children
-        raise StageTimeout(f"stage '{stage.identity}' ran past its timeout")
+        raise StageTimeout(ctx.scope.ran_past(f"stage '{stage.identity}'"))
     if "error" in box:
         error = box["error"]
         if isinstance(error, RunCancelled) and ctx.scope.reason == "timeout":
-            raise StageTimeout(f"stage '{stage.identity}' ran past its timeout")
+            raise StageTimeout(ctx.scope.ran_past(f"stage '{stage.identity}'"))
         raise error
     return box.get("outputs") or {}

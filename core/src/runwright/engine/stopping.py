@@ -213,7 +213,7 @@ def _raise_in_thread(ident: int) -> None:
 def stopped_error(ctx: StageContext, label: str) -> Exception:
     """What a stopped stage raises: Timeout for its deadline, else the cancel reason."""
     if ctx.scope.reason == "timeout":
-        return StageTimeout(f"stage '{label}' was stopped by its timeout")
+        return StageTimeout(ctx.scope.ran_past(f"stage '{label}'"))
     return RunCancelled(ctx.scope.reason or "cancelled")
 
 

@@ -88,7 +88,7 @@ class BashStage(Stage):
         outputs.update(written)
         if ran.stopped:
             if ctx.scope.reason == "timeout":
-                raise StageTimeout(f"bash stage '{self.identity}' was stopped by its timeout")
+                raise StageTimeout(ctx.scope.ran_past(f"bash stage '{self.identity}'"))
             raise RunCancelled(ctx.scope.reason or "cancelled")
         if ran.returncode != 0:
             tail = outputs["stderr"][-500:]
