@@ -109,3 +109,24 @@ def test_runs_lists_recent_runs_with_logical_date_duration_and_error(conf: Calla
     assert "exited with code 7" in text[1] and text[1].split()[1] == "bad"
     wrong = run_cli("runs", "--conf", str(folder), "--status", "DONE")
     assert wrong.returncode == 2 and "unknown status 'DONE'" in wrong.stderr
+
+
+def test_scheduler_lines_on_stdout_carry_the_same_timestamp_as_stderr(conf: Callable[..., Path]) -> None:
+    import re
+
+    folder = conf("""
+    minutely:
+      type: Workflow
+      on: [{cronjob: '* * * * *', timezone: UTC}]
+      jobs: {j: {stages: [{id: s, echo: hi}]}}
+    """)
+    done = run_cli(
+        "scheduler", "--conf", str(folder),
+        "--simulate-from", "2024-01-01T00:00:30+00:00", "--until", "2024-01-01T00:02:30+00:00",
+    )
+    assert done.returncode == 0, done.stderr
+    stamp = r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (INFO|WARNING) "
+    released = [line for line in done.stdout.splitlines() if "minutely @ " in line]
+    assert len(released) == 2 and all(re.match(stamp + "minutely @ ", line) for line in released), done.stdout
+    logged = [line for line in done.stderr.splitlines() if line.strip()]
+    assert logged and all(re.match(stamp, line) for line in logged if not line.startswith((" ", "warning:"))), done.stderr

@@ -46,7 +46,7 @@ def scheduler(
     from runwright.schedule.clock import SimulatedClock, SystemClock
     from runwright.schedule.scheduler import Scheduler
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     clock: Any = (
         SimulatedClock(parse_when(simulate_from, "--simulate-from")) if simulate_from else SystemClock()
     )
@@ -58,7 +58,7 @@ def scheduler(
         raise fail_usage(str(exc)) from None
 
     def stop(signum: int, frame: Any) -> None:
-        typer.echo(f"received signal {signum}: stopping", err=True)
+        logging.getLogger("runwright.scheduler").warning("received signal %s: stopping", signum)
         runner.stop()
 
     signal.signal(signal.SIGINT, stop)
@@ -70,13 +70,18 @@ def scheduler(
         raise fail_usage(str(exc)) from None
 
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
+"""The scheduler's lines on stderr and stdout alike: systemd, Docker and Kubernetes read both."""
+
+
 class ReleaseLines:
     """One stdout line per release, written (and flushed) when the release ends: a scheduler
     that runs for months shows each release in its log file or pipe as it happens, and keeps
-    no list of them to print at exit."""
+    no list of them to print at exit. Each line has the same timestamp as the stderr lines."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()  # releases end on several threads: whole lines only
+        self._formatter = logging.Formatter(LOG_FORMAT)
 
     def say(self, outcome: ReleaseOutcome) -> None:
         if not outcome.ran:
@@ -85,8 +90,9 @@ class ReleaseLines:
             f"{outcome.workflow} @ {outcome.logical_date.isoformat()}: "
             f"{outcome.status} (run {outcome.run_id}, attempt {outcome.attempt})"
         )
+        record = logging.LogRecord("runwright.releases", logging.INFO, __file__, 0, line, None, None)
         with self._lock:
-            typer.echo(line)  # click flushes after each line
+            typer.echo(self._formatter.format(record))  # click flushes after each line
 
 
 def in_zone(value: datetime, zone: tzinfo) -> datetime:
