@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import time
 from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
@@ -130,3 +132,53 @@ def test_scheduler_lines_on_stdout_carry_the_same_timestamp_as_stderr(conf: Call
     assert len(released) == 2 and all(re.match(stamp + "minutely @ ", line) for line in released), done.stdout
     logged = [line for line in done.stderr.splitlines() if line.strip()]
     assert logged and all(re.match(stamp, line) for line in logged if not line.startswith((" ", "warning:"))), done.stderr
+
+
+def _start_slow_run(conf: Callable[..., Path], logs: Path) -> tuple[subprocess.Popen[str], str]:
+    import sys
+
+    folder = conf("""
+    slow:
+      type: Workflow
+      jobs:
+        j:
+          stages:
+            - {id: first, echo: "first line"}
+            - {id: wait, bash: "sleep 6"}
+            - {id: last, echo: "last line"}
+    """)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "runwright", "run", "slow", "--conf", str(folder), "--quiet"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not list(logs.glob("*.jsonl")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [trace] = list(logs.glob("*.jsonl"))
+    return run, trace.stem
+
+
+def test_logs_follow_prints_lines_as_they_come_until_the_run_ends(conf, isolated_env) -> None:
+    run, run_id = _start_slow_run(conf, isolated_env)
+    try:
+        assert run.poll() is None  # the run is still going when we start following it
+        followed = run_cli("logs", run_id, "--follow", "--conf", str(isolated_env.parent / "conf"), timeout=90)
+        assert followed.returncode == 0, followed.stderr
+        assert "first line" in followed.stdout and "last line" in followed.stdout
+        assert followed.stdout.strip().splitlines()[-1].split()[2].rstrip(":") == "run-end"
+        assert run.wait(timeout=30) == 0
+    finally:
+        run.kill()
+
+
+def test_logs_follow_ends_when_the_run_is_killed(conf, isolated_env) -> None:
+    run, run_id = _start_slow_run(conf, isolated_env)
+    try:
+        time.sleep(1.0)
+        run.kill()  # SIGKILL: the trace never gets its run-end event
+        run.wait(timeout=30)
+        followed = run_cli("logs", run_id, "--follow", "--conf", str(isolated_env.parent / "conf"), timeout=90)
+        assert followed.returncode == 0, followed.stderr
+        assert "the run ended CRASHED (recorded)" in followed.stdout
+    finally:
+        run.kill()

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -20,6 +23,7 @@ from runwright.trace import format_event, read_trace
 def logs(
     run_id: str = typer.Argument(..., help="The run's id."),
     as_json: bool = typer.Option(False, "--json", help="Print the raw JSON lines."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines until the run ends."),
     conf: Path | None = CONF_OPTION,
 ) -> None:
     """Print a run's trace readably (stdout/stderr of stages included, secrets masked)."""
@@ -28,9 +32,68 @@ def logs(
     if not path.is_file():
         typer.echo(f"error: no trace for run '{run_id}' at {path}", err=True)
         raise typer.Exit(EXIT_USAGE)
-    for record in read_trace(path):
-        record = mask(record)  # again: secrets known now, codes a trace written earlier kept
-        typer.echo(json.dumps(record) if as_json else format_event(record))
+    records = follow_trace(path, run_ended_elsewhere(run_id, conf)) if follow else read_trace(path)
+    try:
+        for record in records:
+            record = mask(record)  # again: secrets known now, codes a trace written earlier kept
+            typer.echo(json.dumps(record) if as_json else format_event(record))
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+
+
+FOLLOW_POLL_SECONDS = 0.2
+RECORD_CHECK_SECONDS = 2.0
+
+
+def follow_trace(path: Path, ended: Callable[[], str | None]) -> Iterator[dict[str, Any]]:
+    """The trace's events as they are written, until its ``run-end`` event; when the trace stops
+    growing, ``ended()`` is asked (every 2 s) whether the run ended without one (a killed run
+    recorded CRASHED), so following a dead run ends too."""
+    idle_since = time.monotonic()
+    with path.open(encoding="utf-8") as handle:
+        while True:
+            position = handle.tell()
+            line = handle.readline()
+            if line.endswith("\n"):
+                idle_since = time.monotonic()
+                if not line.strip():
+                    continue
+                record = json.loads(line)
+                yield record
+                if record.get("event") == "run-end":
+                    return
+                continue
+            handle.seek(position)  # a line being written: read it whole next time
+            if time.monotonic() - idle_since >= RECORD_CHECK_SECONDS:
+                status = ended()
+                if status is not None:
+                    yield {
+                        "time": time.time(),
+                        "event": "run-end",
+                        "message": f"the run ended {status} (recorded)",
+                    }
+                    return
+                idle_since = time.monotonic()
+            time.sleep(FOLLOW_POLL_SECONDS)
+
+
+def run_ended_elsewhere(run_id: str, conf: Path | None) -> Callable[[], str | None]:
+    """Whether the audit store says the run is over (None while RUNNING, or with no record)."""
+
+    def ended() -> str | None:
+        from runwright.audit import ReleaseStatus, make_audit_backend, mark_dead_crashed
+
+        try:
+            backend = make_audit_backend(conf_path=conf)
+            record = backend.get(run_id)
+            if record is None:
+                return None
+            [record] = mark_dead_crashed(backend, [record])
+        except RunwrightError:
+            return None
+        return None if record.status is ReleaseStatus.RUNNING else record.status.value
+
+    return ended
 
 
 @app.command()
