@@ -22,14 +22,16 @@ class CronEvent(TemplateModel):
     released once more.
     """
 
-    cronjob: str
-    timezone: str = Field("UTC", alias="timezone")
-    start: datetime | None = None
-    end: datetime | None = None
+    cronjob: str = Field(description="A 5-field cron expression: minute hour day month weekday.")
+    timezone: str = Field("UTC", alias="timezone", description="IANA zone the cron is read in.")
+    start: datetime | None = Field(None, description="No tick before this time.")
+    end: datetime | None = Field(None, description="No tick after this time.")
     catchup: timedelta | None = Field(
         None, description="ISO 8601 duration (PT2H, P1D) or seconds: the catch-up window."
     )
-    retry_crashed: bool = Field(False, alias="retry-crashed")
+    retry_crashed: bool = Field(
+        False, alias="retry-crashed", description="Release a crashed tick once more when the scheduler starts."
+    )
 
     @field_validator("start", "end")
     @classmethod

@@ -47,12 +47,19 @@ class Strategy(TemplateModel):
         "starts (an array param, a needed job's output). 'include'/'exclude' here mean what they "
         "mean beside it.",
     )
-    include: list[dict[str, Any]] = Field(default_factory=list)
-    exclude: list[dict[str, Any]] = Field(default_factory=list)
+    include: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Combinations to add, or values to add to the combinations they do not contradict.",
+    )
+    exclude: list[dict[str, Any]] = Field(
+        default_factory=list, description="Combinations to remove (a partial one removes every match)."
+    )
     max_parallel: int | str = Field(
         4, alias="max-parallel", description="Strategies at once: a number >= 1 or an expression giving one."
     )
-    fail_fast: bool = Field(False, alias="fail-fast")
+    fail_fast: bool = Field(
+        False, alias="fail-fast", description="Cancel this job's other strategies when one fails."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -175,18 +182,33 @@ class Strategy(TemplateModel):
 
 class Job(TemplateModel):
     id: str | None = Field(None, description="The job's key again (the peer's form); must equal it.")
-    desc: str | None = None
-    needs: list[str] = Field(default_factory=list)
-    if_: str | bool | None = Field(None, alias="if")
+    desc: str | None = Field(None, description="Free text for readers; never run.")
+    needs: list[str] = Field(
+        default_factory=list, description="Jobs that must finish first (a name or a list); see trigger-rule."
+    )
+    if_: str | bool | None = Field(
+        None, alias="if", description="Condition (one expression); the job is SKIP when it is false."
+    )
     runs_on: RunsOn | None = Field(
         None, alias="runs-on", description="Executor: 'local' (default) or {type: dask, address: ...}."
     )
-    trigger_rule: TriggerRule = Field(TriggerRule.ALL_SUCCESS, alias="trigger-rule")
-    strategy: Strategy | None = None
-    stages: list[AnyStage] = Field(min_length=1)  # type: ignore[valid-type]
-    outputs: dict[str, Any] = Field(default_factory=dict)
-    timeout_minutes: float | None = Field(None, alias="timeout-minutes", gt=0, le=MAX_MINUTES)
-    continue_on_error: bool = Field(False, alias="continue-on-error")
+    trigger_rule: TriggerRule = Field(
+        TriggerRule.ALL_SUCCESS, alias="trigger-rule", description="Which results of `needs` let the job run."
+    )
+    strategy: Strategy | None = Field(None, description="A matrix: run the job once per combination.")
+    stages: list[AnyStage] = Field(  # type: ignore[valid-type]
+        min_length=1, description="The stages, run in order."
+    )
+    outputs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Values (usually expressions on stages.*) kept as jobs.<job>.outputs after a success.",
+    )
+    timeout_minutes: float | None = Field(
+        None, alias="timeout-minutes", gt=0, le=MAX_MINUTES, description="The job fails after this long."
+    )
+    continue_on_error: bool = Field(
+        False, alias="continue-on-error", description="A failure is recorded but does not fail the run."
+    )
     catch: list[AnyStage] | None = Field(  # type: ignore[valid-type]
         None, description="Stages run when the job fails; ${{ error.name }} is set."
     )

@@ -16,9 +16,9 @@ from runwright.models.base import TemplateModel, known_zone
 class ParamBase(TemplateModel):
     """Common fields. A param is required when it has no default (see ``has_default``)."""
 
-    desc: str | None = None
-    required: bool | None = None
-    default: Any = None
+    desc: str | None = Field(None, description="What the param is for.")
+    required: bool | None = Field(None, description="Must be given (default: when there is no default).")
+    default: Any = Field(None, description="The value when none is given.")
 
     def has_default(self) -> bool:
         return self.default is not None
@@ -45,7 +45,7 @@ def described(value: Any) -> str:
 
 
 class StrParam(ParamBase):
-    type: Literal["str"] = "str"
+    type: Literal["str"] = Field("str", description="The param's type.")
 
     def convert(self, value: Any) -> str:
         if isinstance(value, dict | list):
@@ -54,7 +54,7 @@ class StrParam(ParamBase):
 
 
 class IntParam(ParamBase):
-    type: Literal["int"] = "int"
+    type: Literal["int"] = Field("int", description="The param's type.")
 
     def convert(self, value: Any) -> int:
         if isinstance(value, bool) or isinstance(value, float) and not value.is_integer():
@@ -66,7 +66,7 @@ class IntParam(ParamBase):
 
 
 class FloatParam(ParamBase):
-    type: Literal["float"] = "float"
+    type: Literal["float"] = Field("float", description="The param's type.")
 
     def convert(self, value: Any) -> float:
         if isinstance(value, bool):
@@ -78,7 +78,7 @@ class FloatParam(ParamBase):
 
 
 class DecimalParam(ParamBase):
-    type: Literal["decimal"] = "decimal"
+    type: Literal["decimal"] = Field("decimal", description="The param's type.")
 
     def convert(self, value: Any) -> Decimal:
         if isinstance(value, bool):
@@ -94,7 +94,7 @@ _FALSE = {"false", "0", "no", "n", "off"}
 
 
 class BoolParam(ParamBase):
-    type: Literal["bool"] = "bool"
+    type: Literal["bool"] = Field("bool", description="The param's type.")
 
     def convert(self, value: Any) -> bool:
         if isinstance(value, bool):
@@ -108,7 +108,7 @@ class BoolParam(ParamBase):
 
 
 class _ZonedParam(ParamBase):
-    timezone: str = "UTC"
+    timezone: str = Field("UTC", description="IANA zone naive values are read in.")
 
     @field_validator("timezone")
     @classmethod
@@ -132,7 +132,7 @@ class DatetimeParam(_ZonedParam):
     of a plain manual one), in the cron's zone unless ``timezone`` is set.
     """
 
-    type: Literal["datetime"] = "datetime"
+    type: Literal["datetime"] = Field("datetime", description="The param's type.")
 
     def has_default(self) -> bool:
         return True
@@ -162,7 +162,7 @@ class DateParam(_ZonedParam):
     """ISO dates, datetimes or ``today`` (today in ``timezone``). Without a default: the date
     of the run's logical date (in the cron's zone unless ``timezone`` is set)."""
 
-    type: Literal["date"] = "date"
+    type: Literal["date"] = Field("date", description="The param's type.")
 
     def has_default(self) -> bool:
         return True
@@ -191,8 +191,8 @@ class DateParam(_ZonedParam):
 
 
 class ChoiceParam(ParamBase):
-    type: Literal["choice"] = "choice"
-    options: list[Any] = Field(min_length=1)
+    type: Literal["choice"] = Field("choice", description="The param's type.")
+    options: list[Any] = Field(min_length=1, description="The allowed values.")
 
     def convert(self, value: Any) -> Any:
         for option in self.options:
@@ -203,7 +203,7 @@ class ChoiceParam(ParamBase):
 
 
 class ArrayParam(ParamBase):
-    type: Literal["array"] = "array"
+    type: Literal["array"] = Field("array", description="The param's type.")
 
     def has_default(self) -> bool:
         return True
@@ -223,7 +223,7 @@ class ArrayParam(ParamBase):
 
 
 class MapParam(ParamBase):
-    type: Literal["map"] = "map"
+    type: Literal["map"] = Field("map", description="The param's type.")
 
     def has_default(self) -> bool:
         return True

@@ -42,9 +42,11 @@ class Schedule(TemplateModel):
     """Releases of workflows on cron ticks; run with :meth:`pending`."""
 
     name: str = Field(pattern=r"^[^${}]+$")
-    type: Literal["Schedule"] = "Schedule"
-    desc: str | None = None
-    workflows: list[ScheduledWorkflow] = Field(min_length=1)
+    type: Literal["Schedule"] = Field("Schedule", description="Marks the template as a schedule.")
+    desc: str | None = Field(None, description="Free text for readers; never run.")
+    workflows: list[ScheduledWorkflow] = Field(
+        min_length=1, description="The workflows it releases, each with its params and cron."
+    )
 
     _runtime: Runtime | None = PrivateAttr(default=None)
     _source: Any = PrivateAttr(default=None)

@@ -23,12 +23,21 @@ if TYPE_CHECKING:
 class RetryPolicy(TemplateModel):
     """Step Functions-style retry: how often, how long to wait, and for which errors."""
 
-    max_attempts: int = Field(3, alias="max-attempts", ge=1, le=100)
-    delay_seconds: float = Field(1.0, alias="delay-seconds", ge=0, le=MAX_SECONDS)
-    backoff: float = Field(2.0, ge=1, le=100)
-    max_delay_seconds: float = Field(300.0, alias="max-delay-seconds", ge=0, le=MAX_SECONDS)
-    jitter: bool = False
-    on: list[str] = Field(default_factory=lambda: ["all"])
+    max_attempts: int = Field(
+        3, alias="max-attempts", ge=1, le=100, description="Attempts in all, the first included."
+    )
+    delay_seconds: float = Field(
+        1.0, alias="delay-seconds", ge=0, le=MAX_SECONDS, description="Wait before the second attempt."
+    )
+    backoff: float = Field(2.0, ge=1, le=100, description="Each later wait is the previous one times this.")
+    max_delay_seconds: float = Field(
+        300.0, alias="max-delay-seconds", ge=0, le=MAX_SECONDS, description="Longest wait between attempts."
+    )
+    jitter: bool = Field(False, description="Wait a random time between 0 and the computed delay.")
+    on: list[str] = Field(
+        default_factory=lambda: ["all"],
+        description="Error names to retry ('all': every error that is not permanent).",
+    )
 
     def delay_before(self, attempt: int) -> float:
         """Seconds to wait before attempt number ``attempt`` (2, 3, ...)."""
@@ -146,13 +155,23 @@ class Stage(TemplateModel):
     companion_kinds: ClassVar[frozenset[str]] = frozenset()
     """Other kinds' keys this kind may hold beside its own (``deps:`` holds ``run:``)."""
 
-    name: str | None = None
-    id: str | None = None
-    desc: str | None = None
-    if_: str | bool | None = Field(None, alias="if")
-    timeout_minutes: float | None = Field(None, alias="timeout-minutes", gt=0, le=MAX_MINUTES)
-    continue_on_error: bool = Field(False, alias="continue-on-error")
-    retry: RetryPolicy | None = None
+    name: str | None = Field(None, description="Shown in logs and the summary.")
+    id: str | None = Field(
+        None, description="Key of its outputs in stages.<id> (default: the name slugified; may use ${{ matrix.* }})."
+    )
+    desc: str | None = Field(None, description="Free text for readers; never run.")
+    if_: str | bool | None = Field(
+        None, alias="if", description="Condition (one expression); the stage is SKIP when it is false."
+    )
+    timeout_minutes: float | None = Field(
+        None, alias="timeout-minutes", gt=0, le=MAX_MINUTES, description="The stage fails after this long."
+    )
+    continue_on_error: bool = Field(
+        False, alias="continue-on-error", description="A failure is recorded but does not fail the job."
+    )
+    retry: RetryPolicy | None = Field(
+        None, description="Retry on failure: N (N retries after the first try) or a retry mapping."
+    )
     catch: list[AnyStage] | None = Field(
         None, description="Stages run when this stage fails; ${{ error.name }} is set."
     )

@@ -44,14 +44,22 @@ class Workflow(TemplateModel):
     """One ``type: Workflow`` template. Load it with :meth:`from_conf` / :meth:`from_loader`."""
 
     name: str = Field(pattern=r"^[^${}]+$")
-    type: Literal["Workflow"] = "Workflow"
-    desc: str | None = None
-    params: dict[str, ParamSpec] = Field(default_factory=dict)
-    on: list[CronEvent] = Field(default_factory=list, json_schema_extra=lambda schema: _on_schema(schema))
-    jobs: dict[str, Job] = Field(min_length=1)
-    max_parallel: int | None = Field(None, alias="max-parallel", ge=1)
-    timeout_minutes: float | None = Field(None, alias="timeout-minutes", gt=0, le=MAX_MINUTES)
-    tags: list[str] = Field(default_factory=list)
+    type: Literal["Workflow"] = Field("Workflow", description="Marks the template as a workflow.")
+    desc: str | None = Field(None, description="Free text for readers; never run.")
+    params: dict[str, ParamSpec] = Field(
+        default_factory=dict, description="Inputs of a run: name -> type name or param mapping."
+    )
+    on: list[CronEvent] = Field(
+        default_factory=list,
+        description="Cron schedules the scheduler runs it on.",
+        json_schema_extra=lambda schema: _on_schema(schema),
+    )
+    jobs: dict[str, Job] = Field(min_length=1, description="Job id -> job; they run as their needs allow.")
+    max_parallel: int | None = Field(None, alias="max-parallel", ge=1, description="Jobs running at once.")
+    timeout_minutes: float | None = Field(
+        None, alias="timeout-minutes", gt=0, le=MAX_MINUTES, description="The run is cancelled after this long."
+    )
+    tags: list[str] = Field(default_factory=list, description="Labels for listing and filtering.")
     notify: list[NotifyTarget] = Field(
         default_factory=list, description="Who is told when a run ends: webhooks or email (docs/alerts.md)."
     )

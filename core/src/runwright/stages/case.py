@@ -22,7 +22,9 @@ DEFAULT_CASE = "_"
 
 class CaseBranch(TemplateModel):
     case: Any = Field(description="The value to match, or _ for the default.")
-    stages: list[AnyStage] = Field(min_length=1)  # type: ignore[valid-type]
+    stages: list[AnyStage] = Field(  # type: ignore[valid-type]
+        min_length=1, description="Stages run when this branch matches."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -39,8 +41,10 @@ class CaseStage(Stage):
     kind = "case"
 
     case: Any = Field(description="The value (usually an expression) to match.")
-    match: list[CaseBranch] = Field(min_length=1)
-    skip_not_match: bool = Field(False, alias="skip-not-match")
+    match: list[CaseBranch] = Field(min_length=1, description="Branches; the first equal case runs.")
+    skip_not_match: bool = Field(
+        False, alias="skip-not-match", description="SKIP instead of failing when no branch matches."
+    )
 
     @model_validator(mode="after")
     def _unique_ids(self) -> CaseStage:

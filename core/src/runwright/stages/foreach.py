@@ -25,7 +25,9 @@ class ForEachStage(Stage):
     kind = "foreach"
 
     foreach: list[Any] | str = Field(description="A list, or an expression giving a list.")
-    stages: list[AnyStage] = Field(min_length=1)  # type: ignore[valid-type]
+    stages: list[AnyStage] = Field(  # type: ignore[valid-type]
+        min_length=1, description="Stages run for each item (${{ item }})."
+    )
     concurrent: int = Field(1, ge=1, le=256, description="Items run at the same time.")
     fail_fast: bool = Field(False, alias="fail-fast", description="Cancel the rest on a failure.")
 

@@ -24,9 +24,13 @@ class UntilStage(Stage):
     kind = "until"
 
     until: str = Field(description="Expression; the loop stops when it is true.")
-    stages: list[AnyStage] = Field(min_length=1)  # type: ignore[valid-type]
+    stages: list[AnyStage] = Field(  # type: ignore[valid-type]
+        min_length=1, description="Stages run each pass (${{ item }}, ${{ loop }})."
+    )
     item: Any = Field(0, description="The first pass's item.")
-    max_loop: int = Field(10, alias="max-loop", ge=1, le=10_000)
+    max_loop: int = Field(
+        10, alias="max-loop", ge=1, le=10_000, description="Passes at most; the stage fails after them."
+    )
 
     @model_validator(mode="after")
     def _unique_ids(self) -> UntilStage:
