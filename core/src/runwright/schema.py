@@ -1,12 +1,19 @@
 """The JSON Schema of a template file, generated from the pydantic models.
 
 Stage kinds come from plugins, so the ``Stage`` definition is assembled here as "one of" every
-registered kind's own generated schema.
+registered kind's own generated schema. :func:`key_tables_markdown` turns the same schema into the
+key tables of docs/templates.md (``python -m runwright.schema docs/templates.md`` rewrites them).
 """
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from pydantic.json_schema import GenerateJsonSchema
+from pydantic_core import core_schema
 
 from runwright.models.stage import STAGE_PLACEHOLDER
 
@@ -14,11 +21,25 @@ if TYPE_CHECKING:
     from runwright.runtime import Runtime
 
 
+class _FactoryDefaults(GenerateJsonSchema):
+    """Show a ``default_factory``'s value (``needs: []``, ``retry.on: [all]``) as the default."""
+
+    def get_default_value(self, schema: core_schema.WithDefaultSchema) -> Any:
+        factory = schema.get("default_factory")
+        if factory is not None and not schema.get("default_factory_takes_data"):
+            return factory()  # type: ignore[call-arg]
+        return super().get_default_value(schema)
+
+
+def _model_schema(model: Any) -> dict[str, Any]:
+    return model.model_json_schema(ref_template="#/$defs/{model}", schema_generator=_FactoryDefaults)
+
+
 def template_file_schema(runtime: Runtime) -> dict[str, Any]:
     defs: dict[str, Any] = {}
     template_refs = []
     for type_name, model in sorted(runtime.template_types.items()):
-        schema = model.model_json_schema(ref_template="#/$defs/{model}")
+        schema = _model_schema(model)
         defs.update(schema.pop("$defs", {}))
         schema.get("properties", {}).pop("name", None)
         if "required" in schema:
@@ -28,7 +49,7 @@ def template_file_schema(runtime: Runtime) -> dict[str, Any]:
         template_refs.append({"$ref": f"#/$defs/{type_name}"})
     stage_refs = []
     for _, kind in sorted(runtime.stage_kinds.items()):
-        schema = kind.model_json_schema(ref_template="#/$defs/{model}")
+        schema = _model_schema(kind)
         defs.update(schema.pop("$defs", {}))
         defs[kind.__name__] = schema
         stage_refs.append({"$ref": f"#/$defs/{kind.__name__}"})
@@ -54,3 +75,170 @@ def _link_stages(node: Any) -> Any:
     if isinstance(node, list):
         return [_link_stages(value) for value in node]
     return node
+
+
+GENERATED_START = "<!-- generated: keys (python -m runwright.schema docs/templates.md) -->"
+GENERATED_END = "<!-- end generated -->"
+
+
+def key_tables_markdown(schema: dict[str, Any]) -> str:
+    """One key | type | default | description table per model of ``schema``, in the order a
+    reader meets them from the template types; keys every stage kind (or every param type) shares
+    are in one table, each kind's own keys in its own."""
+    defs: dict[str, Any] = schema["$defs"]
+    families = _families(defs)
+    family_of = {member: family for family, members in families.items() for member in members}
+    top = schema["additionalProperties"]
+    templates = sorted(
+        (ref["$ref"] for ref in top.get("oneOf", [top])), key=lambda r: not r.endswith("/Workflow")
+    )
+    order = _reachable(templates, defs, families)
+    sections: list[str] = []
+    done: set[str] = set()
+    for name in order:
+        family = family_of.get(name)
+        if family and family not in done:
+            done.add(family)
+            members = families[family]
+            sections.append(_table(f"Keys of every {family}", _common(defs, members), defs))
+        props = defs[name].get("properties", {})
+        if family:
+            props = {k: v for k, v in props.items() if k not in _common(defs, families[family])}
+        if props or not family:
+            sections.append(_table(f"`{name}` keys", props, defs, defs[name].get("required", [])))
+    return "\n".join(sections)
+
+
+def _families(defs: dict[str, Any]) -> dict[str, list[str]]:
+    """Models that are alternatives of one thing: the stage kinds, the param types."""
+    return {
+        "stage kind": [ref["$ref"].rsplit("/", 1)[1] for ref in defs["Stage"]["oneOf"]],
+        "param type": [name for name in defs if name.endswith("Param")],
+    }
+
+
+def _common(defs: dict[str, Any], members: list[str]) -> dict[str, Any]:
+    """Keys every member has; one each member fixes to its own value (a param's ``type``) is
+    shown as the choice of those values."""
+    first = defs[members[0]].get("properties", {})
+    shared = set.intersection(*(set(defs[m].get("properties", {})) for m in members))
+    common = {}
+    for key in (k for k in first if k in shared):
+        consts = [defs[m]["properties"][key].get("const") for m in members]
+        if all(const is not None for const in consts):
+            common[key] = {"enum": consts, "description": first[key].get("description", "")}
+        else:
+            common[key] = first[key]
+    return common
+
+
+def _reachable(start: list[str], defs: dict[str, Any], families: dict[str, list[str]]) -> list[str]:
+    """Model names with keys, depth first from the template types (a stage reaches every kind)."""
+    order: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in order or name not in defs:
+            return
+        if "properties" in defs[name]:
+            order.append(name)
+        for ref in _refs(defs[name]):
+            if ref == "Stage":
+                for kind in families["stage kind"]:
+                    visit(kind)
+            visit(ref)
+
+    for ref in start:
+        visit(ref.rsplit("/", 1)[1])
+    return order
+
+
+def _refs(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        found = [node["$ref"].rsplit("/", 1)[1]] if "$ref" in node else []
+        return found + [r for key, value in node.items() if key != "mapping" for r in _refs(value)]
+    if isinstance(node, list):
+        return [r for value in node for r in _refs(value)]
+    return []
+
+
+def _table(title: str, props: dict[str, Any], defs: dict[str, Any], required: list[str] = ()) -> str:
+    rows = [f"### {title}", "", "| Key | Type | Default | Description |", "| --- | --- | --- | --- |"]
+    for key, prop in props.items():
+        default = "**required**" if key in required else _default(prop)
+        description = _cell(prop.get("description", ""))
+        rows.append(f"| `{key}` | {_type(prop, defs)} | {default} | {description} |")
+    return "\n".join(rows) + "\n"
+
+
+def _default(prop: dict[str, Any]) -> str:
+    if prop.get("default") is None:
+        return "—"
+    return "`" + json.dumps(prop["default"]).replace("|", "\\|") + "`"
+
+
+def _type(prop: Any, defs: dict[str, Any]) -> str:
+    """A short, linked reading of a property's JSON schema."""
+    if prop is True or prop == {}:
+        return "any"
+    if "$ref" in prop:
+        name = prop["$ref"].rsplit("/", 1)[1]
+        if name == "Stage":
+            return "[stage](#stages)"
+        if "enum" in defs[name]:
+            return " \\| ".join(f"`{value}`" for value in defs[name]["enum"])
+        return f"[{name}](#{name.lower()}-keys)"
+    if "const" in prop:
+        return f"`{prop['const']}`"
+    if "enum" in prop:
+        return "one of " + ", ".join(f"`{value}`" for value in prop["enum"])
+    for alternatives in ("anyOf", "oneOf"):
+        if alternatives in prop:
+            refs = {r.rsplit("/", 1)[1] for r in (p.get("$ref", "") for p in prop[alternatives]) if r}
+            for family, members in _families(defs).items():
+                if len(refs) > 1 and refs <= set(members):
+                    return f"[{family}](#keys-of-every-{family.replace(' ', '-')})"
+            kinds = [_type(p, defs) for p in prop[alternatives] if p.get("type") != "null"]
+            return " or ".join(dict.fromkeys(kinds))
+    kind = prop.get("type")
+    if kind == "array":
+        return "list of " + _type(prop.get("items", {}), defs)
+    if kind == "object":
+        if "properties" in prop:
+            return "mapping of " + ", ".join(f"`{k}`" for k in prop["properties"])
+        values = prop.get("additionalProperties", True)
+        return "mapping" if values is True else "mapping of " + _type(values, defs)
+    names = {"string": "string", "integer": "integer", "number": "number", "boolean": "boolean"}
+    if kind in names:
+        return {"date-time": "date-time", "duration": "duration"}.get(prop.get("format", ""), names[kind])
+    return "any"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("<", "&lt;").replace("\n", " ")
+
+
+def replace_generated(page: str, tables: str) -> str:
+    """``page`` with the text between the generated markers replaced by ``tables``."""
+    head, start, rest = page.partition(GENERATED_START)
+    _, end, tail = rest.partition(GENERATED_END)
+    if not start or not end:
+        raise ValueError(f"the page has no {GENERATED_START!r} ... {GENERATED_END!r} markers")
+    return f"{head}{start}\n\n{tables}\n{end}{tail}"
+
+
+def main(argv: list[str]) -> int:
+    """``python -m runwright.schema PAGE``: rewrite PAGE's generated key tables."""
+    from runwright.runtime import Runtime
+
+    if len(argv) != 1:
+        print("usage: python -m runwright.schema docs/templates.md", file=sys.stderr)
+        return 2
+    page = Path(argv[0])
+    tables = key_tables_markdown(template_file_schema(Runtime.default()))
+    page.write_text(replace_generated(page.read_text(encoding="utf-8"), tables), encoding="utf-8")
+    print(f"wrote {page}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -30,7 +30,9 @@ class CronEvent(TemplateModel):
         None, description="ISO 8601 duration (PT2H, P1D) or seconds: the catch-up window."
     )
     retry_crashed: bool = Field(
-        False, alias="retry-crashed", description="Release a crashed tick once more when the scheduler starts."
+        False,
+        alias="retry-crashed",
+        description="Release a crashed tick once more when the scheduler starts.",
     )
 
     @field_validator("start", "end")

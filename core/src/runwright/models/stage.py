@@ -157,7 +157,9 @@ class Stage(TemplateModel):
 
     name: str | None = Field(None, description="Shown in logs and the summary.")
     id: str | None = Field(
-        None, description="Key of its outputs in stages.<id> (default: the name slugified; may use ${{ matrix.* }})."
+        None,
+        description="Its outputs are stages.<id>.outputs (default: the name slugified; "
+        "may use ${{ matrix.* }}).",
     )
     desc: str | None = Field(None, description="Free text for readers; never run.")
     if_: str | bool | None = Field(

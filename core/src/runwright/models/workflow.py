@@ -57,7 +57,11 @@ class Workflow(TemplateModel):
     jobs: dict[str, Job] = Field(min_length=1, description="Job id -> job; they run as their needs allow.")
     max_parallel: int | None = Field(None, alias="max-parallel", ge=1, description="Jobs running at once.")
     timeout_minutes: float | None = Field(
-        None, alias="timeout-minutes", gt=0, le=MAX_MINUTES, description="The run is cancelled after this long."
+        None,
+        alias="timeout-minutes",
+        gt=0,
+        le=MAX_MINUTES,
+        description="The run is cancelled after this long.",
     )
     tags: list[str] = Field(default_factory=list, description="Labels for listing and filtering.")
     notify: list[NotifyTarget] = Field(
