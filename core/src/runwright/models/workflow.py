@@ -31,12 +31,13 @@ if TYPE_CHECKING:
 def _on_schema(schema: dict[str, Any]) -> None:
     """``on:`` is a list of cron entries or ``{schedule: [...], release: [names]}``."""
     entries = {key: schema.pop(key) for key in ("items", "type") if key in schema}
+    scheduled = {**entries, "description": "Cron entries, as in the list form."}
     release = {
         "type": "array",
         "items": {"type": "string"},
         "description": "Run after these workflows' releases.",
     }
-    mapping = {"properties": {"schedule": entries, "release": release}, "additionalProperties": False}
+    mapping = {"properties": {"schedule": scheduled, "release": release}, "additionalProperties": False}
     schema["anyOf"] = [entries, {"type": "object", **mapping}]
 
 
