@@ -92,7 +92,7 @@ def key_tables_markdown(schema: dict[str, Any]) -> str:
     templates = sorted(
         (ref["$ref"] for ref in top.get("oneOf", [top])), key=lambda r: not r.endswith("/Workflow")
     )
-    order = _reachable(templates, defs, families)
+    order = _reachable(templates, defs)
     sections: list[str] = []
     done: set[str] = set()
     for name in order:
@@ -119,36 +119,33 @@ def _families(defs: dict[str, Any]) -> dict[str, list[str]]:
 
 def _common(defs: dict[str, Any], members: list[str]) -> dict[str, Any]:
     """Keys every member has; one each member fixes to its own value (a param's ``type``) is
-    shown as the choice of those values."""
+    shown as the choice of those values, and is required: it says which member is meant."""
     first = defs[members[0]].get("properties", {})
     shared = set.intersection(*(set(defs[m].get("properties", {})) for m in members))
     common = {}
     for key in (k for k in first if k in shared):
         consts = [defs[m]["properties"][key].get("const") for m in members]
         if all(const is not None for const in consts):
-            common[key] = {"enum": consts, "description": first[key].get("description", "")}
+            common[key] = {"enum": consts, "description": first[key].get("description", ""), "chooses": True}
         else:
             common[key] = first[key]
     return common
 
 
-def _reachable(start: list[str], defs: dict[str, Any], families: dict[str, list[str]]) -> list[str]:
-    """Model names with keys, depth first from the template types (a stage reaches every kind)."""
+def _reachable(start: list[str], defs: dict[str, Any]) -> list[str]:
+    """Model names with keys, breadth first from the template types: a model's tables come
+    before those of the models it holds (every stage kind before a stage's ``retry``)."""
     order: list[str] = []
-
-    def visit(name: str) -> None:
-        if name in order or name not in defs:
-            return
+    seen: set[str] = set()
+    queue = [ref.rsplit("/", 1)[1] for ref in start]
+    while queue:
+        name = queue.pop(0)
+        if name in seen or name not in defs:
+            continue
+        seen.add(name)
         if "properties" in defs[name]:
             order.append(name)
-        for ref in _refs(defs[name]):
-            if ref == "Stage":
-                for kind in families["stage kind"]:
-                    visit(kind)
-            visit(ref)
-
-    for ref in start:
-        visit(ref.rsplit("/", 1)[1])
+        queue.extend(_refs(defs[name]))
     return order
 
 
@@ -164,7 +161,7 @@ def _refs(node: Any) -> list[str]:
 def _table(title: str, props: dict[str, Any], defs: dict[str, Any], required: list[str] = ()) -> str:
     rows = [f"### {title}", "", "| Key | Type | Default | Description |", "| --- | --- | --- | --- |"]
     for key, prop in props.items():
-        default = "**required**" if key in required else _default(prop)
+        default = "**required**" if key in required or prop.get("chooses") else _default(prop)
         description = _cell(prop.get("description", ""))
         rows.append(f"| `{key}` | {_type(prop, defs)} | {default} | {description} |")
     return "\n".join(rows) + "\n"
