@@ -262,10 +262,15 @@ ParamShorthand = Literal[
 
 
 def expand_shorthand(value: Any) -> Any:
-    """``name: str`` is short for ``name: {type: str}``."""
+    """``name: str`` is short for ``name: {type: str}``; a mapping must say its ``type``."""
     if isinstance(value, str):
         return {"type": value}
+    if isinstance(value, dict) and "type" not in value:
+        raise ValueError(f"a param mapping needs 'type', one of: {', '.join(PARAM_TYPES)}")
     return value
+
+
+PARAM_TYPES: tuple[str, ...] = ParamShorthand.__args__  # type: ignore[attr-defined]
 
 
 ParamSpec = Annotated[Param, BeforeValidator(expand_shorthand, json_schema_input_type=ParamShorthand | Param)]
