@@ -9,12 +9,14 @@ template never stops another from running.
 from __future__ import annotations
 
 import codecs
+import gc
 import hashlib
 import json
 import logging
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import UnionType
@@ -314,6 +316,21 @@ def conf_files(conf_path: Path) -> list[Path]:
     if not conf_path.is_dir():
         raise ConfError(f"conf path '{conf_path}' does not exist")
     return sorted(p for p in conf_path.rglob("*") if p.suffix in {".yml", ".yaml"} and p.is_file())
+
+
+@contextmanager
+def collection_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a conf folder is read: parsing allocates
+    hundreds of thousands of objects that all stay alive, and each collection on the way
+    walks all of them again (a third of the parse time for 10,000 templates; `validate`
+    and the scheduler's start both read whole folders)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,16 @@ from runwright.check.salvage import build_salvaged
 from runwright.check.schedules import check_schedule, rule_for
 from runwright.check.triggers import trigger_cycles
 from runwright.errors import RunwrightError
-from runwright.loader import BrokenConf, TemplateSource, conf_files, discover
+from runwright.loader import BrokenConf, TemplateSource, collection_paused, conf_files, discover
 
 
 def check_conf(root: Path, runtime: Any, *, strict_env: bool = False) -> Report:
     """Every problem of every template under ``root`` (a directory or one file)."""
+    with collection_paused():  # what is read stays alive to the end; collections would only re-walk it
+        return _check_conf(root, runtime, strict_env=strict_env)
+
+
+def _check_conf(root: Path, runtime: Any, *, strict_env: bool) -> Report:
     report = Report()
     files = conf_files(root)
     report.files = len(files)

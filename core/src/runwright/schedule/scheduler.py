@@ -9,7 +9,6 @@ cancelled and recorded CANCEL.
 
 from __future__ import annotations
 
-import gc
 import heapq
 import json
 import logging
@@ -17,9 +16,8 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,7 +35,7 @@ from runwright.audit import (
 )
 from runwright.config import Limits, Settings
 from runwright.errors import RunwrightError, TemplateError, TooManyTicks
-from runwright.loader import BrokenConf, build_model, conf_files, discover
+from runwright.loader import BrokenConf, build_model, collection_paused, conf_files, discover
 from runwright.models.events import CronEvent
 from runwright.models.schedule import Schedule
 from runwright.models.workflow import Workflow
@@ -701,20 +699,6 @@ class Scheduler:
                     return
 
     _scope: Any = None
-
-
-@contextmanager
-def collection_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a conf folder is read: parsing allocates
-    hundreds of thousands of objects that all stay alive, and each collection on the way
-    walks all of them again (a third of the parse time for 10,000 templates)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def plural(count: int, one: str, many: str | None = None) -> str:
