@@ -215,6 +215,7 @@ def check_expanded(root: yaml.Node, limits: Limits) -> None:
     """
     measured: dict[int, tuple[int, int]] = {}  # node -> (nodes, depth) once expanded
     open_nodes: set[int] = set()
+    scalar_node = yaml.ScalarNode
 
     def refuse(message: str, node: yaml.Node) -> yaml.composer.ComposerError:
         return yaml.composer.ComposerError(None, None, message, node.start_mark)
@@ -226,15 +227,22 @@ def check_expanded(root: yaml.Node, limits: Limits) -> None:
         if key in open_nodes:
             raise refuse("an alias refers to itself (a recursive anchor)", node)
         open_nodes.add(key)
-        children: list[yaml.Node] = []
+        children: Iterable[yaml.Node] = ()
         if isinstance(node, yaml.SequenceNode):
-            children = list(node.value)
+            children = node.value
         elif isinstance(node, yaml.MappingNode):
             children = [part for pair in node.value for part in pair]
-        sizes = [measure(child) for child in children]
+        nodes, height = 0, 0
+        for child in children:
+            if type(child) is scalar_node:  # most nodes: one node, one level, nothing to recurse into
+                nodes += 1
+                height = height or 1
+            else:
+                size, child_height = measure(child)
+                nodes += size
+                height = max(height, child_height)
         open_nodes.discard(key)
-        nodes = 1 + sum(size for size, _ in sizes)
-        depth = 1 + max((height for _, height in sizes), default=0)
+        nodes, depth = nodes + 1, height + 1
         if nodes > limits.max_yaml_nodes:
             limit = limits.max_yaml_nodes
             raise refuse(f"has more than {limit} nodes, aliases expanded (RUNWRIGHT_MAX_YAML_NODES)", node)
