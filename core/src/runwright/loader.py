@@ -439,7 +439,7 @@ def substitute_env(
                 return item
             current[0] = path
             return ENV_PATTERN.sub(replace, item)
-        if isinstance(item, Mapping):
+        if isinstance(item, dict | Mapping):  # dict first: parsed YAML; the ABC check is slow
             return {
                 key: walk(val, key in raw_text_keys, f"{path}.{key}" if path else str(key))
                 for key, val in item.items()

@@ -87,14 +87,14 @@ class StageKinds(Mapping[str, "type[Stage]"]):
         pending = [raw]
         while pending:
             item = pending.pop()
-            if isinstance(item, Mapping):
+            if isinstance(item, dict | Mapping):  # dict first: parsed YAML; the ABC check is slow
                 for key, value in item.items():
                     if key in self._on_demand:
                         self._load(key)
-                    if isinstance(value, (Mapping, list)):
+                    if not isinstance(value, str) and isinstance(value, dict | Mapping | list):
                         pending.append(value)
             elif isinstance(item, list):
-                pending.extend(value for value in item if isinstance(value, (Mapping, list)))
+                pending.extend(value for value in item if isinstance(value, dict | Mapping | list))
 
     def __getitem__(self, kind: str) -> type[Stage]:
         found = self._kinds.get(kind)

@@ -163,9 +163,18 @@ class Checker:
     # -- values ------------------------------------------------------------------------------
 
     def check_value(self, tc: TemplateCheck, value: Any, path: tuple[Any, ...], names: Names) -> None:
+        # plain data first: isinstance against Stage, BaseModel and Mapping goes through ABCMeta
         if isinstance(value, str):
             if "${{" in value:
                 tc.issues(self.analyzer.check_text(value, names), path)
+        elif value is None or isinstance(value, int | float):
+            return
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                self.check_value(tc, item, (*path, key), names)
+        elif isinstance(value, list | tuple):
+            for index, item in enumerate(value):
+                self.check_value(tc, item, (*path, index), names)
         elif isinstance(value, Stage):
             return
         elif isinstance(value, BaseModel):
@@ -174,9 +183,6 @@ class Checker:
         elif isinstance(value, Mapping):
             for key, item in value.items():
                 self.check_value(tc, item, (*path, key), names)
-        elif isinstance(value, list | tuple):
-            for index, item in enumerate(value):
-                self.check_value(tc, item, (*path, index), names)
 
     def check_condition(self, tc: TemplateCheck, condition: Any, path: tuple[Any, ...], names: Names) -> None:
         tc.issues(check_condition(self.analyzer, condition, names, str(path[-1])), path)
