@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 ENV_PATTERN = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?::-([^}]*))?\}")
 
 
+STR_TAG = "tag:yaml.org,2002:str"
+
+
 class TemplateYamlLoader(yaml.SafeLoader):
     """Safe YAML with YAML 1.2 booleans only (``on``/``yes``/``no`` stay strings) and no
     silently overwritten duplicate keys.
@@ -82,6 +85,8 @@ class TemplateYamlLoader(yaml.SafeLoader):
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         """A value Python cannot build (``2024-13-45``, a 5000-digit int) is a YAML error at
         its line, not a ``ValueError`` from deep inside PyYAML."""
+        if node.tag == STR_TAG and type(node) is yaml.ScalarNode:
+            return node.value  # what construct_yaml_str gives, without its dispatch (most nodes)
         try:  # named, not super(): the libyaml-based loader below reuses this method
             return yaml.constructor.BaseConstructor.construct_object(self, node, deep=deep)
         except (ValueError, TypeError, OverflowError) as exc:
