@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Any
 
@@ -30,8 +31,13 @@ def _arguments(what: str, node: Any, func: Any, rule: str) -> tuple[str, str] | 
     if node.dyn_args is not None or node.dyn_kwargs is not None:
         return None
     try:
-        signature = inspect.signature(func)
-    except (TypeError, ValueError):
+        signature = _signature(func)
+    except TypeError:  # an unhashable callable: not cached
+        try:
+            signature = inspect.signature(func)
+        except (TypeError, ValueError):
+            return None
+    except ValueError:
         return None
     leading = [None] if _PassArg.from_obj(func) is not None else []
     args = [*leading, None, *([None] * len(node.args))]
@@ -45,3 +51,9 @@ def _arguments(what: str, node: Any, func: Any, rule: str) -> tuple[str, str] | 
             f"(signature: {node.name}{signature})",
         )
     return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _signature(func: Any) -> inspect.Signature:
+    """A filter's or test's signature, read once: the same few are used in every template."""
+    return inspect.signature(func)
