@@ -60,3 +60,41 @@ def test_a_matrix_of_exactly_the_limit_is_accepted_and_one_more_is_refused(
     one_more = text.replace("      stages:", "        include: [{k0: 9}]\n      stages:")
     with pytest.raises(TemplateError, match=r"up to 5 combinations, more than 4"):
         workflow_from(one_more)
+
+
+def test_a_foreach_from_data_is_capped_like_a_matrix(workflow_from, monkeypatch) -> None:
+    monkeypatch.setenv("RUNWRIGHT_MAX_STRATEGIES", "5")
+    workflow = workflow_from("""
+    fan:
+      type: Workflow
+      params: {items: {type: array}}
+      jobs:
+        j:
+          stages:
+            - id: each
+              foreach: ${{ params.items }}
+              stages: [{id: say, echo: "${{ item }}"}]
+    """)
+    assert workflow.execute({"items": [1, 2, 3, 4, 5]}).status.value == "SUCCESS"  # exactly the cap
+    over = workflow.execute({"items": [1, 2, 3, 4, 5, 6]})
+    assert over.status.value == "FAILED"
+    [error] = over.errors
+    assert error["name"] == "ForEachError"
+    assert error["message"] == "foreach has 6 items, more than 5 (RUNWRIGHT_MAX_STRATEGIES)"
+
+
+def test_a_literal_foreach_over_the_cap_is_refused_when_loading(conf, monkeypatch) -> None:
+    from tests.conftest import run_cli
+
+    monkeypatch.setenv("RUNWRIGHT_MAX_STRATEGIES", "3")
+    folder = conf("""
+    fan:
+      type: Workflow
+      jobs:
+        j:
+          stages:
+            - {id: each, foreach: [1, 2, 3, 4], stages: [{id: say, echo: "${{ item }}"}]}
+    """)
+    done = run_cli("validate", str(folder))
+    assert done.returncode == 2
+    assert "4 items, more than 3 (RUNWRIGHT_MAX_STRATEGIES)" in done.stdout

@@ -183,7 +183,8 @@ class Limits:
     - ``RUNWRIGHT_MAX_YAML_DEPTH``: deepest nesting of mappings/sequences (default 64).
     - ``RUNWRIGHT_MAX_YAML_NODES``: most YAML nodes in one file, counting every alias as the
       whole subtree it stands for (default 100,000): refuses "billion laughs" alias bombs.
-    - ``RUNWRIGHT_MAX_STRATEGIES``: most combinations one job's matrix may produce (default 10,000).
+    - ``RUNWRIGHT_MAX_STRATEGIES``: most combinations one job's matrix, or items one ``foreach``,
+      may produce (default 10,000).
     - ``RUNWRIGHT_MAX_EXPRESSION_LENGTH``: longest string or list an expression may build with an
       operator, a string method or a filter (default 1,000,000 characters or items).
     - ``RUNWRIGHT_MAX_EXPRESSION_DEPTH``: deepest nesting of brackets (``(``, ``[``, ``{``) in

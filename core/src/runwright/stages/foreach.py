@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
+from runwright.config import Limits
 from runwright.engine.context import StageContext
 from runwright.errors import RunCancelled, StageFailed
 from runwright.hookspecs import hookimpl
@@ -31,6 +32,14 @@ class ForEachStage(Stage):
     concurrent: int = Field(1, ge=1, le=256, description="Items run at the same time.")
     fail_fast: bool = Field(False, alias="fail-fast", description="Cancel the rest on a failure.")
 
+    @field_validator("foreach")
+    @classmethod
+    def _within_the_cap(cls, value: list[Any] | str) -> list[Any] | str:
+        limit = Limits.from_env().max_strategies
+        if isinstance(value, list) and len(value) > limit:
+            raise ValueError(f"{len(value)} items, more than {limit} (RUNWRIGHT_MAX_STRATEGIES)")
+        return value
+
     @field_validator("stages")
     @classmethod
     def _unique_ids(cls, value: list[Stage]) -> list[Stage]:
@@ -48,8 +57,14 @@ class ForEachStage(Stage):
             raise StageFailed(
                 f"foreach expects a list, got {type(items).__name__}", error_name="ForEachError"
             )
-        group = ctx.scope.child()
         length = len(items)
+        limit = Limits.from_env().max_strategies  # the same cap as a matrix: fan-out from data is bounded
+        if length > limit:
+            raise StageFailed(
+                f"foreach has {length} items, more than {limit} (RUNWRIGHT_MAX_STRATEGIES)",
+                error_name="ForEachError",
+            )
+        group = ctx.scope.child()
 
         def run_item(index: int) -> tuple[int, Any]:
             if group.cancelled:
