@@ -177,8 +177,10 @@ def test_the_scheduler_writes_each_release_to_a_pipe_as_it_happens(conf, tmp_pat
         process.stdout.close()
     assert still_running
     first = data.split(b"\n", 1)[0].decode()
-    assert re.fullmatch(
-        r"(every-minute|follower) @ 2026-03-02T09:\d\d:00\+00:00: SUCCESS \(run \S+, attempt 1\)", first
+    assert re.fullmatch(  # stamped like the stderr log lines
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO "
+        r"(every-minute|follower) @ 2026-03-02T09:\d\d:00\+00:00: SUCCESS \(run \S+, attempt 1\)",
+        first,
     )
 
 
