@@ -71,6 +71,20 @@ class ReleaseRecord(BaseModel):
     pid: int = Field(default_factory=os.getpid)
     heartbeat: datetime = Field(default_factory=utc_now)
     definition_hash: str = ""
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="Labels given to this run (`runwright run -l team=finance`, the API's 'labels').",
+    )
+    tags: list[str] = Field(
+        default_factory=list, description="The workflow's `tags:` when it was released (filterable)."
+    )
+    origin: str | None = Field(
+        None,
+        description=(
+            "The door a manual, backfill or rerun release came in by: 'cli', 'api', 'python'; "
+            "None for scheduled releases and records older than this field."
+        ),
+    )
     secret_params: dict[str, list[str | dict[str, str]] | None] = Field(
         default_factory=dict,
         description=(
@@ -100,6 +114,16 @@ class ReleaseRecord(BaseModel):
         return (self.workflow, self.release.astimezone(UTC), self.attempt)
 
     @property
+    def how_started(self) -> str:
+        """How the run started, as the runs list shows it: schedule, backfill, rerun, or for a
+        manual run the door it came in by (cli, api, python; 'manual' when not recorded)."""
+        if self.type is ReleaseType.SCHEDULED:
+            return "schedule"
+        if self.type is ReleaseType.MANUAL:
+            return self.origin or "manual"
+        return self.type.value
+
+    @property
     def list_position(self) -> ListPosition:
         """Where :meth:`AuditBackend.list` puts this record (it lists by this, descending)."""
         return ListPosition(
@@ -115,6 +139,90 @@ class ListPosition(NamedTuple):
     release: datetime
     attempt: int
     workflow: str
+
+
+# -- pauses and run search (issue 26): models the protocol's block of the same name uses -----
+
+
+class WorkflowPause(BaseModel):
+    """A paused workflow: no scheduler sharing the store releases its ticks until unpaused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    workflow: str
+    paused_at: datetime
+    by: str = Field("", description="Who paused it (user@host, or the API).")
+
+    @field_validator("paused_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("datetimes in audit records must be timezone-aware")
+        return value
+
+
+class RunQuery(BaseModel):
+    """What the runs list filters on; every filter given must hold (AND). Stores answer it in
+    their own query language where they have one (SQLite and PostgreSQL ``WHERE`` clauses)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    workflow: str | None = None
+    status: ReleaseStatus | None = None
+    started_from: datetime | None = Field(None, description="started >= this")
+    started_to: datetime | None = Field(None, description="started < this")
+    tags: tuple[str, ...] = Field((), description="The run's workflow had every one of these tags.")
+    labels: tuple[tuple[str, str], ...] = Field((), description="The run has every (key, value).")
+    text: str | None = Field(
+        None,
+        max_length=200,
+        description="Found, ignoring ASCII case, in the run id, the params or the errors.",
+    )
+
+    @field_validator("started_from", "started_to")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("audit datetimes must be timezone-aware")
+        return value
+
+    def matches(self, record: ReleaseRecord) -> bool:
+        """Whether ``record`` passes every filter (the file store's way; the others' SQL says
+        the same: the conformance suite holds them to it)."""
+        return (
+            (self.workflow is None or record.workflow == self.workflow)
+            and (self.status is None or record.status == self.status)
+            and (self.started_from is None or record.started >= self.started_from)
+            and (self.started_to is None or record.started < self.started_to)
+            and all(tag in record.tags for tag in self.tags)
+            and all(record.labels.get(key) == value for key, value in self.labels)
+            and (not self.text or self.text_in(record))
+        )
+
+    def text_in(self, record: ReleaseRecord) -> bool:
+        needle = (self.text or "").lower()
+        if needle in record.run_id.lower():
+            return True
+        escaped = json_text(needle)
+        return any(
+            escaped in json_text(value).lower() for value in (record.params, record.errors)
+        )
+
+
+def json_text(value: Any) -> str:
+    """How the run search reads params and errors: compact JSON, non-ASCII kept as it is; a
+    string is its JSON-escaped body (so a needle compares with the stored text)."""
+    import json
+
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    return text[1:-1] if isinstance(value, str) else text
+
+
+def like_pattern(text: str) -> str:
+    """``%text%`` for SQL ``LIKE ... ESCAPE '\\'``: the text's own ``%``, ``_`` and ``\\`` match
+    themselves."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 @runtime_checkable
@@ -200,6 +308,28 @@ class AuditBackend(Protocol):
 
     def close(self) -> None:
         """Release connections and file handles."""
+        ...
+
+    # -- pauses and run search (issue 26) ----------------------------------------------------
+
+    def pause(self, workflow: str, by: str, at: datetime) -> bool:
+        """Pause ``workflow``: every scheduler sharing the store releases none of its ticks from
+        its next tick on. True when it was not paused already (an earlier pause is kept as it is)."""
+        ...
+
+    def unpause(self, workflow: str) -> bool:
+        """Lift the pause of ``workflow``; True when it was paused."""
+        ...
+
+    def paused(self) -> dict[str, WorkflowPause]:
+        """Every paused workflow, by name."""
+        ...
+
+    def find(
+        self, query: RunQuery, limit: int | None = None, after: ListPosition | None = None
+    ) -> list[ReleaseRecord]:
+        """Records matching ``query``, in :meth:`list`'s order (newest ``started`` first), after
+        ``after`` when given: the runs list's pages, filtered by the store where it can."""
         ...
 
 

@@ -7,6 +7,7 @@ Layout under the root folder::
     <root>/<workflow>/<release>/release.lock         (flock target for claiming a new attempt)
     <root>/_runs/<run_id>                            (names the record path, relative to root)
     <root>/_running/<run_id>                         (the same, while the record is RUNNING)
+    <root>/_paused/<workflow>                        (a paused workflow: who and when, JSON)
 
 Why it is safe across processes:
 
@@ -48,6 +49,8 @@ from runwright.audit import (
     ListPosition,
     ReleaseRecord,
     ReleaseStatus,
+    RunQuery,
+    WorkflowPause,
     check_update_target,
     utc_now,
 )
@@ -56,6 +59,7 @@ from runwright_audit_file.plugin import SCHEME
 
 RUN_INDEX_FOLDER = "_runs"
 RUNNING_INDEX_FOLDER = "_running"
+PAUSED_FOLDER = "_paused"
 RELEASE_LOCK_FILE = "release.lock"
 CLAIM_TRIES = 100
 ATTEMPT_FILE = re.compile(r"attempt-([0-9]+)\.json")
@@ -124,7 +128,7 @@ class FileAuditBackend:
         self.url = f"{SCHEME}://{self.root}" + (f"?{query}" if query else "")  # absolute: one store for all
         options = parse_qs(query)
         self.fsync = options.get("fsync", ["1"])[-1].lower() not in ("0", "false", "no")
-        for folder in (RUN_INDEX_FOLDER, RUNNING_INDEX_FOLDER):
+        for folder in (RUN_INDEX_FOLDER, RUNNING_INDEX_FOLDER, PAUSED_FOLDER):
             (self.root / folder).mkdir(parents=True, exist_ok=True)
 
     def __repr__(self) -> str:
@@ -333,22 +337,7 @@ class FileAuditBackend:
 
         ``status=RUNNING`` reads only the records named in ``_running``.
         """
-        if since is not None and since.tzinfo is None:
-            raise ValueError("'since' must be timezone-aware")
-        if limit is not None and limit < 0:
-            raise ValueError("'limit' must not be negative")
-        found = [
-            record
-            for record in (
-                self.read_running() if status == ReleaseStatus.RUNNING else self.read_all(workflow)
-            )
-            if (workflow is None or record.workflow == workflow)
-            and (status is None or record.status == status)
-            and (since is None or record.started >= since)
-            and (after is None or record.list_position < after)
-        ]
-        found.sort(key=lambda r: r.list_position, reverse=True)
-        return found if limit is None else found[:limit]
+        return self.find(RunQuery(workflow=workflow, status=status, started_from=since), limit, after)
 
     def mark_crashed(self, run_id: str, reason: str) -> bool:
         """Compare-and-set RUNNING -> CRASHED under the record's flock."""
@@ -374,6 +363,60 @@ class FileAuditBackend:
 
     def close(self) -> None:
         """Nothing is held open between calls."""
+
+    # -- pauses and run search (issue 26) ----------------------------------------------------
+
+    def pause(self, workflow: str, by: str, at: datetime) -> bool:
+        """Publish ``_paused/<workflow>`` with ``os.link`` (fails if it exists): one pauser wins."""
+        path = self.root / PAUSED_FOLDER / safe_name(workflow)
+        if path.exists():
+            return False
+        pause = WorkflowPause(workflow=workflow, paused_at=at.astimezone(UTC), by=by)
+        temp = self.write_temp(path.parent, pause.model_dump_json().encode())
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            return False
+        finally:
+            temp.unlink(missing_ok=True)
+        return True
+
+    def unpause(self, workflow: str) -> bool:
+        try:
+            (self.root / PAUSED_FOLDER / safe_name(workflow)).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def paused(self) -> dict[str, WorkflowPause]:
+        found: dict[str, WorkflowPause] = {}
+        for path in (self.root / PAUSED_FOLDER).iterdir():
+            if path.name.startswith(TEMP_PREFIX):
+                continue
+            try:
+                pause = WorkflowPause.model_validate_json(path.read_bytes())
+            except FileNotFoundError:  # unpaused while listed
+                continue
+            found[pause.workflow] = pause
+        return found
+
+    def find(
+        self, query: RunQuery, limit: int | None = None, after: ListPosition | None = None
+    ) -> list[ReleaseRecord]:
+        """Reads every record file (of one workflow, if given) and filters it here (a bounded
+        store: thousands of runs, not millions); RUNNING reads only the ``_running`` records."""
+        if limit is not None and limit < 0:
+            raise ValueError("'limit' must not be negative")
+        source = (
+            self.read_running() if query.status == ReleaseStatus.RUNNING else self.read_all(query.workflow)
+        )
+        found = [
+            record
+            for record in source
+            if query.matches(record) and (after is None or record.list_position < after)
+        ]
+        found.sort(key=lambda r: r.list_position, reverse=True)
+        return found if limit is None else found[:limit]
 
     def read_all(self, workflow: str | None) -> Iterator[ReleaseRecord]:
         """Every record of one workflow, or of all (folders starting with ``_`` are indexes)."""

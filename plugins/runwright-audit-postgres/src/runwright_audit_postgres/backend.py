@@ -35,7 +35,11 @@ from runwright.audit import (
     ListPosition,
     ReleaseRecord,
     ReleaseStatus,
+    RunQuery,
+    WorkflowPause,
     check_update_target,
+    json_text,
+    like_pattern,
     utc_now,
 )
 from runwright.errors import RunwrightError
@@ -43,6 +47,7 @@ from runwright.masking import MASKER
 
 CONNECT_TIMEOUT = 10  # seconds: a wrong host is an error, never a hang
 TABLE = "runwright_releases"
+PAUSED_TABLE = "runwright_paused_workflows"
 VERSION_TABLE = "runwright_schema_version"
 #: One lock id for migrations, whatever the database (pg_advisory_xact_lock takes a bigint).
 MIGRATION_LOCK = 0x72756E77_72696768  # "runwrigh"
@@ -63,6 +68,16 @@ MIGRATIONS: dict[int, str] = {
         CREATE INDEX {TABLE}_started ON {TABLE} (started DESC);
         CREATE INDEX {TABLE}_workflow_started ON {TABLE} (workflow, started DESC);
         CREATE INDEX {TABLE}_running ON {TABLE} (status) WHERE status = 'RUNNING';
+    """,
+    # -- pauses and run search (issue 26) --------------------------------------------------
+    2: f"""
+        CREATE TABLE {PAUSED_TABLE} (
+            workflow  text        PRIMARY KEY,
+            paused_at timestamptz NOT NULL,
+            by        text        NOT NULL
+        );
+        CREATE INDEX {TABLE}_tags ON {TABLE} USING gin ((record->'tags'));
+        CREATE INDEX {TABLE}_labels ON {TABLE} USING gin ((record->'labels'));
     """,
 }
 LATEST_VERSION = max(MIGRATIONS)
@@ -304,26 +319,7 @@ class PostgresAuditBackend:
         limit: int | None = None,
         after: ListPosition | None = None,
     ) -> list[ReleaseRecord]:
-        if limit is not None and limit < 0:
-            raise ValueError("'limit' must not be negative")
-        if since is not None and since.tzinfo is None:
-            raise ValueError("audit datetimes must be timezone-aware")
-        filters = {
-            "workflow = %s": workflow,
-            "status = %s": None if status is None else ReleaseStatus(status).value,
-            "started >= %s": since,
-        }
-        used = {clause: value for clause, value in filters.items() if value is not None}
-        clauses, parameters = list(used), list(used.values())
-        if after is not None:  # row values compare column by column, as ORDER BY sorts
-            clauses.append("(started, release, attempt, workflow) < (%s, %s, %s, %s)")
-            parameters += [after.started, after.release, after.attempt, after.workflow]
-        sql = SELECT_RECORD + (" WHERE " + " AND ".join(clauses) if clauses else "")
-        sql += " ORDER BY started DESC, release DESC, attempt DESC, workflow DESC"
-        if limit is not None:
-            sql += " LIMIT %s"
-            parameters.append(limit)
-        return [_record(row[0]) for row in self.connection().execute(sql, parameters).fetchall()]
+        return self.find(RunQuery(workflow=workflow, status=status, started_from=since), limit, after)
 
     def mark_crashed(self, run_id: str, reason: str) -> bool:
         """One compare-and-set UPDATE: only a row still RUNNING changes, and rowcount says so."""
@@ -347,3 +343,71 @@ class PostgresAuditBackend:
             self._generation += 1
         for connection in opened:
             connection.close()
+
+    # -- pauses and run search (issue 26) ----------------------------------------------------
+
+    def pause(self, workflow: str, by: str, at: datetime) -> bool:
+        """INSERT unless paused already: the row count says whether this call paused it."""
+        if at.tzinfo is None:
+            raise ValueError("audit datetimes must be timezone-aware")
+        cursor = self.connection().execute(
+            f"INSERT INTO {PAUSED_TABLE} (workflow, paused_at, by) VALUES (%s, %s, %s)"
+            " ON CONFLICT (workflow) DO NOTHING",
+            (workflow, at, by),
+        )
+        return cursor.rowcount == 1
+
+    def unpause(self, workflow: str) -> bool:
+        cursor = self.connection().execute(f"DELETE FROM {PAUSED_TABLE} WHERE workflow = %s", (workflow,))
+        return cursor.rowcount == 1
+
+    def paused(self) -> dict[str, WorkflowPause]:
+        rows = self.connection().execute(f"SELECT workflow, paused_at, by FROM {PAUSED_TABLE}").fetchall()
+        return {name: WorkflowPause(workflow=name, paused_at=at, by=by) for name, at, by in rows}
+
+    def find(
+        self, query: RunQuery, limit: int | None = None, after: ListPosition | None = None
+    ) -> list[ReleaseRecord]:
+        """One SELECT: every filter is a WHERE clause (tags and labels by jsonb containment,
+        GIN-indexed; text by ILIKE on the run id and the params' and errors' JSON)."""
+        if limit is not None and limit < 0:
+            raise ValueError("'limit' must not be negative")
+        clauses, parameters = where_clauses(query)
+        if after is not None:  # row values compare column by column, as ORDER BY sorts
+            clauses.append("(started, release, attempt, workflow) < (%s, %s, %s, %s)")
+            parameters += [after.started, after.release, after.attempt, after.workflow]
+        sql = SELECT_RECORD + (" WHERE " + " AND ".join(clauses) if clauses else "")
+        sql += " ORDER BY started DESC, release DESC, attempt DESC, workflow DESC"
+        if limit is not None:
+            sql += " LIMIT %s"
+            parameters.append(limit)
+        return [_record(row[0]) for row in self.connection().execute(sql, parameters).fetchall()]
+
+
+def where_clauses(query: RunQuery) -> tuple[list[str], list[Any]]:
+    """The SQL of ``query``'s filters and their parameters (see :meth:`RunQuery.matches`)."""
+    clauses: list[str] = []
+    parameters: list[Any] = []
+    simple = {
+        "workflow = %s": query.workflow,
+        "status = %s": None if query.status is None else ReleaseStatus(query.status).value,
+        "started >= %s": query.started_from,
+        "started < %s": query.started_to,
+    }
+    for clause, value in simple.items():
+        if value is not None:
+            clauses.append(clause)
+            parameters.append(value)
+    if query.tags:
+        clauses.append("record->'tags' @> %s::jsonb")
+        parameters.append(json.dumps(list(query.tags)))
+    if query.labels:
+        clauses.append("record->'labels' @> %s::jsonb")
+        parameters.append(json.dumps(dict(query.labels)))
+    if query.text:
+        in_json = like_pattern(json_text(query.text))
+        clauses.append(
+            "(run_id ILIKE %s OR (record->'params')::text ILIKE %s OR (record->'errors')::text ILIKE %s)"
+        )
+        parameters += [like_pattern(query.text), in_json, in_json]
+    return clauses, parameters

@@ -37,7 +37,11 @@ from runwright.audit import (
     ListPosition,
     ReleaseRecord,
     ReleaseStatus,
+    RunQuery,
+    WorkflowPause,
     check_update_target,
+    json_text,
+    like_pattern,
     utc_now,
 )
 
@@ -64,20 +68,32 @@ CREATE TABLE IF NOT EXISTS releases (
     heartbeat       TEXT    NOT NULL,
     definition_hash TEXT    NOT NULL,
     secret_params   TEXT    NOT NULL DEFAULT '{}',  -- JSON object
+    labels          TEXT    NOT NULL DEFAULT '{}',  -- JSON object
+    tags            TEXT    NOT NULL DEFAULT '[]',  -- JSON array
+    origin          TEXT,
     PRIMARY KEY (workflow, release, attempt)
 );
 CREATE INDEX IF NOT EXISTS releases_status ON releases (status);
 CREATE INDEX IF NOT EXISTS releases_started ON releases (started);
+CREATE INDEX IF NOT EXISTS releases_workflow_started ON releases (workflow, started);
+CREATE TABLE IF NOT EXISTS paused_workflows (
+    workflow  TEXT NOT NULL PRIMARY KEY,
+    paused_at TEXT NOT NULL,
+    by        TEXT NOT NULL
+);
 """
 
 COLUMNS = (
     "workflow", "release", "attempt", "run_id", "type", "parent_run_id", "status", "params",
     "context", "errors", "started", "ended", "host", "pid", "heartbeat", "definition_hash",
-    "secret_params",
+    "secret_params", "labels", "tags", "origin",
 )  # fmt: skip
-JSON_COLUMNS = frozenset({"params", "context", "errors", "secret_params"})
+JSON_COLUMNS = frozenset({"params", "context", "errors", "secret_params", "labels", "tags"})
 ADDED_COLUMNS = {  # columns newer than the first schema: added to older databases on open
     "secret_params": "ALTER TABLE releases ADD COLUMN secret_params TEXT NOT NULL DEFAULT '{}'",
+    "labels": "ALTER TABLE releases ADD COLUMN labels TEXT NOT NULL DEFAULT '{}'",
+    "tags": "ALTER TABLE releases ADD COLUMN tags TEXT NOT NULL DEFAULT '[]'",
+    "origin": "ALTER TABLE releases ADD COLUMN origin TEXT",
 }
 KEY_COLUMNS = ("workflow", "release", "attempt")
 SELECT = f"SELECT {', '.join(COLUMNS)} FROM releases"
@@ -338,24 +354,7 @@ class SqliteAuditBackend:
         limit: int | None = None,
         after: ListPosition | None = None,
     ) -> list[ReleaseRecord]:
-        if limit is not None and limit < 0:
-            raise ValueError("'limit' must not be negative")
-        filters = {
-            "workflow = ?": workflow,
-            "status = ?": None if status is None else ReleaseStatus(status).value,
-            "started >= ?": timestamp(since),
-        }
-        used = {clause: value for clause, value in filters.items() if value is not None}
-        clauses, parameters = list(used), list(used.values())
-        if after is not None:  # row values compare column by column, as ORDER BY sorts
-            clauses.append("(started, release, attempt, workflow) < (?, ?, ?, ?)")
-            parameters += [timestamp(after.started), timestamp(after.release), after.attempt, after.workflow]
-        sql = SELECT + (" WHERE " + " AND ".join(clauses) if clauses else "")
-        sql += " ORDER BY started DESC, release DESC, attempt DESC, workflow DESC"
-        if limit is not None:
-            sql += " LIMIT ?"
-            parameters.append(limit)
-        return [from_row(row) for row in self.execute(sql, tuple(parameters)).fetchall()]
+        return self.find(RunQuery(workflow=workflow, status=status, started_from=since), limit, after)
 
     def mark_crashed(self, run_id: str, reason: str) -> bool:
         """One compare-and-set UPDATE: only a row still RUNNING changes, and rowcount says so."""
@@ -375,3 +374,76 @@ class SqliteAuditBackend:
             self._generation += 1
         for connection in opened:
             connection.close()
+
+    # -- pauses and run search (issue 26) ----------------------------------------------------
+
+    def pause(self, workflow: str, by: str, at: datetime) -> bool:
+        """INSERT unless paused already: the row count says whether this call paused it."""
+        cursor = self.write(
+            "INSERT INTO paused_workflows (workflow, paused_at, by) VALUES (?, ?, ?)"
+            " ON CONFLICT (workflow) DO NOTHING",
+            (workflow, timestamp(at), by),
+        )
+        return cursor.rowcount == 1
+
+    def unpause(self, workflow: str) -> bool:
+        cursor = self.write("DELETE FROM paused_workflows WHERE workflow = ?", (workflow,))
+        return cursor.rowcount == 1
+
+    def paused(self) -> dict[str, WorkflowPause]:
+        rows = self.execute("SELECT workflow, paused_at, by FROM paused_workflows").fetchall()
+        return {
+            name: WorkflowPause(workflow=name, paused_at=datetime.fromisoformat(at), by=by)
+            for name, at, by in rows
+        }
+
+    def find(
+        self, query: RunQuery, limit: int | None = None, after: ListPosition | None = None
+    ) -> list[ReleaseRecord]:
+        """One SELECT: every filter is a WHERE clause (tags and labels through ``json_each``)."""
+        if limit is not None and limit < 0:
+            raise ValueError("'limit' must not be negative")
+        clauses, parameters = where_clauses(query)
+        if after is not None:  # row values compare column by column, as ORDER BY sorts
+            clauses.append("(started, release, attempt, workflow) < (?, ?, ?, ?)")
+            parameters += [timestamp(after.started), timestamp(after.release), after.attempt, after.workflow]
+        sql = SELECT + (" WHERE " + " AND ".join(clauses) if clauses else "")
+        sql += " ORDER BY started DESC, release DESC, attempt DESC, workflow DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            parameters.append(limit)
+        return [from_row(row) for row in self.execute(sql, tuple(parameters)).fetchall()]
+
+
+def where_clauses(query: RunQuery) -> tuple[list[str], list[Any]]:
+    """The SQL of ``query``'s filters and their parameters (see :meth:`RunQuery.matches`).
+
+    Params and errors are stored as JSON with non-ASCII escaped (``\\u00fc``), so the text is
+    looked for both as it is (JSON-escaped) and ASCII-escaped; LIKE ignores ASCII case."""
+    clauses: list[str] = []
+    parameters: list[Any] = []
+    simple = {
+        "workflow = ?": query.workflow,
+        "status = ?": None if query.status is None else ReleaseStatus(query.status).value,
+        "started >= ?": timestamp(query.started_from),
+        "started < ?": timestamp(query.started_to),
+    }
+    for clause, value in simple.items():
+        if value is not None:
+            clauses.append(clause)
+            parameters.append(value)
+    for tag in query.tags:
+        clauses.append("EXISTS (SELECT 1 FROM json_each(releases.tags) WHERE value = ?)")
+        parameters.append(tag)
+    for key, value in query.labels:
+        clauses.append("EXISTS (SELECT 1 FROM json_each(releases.labels) WHERE key = ? AND value = ?)")
+        parameters += [key, value]
+    if query.text:
+        in_run_id = like_pattern(query.text)
+        as_is, ascii_escaped = like_pattern(json_text(query.text)), like_pattern(json.dumps(query.text)[1:-1])
+        clauses.append(
+            "(run_id LIKE ? ESCAPE '\\' OR params LIKE ? ESCAPE '\\' OR errors LIKE ? ESCAPE '\\'"
+            " OR params LIKE ? ESCAPE '\\' OR errors LIKE ? ESCAPE '\\')"
+        )
+        parameters += [in_run_id, as_is, as_is, ascii_escaped, ascii_escaped]
+    return clauses, parameters
