@@ -130,7 +130,9 @@ def test_pages_of_a_query_are_stable_while_runs_are_added(backend: AuditBackend)
         seen += [r.run_id for r in page]
         after = page[-1].list_position
         # a new run arrives between pages (newest of all): it never shifts the pages still to read
-        newer = make_record("w", BASE_TIME + hours(100 + page_number), tags=["t"], started=BASE_TIME + hours(100))
+        newer = make_record(
+            "w", BASE_TIME + hours(100 + page_number), tags=["t"], started=BASE_TIME + hours(100)
+        )
         assert backend.claim(newer)
     assert len(seen) == len(set(seen)) == 7
     assert [r.run_id for r in backend.find(query, limit=0)] == []
@@ -140,10 +142,16 @@ def test_records_keep_labels_tags_and_origin(backend: AuditBackend) -> None:
     record = make_record(labels={"team": "finance", "k.8s/x": ""}, tags=["a", "b"], origin="api")
     assert backend.claim(record)
     assert backend.get(record.run_id) == record
-    finished = record.model_copy(update={"status": ReleaseStatus.SUCCESS, "ended": record.started + timedelta(seconds=1)})
+    finished = record.model_copy(
+        update={"status": ReleaseStatus.SUCCESS, "ended": record.started + timedelta(seconds=1)}
+    )
     backend.update(finished)
     stored = backend.get(record.run_id)
-    assert stored is not None and (stored.labels, stored.tags, stored.origin) == (record.labels, ["a", "b"], "api")
+    assert stored is not None and (stored.labels, stored.tags, stored.origin) == (
+        record.labels,
+        ["a", "b"],
+        "api",
+    )
     assert backend.list() == [finished]
 
 

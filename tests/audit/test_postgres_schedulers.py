@@ -120,7 +120,7 @@ def test_migrate_creates_and_refuses_other_versions_and_bad_hosts_are_one_line(p
 
     url = postgres_server.database_url(f"mig_{uuid.uuid4().hex[:12]}")
     first = run_cli("audit", "migrate", env={"RUNWRIGHT_AUDIT_URL": url})
-    assert first.returncode == 0 and "migrations applied: 1" in first.stdout, first.stderr
+    assert first.returncode == 0 and "migrations applied: 1, 2" in first.stdout, first.stderr
     again = run_cli("audit", "migrate", env={"RUNWRIGHT_AUDIT_URL": url})
     assert "none (already up to date)" in again.stdout
     with psycopg.connect(url, autocommit=True) as pg:  # pretend an older runwright made this store

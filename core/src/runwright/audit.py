@@ -204,9 +204,7 @@ class RunQuery(BaseModel):
         if needle in record.run_id.lower():
             return True
         escaped = json_text(needle)
-        return any(
-            escaped in json_text(value).lower() for value in (record.params, record.errors)
-        )
+        return any(escaped in json_text(value).lower() for value in (record.params, record.errors))
 
 
 def json_text(value: Any) -> str:

@@ -55,6 +55,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Recent runs, newest first: logical date, status, start, duration and the error that ended it.",
     ),
     "list": ("runwright.cli.workflows", "List the workflows with their next tick, last run status and tags."),
+    "pause": (
+        "runwright.cli.pause",
+        "Pause a workflow's schedule: no scheduler sharing the audit store releases its ticks.",
+    ),
+    "unpause": (
+        "runwright.cli.pause",
+        "Unpause a workflow: its ticks are released again; missed ones follow its catch-up rule.",
+    ),
 }
 
 

@@ -19,7 +19,9 @@ def list_workflows(
     conf: Path | None = CONF_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON list."),
 ) -> None:
-    """List the workflows with their next tick, last run status and tags."""
+    """List the workflows with their next tick, last run status and tags.
+
+    A paused workflow (``runwright pause``) shows ``paused`` instead of its next tick."""
     from runwright.audit import make_audit_backend, utc_now
     from runwright.loader import BrokenConf, build_model, discover
     from runwright.models.workflow import Workflow
@@ -38,12 +40,15 @@ def list_workflows(
         audit = make_audit_backend(pm=runtime.pm, conf_path=root)
     except RunwrightError:
         audit = None  # no store: nothing to say about last runs
+    paused = audit.paused() if audit is not None else {}
     now = utc_now()
     rows: list[dict[str, Any]] = []
     for name, source in sorted(sources.items()):
         if source.raw.get("type") != "Workflow":
             continue
         row: dict[str, Any] = {"name": name, "next": None, "last": None, "tags": [], "problem": None}
+        pause = paused.get(name)
+        row["paused"] = {"by": pause.by, "since": pause.paused_at.isoformat()} if pause is not None else None
         try:
             workflow = build_model(source, runtime, Workflow, missing_env=[])  # listing needs no ${VAR}
         except RunwrightError as exc:
@@ -64,7 +69,7 @@ def list_workflows(
         return
     width = max(len(row["name"]) for row in rows)
     for row in rows:
-        nxt = _when(row["next"]) if row["next"] else "-"
+        nxt = "paused" if row["paused"] else (_when(row["next"]) if row["next"] else "-")
         tags = ",".join(row["tags"]) or "-"
         status = "INVALID" if row["problem"] else (row["last"] or "-")
         typer.echo(f"{row['name']:<{width}}  next {nxt:<25}  last {status:<8}  tags {tags}")

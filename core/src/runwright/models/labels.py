@@ -11,9 +11,7 @@ from runwright.errors import RunwrightError
 LABEL_KEY = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_./-]{0,61}[A-Za-z0-9])?")
 MAX_LABEL_VALUE = 200
 MAX_LABELS = 20
-KEY_RULE = (
-    "1-63 letters, digits, '-', '_', '.' or '/', starting and ending with a letter or digit"
-)
+KEY_RULE = "1-63 letters, digits, '-', '_', '.' or '/', starting and ending with a letter or digit"
 
 
 class LabelError(RunwrightError):

@@ -167,6 +167,8 @@ class Scheduler:
         self._claimed: dict[tuple[str, datetime], None] = {}
         self._warm = False
         self._shared_said: set[tuple[str, ...]] = set()
+        self.paused: set[str] = set()
+        """The paused workflows as this scheduler last read them from the store."""
         self._mtimes: dict[Path, float] = {}
         self._lock = threading.Lock()
 
@@ -394,7 +396,7 @@ class Scheduler:
         """The crashed attempts to retry: for each workflow with a ``retry-crashed`` entry, each
         scheduled tick whose latest attempt is CRASHED and none RUNNING or SUCCESS."""
         wanted = {entry.workflow for entry in self.entries.values() if entry.event.retry_crashed}
-        retrying = sorted(wanted & set(self.templates))
+        retrying = sorted((wanted & set(self.templates)) - self.paused)
         found: list[ReleaseRecord] = []
         for workflow in retrying:
             crashed = self.audit.list(workflow=workflow, status=ReleaseStatus.CRASHED)
@@ -409,6 +411,58 @@ class Scheduler:
                     found.append(attempts[-1])
         return found
 
+    # -- pauses (issue 26) ----------------------------------------------------------------
+
+    def read_pauses(self, now: datetime) -> set[str]:
+        """Read the paused workflows from the store (every scheduler sharing it reads them at
+        each wake-up, so a pause holds from its next tick on).
+
+        A workflow unpaused since the last read restarts from the catch-up rule, as after
+        downtime (:meth:`_resume_point`): its missed ticks within ``catchup`` run, by default
+        only the latest one, never all the ticks skipped while it was paused. A store that cannot
+        be read keeps the last answer (a pause is never dropped because a query failed)."""
+        try:
+            paused = set(self.audit.paused())
+        except Exception as exc:
+            log.error("cannot read paused workflows from the audit store (keeping the last known): %s", exc)
+            return self.paused
+        lifted, added = self.paused - paused, paused - self.paused
+        for name in sorted(added):
+            log.info("%s is paused: its ticks are not released until it is unpaused", name)
+        if lifted:
+            with self._lock:
+                keys = {key for key, entry in self.entries.items() if entry.workflow in lifted}
+                self._heap = [due for due in self._heap if due.key not in keys]
+                heapq.heapify(self._heap)
+                latest: dict[str, datetime | None] = {}
+                for key in sorted(keys):
+                    entry = self.entries[key]
+                    resume = self._resume_point(entry, now, latest)  # "now" leaves out a tick at now
+                    self._push(entry, min(resume, now - timedelta(microseconds=1)))
+            for name in sorted(lifted):
+                log.info("%s is unpaused: missed ticks follow its catch-up rule", name)
+        self.paused = paused
+        return paused
+
+    def unpaused(self, due: list[tuple[Entry, datetime]]) -> list[tuple[Entry, datetime]]:
+        """``due`` without the ticks of paused workflows (each one skipped is logged)."""
+        kept = []
+        for entry, tick in due:
+            if entry.workflow in self.paused:
+                log.info("%s @ %s: not released, the workflow is paused", entry.workflow, tick.isoformat())
+            else:
+                kept.append((entry, tick))
+        return kept
+
+    def unpaused_followers(self) -> dict[str, list[str]]:
+        """The ``on: release`` graph without paused followers."""
+        if not self.paused:
+            return self.release_graph
+        return {
+            upstream: [name for name in followers if name not in self.paused]
+            for upstream, followers in self.release_graph.items()
+        }
+
     # -- running -------------------------------------------------------------------------
 
     def release_due(self, now: datetime, pool: ThreadPoolExecutor) -> list[Future[ReleaseOutcome]]:
@@ -417,7 +471,8 @@ class Scheduler:
         Several ticks of one workflow due at once (catch-up after downtime) run one after
         another, oldest first, so they finish in logical-date order."""
         in_order: dict[str, list[tuple[Workflow, ReleaseRecord, dict[str, Any]]]] = {}
-        for claim in self.claim(self.due(now)):
+        self.read_pauses(now)
+        for claim in self.claim(self.unpaused(self.due(now))):
             in_order.setdefault(claim[0].name, []).append(claim)
         return [
             pool.submit(self._run_one, *claims[0])
@@ -543,7 +598,7 @@ class Scheduler:
                 outcome.run_id,
                 outcome.logical_date,
                 self.workflows,
-                self.release_graph,
+                self.unpaused_followers(),
                 audit=self.audit,
                 mode=ReleaseMode.NORMAL,
                 release_type=ReleaseType.SCHEDULED,
@@ -616,6 +671,7 @@ class Scheduler:
         """What ``run`` does before its first tick: load, recover crashed releases, and say
         what was loaded, what was skipped and why, and when the next tick is."""
         self.load(report=False)
+        self.read_pauses(self.clock.now())
         self.recover()
         for level, line in self.summary():
             log.log(level, "%s", line)
