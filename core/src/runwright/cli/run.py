@@ -50,6 +50,9 @@ def parse_params(pairs: list[str]) -> DataParams:
 def run(
     name: str = typer.Argument(..., help="The workflow template's name."),
     param: list[str] = typer.Option([], "--param", "-p", help="A param as KEY=VALUE (repeatable)."),
+    label: list[str] = typer.Option(
+        [], "--label", "-l", help="A label for this run as KEY=VALUE, stored with its record (repeatable)."
+    ),
     conf: Path | None = CONF_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
     dry_run: bool = typer.Option(
@@ -68,10 +71,12 @@ def run(
     its logical date: ``--logical-date``, else the wall clock. Date params without a default
     are that date.
     """
+    from runwright.models.labels import parse_label_pairs
     from runwright.models.release import release_context
 
     params = parse_params(param)
     try:
+        labels = parse_label_pairs(label)
         workflow = Workflow.from_conf(name, conf)
         when = workflow.as_logical_date(logical_date) if logical_date else workflow.manual_logical_date()
         if dry_run:
@@ -109,6 +114,8 @@ def run(
         audit=audit,
         followers=followers,
         quiet=quiet,
+        labels=labels,
+        origin="cli",
     )
 
 

@@ -130,4 +130,6 @@ def rerun(
         audit=audit,
         parent_run_id=run_id,
         previous=record.context.get("jobs") or {},
+        labels=record.labels,  # a rerun keeps its run's labels
+        origin="cli",
     )

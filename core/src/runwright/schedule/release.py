@@ -134,8 +134,12 @@ def release(
     run_options: Mapping[str, Any] | None = None,
     render_params: bool = True,
     runner: ClaimedRunner | None = None,
+    labels: Mapping[str, str] | None = None,
+    origin: str | None = None,
 ) -> ReleaseOutcome:
     """Run ``workflow`` once for ``logical_date``; see the module doc for modes.
+
+    ``labels`` and ``origin`` (the door: cli, api) are stored with the run's record.
 
     ``render_params=False`` takes params as given (values typed by a person on the command
     line are data, never expressions). ``runner`` runs the claimed release (default
@@ -154,7 +158,7 @@ def release(
     backend = audit or make_audit_backend(pm=workflow.runtime.pm, conf_path=workflow.conf_path)
     if mode is ReleaseMode.NORMAL and release_type is ReleaseType.RERUN:
         mode = ReleaseMode.RETRY  # a rerun is a new attempt by definition
-    record = new_record(workflow, logical_date, release_type, rendered, 1, parent_run_id)
+    record = new_record(workflow, logical_date, release_type, rendered, 1, parent_run_id, labels, origin)
     claimed = claim_release(backend, record, mode)
     if claimed is None:
         existing = backend.attempts(workflow.name, logical_date)
@@ -193,7 +197,16 @@ def retry_crashed(
     Raises RunwrightError when the params cannot be replayed (a secret is gone).
     """
     params = replay_params(crashed)  # stored values are data, never rendered
-    record = new_record(workflow, crashed.release, crashed.type, params, crashed.attempt + 1, crashed.run_id)
+    record = new_record(
+        workflow,
+        crashed.release,
+        crashed.type,
+        params,
+        crashed.attempt + 1,
+        crashed.run_id,
+        crashed.labels,
+        crashed.origin,
+    )
     if not backend.claim(record):
         return None
     run = runner or run_claimed
@@ -235,8 +248,11 @@ def new_record(
     params: dict[str, Any],
     attempt: int = 1,
     parent_run_id: str | None = None,
+    labels: Mapping[str, str] | None = None,
+    origin: str | None = None,
 ) -> ReleaseRecord:
-    """A RUNNING record for one attempt, params masked, ready to claim."""
+    """A RUNNING record for one attempt, params masked, ready to claim; it carries the run's
+    labels (checked at the door they came in by), the workflow's tags and that door."""
     values = to_jsonable(params)
     return ReleaseRecord(
         workflow=workflow.name,
@@ -248,6 +264,9 @@ def new_record(
         params=mask(values),
         secret_params=secret_sources(values),
         definition_hash=workflow.definition_hash,
+        labels=mask(dict(labels or {})),
+        tags=list(workflow.tags),
+        origin=origin,
     )
 
 

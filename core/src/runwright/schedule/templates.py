@@ -91,6 +91,12 @@ class WorkflowTemplate:
     def file(self) -> Path:
         return self.source.file
 
+    @property
+    def tags(self) -> list[str]:
+        """The template's ``tags:`` as written (a record of a release that failed to build has them too)."""
+        tags = self.source.raw.get("tags")
+        return [tag for tag in tags if isinstance(tag, str)] if isinstance(tags, list) else []
+
     @cached_property
     def definition_hash(self) -> str:
         """The hash a release record carries (the same as the built model's)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, Literal
@@ -14,7 +14,7 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
-from runwright.audit import ReleaseRecord, ReleaseStatus
+from runwright.audit import ReleaseRecord, ReleaseStatus, WorkflowPause
 from runwright.engine.result import to_jsonable
 from runwright.errors import RunwrightError
 from runwright.masking import MASKER, mask
@@ -22,7 +22,7 @@ from runwright.trace import read_trace
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from runwright_api.audits import page_of_records
+from runwright_api.audits import page_of_records, run_query
 from runwright_api.bodies import RequestBodyGuard
 from runwright_api.metrics import prometheus_text
 from runwright_api.security import AllowedHosts, AuthMiddleware, SecurityHeaders, SiteGuard
@@ -30,6 +30,7 @@ from runwright_api.service import BadParams, Conflict, NotFound, RunService
 from runwright_api.sessions import SESSION_SECONDS, Access
 
 MAX_PARAMS = 200
+MAX_LABELS = 20
 SSE_POLL_SECONDS = 0.2
 
 
@@ -48,6 +49,11 @@ class ErrorBody(BaseModel):
 class TriggerBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     params: dict[str, Any] = Field(default_factory=dict, max_length=MAX_PARAMS)
+    labels: dict[str, Any] = Field(
+        default_factory=dict,
+        max_length=MAX_LABELS,
+        description="Labels stored with the run (KEY: text), e.g. {'team': 'finance'}; filterable.",
+    )
     logical_date: str | None = Field(
         None,
         max_length=64,
@@ -106,9 +112,16 @@ class ScheduleView(BaseModel):
     timezone: str
 
 
+class PauseView(BaseModel):
+    by: str = Field(description="Who paused it.")
+    since: datetime
+
+
 class WorkflowSummary(BaseModel):
     name: str
     description: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    paused: PauseView | None = Field(None, description="Set while the workflow is paused.")
     params: list[ParamView] = Field(default_factory=list)
     schedules: list[ScheduleView] = Field(default_factory=list)
     next_tick: datetime | None = None
@@ -135,6 +148,21 @@ class RunView(BaseModel):
     started: datetime
     ended: datetime | None = None
     duration_seconds: float | None = None
+    started_by: str = Field(
+        "manual",
+        description="How it started: schedule, backfill, rerun, or the door of a manual run (cli, api).",
+    )
+    labels: dict[str, str] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list, description="The workflow's tags when it was released.")
+    workflow_paused: bool = Field(False, description="Its workflow is paused now.")
+
+
+class PauseAnswer(BaseModel):
+    workflow: str
+    paused: bool = Field(description="Whether the workflow is paused now.")
+    changed: bool = Field(description="False when it already was as asked.")
+    by: str | None = None
+    since: datetime | None = None
 
 
 class RunAccepted(BaseModel):
@@ -164,9 +192,13 @@ class Health(BaseModel):
     detail: str | None = Field(None, description="why the server cannot run workflows, when broken")
 
 
-def run_view(record: ReleaseRecord) -> RunView:
+def run_view(record: ReleaseRecord, paused: Iterable[str] = ()) -> RunView:
     duration = (record.ended - record.started).total_seconds() if record.ended else None
     return RunView(
+        started_by=record.how_started,
+        labels=record.labels,
+        tags=record.tags,
+        workflow_paused=record.workflow in paused,
         run_id=record.run_id,
         workflow=record.workflow,
         status=record.status.value,
@@ -183,11 +215,15 @@ def run_view(record: ReleaseRecord) -> RunView:
     )
 
 
-def workflow_summary(service: RunService, name: str) -> WorkflowSummary:
+def workflow_summary(
+    service: RunService, name: str, paused: Mapping[str, WorkflowPause] | None = None
+) -> WorkflowSummary:
     workflow = service.catalog.workflows.get(name)
     last = service.last_record(name)
+    pause = (service.audit.paused() if paused is None else paused).get(name)
     summary = WorkflowSummary(
         name=name,
+        paused=PauseView(by=pause.by, since=pause.paused_at) if pause else None,
         problems=service.catalog.problems.get(name, []),
         last_status=last.status.value if last else None,
         last_run_id=last.run_id if last else None,
@@ -196,6 +232,7 @@ def workflow_summary(service: RunService, name: str) -> WorkflowSummary:
         summary.description = service.catalog.raw.get(name, {}).get("desc")
         return summary
     summary.description = workflow.desc
+    summary.tags = list(workflow.tags)
     summary.params = [
         ParamView(
             name=key,
@@ -243,7 +280,8 @@ def api_router(service: RunService) -> APIRouter:
     @router.get("/workflows", response_model=list[WorkflowSummary], tags=["workflows"])
     def list_workflows() -> list[WorkflowSummary]:
         """Every workflow in the conf path with its params, schedules, next tick and last status."""
-        return [workflow_summary(service, name) for name in service.catalog.names()]
+        paused = service.audit.paused()
+        return [workflow_summary(service, name, paused) for name in service.catalog.names()]
 
     @router.get("/workflows/{name}", response_model=WorkflowDetail, tags=["workflows"])
     def get_workflow(name: str) -> WorkflowDetail:
@@ -257,7 +295,7 @@ def api_router(service: RunService) -> APIRouter:
     def trigger(name: str, body: TriggerBody | None = None) -> RunAccepted:
         """Check params (422 with the CLI's message), start the run in the background, answer at once."""
         given = body or TriggerBody()
-        record = service.trigger(name, given.params, given.logical_date)
+        record = service.trigger(name, given.params, given.logical_date, given.labels)
         return RunAccepted(
             run_id=record.run_id,
             workflow=name,
@@ -305,21 +343,39 @@ def api_router(service: RunService) -> APIRouter:
             response.status_code = 202
         return BackfillAnswer(**answer)
 
+    @router.post("/workflows/{name}/pause", response_model=PauseAnswer, tags=["workflows"])
+    def pause(name: str) -> PauseAnswer:
+        """Pause the workflow's schedule: no scheduler sharing the audit store releases its ticks
+        from its next tick on (runs started by hand still run)."""
+        return set_paused(service, name, True)
+
+    @router.post("/workflows/{name}/unpause", response_model=PauseAnswer, tags=["workflows"])
+    def unpause(name: str) -> PauseAnswer:
+        """Unpause: ticks are released again; the ones missed follow the catch-up rule."""
+        return set_paused(service, name, False)
+
     @router.get("/audits", response_model=AuditPage, tags=["runs"])
     def audits(
         workflow: str | None = Query(None, max_length=200),
         status: ReleaseStatus | None = None,
         since: datetime | None = Query(None, description="Only runs started at or after this time."),
+        until: datetime | None = Query(None, description="Only runs started before this time."),
+        tag: list[str] = Query(
+            [], max_length=10, description="Only runs whose workflow had this tag (each given)."
+        ),
+        label: list[str] = Query(
+            [], max_length=10, description="Only runs with this KEY=VALUE label (each given)."
+        ),
+        q: str | None = Query(None, max_length=200, description="Text in the run id, params or errors."),
         limit: int = Query(50, ge=1, le=500),
         cursor: str | None = Query(None, max_length=500, description="next_cursor of the previous page."),
     ) -> AuditPage:
-        """Page through the audit store, newest first; follow ``next_cursor`` for more."""
-        if since is not None and since.tzinfo is None:
-            from datetime import UTC
-
-            since = since.replace(tzinfo=UTC)
-        page, next_cursor = page_of_records(service.audit, workflow, status, since, limit, cursor)
-        return AuditPage(items=[run_view(r) for r in page], next_cursor=next_cursor)
+        """Page through the audit store, newest first, filtered in the store; follow
+        ``next_cursor`` for more (pages stay put while new runs start)."""
+        query = run_query(workflow, status, since, until, tag, label, q)
+        page, next_cursor = page_of_records(service.audit, query, limit, cursor)
+        paused = service.audit.paused()
+        return AuditPage(items=[run_view(r, paused) for r in page], next_cursor=next_cursor)
 
     @router.get("/runs/{run_id}", response_model=RunView, tags=["runs"])
     def get_run(run_id: str) -> RunView:
@@ -375,6 +431,23 @@ def api_router(service: RunService) -> APIRouter:
         return Response("".join(line + "\n" for line in lines), media_type="application/x-ndjson")
 
     return router
+
+
+def set_paused(service: RunService, name: str, paused: bool) -> PauseAnswer:
+    """Pause or unpause ``name`` in the audit store (404 for a workflow the conf path lacks)."""
+    from runwright.audit import utc_now
+
+    if name not in service.catalog.names():
+        service.catalog.get(name)  # raises the NotFound naming the known workflows
+    changed = service.audit.pause(name, "api", utc_now()) if paused else service.audit.unpause(name)
+    pause = service.audit.paused().get(name)
+    return PauseAnswer(
+        workflow=name,
+        paused=pause is not None,
+        changed=changed,
+        by=pause.by if pause else None,
+        since=pause.paused_at if pause else None,
+    )
 
 
 def read_new_lines(path: Any, offset: int) -> tuple[list[str], int]:

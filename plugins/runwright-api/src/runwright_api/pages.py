@@ -8,22 +8,22 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urlencode
 
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from runwright.audit import ReleaseRecord, ReleaseStatus
+from runwright.audit import ReleaseRecord, ReleaseStatus, RunQuery
 from runwright.masking import mask
 from runwright.models.workflow import Workflow
 from runwright.trace import read_trace
 from starlette.concurrency import run_in_threadpool
 
-from runwright_api.audits import page_of_records
+from runwright_api.audits import page_of_records, run_query
 from runwright_api.dag import JobNode, dag_svg
 from runwright_api.security import SESSION_COOKIE, client_address, session_id_of
 from runwright_api.service import BadParams, NotFound, RunService
@@ -203,6 +203,7 @@ def install_pages(app: FastAPI, service: RunService, access: Access) -> None:
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index(request: Request) -> HTMLResponse:
         rows = []
+        paused = service.audit.paused()
         for name in service.catalog.names():
             workflow = service.catalog.workflows.get(name)
             last = service.last_record(name)
@@ -215,6 +216,8 @@ def install_pages(app: FastAPI, service: RunService, access: Access) -> None:
                     "next_tick": service.next_tick(workflow) if workflow else None,
                     "fields": form_fields(workflow),
                     "problems": service.catalog.problems.get(name, []),
+                    "tags": list(workflow.tags) if workflow else [],
+                    "paused": paused.get(name),
                 }
             )
         return render(
@@ -229,28 +232,55 @@ def install_pages(app: FastAPI, service: RunService, access: Access) -> None:
         request: Request,
         workflow: str = Query("", max_length=200),
         status: str = Query("", max_length=20),
+        started_from: str = Query("", alias="from", max_length=40),
+        started_to: str = Query("", alias="to", max_length=40),
+        tag: str = Query("", max_length=200),
+        label: str = Query("", max_length=300),
+        q: str = Query("", max_length=200),
         cursor: str = Query("", max_length=500),
         limit: int = Query(25, ge=1, le=200),
     ) -> HTMLResponse:
+        """The runs list: filters in the store's query, cursor pages, one card per run on a phone."""
         chosen = ReleaseStatus(status) if status in ReleaseStatus.__members__ else None
+        filters = {
+            "workflow": workflow,
+            "status": status if chosen else "",
+            "from": started_from,
+            "to": started_to,
+            "tag": tag,
+            "label": label,
+            "q": q,
+        }
+        problem = None
         try:
-            page, next_cursor = page_of_records(
-                service.audit, workflow or None, chosen, None, limit, cursor or None
+            query = run_query(
+                workflow or None,
+                chosen,
+                day_or_time(started_from, "from"),
+                day_or_time(started_to, "to", end_of_day=True),
+                [tag.strip()] if tag.strip() else [],
+                [label.strip()] if label.strip() else [],
+                q,
             )
+        except BadParams as exc:
+            problem, query = str(exc), RunQuery()
+        try:
+            page, next_cursor = page_of_records(service.audit, query, limit, cursor or None)
         except BadParams:
-            page, next_cursor = page_of_records(service.audit, workflow or None, chosen, None, limit, None)
-        query = f"workflow={quote(workflow)}&status={quote(status)}&limit={limit}"
+            page, next_cursor = page_of_records(service.audit, query, limit, None)
+        kept = urlencode({**{k: v for k, v in filters.items() if v}, "limit": limit})
         return render(
             "runs.html",
             **base_context(request, "Runs"),
             runs=[masked_record(r) for r in page],
+            paused=set(service.audit.paused()),
             workflows=service.catalog.names(),
             statuses=[s.value for s in ReleaseStatus],
-            chosen_workflow=workflow,
+            filters=filters,
+            problem=problem,
             limit=limit,
-            chosen_status=status if chosen else "",
-            next_url=f"/runs?{query}&cursor={quote(next_cursor)}" if next_cursor else None,
-            first_url=f"/runs?{query}" if cursor else None,
+            next_url=f"/runs?{kept}&cursor={quote(next_cursor)}" if next_cursor else None,
+            first_url=f"/runs?{kept}" if cursor else None,
         )
 
     def run_context(run_id: str) -> dict[str, Any]:
@@ -333,6 +363,23 @@ def install_pages(app: FastAPI, service: RunService, access: Access) -> None:
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
         return response
+
+
+def day_or_time(text: str, name: str, *, end_of_day: bool = False) -> datetime | None:
+    """A date-range bound from the filter form: a date (``to`` takes in the whole day) or a
+    date and time; without an offset, UTC."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadParams(
+            f"'{name}': expected a date (2024-05-01) or a date and time, got '{text[:40]}'"
+        ) from None
+    if end_of_day and len(text) == 10:  # a date alone: up to the end of that day
+        moment += timedelta(days=1)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def safe_next(target: str) -> str:

@@ -284,10 +284,12 @@ class RunService:
         parent_run_id: str | None = None,
         new_attempt: bool = True,
         unless: frozenset[ReleaseStatus] = frozenset(),
+        labels: Mapping[str, str] | None = None,
     ) -> ReleaseRecord | None:
         """Claim a release: attempt 1 only (``new_attempt=False``, None if taken), else the next
-        attempt in one compare-and-set of the store, refused while an attempt is in ``unless``."""
-        record = new_record(workflow, logical_date, release_type, params, 1, parent_run_id)
+        attempt in one compare-and-set of the store, refused while an attempt is in ``unless``.
+        The record says it came in through the API, with ``labels``."""
+        record = new_record(workflow, logical_date, release_type, params, 1, parent_run_id, labels, "api")
         if not new_attempt:
             return record if self.audit.claim(record) else None
         claimed = self.audit.claim_next_attempt(record, unless=unless)
@@ -304,11 +306,21 @@ class RunService:
             raise Conflict("the server is shutting down; no new runs are started")
 
     def trigger(
-        self, name: str, params: Mapping[str, Any], logical_date: datetime | str | None = None
+        self,
+        name: str,
+        params: Mapping[str, Any],
+        logical_date: datetime | str | None = None,
+        labels: Mapping[str, Any] | None = None,
     ) -> ReleaseRecord:
-        """Check params, claim a manual release for ``logical_date`` (default now), run it in
-        the background; date params without a default are that date."""
+        """Check params and labels, claim a manual release for ``logical_date`` (default now),
+        run it in the background; date params without a default are that date."""
+        from runwright.models.labels import checked_labels
+
         self._refuse_when_stopping()
+        try:
+            checked = checked_labels(labels or {}, "labels")
+        except RunwrightError as exc:
+            raise BadParams(str(exc)) from None
         workflow = self.catalog.get(name)
         given = dict(params)
         try:
@@ -316,7 +328,7 @@ class RunService:
         except RunwrightError as exc:
             raise BadParams(str(exc)) from None
         self.check_params(workflow, given, when)
-        record = self._claim(workflow, when, ReleaseType.MANUAL, given)
+        record = self._claim(workflow, when, ReleaseType.MANUAL, given, labels=checked)
         assert record is not None
         self._start(workflow, record, given, previous=None)
         return record
@@ -350,6 +362,7 @@ class RunService:
             params,
             parent_run_id=run_id,
             unless=BLOCKING_STATUSES,  # never beside a RUNNING attempt, never after a SUCCESS
+            labels=earlier.labels,  # a rerun keeps its run's labels
         )
         assert record is not None
         previous = (earlier.context.get("jobs") or {}) if from_failed else None

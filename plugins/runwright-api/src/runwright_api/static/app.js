@@ -134,7 +134,23 @@ function setupLiveRun() {
   source.onerror = () => { source.close(); setTimeout(refresh, 500); };
 }
 
+function setupPauseButtons() {
+  // pause/unpause on the workflow listing: the API's endpoints, so its auth and site checks apply
+  for (const button of document.querySelectorAll("[data-pause]")) {
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      const action = button.dataset.paused === "true" ? "unpause" : "pause";
+      const answer = await postJSON(`/api/v1/workflows/${encodeURIComponent(button.dataset.pause)}/${action}`);
+      if (answer.ok) { window.location.reload(); return; }
+      button.disabled = false;
+      const error = button.parentElement.querySelector(".form-error");
+      if (error) error.textContent = explain(answer.data);
+    });
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   setupRunForms();
+  setupPauseButtons();
   setupLiveRun();
 });
