@@ -107,7 +107,9 @@ def test_runs_lists_recent_runs_with_logical_date_duration_and_error(conf: Calla
     one = json.loads(run_cli("runs", "--conf", str(folder), "--json", "-w", "good").stdout)
     assert [row["workflow"] for row in one] == ["good"]
     text = run_cli("runs", "--conf", str(folder)).stdout.splitlines()
-    assert text[0].split() == ["RUN", "WORKFLOW", "LOGICAL", "DATE", "TYPE", "STATUS", "STARTED", "DURATION"]
+    assert text[0].split() == [
+        "RUN", "WORKFLOW", "LOGICAL", "DATE", "BY", "STATUS", "STARTED", "DURATION", "TAGS/LABELS",
+    ]  # fmt: skip
     assert "exited with code 7" in text[1] and text[1].split()[1] == "bad"
     wrong = run_cli("runs", "--conf", str(folder), "--status", "DONE")
     assert wrong.returncode == 2 and "unknown status 'DONE'" in wrong.stderr

@@ -179,3 +179,73 @@ def test_two_scheduler_processes_sharing_a_store_honour_pause_and_unpause(
     assert released("target") == [1, 2, 3, 4, *range(10, 21)]
     assert released("pacer") == list(range(1, 21))
     assert all(r.status is ReleaseStatus.SUCCESS for r in store.list(limit=1000))
+
+
+LABELLED = """
+sales:
+  type: Workflow
+  tags: [finance, daily]
+  on: [{cronjob: "0 3 * * *"}]
+  params: {region: {type: str, default: north}}
+  jobs: {j: {stages: [{id: s, echo: "${{ params.region }}"}]}}
+stock:
+  type: Workflow
+  jobs: {j: {stages: [{id: s, bash: "echo 'no rows' >&2; exit 4"}]}}
+"""
+
+
+def test_labels_from_the_command_line_are_stored_and_filter_runs_and_audit_list(conf) -> None:
+    import json
+
+    from tests.conftest import run_cli
+
+    folder = conf(LABELLED)
+    first = run_cli("run", "sales", "--conf", str(folder), "-l", "team=finance", "-l", "ticket=OPS-1")
+    assert first.returncode == 0, first.stderr
+    assert (
+        run_cli("run", "sales", "--conf", str(folder), "-l", "team=ops", "-p", "region=Zürich").returncode
+        == 0
+    )
+    assert run_cli("run", "stock", "--conf", str(folder)).returncode == 1
+    rows = json.loads(run_cli("runs", "--conf", str(folder), "--json").stdout)
+    assert [(r["workflow"], r["started_by"], r["labels"], r["tags"]) for r in rows] == [
+        ("stock", "cli", {}, []),
+        ("sales", "cli", {"team": "ops"}, ["finance", "daily"]),
+        ("sales", "cli", {"team": "finance", "ticket": "OPS-1"}, ["finance", "daily"]),
+    ]
+    assert all(r["ended"] and r["logical_date"] for r in rows)
+
+    def workflows_of(*args: str) -> list[str]:
+        listed = run_cli("runs", "--conf", str(folder), "--json", *args)
+        assert listed.returncode == 0, listed.stderr
+        return [(r["workflow"], r["labels"].get("team")) for r in json.loads(listed.stdout)]
+
+    assert workflows_of("-l", "team=finance") == [("sales", "finance")]
+    assert workflows_of("--tag", "finance", "--tag", "daily") == [("sales", "ops"), ("sales", "finance")]
+    assert workflows_of("-q", "zürich") == [("sales", "ops")]
+    assert workflows_of("-q", "exited with code 4", "--status", "failed") == [("stock", None)]
+    assert workflows_of("--since", "P1D", "--until", "2000-01-01") == []
+    table = run_cli("audit", "list", "--conf", str(folder), "-l", "team=finance").stdout
+    assert len(table.splitlines()) == 1 and "team=finance" in table and "finance,daily" in table
+    run_cli("pause", "sales", "--conf", str(folder))
+    text = run_cli("runs", "--conf", str(folder)).stdout
+    assert "sales (paused)" in text and "stock (paused)" not in text
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("-l", "team"), "-l expects KEY=VALUE, got 'team'"),
+        (("-l", "bad key=x"), "key 'bad key' is not a label key"),
+        (("-l", "team=a", "-l", "team=b"), "label 'team' is given twice"),
+        (("-l", "team=" + "x" * 201), "at most 200 are allowed"),
+    ],
+)
+def test_a_bad_label_on_the_command_line_is_a_usage_error_before_anything_runs(conf, args, said) -> None:
+    from tests.conftest import run_cli
+
+    folder = conf(LABELLED)
+    result = run_cli("run", "sales", "--conf", str(folder), *args)
+    assert result.returncode == 2 and said in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert make_audit_backend(conf_path=folder).list() == []

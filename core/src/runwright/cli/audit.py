@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from runwright.cli.app import EXIT_USAGE, app, fail_usage
 from runwright.errors import RunwrightError
+
+if TYPE_CHECKING:
+    from runwright.audit import RunQuery
 
 audit_app = typer.Typer(help="Look at release records in the audit store.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
@@ -22,7 +26,7 @@ STORE_CONF_OPTION = typer.Option(
 )
 
 
-def parse_since(text: str) -> datetime:
+def parse_since(text: str, option: str = "--since") -> datetime:
     """``--since``: an ISO datetime, an ISO duration back from now (``PT6H``, ``P2D``), or
     ``today``/``yesterday`` (local midnight). A datetime without an offset is UTC."""
     from runwright.schedule.scheduler import parse_duration
@@ -44,37 +48,91 @@ def parse_since(text: str) -> datetime:
         else:
             return value if value.tzinfo else value.replace(tzinfo=UTC)
     raise fail_usage(
-        f"--since: expected an ISO datetime (2024-05-01T06:00), an ISO duration back from now "
+        f"{option}: expected an ISO datetime (2024-05-01T06:00), an ISO duration back from now "
         f"(PT6H, P2D), 'today' or 'yesterday'; got '{text}'"
     )
+
+
+# -- the runs list's filters (issue 26), shared by `audit list` and `runs` ----------------------
+
+TAG_OPTION = typer.Option(
+    [], "--tag", help="Only runs whose workflow had this tag (repeatable: all of them)."
+)
+LABEL_FILTER_OPTION = typer.Option(
+    [], "--label", "-l", help="Only runs with this KEY=VALUE label (repeatable: all of them)."
+)
+TEXT_OPTION = typer.Option(
+    None, "--text", "-q", help="Only runs with this text in their run id, params or errors."
+)
+SINCE_OPTION = typer.Option(
+    None,
+    "--since",
+    help="Started at or after: an ISO datetime, a duration back from now (PT6H), today or yesterday.",
+)
+UNTIL_OPTION = typer.Option(None, "--until", help="Started before: the same forms as --since.")
+
+
+def run_query_from_options(
+    workflow: str | None,
+    status: str | None,
+    tags: list[str],
+    labels: list[str],
+    text: str | None,
+    since: str | None,
+    until: str | None,
+) -> RunQuery:
+    """The store query of the command line's filters; a bad one is a usage error naming it."""
+    from runwright.audit import ReleaseStatus, RunQuery
+    from runwright.models.labels import KEY_RULE, LABEL_KEY
+
+    try:
+        wanted = ReleaseStatus(status.upper()) if status else None
+    except ValueError:
+        known = ", ".join(s.value for s in ReleaseStatus)
+        raise fail_usage(f"--status: unknown status '{status}' (one of {known})") from None
+    pairs = []
+    for pair in labels:
+        key, equals, value = pair.partition("=")
+        if not equals or not LABEL_KEY.fullmatch(key):
+            raise fail_usage(f"--label {pair!r}: expected KEY=VALUE, the key {KEY_RULE}")
+        pairs.append((key, value))
+    try:
+        return RunQuery(
+            workflow=workflow,
+            status=wanted,
+            started_from=parse_since(since) if since else None,
+            started_to=parse_since(until, "--until") if until else None,
+            tags=tuple(tags),
+            labels=tuple(pairs),
+            text=text or None,
+        )
+    except ValueError as exc:
+        raise fail_usage(f"runs filter: {exc}") from None
 
 
 @audit_app.command("list")
 def list_records(
     name: str | None = typer.Argument(None, help="Only this workflow."),
     status: str | None = typer.Option(None, "--status", help="RUNNING, SUCCESS, FAILED, CANCEL, CRASHED."),
-    since: str | None = typer.Option(
-        None,
-        "--since",
-        help="Started at or after: an ISO datetime, a duration back from now (PT6H), today or yesterday.",
-    ),
+    since: str | None = SINCE_OPTION,
+    until: str | None = UNTIL_OPTION,
+    tag: list[str] = TAG_OPTION,
+    label: list[str] = LABEL_FILTER_OPTION,
+    text: str | None = TEXT_OPTION,
     limit: int = typer.Option(50, "--limit", min=1, help="How many records, newest first."),
     as_json: bool = typer.Option(False, "--json"),
     conf: Path | None = STORE_CONF_OPTION,
 ) -> None:
     """Release records, newest first."""
-    from runwright.audit import ReleaseStatus, make_audit_backend, mark_dead_crashed
+    from runwright.audit import make_audit_backend, mark_dead_crashed
 
-    try:
-        wanted = ReleaseStatus(status.upper()) if status else None
-    except ValueError:
-        raise fail_usage(f"--status: unknown status '{status}'") from None
+    query = run_query_from_options(name, status, tag, label, text, since, until)
     try:
         backend = make_audit_backend(conf_path=conf)
-        records = backend.list(name, wanted, parse_since(since) if since else None, limit)
+        records = backend.find(query, limit)
         records = mark_dead_crashed(backend, records)  # a killed run does not stay RUNNING
-        if wanted is not None:
-            records = [r for r in records if r.status is wanted]
+        if query.status is not None:
+            records = [r for r in records if r.status is query.status]
     except RunwrightError as exc:
         raise fail_usage(str(exc)) from None
     if not records:  # a store read from the wrong place looks empty: say which store was read
@@ -85,9 +143,11 @@ def list_records(
     for r in records:
         ended = r.ended.isoformat(timespec="seconds") if r.ended else "-"
         took = f"{(r.ended - r.started).total_seconds():.1f}s" if r.ended else "running"
+        marks = [*r.tags, *(f"{key}={value}" for key, value in r.labels.items())]
         typer.echo(
             f"{r.run_id}  {r.workflow}  logical {r.release.isoformat()}  #{r.attempt}  "
-            f"{r.type.value:<9} {r.status.value:<8} took {took:<8} ended {ended}"
+            f"{r.how_started:<9} {r.status.value:<8} took {took:<8} ended {ended}"
+            + (f"  {','.join(marks)}" if marks else "")
         )
 
 

@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from runwright.cli.app import app, fail_usage
-from runwright.cli.audit import STORE_CONF_OPTION
+from runwright.cli.audit import (
+    LABEL_FILTER_OPTION,
+    SINCE_OPTION,
+    STORE_CONF_OPTION,
+    TAG_OPTION,
+    TEXT_OPTION,
+    UNTIL_OPTION,
+    run_query_from_options,
+)
 from runwright.errors import RunwrightError
 
 if TYPE_CHECKING:
@@ -23,6 +31,11 @@ ERROR_CHARS = 80
 def recent_runs(
     workflow: str | None = typer.Option(None, "--workflow", "-w", help="Only this workflow's runs."),
     status: str | None = typer.Option(None, "--status", help="RUNNING, SUCCESS, FAILED, CANCEL, CRASHED."),
+    tag: list[str] = TAG_OPTION,
+    label: list[str] = LABEL_FILTER_OPTION,
+    text: str | None = TEXT_OPTION,
+    since: str | None = SINCE_OPTION,
+    until: str | None = UNTIL_OPTION,
     limit: int = typer.Option(20, "--limit", min=1, max=10_000, help="How many runs, newest first."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON list."),
     conf: Path | None = STORE_CONF_OPTION,
@@ -30,19 +43,16 @@ def recent_runs(
     """Recent runs, newest first: logical date, status, start, duration and the error that ended it."""
     from runwright.audit import ReleaseStatus, make_audit_backend, mark_dead_crashed, utc_now
 
-    try:
-        wanted = ReleaseStatus(status.upper()) if status else None
-    except ValueError:
-        known = ", ".join(s.value for s in ReleaseStatus)
-        raise fail_usage(f"--status: unknown status '{status}' (one of {known})") from None
+    query = run_query_from_options(workflow, status, tag, label, text, since, until)
     try:
         backend = make_audit_backend(conf_path=conf)
-        records = mark_dead_crashed(backend, backend.list(workflow, wanted, None, limit))
+        records = mark_dead_crashed(backend, backend.find(query, limit))
+        paused = set(backend.paused())
     except RunwrightError as exc:
         raise fail_usage(str(exc)) from None
-    records = [r for r in records if wanted is None or r.status is wanted]
+    records = [r for r in records if query.status is None or r.status is ReleaseStatus(query.status)]
     now = utc_now()
-    rows = [run_row(record, now) for record in records]
+    rows = [{**run_row(record, now), "workflow_paused": record.workflow in paused} for record in records]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -53,12 +63,13 @@ def recent_runs(
         "run_id": "RUN",
         "workflow": "WORKFLOW",
         "logical_date": "LOGICAL DATE",
-        "type": "TYPE",
+        "started_by": "BY",
         "status": "STATUS",
         "started": "STARTED",
         "duration": "DURATION",
+        "marks": "TAGS/LABELS",
     }
-    shown = [header, *({**row, "duration": duration_text(row)} for row in rows)]
+    shown = [header, *(shown_row(row) for row in rows)]
     widths = {key: max(len(str(row[key])) for row in shown) for key in header}
     for row in shown:
         line = "  ".join(f"{str(row[key]):<{widths[key]}}" for key in header)
@@ -78,12 +89,27 @@ def run_row(record: ReleaseRecord, now: datetime) -> dict[str, Any]:
         "workflow": record.workflow,
         "logical_date": record.release.isoformat(timespec="minutes"),
         "type": record.type.value,
+        "started_by": record.how_started,
         "attempt": record.attempt,
         "status": record.status.value,
         "started": record.started.astimezone().isoformat(timespec="seconds"),
+        "ended": record.ended.astimezone().isoformat(timespec="seconds") if record.ended else None,
         "seconds": round((end - record.started).total_seconds(), 3),
         "running": record.ended is None,
+        "tags": list(record.tags),
+        "labels": dict(record.labels),
         "error": error,
+    }
+
+
+def shown_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A row as the table prints it: a paused workflow says so, tags and labels in one column."""
+    marks = [*row["tags"], *(f"{key}={value}" for key, value in row["labels"].items())]
+    return {
+        **row,
+        "workflow": row["workflow"] + (" (paused)" if row.get("workflow_paused") else ""),
+        "duration": duration_text(row),
+        "marks": ",".join(marks) or "-",
     }
 
 
