@@ -87,9 +87,10 @@ def test_runs_list_at_phone_width_shows_every_column_inside_the_screen(
         context.close()
 
 
-def test_filter_by_label_tag_and_text_from_the_page(browser: Browser, served: Server) -> None:
+def test_filter_by_label_tag_and_text_from_the_page(browser: Browser, served: Server, tmp_path: Path) -> None:
     page, context = open_page(browser, served, "/runs", {"width": 1280, "height": 900})
     try:
+        screenshot(page, "runs-list.png", tmp_path)
         page.get_by_label("Label").fill("team=finance")
         page.get_by_role("button", name="Filter").click()
         rows = page.locator("#runs-table tbody tr")

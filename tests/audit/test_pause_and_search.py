@@ -159,3 +159,56 @@ def test_records_keep_labels_tags_and_origin(backend: AuditBackend) -> None:
 def test_find_refuses_a_negative_limit(backend: AuditBackend, bad: dict[str, int]) -> None:
     with pytest.raises(ValueError):
         backend.find(RunQuery(), **bad)
+
+
+OLD_SQLITE_SCHEMA = """
+CREATE TABLE releases (
+    workflow TEXT NOT NULL, release TEXT NOT NULL, attempt INTEGER NOT NULL,
+    run_id TEXT NOT NULL UNIQUE, type TEXT NOT NULL, parent_run_id TEXT, status TEXT NOT NULL,
+    params TEXT NOT NULL, context TEXT NOT NULL, errors TEXT NOT NULL, started TEXT NOT NULL,
+    ended TEXT, host TEXT NOT NULL, pid INTEGER NOT NULL, heartbeat TEXT NOT NULL,
+    definition_hash TEXT NOT NULL, secret_params TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (workflow, release, attempt)
+);
+INSERT INTO releases VALUES ('old', '2024-05-01T00:00:00.000000+00:00', 1, 'run-old', 'scheduled',
+    NULL, 'SUCCESS', '{}', '{}', '[]', '2024-05-01T00:00:01.000000+00:00', NULL, 'h', 1,
+    '2024-05-01T00:00:01.000000+00:00', '', '{}');
+"""
+
+
+def test_an_sqlite_store_of_an_earlier_version_gains_labels_tags_and_pauses(
+    tmp_path, open_backend: Callable[[str], AuditBackend]
+) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as connection:
+        connection.executescript(OLD_SQLITE_SCHEMA)
+    backend = open_backend(f"sqlite:///{path}")
+    [old] = backend.find(RunQuery(workflow="old"))
+    assert (old.labels, old.tags, old.origin, old.how_started) == ({}, [], None, "schedule")
+    assert backend.find(RunQuery(tags=("x",))) == [] and backend.pause("old", by="me", at=BASE_TIME)
+
+
+def test_sqlite_filters_in_its_query_not_after_reading(tmp_path, open_backend) -> None:
+    """The statements SQLite runs for a filtered page name every filter and read one page."""
+    backend = open_backend(f"sqlite:///{tmp_path / 'audit.db'}")
+    for n in range(30):
+        assert backend.claim(make_record("w", BASE_TIME + hours(n), tags=["t"] if n % 2 else []))
+    statements: list[str] = []
+    backend.connection().set_trace_callback(statements.append)
+    page = backend.find(RunQuery(workflow="w", tags=("t",), labels=(("a", "b"),), text="x"), limit=5)
+    assert page == []
+    [select] = [s for s in statements if s.startswith("SELECT")]
+    for part in (
+        "workflow = 'w'",
+        "json_each(releases.tags)",
+        "json_each(releases.labels)",
+        "LIKE",
+        "LIMIT 5",
+    ):
+        assert part in select, select
+    statements.clear()
+    assert len(backend.find(RunQuery(tags=("t",)), limit=4)) == 4
+    [select] = [s for s in statements if s.startswith("SELECT")]
+    assert "LIMIT 4" in select
