@@ -225,6 +225,8 @@ def test_labels_from_the_command_line_are_stored_and_filter_runs_and_audit_list(
     assert workflows_of("-q", "zürich") == [("sales", "ops")]
     assert workflows_of("-q", "exited with code 4", "--status", "failed") == [("stock", None)]
     assert workflows_of("--since", "P1D", "--until", "2000-01-01") == []
+    bad = run_cli("runs", "--conf", str(folder), "-l", "team")
+    assert bad.returncode == 2 and "expected KEY=VALUE" in bad.stderr, bad.stderr
     table = run_cli("audit", "list", "--conf", str(folder), "-l", "team=finance").stdout
     assert len(table.splitlines()) == 1 and "team=finance" in table and "finance,daily" in table
     run_cli("pause", "sales", "--conf", str(folder))

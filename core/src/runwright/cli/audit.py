@@ -83,19 +83,17 @@ def run_query_from_options(
 ) -> RunQuery:
     """The store query of the command line's filters; a bad one is a usage error naming it."""
     from runwright.audit import ReleaseStatus, RunQuery
-    from runwright.models.labels import KEY_RULE, LABEL_KEY
+    from runwright.models.labels import label_filter
 
     try:
         wanted = ReleaseStatus(status.upper()) if status else None
     except ValueError:
         known = ", ".join(s.value for s in ReleaseStatus)
         raise fail_usage(f"--status: unknown status '{status}' (one of {known})") from None
-    pairs = []
-    for pair in labels:
-        key, equals, value = pair.partition("=")
-        if not equals or not LABEL_KEY.fullmatch(key):
-            raise fail_usage(f"--label {pair!r}: expected KEY=VALUE, the key {KEY_RULE}")
-        pairs.append((key, value))
+    try:
+        pairs = [label_filter(pair) for pair in labels]
+    except RunwrightError as exc:
+        raise fail_usage(f"--label: {exc}") from None
     try:
         return RunQuery(
             workflow=workflow,

@@ -52,3 +52,11 @@ def parse_label_pairs(pairs: Iterable[str], option: str = "-l") -> dict[str, str
             raise LabelError(f"{option}: label {key!r} is given twice")
         labels[key] = value
     return checked_labels(labels, f"{option}")
+
+
+def label_filter(pair: str) -> tuple[str, str]:
+    """One ``KEY=VALUE`` label to filter runs on (the runs list's ``--label`` and ``label=``)."""
+    key, equals, value = pair.partition("=")
+    if not equals or not LABEL_KEY.fullmatch(key):
+        raise LabelError(f"label filter {pair[:80]!r}: expected KEY=VALUE, the key {KEY_RULE}")
+    return key, value

@@ -64,7 +64,13 @@ class Workflow(TemplateModel):
         le=MAX_MINUTES,
         description="The run is cancelled after this long.",
     )
-    tags: list[str] = Field(default_factory=list, description="Labels for listing and filtering.")
+    tags: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Words to find the workflow by: shown by `runwright list` and the pages, stored with "
+            "each of its runs so `runwright runs --tag` and the runs list filter on them."
+        ),
+    )
     notify: list[NotifyTarget] = Field(
         default_factory=list, description="Who is told when a run ends: webhooks or email (docs/alerts.md)."
     )

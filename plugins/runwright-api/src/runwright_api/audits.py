@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from runwright.audit import AuditBackend, ListPosition, ReleaseRecord, ReleaseStatus, RunQuery
 from runwright.errors import RunwrightError
-from runwright.models.labels import KEY_RULE, LABEL_KEY
+from runwright.models.labels import label_filter
 
 from runwright_api.service import BadParams
 
@@ -60,12 +60,10 @@ def run_query(
     tags, labels = [t for t in tags if t], [pair for pair in labels if pair]
     if len(tags) > MAX_FILTER_VALUES or len(labels) > MAX_FILTER_VALUES:
         raise BadParams(f"at most {MAX_FILTER_VALUES} tags and {MAX_FILTER_VALUES} labels to filter on")
-    pairs: list[tuple[str, str]] = []
-    for pair in labels:
-        key, equals, value = pair.partition("=")
-        if not equals or not LABEL_KEY.fullmatch(key):
-            raise BadParams(f"label filter {pair[:80]!r}: expected KEY=VALUE, the key {KEY_RULE}")
-        pairs.append((key, value))
+    try:
+        pairs = [label_filter(pair) for pair in labels]
+    except RunwrightError as exc:
+        raise BadParams(str(exc)) from None
     started_from, started_to = aware(started_from), aware(started_to)
     if started_from is not None and started_to is not None and started_to <= started_from:
         raise BadParams(
