@@ -17,6 +17,7 @@ T0 = datetime(2024, 1, 1, tzinfo=UTC)
 MINUTELY = """
 every-minute:
   type: Workflow
+  tags: [minutely]
   on: [{{cronjob: "* * * * *"{catchup}}}]
   jobs:
     j: {{stages: [{{id: s, echo: "${{{{ release.logical_date }}}}"}}]}}
@@ -68,6 +69,7 @@ def test_a_paused_workflow_is_not_released_and_unpause_follows_catch_up(
     assert minutes(outcomes) == ["00:01", "00:02", *expected_after_unpause, "00:09", "00:10"]
     stored = sorted(r.release for r in store.list(workflow="every-minute"))
     assert [t.strftime("%H:%M") for t in stored] == minutes(outcomes)  # skipped ticks leave no record
+    assert {(r.how_started, tuple(r.tags)) for r in store.list()} == {("schedule", ("minutely",))}
 
 
 def test_a_scheduler_started_while_paused_releases_nothing_until_unpaused(conf) -> None:

@@ -89,6 +89,15 @@ def test_labels_tags_and_how_a_run_started_are_stored_and_filterable(served: Ser
         )
 
 
+def test_a_rerun_keeps_its_runs_labels(served: Server) -> None:
+    failed = start(served, "plain", labels={"team": "rerunners"})
+    again = served.client.post(served.api(f"/runs/{failed}/rerun"), json={})
+    assert again.status_code == 202, again.text
+    rerun = served.wait_status(again.json()["run_id"])
+    assert rerun["labels"] == {"team": "rerunners"} and rerun["started_by"] == "rerun"
+    assert len(listed(served, label="team=rerunners")) == 2
+
+
 @pytest.mark.parametrize(
     ("labels", "said"),
     [
