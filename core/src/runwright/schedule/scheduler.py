@@ -445,11 +445,12 @@ class Scheduler:
         return paused
 
     def unpaused(self, due: list[tuple[Entry, datetime]]) -> list[tuple[Entry, datetime]]:
-        """``due`` without the ticks of paused workflows (each one skipped is logged)."""
+        """``due`` without the ticks of paused workflows (the pause itself is logged once, when
+        it is noticed; each tick it holds back only at debug level: a pause may last months)."""
         kept = []
         for entry, tick in due:
             if entry.workflow in self.paused:
-                log.info("%s @ %s: not released, the workflow is paused", entry.workflow, tick.isoformat())
+                log.debug("%s @ %s: not released, the workflow is paused", entry.workflow, tick.isoformat())
             else:
                 kept.append((entry, tick))
         return kept
