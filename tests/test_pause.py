@@ -234,6 +234,9 @@ def test_labels_from_the_command_line_are_stored_and_filter_runs_and_audit_list(
     run_cli("pause", "sales", "--conf", str(folder))
     text = run_cli("runs", "--conf", str(folder)).stdout
     assert "sales (paused)" in text and "stock (paused)" not in text
+    listed = {row["name"]: row for row in json.loads(run_cli("list", "--conf", str(folder), "--json").stdout)}
+    assert listed["sales"]["paused"]["by"] and listed["stock"]["paused"] is None
+    assert listed["sales"]["tags"] == ["finance", "daily"]
 
 
 @pytest.mark.parametrize(
