@@ -72,13 +72,18 @@ def test_a_paused_workflow_is_not_released_and_unpause_follows_catch_up(
     assert {(r.how_started, tuple(r.tags)) for r in store.list()} == {("schedule", ("minutely",))}
 
 
-def test_a_scheduler_started_while_paused_releases_nothing_until_unpaused(conf) -> None:
+def test_a_scheduler_started_while_paused_releases_nothing_until_unpaused(conf, caplog) -> None:
+    import logging
+
     folder = conf(MINUTELY.format(catchup=""))
     store = make_audit_backend(conf_path=folder)
     assert store.pause("every-minute", by="ann", at=T0)
     clock = ScriptedClock(at(0.5), {at(4.5): lambda: store.unpause("every-minute")})
-    outcomes = Scheduler(folder, clock=clock, max_workers=1).run(until=at(6.5))
+    with caplog.at_level(logging.INFO, logger="runwright.scheduler"):
+        outcomes = Scheduler(folder, clock=clock, max_workers=1).run(until=at(6.5))
     assert minutes(outcomes) == ["00:05", "00:06"]  # never released before: from the unpause on
+    assert "paused (no ticks released until unpaused): every-minute" in caplog.text  # start-up summary
+    assert "every-minute is unpaused" in caplog.text
 
 
 def test_followers_and_crash_retries_of_a_paused_workflow_wait_too(conf) -> None:

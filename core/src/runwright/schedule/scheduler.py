@@ -691,6 +691,10 @@ class Scheduler:
                 f"audit store {without_password(self.audit.url)}",
             )
         ]
+        paused = sorted(self.paused & set(self.templates))
+        if paused:
+            shown = ", ".join(paused[:5]) + (f" and {len(paused) - 5:,} more" if len(paused) > 5 else "")
+            lines.append((logging.INFO, f"paused (no ticks released until unpaused): {shown}"))
         if self.skipped:
             lines.append((logging.ERROR, f"left out ({len(self.skipped):,}):"))
             lines += [(logging.ERROR, "  " + message.replace("\n", "\n  ")) for message in self.skipped]
