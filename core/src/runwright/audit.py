@@ -81,7 +81,7 @@ class ReleaseRecord(BaseModel):
     origin: str | None = Field(
         None,
         description=(
-            "The door a manual, backfill or rerun release came in by: 'cli', 'api', 'python'; "
+            "The door a manual or rerun release came in by: 'cli' or 'api'; "
             "None for scheduled releases and records older than this field."
         ),
     )
@@ -116,7 +116,7 @@ class ReleaseRecord(BaseModel):
     @property
     def how_started(self) -> str:
         """How the run started, as the runs list shows it: schedule, backfill, rerun, or for a
-        manual run the door it came in by (cli, api, python; 'manual' when not recorded)."""
+        manual run the door it came in by (cli, api; "manual" when not recorded, e.g. Python)."""
         if self.type is ReleaseType.SCHEDULED:
             return "schedule"
         if self.type is ReleaseType.MANUAL:
