@@ -262,7 +262,9 @@ class LeaseRequest(BaseModel):
     holder: str = Field(description="Unique per taker: a run id, or '<run id>/<job>/<strategy>'.")
     capacity: int = Field(ge=1)
     weight: int = Field(1, ge=1)
-    max_waiting: int | None = Field(None, ge=0, description="At most this many others queued; None: unbounded.")
+    max_waiting: int | None = Field(
+        None, ge=0, description="At most this many others queued; None: unbounded."
+    )
     preempt: bool = False
     run_id: str
     workflow: str
@@ -290,7 +292,10 @@ def lease_fits(held: Iterable[Lease], weight: int, capacity: int) -> bool:
 
 def preempt_reason(request: LeaseRequest) -> str:
     """Why a preempted holder is cancelled (``cancel-in-progress``), as its record says."""
-    return f"cancelled by run {request.run_id} of workflow '{request.workflow}' (cancel-in-progress of {request.resource})"
+    return (
+        f"cancelled by run {request.run_id} of workflow '{request.workflow}' "
+        f"(cancel-in-progress of {request.resource})"
+    )
 
 
 def queued_ahead(leases: list[Lease], holder: str) -> list[Lease]:
@@ -331,7 +336,9 @@ def lease_decision(leases: list[Lease], request: LeaseRequest) -> LeaseState:
     held = [lease for lease in leases if lease.state is LeaseState.HELD]
     if not queued_ahead(leases, request.holder) and lease_fits(held, request.weight, request.capacity):
         return LeaseState.HELD
-    waiting = [lease for lease in leases if lease.state is LeaseState.WAITING and lease.holder != request.holder]
+    waiting = [
+        lease for lease in leases if lease.state is LeaseState.WAITING and lease.holder != request.holder
+    ]
     if own is None and request.max_waiting is not None and len(waiting) >= request.max_waiting:
         return LeaseState.REFUSED
     return LeaseState.WAITING

@@ -101,6 +101,7 @@ LEASE_ORDER = " ORDER BY resource, state = 'waiting', position"
 def lease_from_row(row: tuple[Any, ...]) -> Lease:
     return Lease.model_validate(dict(zip(LEASE_COLUMNS, row, strict=True)))
 
+
 COLUMNS = (
     "workflow", "release", "attempt", "run_id", "type", "parent_run_id", "status", "params",
     "context", "errors", "started", "ended", "host", "pid", "heartbeat", "definition_hash",
@@ -424,7 +425,8 @@ class SqliteAuditBackend:
             cursor.execute(
                 "INSERT INTO leases (resource, holder, state, weight, position, run_id, workflow, expires)"
                 " VALUES (?, ?, ?, ?, (SELECT COALESCE(MAX(position), 0) + 1 FROM leases), ?, ?, ?)"
-                " ON CONFLICT (resource, holder) DO UPDATE SET state = excluded.state, expires = excluded.expires",
+                " ON CONFLICT (resource, holder)"
+                " DO UPDATE SET state = excluded.state, expires = excluded.expires",
                 (
                     request.resource, request.holder, decision.value, request.weight,
                     request.run_id, request.workflow, expires,
