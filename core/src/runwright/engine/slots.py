@@ -56,9 +56,10 @@ class SlotTaker(Protocol):
         self,
         claims: list[SlotClaim],
         scope: CancelScope,
-        on_queued: Callable[[str], None] | None = None,
+        on_queued: Callable[[str, int | None], None] | None = None,
     ) -> AbstractContextManager[SlotVerdict]:
-        """Wait until every claim is held (``on_queued(what)`` once if it must wait), yield
+        """Wait until every claim is held (``on_queued(what, place in the queue)`` once per
+        claim it must wait for), yield
         the verdict, release everything on leaving. A cancelled ``scope`` stops the wait
         (verdict CANCEL); a full queue or ``when-full: skip`` gives SKIP. While held, a
         preempting claimant (``cancel-in-progress``) cancels ``scope``."""
@@ -133,8 +134,8 @@ def held_slots(
         return
     inner = scope.child()
 
-    def queued(what: str) -> None:
-        state.trace.event("queued", f"waiting for {what}", **where)
+    def queued(what: str, position: int | None) -> None:
+        state.trace.event("queued", f"waiting for {what}", position=position, **where)
 
     with state.slots.holding(claims, inner, on_queued=queued) as verdict:
         if verdict.held and verdict.waited_seconds:

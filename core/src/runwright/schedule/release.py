@@ -23,6 +23,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from runwright.audit import (
+    ACTIVE_STATUSES,
     BLOCKING_STATUSES,
     AuditBackend,
     ReleaseRecord,
@@ -206,7 +207,7 @@ def blocking_statuses(mode: ReleaseMode) -> frozenset[ReleaseStatus]:
     if mode is ReleaseMode.NORMAL:
         return frozenset(ReleaseStatus)  # any record at all
     if mode is ReleaseMode.FORCE:
-        return frozenset({ReleaseStatus.RUNNING})
+        return ACTIVE_STATUSES
     return BLOCKING_STATUSES
 
 
@@ -223,7 +224,7 @@ def claim_release(backend: AuditBackend, record: ReleaseRecord, mode: ReleaseMod
     claimed = backend.claim_next_attempt(record, unless=blocking)
     if claimed is None:
         existing = backend.attempts(record.workflow, record.release)
-        running = [a for a in existing if a.status is ReleaseStatus.RUNNING]
+        running = [a for a in existing if a.status in ACTIVE_STATUSES]
         if any(a.status is ReleaseStatus.CRASHED for a in mark_dead_crashed(backend, running)):
             claimed = backend.claim_next_attempt(record, unless=blocking)
     return claimed
@@ -415,14 +416,16 @@ def run_claimed(
                 {"params": workflow.parameterize(params, options["release"]), "release": options["release"]},
             )
 
-            def queued(what: str) -> None:
-                queue_note.update(waiting_for=what, queued_at=utc_now().isoformat())
+            def queued(what: str, position: int | None) -> None:
+                queue_note.update(waiting_for=what, position=position, queued_at=utc_now().isoformat())
                 note_queue(backend, record, ReleaseStatus.QUEUED, queue_note)
 
             with slots.holding(claims, scope, on_queued=queued) as verdict:
                 if verdict.held:
                     if queue_note:
-                        queue_note.update(waited_seconds=verdict.waited_seconds)
+                        queue_note.update(
+                            waited_seconds=verdict.waited_seconds, started_at=utc_now().isoformat()
+                        )
                         note_queue(backend, record, ReleaseStatus.RUNNING, queue_note)
                     result = workflow.execute(
                         params,

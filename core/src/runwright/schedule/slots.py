@@ -144,7 +144,7 @@ class StoreSlots:
         self,
         claims: list[SlotClaim],
         scope: CancelScope,
-        on_queued: Callable[[str], None] | None = None,
+        on_queued: Callable[[str, int | None], None] | None = None,
     ) -> Iterator[SlotVerdict]:
         """Take the claims in resource-name order (one order everywhere: no two claimants can
         each hold what the other waits for); see :class:`~runwright.engine.slots.SlotTaker`."""
@@ -177,7 +177,7 @@ class StoreSlots:
         claim: SlotClaim,
         request: LeaseRequest,
         scope: CancelScope,
-        on_queued: Callable[[str], None] | None,
+        on_queued: Callable[[str, int | None], None] | None,
     ) -> SlotVerdict:
         ttl = timedelta(seconds=lease_seconds())
         delay = FIRST_POLL_SECONDS
@@ -195,7 +195,12 @@ class StoreSlots:
             if not queued:
                 queued = True
                 if on_queued is not None:
-                    on_queued(claim.label or claim.resource)
+                    mine = [
+                        lease
+                        for lease in self.backend.list_leases(request.resource)
+                        if lease.holder == request.holder
+                    ]
+                    on_queued(claim.label or claim.resource, mine[0].position if mine else None)
             KEEPER.wait_for_release(seen, delay)
             if scope.cancelled:
                 return SlotVerdict(False, "CANCEL", scope.reason or "cancelled while waiting")
