@@ -91,7 +91,6 @@ def shared(tmp_path: Path, audit_url: str, open_backend: Callable[[str], AuditBa
     env.update(
         RUNWRIGHT_AUDIT_URL=audit_url,
         RUNWRIGHT_LOG_PATH=str(tmp_path / "logs"),
-        RUNWRIGHT_LEASE_SECONDS=str(LEASE_SECONDS),
         PYTHONUNBUFFERED="1",
     )
     return {"conf": conf, "env": env, "logs": tmp_path / "logs", "store": open_backend(audit_url), "root": tmp_path}
@@ -113,7 +112,8 @@ def test_four_processes_keep_a_group_of_two_first_in_first_out(shared: dict[str,
     assert isinstance(conf, Path) and isinstance(env, dict) and isinstance(store, AuditBackend)
     root = shared["root"]
     assert isinstance(root, Path)
-    server = start_server(root / "server", env={k: env[k] for k in ("RUNWRIGHT_AUDIT_URL", "RUNWRIGHT_LOG_PATH", "RUNWRIGHT_LEASE_SECONDS")}, conf_text=CONF)
+    server_env = {k: env[k] for k in ("RUNWRIGHT_AUDIT_URL", "RUNWRIGHT_LOG_PATH")}
+    server = start_server(root / "server", env=server_env, conf_text=CONF)
     try:
         backfill = runwright(
             "backfill", "crowd", "--conf", str(conf), "--start", "2026-03-01T00:00", "--end", "2026-03-01T00:49",
@@ -182,6 +182,7 @@ def test_sigkill_of_a_holder_frees_its_slot_within_the_lease_period(shared: dict
     assert isinstance(conf, Path) and isinstance(env, dict) and isinstance(store, AuditBackend)
     assert isinstance(root, Path)
     (conf / "crowd.yml").write_text(SLOW, encoding="utf-8")
+    env = {**env, "RUNWRIGHT_LEASE_SECONDS": str(LEASE_SECONDS)}  # a short lease: the test waits one
     holder = runwright("run", "slow", "--conf", str(conf), env=env, cwd=root)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not store.list(workflow="slow", status=ReleaseStatus.RUNNING):
@@ -210,11 +211,13 @@ def test_audit_list_and_metrics_show_queued_runs(shared: dict[str, object]) -> N
     conf, env, store, root = shared["conf"], shared["env"], shared["store"], shared["root"]
     assert isinstance(conf, Path) and isinstance(env, dict) and isinstance(store, AuditBackend)
     assert isinstance(root, Path)
-    server_env = {k: env[k] for k in ("RUNWRIGHT_AUDIT_URL", "RUNWRIGHT_LOG_PATH", "RUNWRIGHT_LEASE_SECONDS")}
+    server_env = {k: env[k] for k in ("RUNWRIGHT_AUDIT_URL", "RUNWRIGHT_LOG_PATH")}
     server = start_server(root / "server", env=server_env, conf_text=textwrap.dedent(SLOW))
     try:
         first = server.trigger("slow")
-        server.wait_status(first, lambda s: s == "RUNNING")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and [lease.run_id for lease in store.list_leases()] != [first]:
+            time.sleep(0.05)  # RUNNING is said at the claim; the slot is taken a moment later
         second = server.trigger("quick")
         document = server.wait_status(second, lambda s: s == "QUEUED")
         assert document["status"] == "QUEUED"
@@ -223,7 +226,7 @@ def test_audit_list_and_metrics_show_queued_runs(shared: dict[str, object]) -> N
             env=env, cwd=root, capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert second in listed.stdout and "QUEUED" in listed.stdout, listed.stdout + listed.stderr
-        metrics = httpx.get(f"{server.url}/metrics", timeout=10).text
+        metrics = server.client.get(server.api("/metrics")).text
         assert 'runwright_slots_in_use{kind="group",name="only-one"} 1' in metrics
         assert 'runwright_queue_depth{kind="group",name="only-one"} 1' in metrics
         page = server.client.get(f"{server.url}/runs/{second}").text

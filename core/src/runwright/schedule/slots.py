@@ -21,7 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runwright.audit import AuditBackend, LeaseRequest, LeaseState
+from runwright.audit import AuditBackend, LeaseRequest, LeaseState, lease_decision
 from runwright.config import lease_seconds
 from runwright.engine.slots import SlotClaim, SlotVerdict
 from runwright.errors import RunwrightError
@@ -172,6 +172,15 @@ class StoreSlots:
                     pass
             KEEPER.released()
 
+    def _may_take(self, request: LeaseRequest) -> bool:
+        """Whether asking the store again could give the slot, judged from a read: a waiter
+        polls with reads and writes only when a slot looks free (or its own lease is gone), so
+        a hundred waiters do not queue on the store's write lock ahead of the holders' renewals."""
+        leases = self.backend.list_leases(request.resource)
+        if not any(lease.holder == request.holder for lease in leases):
+            return True  # expired or dropped: ask again to take a place in line
+        return lease_decision(leases, request) is LeaseState.HELD
+
     def _take(
         self,
         claim: SlotClaim,
@@ -184,7 +193,10 @@ class StoreSlots:
         queued = False
         while True:
             seen = KEEPER.generation()
-            state = self.backend.acquire_lease(request, ttl)
+            if queued and not self._may_take(request):
+                state = LeaseState.WAITING  # a read saw no room: no write, no lock taken
+            else:
+                state = self.backend.acquire_lease(request, ttl)
             if state is LeaseState.HELD:
                 return SlotVerdict(held=True)
             if state is LeaseState.REFUSED:
