@@ -215,37 +215,39 @@ class SqliteAuditBackend:
     def __repr__(self) -> str:
         return f"SqliteAuditBackend({self.url!r} -> {str(self.path)!r})"
 
-    def connection(self) -> sqlite3.Connection:
-        """This thread's connection, opened on first use (again after ``close`` or a fork)."""
+    def connection(self, synchronous: str = "FULL") -> sqlite3.Connection:
+        """This thread's connection, opened on first use (again after ``close`` or a fork);
+        one per ``synchronous`` level (records FULL, leases NORMAL: see :meth:`lease_transaction`)."""
         local = self._local
-        if getattr(local, "key", None) != (os.getpid(), self._generation):
+        key = (os.getpid(), self._generation)
+        connections = getattr(local, "connections", None)
+        if getattr(local, "key", None) != key or connections is None:
+            connections = local.connections = {}
+            local.key = key
+        connection = connections.get(synchronous)
+        if connection is None:
             connection = sqlite3.connect(
                 self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
             )
             connection.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
-            connection.execute("PRAGMA synchronous=FULL")
-            local.connection, local.key = connection, (os.getpid(), self._generation)
+            connection.execute(f"PRAGMA synchronous={synchronous}")
+            connections[synchronous] = connection
             with self._opened_lock:
                 self._opened.append(connection)
-        return local.connection
+        return connection
 
     @contextmanager
     def lease_transaction(self) -> Iterator[sqlite3.Cursor]:
         """A write transaction without the fsync of ``synchronous=FULL``: leases are renewed
         every second and expire on their own, so losing the last few to a power cut is safe
         (every process holding them died with it); records keep FULL."""
-        connection = self.connection()
-        connection.execute("PRAGMA synchronous=NORMAL")
-        try:
-            with self.transaction() as cursor:
-                yield cursor
-        finally:
-            connection.execute("PRAGMA synchronous=FULL")
+        with self.transaction(self.connection("NORMAL")) as cursor:
+            yield cursor
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Cursor]:
+    def transaction(self, connection: sqlite3.Connection | None = None) -> Iterator[sqlite3.Cursor]:
         """``BEGIN IMMEDIATE`` takes the write lock up front, so the transaction never deadlocks."""
-        connection = self.connection()
+        connection = connection or self.connection()
         cursor = connection.cursor()
         with writer_lock(self.resolved_path):
             cursor.execute("BEGIN IMMEDIATE")
@@ -463,9 +465,12 @@ class SqliteAuditBackend:
         return dict(rows)
 
     def release_lease(self, resource: str, holder: str) -> bool:
-        with self.lease_transaction() as cursor:
-            cursor.execute("DELETE FROM leases WHERE resource = ? AND holder = ?", (resource, holder))
-            return cursor.rowcount == 1
+        connection = self.connection("NORMAL")
+        with writer_lock(self.resolved_path):
+            cursor = connection.execute(
+                "DELETE FROM leases WHERE resource = ? AND holder = ?", (resource, holder)
+            )
+        return cursor.rowcount == 1
 
     def list_leases(self, resource: str | None = None) -> list[Lease]:
         sql, parameters = f"{LEASE_SELECT} WHERE expires >= ?", [timestamp(utc_now())]
