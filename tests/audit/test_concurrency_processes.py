@@ -93,7 +93,13 @@ def shared(tmp_path: Path, audit_url: str, open_backend: Callable[[str], AuditBa
         RUNWRIGHT_LOG_PATH=str(tmp_path / "logs"),
         PYTHONUNBUFFERED="1",
     )
-    return {"conf": conf, "env": env, "logs": tmp_path / "logs", "store": open_backend(audit_url), "root": tmp_path}
+    return {
+        "conf": conf,
+        "env": env,
+        "logs": tmp_path / "logs",
+        "store": open_backend(audit_url),
+        "root": tmp_path,
+    }
 
 
 def runwright(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
@@ -134,12 +140,17 @@ def test_four_processes_keep_a_group_of_two_first_in_first_out(shared: dict[str,
             outputs[name] = out
             assert process.returncode == 0, f"{name} failed:\n{out}"
         for run_id in run_ids:
-            assert server.wait_status(run_id, lambda s: s not in ("RUNNING", "QUEUED"), timeout=300)["status"] == "SUCCESS"
+            assert (
+                server.wait_status(run_id, lambda s: s not in ("RUNNING", "QUEUED"), timeout=300)["status"]
+                == "SUCCESS"
+            )
     finally:
         stop_server(server)
 
     records = store.list(workflow="crowd")
-    by_type = {kind: sum(1 for r in records if r.type.value == kind) for kind in ("backfill", "scheduled", "manual")}
+    by_type = {
+        kind: sum(1 for r in records if r.type.value == kind) for kind in ("backfill", "scheduled", "manual")
+    }
     assert by_type == {"backfill": RUNS_EACH, "scheduled": RUNS_EACH, "manual": 2 * RUNS_EACH}, outputs
     assert {r.status for r in records} == {ReleaseStatus.SUCCESS}
     logs = shared["logs"]
@@ -149,7 +160,10 @@ def test_four_processes_keep_a_group_of_two_first_in_first_out(shared: dict[str,
     assert most_at_once(list(spans.values())) <= 2
     # first in, first out: a run queued earlier (smaller place) never got its slot after a later one
     queued = sorted(
-        (r.context["concurrency"]["position"], datetime.fromisoformat(r.context["concurrency"]["started_at"]).timestamp())
+        (
+            r.context["concurrency"]["position"],
+            datetime.fromisoformat(r.context["concurrency"]["started_at"]).timestamp(),
+        )
         for r in records
         if (r.context.get("concurrency") or {}).get("position") is not None
     )

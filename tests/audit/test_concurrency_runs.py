@@ -64,7 +64,9 @@ def timed_stage(log: Path, seconds: float, label: str = "${{ release.logical_dat
 
 
 @pytest.fixture
-def store(open_backend: Callable[[str], AuditBackend], audit_url: str, monkeypatch: pytest.MonkeyPatch) -> AuditBackend:
+def store(
+    open_backend: Callable[[str], AuditBackend], audit_url: str, monkeypatch: pytest.MonkeyPatch
+) -> AuditBackend:
     monkeypatch.setenv("RUNWRIGHT_AUDIT_URL", audit_url)
     return open_backend(audit_url)
 
@@ -73,7 +75,9 @@ def load(folder: Path, name: str) -> Workflow:
     return Workflow.from_conf(name, folder, runtime=Runtime.default())
 
 
-def release_in_threads(workflow: Workflow, store: AuditBackend, count: int, stagger: float = 0.15) -> list[Any]:
+def release_in_threads(
+    workflow: Workflow, store: AuditBackend, count: int, stagger: float = 0.15
+) -> list[Any]:
     """``count`` manual releases (logical dates a minute apart), started ``stagger`` apart."""
     outcomes: list[Any] = [None] * count
 
@@ -115,7 +119,9 @@ def test_a_group_of_limit_one_runs_its_runs_one_at_a_time_first_come_first_serve
     def watch() -> None:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and len(seen_queued) < 2:
-            seen_queued.extend(r.run_id for r in store.list(status=ReleaseStatus.QUEUED) if r.run_id not in seen_queued)
+            seen_queued.extend(
+                r.run_id for r in store.list(status=ReleaseStatus.QUEUED) if r.run_id not in seen_queued
+            )
             time.sleep(0.05)
 
     watcher = threading.Thread(target=watch)
@@ -324,7 +330,9 @@ def test_a_pool_with_weights_never_runs_past_its_slots(store: AuditBackend, tmp_
     assert store.list_leases() == []  # every slot given back
 
 
-def test_an_undeclared_pool_fails_the_job_naming_the_pools_declared(store: AuditBackend, tmp_path: Path) -> None:
+def test_an_undeclared_pool_fails_the_job_naming_the_pools_declared(
+    store: AuditBackend, tmp_path: Path
+) -> None:
     folder = write_conf(
         tmp_path / "conf",
         """

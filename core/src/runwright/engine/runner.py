@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from runwright.engine.context import CancelScope, RunState, minutes_limit
 from runwright.engine.executors import ExecutorPools
 from runwright.engine.result import Result, Status, aggregate, error_record
-from runwright.engine.slots import held_slots, job_claims
+from runwright.engine.slots import SlotClaim, SlotVerdict, held_slots, job_claims
 from runwright.engine.stage_runner import run_stage_list
 from runwright.models.base import slugify
 from runwright.models.job import Job, TriggerRule
@@ -341,21 +341,12 @@ class WorkflowRunner:
         if "release" in self.context:
             base["release"] = self.context["release"]
         try:  # a matrix job claims per strategy (each is a job of its own)
-            claims = (
-                []
-                if job.strategy is not None
-                else job_claims(
-                    job, f"{self.state.run_id}/{job_id}", dict(base, matrix={}), self.state.runtime, job_id
-                )
-            )
+            claims = [] if job.strategy is not None else self.job_slot_claims(job_id)
         except Exception as exc:  # the group expression failed: the job fails, saying where
-            return self._job_failed_early(job_id, record, exc)
+            return self.job_failed_early(job_id, record, exc)
         with held_slots(self.state, claims, self.state.scope, {"job": job_id}) as (verdict, held):
             if not verdict.held:
-                record.update(status=verdict.status, reason=verdict.reason)
-                self.context["jobs"][job_id] = record
-                trace.event("job-end", verdict.reason, job=job_id, status=verdict.status)
-                return Status(verdict.status)
+                return self.job_not_run(job_id, record, verdict)
             scope = held.child(  # the timeout counts from when the job has its slots
                 job.timeout_minutes * 60 if job.timeout_minutes else None,
                 minutes_limit(job.timeout_minutes, f"job '{job_id}'") if job.timeout_minutes else None,
@@ -425,7 +416,22 @@ class WorkflowRunner:
             trace.event("job-end", status.value, job=job_id, status=status.value, **outcome)
             return status
 
-    def _job_failed_early(self, job_id: str, record: dict[str, Any], exc: Exception) -> Status:
+    def job_slot_claims(self, job_id: str) -> list[SlotClaim]:
+        """A job's own claims (its group and pool; a matrix job's are per strategy)."""
+        base = {"params": self.context["params"], "jobs": self.context["jobs"], "matrix": {}}
+        if "release" in self.context:
+            base["release"] = self.context["release"]
+        job = self.workflow.jobs[job_id]
+        return job_claims(job, f"{self.state.run_id}/{job_id}", base, self.state.runtime, job_id)
+
+    def job_not_run(self, job_id: str, record: dict[str, Any], verdict: SlotVerdict) -> Status:
+        """Its group was full (SKIP) or it was cancelled while it waited (CANCEL)."""
+        record.update(status=verdict.status, reason=verdict.reason)
+        self.context["jobs"][job_id] = record
+        self.state.trace.event("job-end", verdict.reason, job=job_id, status=verdict.status)
+        return Status(verdict.status)
+
+    def job_failed_early(self, job_id: str, record: dict[str, Any], exc: Exception) -> Status:
         errors = [error_record(exc, job=job_id)]
         record.update(status=Status.FAILED.value, errors=errors)
         self.errors.extend(errors)
