@@ -20,7 +20,6 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-import httpx
 import pytest
 from runwright.audit import AuditBackend, ReleaseStatus, mark_dead_crashed
 

@@ -84,7 +84,7 @@ def concurrency_lines(service: RunService) -> list[str]:
     ]
     lines += [f'runwright_slots_in_use{{{labels(key)}}} {count}' for key, count in sorted(in_use.items())]
     lines += [
-        "# HELP runwright_queue_depth Claimants waiting for a slot, per concurrency group, workflow and pool.",
+        "# HELP runwright_queue_depth Claimants waiting for a slot, per group, workflow and pool.",
         "# TYPE runwright_queue_depth gauge",
     ]
     lines += [f'runwright_queue_depth{{{labels(key)}}} {count}' for key, count in sorted(waiting.items())]
