@@ -167,7 +167,9 @@ def test_four_processes_keep_a_group_of_two_first_in_first_out(shared: dict[str,
         if (r.context.get("concurrency") or {}).get("position") is not None
     )
     assert len(queued) > RUNS_EACH, "most runs should have waited"
-    late = [(a, b) for a, b in zip(queued, queued[1:], strict=False) if b[1] < a[1] - 0.25]
+    # (the time is read just after the store granted the slot; a thread of a loaded machine may
+    # be held up that long before it reads the clock)
+    late = [(a, b) for a, b in zip(queued, queued[1:], strict=False) if b[1] < a[1] - 1.0]
     assert not late, f"runs overtook earlier ones in the queue: {late[:5]}"
     assert store.list_leases() == []
 

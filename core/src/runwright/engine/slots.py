@@ -47,6 +47,8 @@ class SlotVerdict:
     status: str = ""
     reason: str = ""
     waited_seconds: float = 0.0
+    held_at: float = 0.0
+    """Wall-clock time (``time.time()``) when the last slot was taken."""
 
 
 class SlotTaker(Protocol):

@@ -423,9 +423,8 @@ def run_claimed(
             with slots.holding(claims, scope, on_queued=queued) as verdict:
                 if verdict.held:
                     if queue_note:
-                        queue_note.update(
-                            waited_seconds=verdict.waited_seconds, started_at=utc_now().isoformat()
-                        )
+                        held_at = datetime.fromtimestamp(verdict.held_at, UTC).isoformat()
+                        queue_note.update(waited_seconds=verdict.waited_seconds, started_at=held_at)
                         note_queue(backend, record, ReleaseStatus.RUNNING, queue_note)
                     result = workflow.execute(
                         params,

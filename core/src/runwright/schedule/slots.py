@@ -155,7 +155,7 @@ class StoreSlots:
             KEEPER.track(self.backend, request.holder, scope)
         started = time.monotonic()
         try:
-            verdict = SlotVerdict(held=True)
+            verdict = SlotVerdict(held=True, held_at=time.time())
             for claim, request in zip(ordered, requests, strict=True):
                 verdict = self._take(claim, request, scope, on_queued)
                 if not verdict.held:
@@ -198,7 +198,7 @@ class StoreSlots:
             else:
                 state = self.backend.acquire_lease(request, ttl)
             if state is LeaseState.HELD:
-                return SlotVerdict(held=True)
+                return SlotVerdict(held=True, held_at=time.time())
             if state is LeaseState.REFUSED:
                 why = "it is full" if claim.max_waiting == 0 else f"{claim.max_waiting} already wait"
                 return SlotVerdict(False, "SKIP", f"{claim.label or claim.resource}: {why}")
