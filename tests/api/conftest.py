@@ -178,7 +178,7 @@ def start_server(
         cwd=root,
     )
     assert process.stdout is not None
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90  # a loaded machine starts a worker process slowly
     url = None
     login_url = None
     seen: list[str] = []

@@ -372,3 +372,56 @@ def test_a_matrix_from_data_is_one_task_per_strategy_on_the_cluster(workflow_fro
     events = events_of(result)
     on_workers = {e["strategy"] for e in events if e.get("job") == "work" and e.get("worker")}
     assert len(on_workers) == 6  # each strategy ran as its own task on a worker
+
+
+def test_a_pool_holds_for_jobs_on_dask_workers(
+    conf, tmp_path, dask_address, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The driver holds a Dask job's pool while a worker runs it: three runs, one at a time."""
+    import threading
+    from datetime import UTC, datetime, timedelta
+
+    from runwright import Workflow
+    from runwright.audit import make_audit_backend
+
+    monkeypatch.setenv("RUNWRIGHT_AUDIT_URL", f"sqlite:///{tmp_path / 'audit.db'}")
+    log = tmp_path / "ran.log"
+    folder = conf(f"""
+    one-at-a-time:
+      type: Pool
+      slots: 1
+    load:
+      type: Workflow
+      jobs:
+        whole:
+          runs-on: {{type: dask, address: "${{DASK_ADDRESS}}"}}
+          pool: one-at-a-time
+          stages:
+            - id: s
+              bash: 'echo "start $(date +%s.%N)" >> {log}; sleep 0.5; echo "end $(date +%s.%N)" >> {log}'
+    """)
+    workflow = Workflow.from_conf("load", folder)
+    audit = make_audit_backend()
+    first = datetime(2026, 3, 1, tzinfo=UTC)
+    outcomes: list[object] = []
+    threads = [
+        threading.Thread(
+            target=lambda i=i: outcomes.append(workflow.release(first + timedelta(minutes=i), audit=audit))
+        )
+        for i in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert [o.status for o in outcomes] == ["SUCCESS"] * 3  # type: ignore[attr-defined]
+    times = [line.split() for line in log.read_text().splitlines()]
+    spans = list(
+        zip(
+            [float(t) for k, t in times if k == "start"],
+            [float(t) for k, t in times if k == "end"],
+            strict=True,
+        )
+    )
+    ordered = sorted(spans)
+    assert all(later[0] >= earlier[1] for earlier, later in zip(ordered, ordered[1:], strict=False)), ordered

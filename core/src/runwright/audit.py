@@ -26,6 +26,7 @@ CRASHED_HEARTBEAT_AGE = timedelta(minutes=2)
 
 
 class ReleaseStatus(StrEnum):
+    QUEUED = "QUEUED"
     RUNNING = "RUNNING"
     SUCCESS = "SUCCESS"
     FAILED = "FAILED"
@@ -34,9 +35,13 @@ class ReleaseStatus(StrEnum):
     CRASHED = "CRASHED"
 
 
-BLOCKING_STATUSES = frozenset({ReleaseStatus.RUNNING, ReleaseStatus.SUCCESS})
+ACTIVE_STATUSES = frozenset({ReleaseStatus.QUEUED, ReleaseStatus.RUNNING})
+"""A record with one of these has a live process behind it (waiting for a slot, or running):
+it heartbeats, it may be marked CRASHED, and ``update(expect_running=True)`` may replace it."""
+
+BLOCKING_STATUSES = frozenset({ReleaseStatus.QUEUED, ReleaseStatus.RUNNING, ReleaseStatus.SUCCESS})
 """While an attempt of a release has one of these, no new attempt may be claimed (backfill,
-rerun, crash re-release): it is being run, or it is done."""
+rerun, crash re-release): it is waiting, being run, or done."""
 
 
 class ReleaseType(StrEnum):
@@ -262,7 +267,8 @@ class AuditBackend(Protocol):
 
         Crash-safe: a reader sees the old record or the new one, never half of one. With
         ``expect_running`` it is a compare-and-set: nothing is written (and False returned)
-        when the stored record is no longer RUNNING, e.g. it was marked CRASHED meanwhile.
+        when the stored record is no longer active (RUNNING or QUEUED), e.g. it was marked
+        CRASHED meanwhile.
         An unknown run id raises KeyError; changing (workflow, release, attempt) ValueError.
         """
         ...
@@ -272,7 +278,7 @@ class AuditBackend(Protocol):
         ...
 
     def heartbeat(self, run_id: str, at: datetime) -> None:
-        """Refresh a RUNNING record's heartbeat time (finished records are left alone)."""
+        """Refresh an active (RUNNING or QUEUED) record's heartbeat; finished ones are left alone."""
         ...
 
     def get(self, run_id: str) -> ReleaseRecord | None:
@@ -297,11 +303,46 @@ class AuditBackend(Protocol):
         ...
 
     def mark_crashed(self, run_id: str, reason: str) -> bool:
-        """Set a record that is still RUNNING to CRASHED; append ``{"name": "Crashed",
-        "message": reason}`` to its errors and set ``ended``.
+        """Set a record that is still active (RUNNING or QUEUED) to CRASHED; append
+        ``{"name": "Crashed", "message": reason}`` to its errors and set ``ended``.
 
-        Atomic compare-and-set: returns False if it was no longer RUNNING.
+        Atomic compare-and-set: returns False if it was no longer active.
         """
+        ...
+
+    # -- leases: concurrency groups, max-active-runs and pools (docs/concurrency.md) --------
+
+    def acquire_lease(self, request: LeaseRequest, ttl: timedelta) -> LeaseState:
+        """Take a slot of ``request.resource`` for ``request.holder``, or queue for one; atomic.
+
+        In one transaction: leases of the resource whose ``expires`` has passed are dropped
+        (their holder is dead); then
+        - a holder that already holds is renewed: HELD;
+        - with ``preempt``, cancel is requested (:attr:`Lease.cancel_reason`) of every waiter
+          queued before the holder and of the oldest holders, as many as must go for it to fit;
+        - the holder takes the slot (HELD) when the held weight plus ``weight`` fits in
+          ``capacity`` and no waiter is queued before it (strict FIFO, weights included);
+        - else it waits (WAITING), keeping its place in the queue across calls; a holder not yet
+          queued when ``max_waiting`` others already wait is refused (REFUSED) and nothing stored.
+        Every call sets the caller's lease to expire ``ttl`` from now.
+        """
+        ...
+
+    def renew_leases(self, holders: Iterable[str], ttl: timedelta) -> dict[str, str]:
+        """Set every lease (held or waiting) of these holders to expire ``ttl`` from now.
+
+        Returns ``{holder: reason}`` for those whose cancel was requested (by a preempting
+        taker, :meth:`acquire_lease`): their process cancels what the lease was taken for.
+        """
+        ...
+
+    def release_lease(self, resource: str, holder: str) -> bool:
+        """Drop ``holder``'s lease of ``resource`` (held or waiting); False when there was none."""
+        ...
+
+    def list_leases(self, resource: str | None = None) -> list[Lease]:
+        """Unexpired leases (of one resource, or all): by resource, holders first, then waiters
+        in queue order."""
         ...
 
     def close(self) -> None:
@@ -331,6 +372,106 @@ class AuditBackend(Protocol):
         ...
 
 
+class LeaseState(StrEnum):
+    """What :meth:`AuditBackend.acquire_lease` did."""
+
+    HELD = "held"
+    WAITING = "waiting"
+    REFUSED = "refused"
+
+
+class LeaseRequest(BaseModel):
+    """One taker's ask for a slot of a limited resource (a concurrency group, a workflow's
+    active runs, a pool). ``capacity`` is the taker's own reading of the limit."""
+
+    model_config = ConfigDict(frozen=True)
+
+    resource: str = Field(description="'group:<name>', 'workflow:<name>' or 'pool:<name>'.")
+    holder: str = Field(description="Unique per taker: a run id, or '<run id>/<job>/<strategy>'.")
+    capacity: int = Field(ge=1)
+    weight: int = Field(1, ge=1)
+    max_waiting: int | None = Field(
+        None, ge=0, description="At most this many others queued; None: unbounded."
+    )
+    preempt: bool = False
+    run_id: str
+    workflow: str
+
+
+class Lease(BaseModel):
+    """A holder's slot of a resource (``state`` held) or its place in the queue (waiting)."""
+
+    resource: str
+    holder: str
+    state: LeaseState
+    weight: int
+    position: int = Field(description="Queue order: smaller came first.")
+    run_id: str
+    workflow: str
+    expires: datetime
+    cancel_reason: str | None = None
+
+
+def lease_fits(held: Iterable[Lease], weight: int, capacity: int) -> bool:
+    """Whether ``weight`` more fits beside the held leases (a weight above capacity fits alone)."""
+    used = sum(lease.weight for lease in held)
+    return used + weight <= capacity or used == 0
+
+
+def preempt_reason(request: LeaseRequest) -> str:
+    """Why a preempted holder is cancelled (``cancel-in-progress``), as its record says."""
+    return (
+        f"cancelled by run {request.run_id} of workflow '{request.workflow}' "
+        f"(cancel-in-progress of {request.resource})"
+    )
+
+
+def queued_ahead(leases: list[Lease], holder: str) -> list[Lease]:
+    """Waiters queued before ``holder`` (all waiters when it is not queued), leaving out those
+    whose cancel was requested: they are on their way out and run nothing."""
+    own = next((lease for lease in leases if lease.holder == holder), None)
+    return [
+        lease
+        for lease in leases
+        if lease.state is LeaseState.WAITING
+        and lease.holder != holder
+        and lease.cancel_reason is None
+        and (own is None or lease.position < own.position)
+    ]
+
+
+def preempted(leases: list[Lease], request: LeaseRequest) -> list[Lease]:
+    """The leases a preempting ``request`` asks to cancel: every waiter queued before it, and
+    the oldest holders, as many as must go for it to fit. ``leases`` are the resource's
+    unexpired leases in list order."""
+    chosen = queued_ahead(leases, request.holder)
+    staying = sorted(
+        (lease for lease in leases if lease.state is LeaseState.HELD and lease.holder != request.holder),
+        key=lambda lease: lease.position,
+    )
+    staying = [lease for lease in staying if lease.cancel_reason is None]
+    while staying and not lease_fits(staying, request.weight, request.capacity):
+        chosen.append(staying.pop(0))
+    return chosen
+
+
+def lease_decision(leases: list[Lease], request: LeaseRequest) -> LeaseState:
+    """What ``acquire_lease`` does for ``request`` given the resource's unexpired leases (in
+    list order, after any preemption): every store applies this one rule."""
+    own = next((lease for lease in leases if lease.holder == request.holder), None)
+    if own is not None and own.state is LeaseState.HELD:
+        return LeaseState.HELD
+    held = [lease for lease in leases if lease.state is LeaseState.HELD]
+    if not queued_ahead(leases, request.holder) and lease_fits(held, request.weight, request.capacity):
+        return LeaseState.HELD
+    waiting = [
+        lease for lease in leases if lease.state is LeaseState.WAITING and lease.holder != request.holder
+    ]
+    if own is None and request.max_waiting is not None and len(waiting) >= request.max_waiting:
+        return LeaseState.REFUSED
+    return LeaseState.WAITING
+
+
 def check_update_target(current: ReleaseRecord | None, record: ReleaseRecord) -> None:
     """What every backend's :meth:`AuditBackend.update` refuses: an unknown run id (KeyError)
     and a change of (workflow, release, attempt) (ValueError). ``current`` is the stored record."""
@@ -356,12 +497,12 @@ def process_alive(pid: int) -> bool:
 def crash_reason(
     record: ReleaseRecord, now: datetime | None = None, stale_after: timedelta = CRASHED_HEARTBEAT_AGE
 ) -> str | None:
-    """Why a RUNNING record cannot still be running, or None when it may be.
+    """Why an active (RUNNING or QUEUED) record cannot still be alive, or None when it may be.
 
     Dead: its process ran on this host and is gone, or its heartbeat is older than
     ``stale_after`` (the only sign available for another host's runs).
     """
-    if record.status is not ReleaseStatus.RUNNING:
+    if record.status not in ACTIVE_STATUSES:
         return None
     if record.host == socket.gethostname() and not process_alive(record.pid):
         return f"run crashed: process is gone (pid {record.pid} on {record.host})"

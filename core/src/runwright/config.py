@@ -45,6 +45,7 @@ KNOWN_VARIABLES = frozenset(
         "RUNWRIGHT_PARAMS_DEADLINE_SECONDS",
         "RUNWRIGHT_SMTP",
         "RUNWRIGHT_NOTIFY_WAIT",
+        "RUNWRIGHT_LEASE_SECONDS",
         # set by runwright for the processes it starts
         "RUNWRIGHT_OUTPUT",
         "RUNWRIGHT_RUN_ID",
@@ -165,6 +166,15 @@ def _positive_float(name: str, default: float) -> float:
     except ValueError:
         return default
     return value if 0 < value < float("inf") else default
+
+
+DEFAULT_LEASE_SECONDS = 30.0
+
+
+def lease_seconds() -> float:
+    """``RUNWRIGHT_LEASE_SECONDS``: how long a concurrency slot outlives its holder's last
+    renewal (default 30, at least 2): a SIGKILLed holder's slot is free within this long."""
+    return max(2.0, _positive_float("RUNWRIGHT_LEASE_SECONDS", DEFAULT_LEASE_SECONDS))
 
 
 def _positive_int(name: str, default: int) -> int:

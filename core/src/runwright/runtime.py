@@ -184,10 +184,11 @@ class Runtime:
 
     @property
     def template_types(self) -> dict[str, type[BaseModel]]:
+        from runwright.models.concurrency import Pool
         from runwright.models.schedule import Schedule
         from runwright.models.workflow import Workflow
 
-        return {"Workflow": Workflow, "Schedule": Schedule}
+        return {"Workflow": Workflow, "Schedule": Schedule, "Pool": Pool}
 
     def validation_context(self) -> dict[str, Any]:
         return {"stage_kinds": self.stage_kinds, "runtime": self}

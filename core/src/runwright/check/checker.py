@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from runwright.check.concurrency import check_concurrency
 from runwright.check.conditions import check_condition
 from runwright.check.expressions import ExpressionAnalyzer, Names
 from runwright.check.findings import Finding, Report
@@ -138,6 +139,7 @@ class Checker:
         self.pm = runtime.pm
         self.analyzer = ExpressionAnalyzer(runtime.expressions)
         self.workflows = workflows
+        self.pools: dict[str, int] | None = None  # pool name -> slots; None: not known (one template alone)
         self.combinations: list[dict[str, Any]] = []
         self.declared: dict[int, frozenset[str]] = {}  # id(stage) -> names check_stage declared
         self.known_outputs: dict[int, frozenset[str] | None] = {}
@@ -196,6 +198,7 @@ class Checker:
         for name, spec in workflow.params.items():  # a default may use the run's release
             self.check_value(tc, spec.default, ("params", name, "default"), {"release": release})
         graph = JobGraph(workflow.jobs, self.outputs_of)
+        job_names: dict[str, Names] = {}
         for job_id, job in workflow.jobs.items():
             path = ("jobs", job_id)
             # stage ids may hold ${{ matrix.* }}: known for the first strategies (bounded cost)
@@ -210,6 +213,7 @@ class Checker:
             for axis, text in (job.strategy.data_axes() if job.strategy else {}).items():
                 self.check_data_axis(tc, workflow, axis, text, (*path, "strategy", "matrix", axis), base)
             names = {**base, "matrix": matrix_shape(job_id, job.strategy)}
+            job_names[job_id] = names
             self.walk_stages(tc, job.stage_list, (*path, "stages"), names, {}, workflow)
             if job.outputs:
                 everything = {**names, "stages": stages_shape(stage_ids(job.stage_list, self.outputs_of))}
@@ -218,6 +222,7 @@ class Checker:
             for key, group in (("catch", job.catch), ("finally", job.finally_)):
                 if group:
                     self.walk_stages(tc, group, (*path, key), no_matrix, {}, workflow)
+        check_concurrency(self, tc, workflow, {"params": params, "release": release}, job_names)
 
     def check_data_axis(
         self, tc: TemplateCheck, workflow: Any, axis: str, text: str, path: tuple[Any, ...], names: Names

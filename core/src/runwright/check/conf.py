@@ -97,6 +97,9 @@ def check_sources(
         if model is None or getattr(model, "type", "") == "Workflow"
     }
     checker = Checker(runtime, workflows)
+    checker.pools = {
+        name: model.slots for name, model in models.items() if getattr(model, "type", "") == "Pool"
+    }
     for name, model in models.items():
         if model is None:
             continue

@@ -12,9 +12,9 @@ from typing import Any
 import typer
 
 from runwright.audit import (
+    ACTIVE_STATUSES,
     AuditBackend,
     OrphanedAuditStore,
-    ReleaseStatus,
     make_audit_backend,
     mark_dead_crashed,
 )
@@ -95,7 +95,8 @@ def run(
         followers = Followers.of(workflow)  # on: release loops are a usage error too
         audit = optional_audit(workflow)
         if audit is not None:  # runs of this workflow a killed process left RUNNING: CRASHED
-            mark_dead_crashed(audit, audit.list(workflow.name, ReleaseStatus.RUNNING))
+            for status in ACTIVE_STATUSES:
+                mark_dead_crashed(audit, audit.list(workflow.name, status))
         if audit is None:
             with Progress(enabled=not (as_json or quiet)) as observer:
                 result = workflow.execute(typed, observer=observer, release=release_now)

@@ -81,7 +81,7 @@ def run_ended_elsewhere(run_id: str, conf: Path | None) -> Callable[[], str | No
     """Whether the audit store says the run is over (None while RUNNING, or with no record)."""
 
     def ended() -> str | None:
-        from runwright.audit import ReleaseStatus, make_audit_backend, mark_dead_crashed
+        from runwright.audit import ACTIVE_STATUSES, make_audit_backend, mark_dead_crashed
 
         try:
             backend = make_audit_backend(conf_path=conf)
@@ -91,7 +91,7 @@ def run_ended_elsewhere(run_id: str, conf: Path | None) -> Callable[[], str | No
             [record] = mark_dead_crashed(backend, [record])
         except RunwrightError:
             return None
-        return None if record.status is ReleaseStatus.RUNNING else record.status.value
+        return None if record.status in ACTIVE_STATUSES else record.status.value
 
     return ended
 

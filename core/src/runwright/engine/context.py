@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from runwright.masking import mask
 
 if TYPE_CHECKING:
+    from runwright.engine.slots import SlotTaker
     from runwright.runtime import Runtime
     from runwright.trace import RunTrace
 
@@ -169,6 +170,8 @@ class RunState:
     """The run's ``release`` context (models/release.py): a ``trigger:`` child inherits its dates."""
     source: Path | None = None
     """The template's file: run-time expression errors say file:line:col."""
+    slots: SlotTaker | None = None
+    """Keeps the jobs' and stages' concurrency groups and pools; None: not kept (no store)."""
     _tmp_dir: Path | None = None
     _tmp_lock: threading.Lock = field(default_factory=threading.Lock)
     _processes: set[Any] = field(default_factory=set)
@@ -305,7 +308,6 @@ class NestedRun:
         if self.errors:
             data["errors"] = self.errors
         return data
-
 
 
 @dataclass(frozen=True)

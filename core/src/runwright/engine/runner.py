@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from runwright.engine.context import CancelScope, RunState, minutes_limit
 from runwright.engine.executors import ExecutorPools
 from runwright.engine.result import Result, Status, aggregate, error_record
+from runwright.engine.slots import SlotClaim, SlotVerdict, held_slots, job_claims
 from runwright.engine.stage_runner import run_stage_list
 from runwright.models.base import slugify
 from runwright.models.job import Job, TriggerRule
@@ -25,6 +26,7 @@ from runwright.models.runs_on import RunsOn, check_installed, parse_executor_set
 from runwright.trace import RunTrace
 
 if TYPE_CHECKING:
+    from runwright.engine.slots import SlotTaker
     from runwright.models.workflow import Workflow
 
 StrategyStages = Callable[
@@ -104,6 +106,7 @@ def run_workflow(
     observer: Callable[[dict[str, Any]], None] | None = None,
     release_event: Mapping[str, Any] | None = None,
     release: Mapping[str, Any] | None = None,
+    slots: SlotTaker | None = None,
 ) -> Result:
     """Validate params, run the job DAG, return the Result. Bad params raise ParamError.
 
@@ -113,6 +116,7 @@ def run_workflow(
     context (models/release.py); without one the run is a manual one for the wall clock (or,
     with ``release_event``, an ``event`` one for the upstream's logical date).
     ``executor`` runs jobs without ``runs-on:`` (default ``RUNWRIGHT_EXECUTOR``, else local).
+    ``slots`` keeps the jobs' and stages' concurrency groups and pools (a recorded run's store).
     """
     runtime = workflow.runtime
     settings = runtime.settings
@@ -145,6 +149,7 @@ def run_workflow(
         conf_path=workflow.conf_path,
         previous=dict(previous or {}),
         source=workflow.source,
+        slots=slots,
     )
     parallel = max_job_parallel or workflow.max_parallel or settings.max_job_parallel
     started = datetime.now(UTC)
@@ -331,76 +336,108 @@ class WorkflowRunner:
             self.context["jobs"][job_id] = {**earlier, "reused": True}
             trace.event("job-reused", "from the earlier run", job=job_id, status="SUCCESS")
             return Status.SUCCESS
-        scope = self.state.scope.child(
-            job.timeout_minutes * 60 if job.timeout_minutes else None,
-            minutes_limit(job.timeout_minutes, f"job '{job_id}'") if job.timeout_minutes else None,
-        )
         record: dict[str, Any] = {"status": Status.RUNNING.value, "stages": {}}
         base = {"params": self.context["params"], "jobs": self.context["jobs"]}
         if "release" in self.context:
             base["release"] = self.context["release"]
-        trace.event("job-start", job=job_id)
-        render = self.state.runtime.expressions.render
-        job_errors: list[dict[str, Any]] = []
-        try:
-            if job.if_ is not None and not self.state.runtime.expressions.evaluate_condition(job.if_, base):
-                record.update(status=Status.SKIP.value, reason="condition 'if' is false")
-                self.context["jobs"][job_id] = record
-                trace.event("job-end", "skipped: if is false", job=job_id, status="SKIP")
-                return Status.SKIP
-            if job.strategy is not None:
-                status, job_errors = self._run_strategies(
-                    job_id, job, scope, base, record, earlier, strategy_stages
-                )
-                variables = None
-            else:
-                variables = dict(base, stages=record["stages"], matrix={})
-                status, job_errors = run_stage_list(
+        try:  # a matrix job claims per strategy (each is a job of its own)
+            claims = [] if job.strategy is not None else self.job_slot_claims(job_id)
+        except Exception as exc:  # the group expression failed: the job fails, saying where
+            return self.job_failed_early(job_id, record, exc)
+        with held_slots(self.state, claims, self.state.scope, {"job": job_id}) as (verdict, held):
+            if not verdict.held:
+                return self.job_not_run(job_id, record, verdict)
+            scope = held.child(  # the timeout counts from when the job has its slots
+                job.timeout_minutes * 60 if job.timeout_minutes else None,
+                minutes_limit(job.timeout_minutes, f"job '{job_id}'") if job.timeout_minutes else None,
+            )
+            trace.event("job-start", job=job_id)
+            render = self.state.runtime.expressions.render
+            job_errors: list[dict[str, Any]] = []
+            try:
+                if job.if_ is not None and not self.state.runtime.expressions.evaluate_condition(
+                    job.if_, base
+                ):
+                    record.update(status=Status.SKIP.value, reason="condition 'if' is false")
+                    self.context["jobs"][job_id] = record
+                    trace.event("job-end", "skipped: if is false", job=job_id, status="SKIP")
+                    return Status.SKIP
+                if job.strategy is not None:
+                    status, job_errors = self._run_strategies(
+                        job_id, job, scope, base, record, earlier, strategy_stages
+                    )
+                    variables = None
+                else:
+                    variables = dict(base, stages=record["stages"], matrix={})
+                    status, job_errors = run_stage_list(
+                        self.state,
+                        job.stage_list,
+                        variables,
+                        record["stages"],
+                        scope,
+                        job_id,
+                        None,
+                        previous=earlier.get("stages"),
+                    )
+                if status is Status.SKIP:  # it ran and every stage skipped itself: a success (as in
+                    status = Status.SUCCESS  # GitHub Actions); only a job's own `if:` passes SKIP on
+                if job.outputs and status is Status.SUCCESS and variables is not None:
+                    record["outputs"] = render(job.outputs, variables)
+            except Exception as exc:  # never lose a job's failure, whatever raised it
+                status, job_errors = Status.FAILED, [*job_errors, error_record(exc, job=job_id)]
+            if status is Status.FAILED and job.catch:
+                status, job_errors = self._job_catch(job_id, job, base, record, job_errors)
+            if job.finally_:
+                nested_vars = dict(base, error=(job_errors or [None])[-1], matrix={})
+                results: dict[str, Any] = {}
+                nested_vars["stages"] = results
+                final_status, final_errors = run_stage_list(
                     self.state,
-                    job.stage_list,
-                    variables,
-                    record["stages"],
-                    scope,
+                    job.finally_,
+                    nested_vars,
+                    results,
+                    CancelScope(),
                     job_id,
                     None,
-                    previous=earlier.get("stages"),
+                    prefix="finally",
                 )
-            if status is Status.SKIP:  # it ran and every stage skipped itself: a success (as in
-                status = Status.SUCCESS  # GitHub Actions); only a job's own `if:` passes SKIP on
-            if job.outputs and status is Status.SUCCESS and variables is not None:
-                record["outputs"] = render(job.outputs, variables)
-        except Exception as exc:  # never lose a job's failure, whatever raised it
-            status, job_errors = Status.FAILED, [*job_errors, error_record(exc, job=job_id)]
-        if status is Status.FAILED and job.catch:
-            status, job_errors = self._job_catch(job_id, job, base, record, job_errors)
-        if job.finally_:
-            nested_vars = dict(base, error=(job_errors or [None])[-1], matrix={})
-            results: dict[str, Any] = {}
-            nested_vars["stages"] = results
-            final_status, final_errors = run_stage_list(
-                self.state,
-                job.finally_,
-                nested_vars,
-                results,
-                CancelScope(),
-                job_id,
-                None,
-                prefix="finally",
-            )
-            record["finally"] = results
-            if final_status is Status.FAILED:
-                status, job_errors = Status.FAILED, [*job_errors, *final_errors]
-        if job_errors:
-            record["errors"] = job_errors
-            self.errors.extend(job_errors)
-        if status is Status.FAILED and job.continue_on_error:
-            record["outcome"] = Status.FAILED.value
-            status = Status.SUCCESS
-        record["status"] = status.value
+                record["finally"] = results
+                if final_status is Status.FAILED:
+                    status, job_errors = Status.FAILED, [*job_errors, *final_errors]
+            if job_errors:
+                record["errors"] = job_errors
+                self.errors.extend(job_errors)
+            if status is Status.FAILED and job.continue_on_error:
+                record["outcome"] = Status.FAILED.value
+                status = Status.SUCCESS
+            record["status"] = status.value
+            self.context["jobs"][job_id] = record
+            outcome = {"outcome": record["outcome"]} if "outcome" in record else {}
+            trace.event("job-end", status.value, job=job_id, status=status.value, **outcome)
+            return status
+
+    def job_slot_claims(self, job_id: str) -> list[SlotClaim]:
+        """A job's own claims (its group and pool; a matrix job's are per strategy)."""
+        base = {"params": self.context["params"], "jobs": self.context["jobs"], "matrix": {}}
+        if "release" in self.context:
+            base["release"] = self.context["release"]
+        job = self.workflow.jobs[job_id]
+        return job_claims(job, f"{self.state.run_id}/{job_id}", base, self.state.runtime, job_id)
+
+    def job_not_run(self, job_id: str, record: dict[str, Any], verdict: SlotVerdict) -> Status:
+        """Its group was full (SKIP) or it was cancelled while it waited (CANCEL)."""
+        record.update(status=verdict.status, reason=verdict.reason)
         self.context["jobs"][job_id] = record
-        outcome = {"outcome": record["outcome"]} if "outcome" in record else {}
-        trace.event("job-end", status.value, job=job_id, status=status.value, **outcome)
-        return status
+        self.state.trace.event("job-end", verdict.reason, job=job_id, status=verdict.status)
+        return Status(verdict.status)
+
+    def job_failed_early(self, job_id: str, record: dict[str, Any], exc: Exception) -> Status:
+        errors = [error_record(exc, job=job_id)]
+        record.update(status=Status.FAILED.value, errors=errors)
+        self.errors.extend(errors)
+        self.context["jobs"][job_id] = record
+        self.state.trace.event("job-end", Status.FAILED.value, job=job_id, status=Status.FAILED.value)
+        return Status.FAILED
 
     def _job_catch(
         self,
@@ -466,20 +503,34 @@ class WorkflowRunner:
                 entry["reason"] = group.reason
                 return Status.CANCEL
             variables = dict(base, stages=entry["stages"], matrix=combo)
-            if strategy_stages is not None:
-                previous = reused.get("stages")
-                status, found = strategy_stages(sid, combo, entry["stages"], group.child(), previous)
-            else:
-                status, found = run_stage_list(
-                    self.state,
-                    job.stage_list,
-                    variables,
-                    entry["stages"],
-                    group.child(),
-                    job_id,
-                    sid,
-                    previous=reused.get("stages"),
+            try:
+                claims = job_claims(
+                    job, f"{self.state.run_id}/{job_id}/{sid}", variables, self.state.runtime, job_id
                 )
+            except Exception as exc:  # the group expression failed: this strategy fails
+                found = [error_record(exc, job=job_id, strategy=sid)]
+                entry.update(status=Status.FAILED.value, errors=found)
+                with lock:
+                    errors.extend(found)
+                return Status.FAILED
+            with held_slots(self.state, claims, group, {"job": job_id, "strategy": sid}) as (verdict, held):
+                if not verdict.held:
+                    entry.update(status=verdict.status, reason=verdict.reason)
+                    return Status(verdict.status)
+                if strategy_stages is not None:
+                    previous = reused.get("stages")
+                    status, found = strategy_stages(sid, combo, entry["stages"], held.child(), previous)
+                else:
+                    status, found = run_stage_list(
+                        self.state,
+                        job.stage_list,
+                        variables,
+                        entry["stages"],
+                        held.child(),
+                        job_id,
+                        sid,
+                        previous=reused.get("stages"),
+                    )
             entry["status"] = status.value
             if found:
                 entry["errors"] = found

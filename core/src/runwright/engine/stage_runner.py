@@ -9,10 +9,12 @@ from __future__ import annotations
 import random
 import threading
 import time
+import uuid
 from typing import Any
 
 from runwright.engine.context import CancelScope, RunState, StageContext, minutes_limit
 from runwright.engine.result import Status, aggregate, error_record
+from runwright.engine.slots import held_slots, pool_claim
 from runwright.errors import ExpressionError, RunCancelled, StageFailed, StageSkipped, StageTimeout
 from runwright.models.stage import Stage
 
@@ -98,7 +100,19 @@ def run_stage(
     else:
         record = {"status": Status.SKIP.value, "reason": "condition 'if' is false"}
     if runs:
-        record = _attempts(stage, ctx, scope, job_id, sid, strategy)
+        claims = (
+            []
+            if stage.pool is None
+            else [pool_claim(stage.pool, stage.pool_slots, stage_holder(state, job_id, strategy, sid))]
+        )
+        with held_slots(state, claims, scope, {"job": job_id, "strategy": strategy, "stage": sid}) as (
+            verdict,
+            held,
+        ):
+            if verdict.held:
+                record = _attempts(stage, ctx, held, job_id, sid, strategy)
+            else:
+                record = {"status": verdict.status, "reason": verdict.reason}
         if record["status"] == Status.FAILED.value and stage.catch:
             _catch(stage.catch, record, ctx, scope)
         if stage.finally_:
@@ -119,6 +133,11 @@ def run_stage(
         **({"errors": record["errors"]} if "errors" in record else {}),
     )
     return record
+
+
+def stage_holder(state: RunState, job_id: str | None, strategy: str | None, sid: str) -> str:
+    """A unique lease holder for one run of a stage (a foreach may run one stage many times)."""
+    return f"{state.run_id}/{job_id}/{strategy or '-'}/{sid}/{uuid.uuid4().hex[:8]}"
 
 
 def _attempts(

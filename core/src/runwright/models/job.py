@@ -13,6 +13,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from runwright.config import Limits
 from runwright.errors import ExpressionError, RunwrightError
 from runwright.models.base import MAX_MINUTES, TemplateModel
+from runwright.models.concurrency import MAX_LIMIT, Concurrency
 from runwright.models.runs_on import RunsOn, check_installed
 from runwright.models.stage import AnyStage, Stage, check_limit, check_unique_ids, render_limit
 
@@ -208,6 +209,15 @@ class Job(TemplateModel):
     )
     continue_on_error: bool = Field(
         False, alias="continue-on-error", description="A failure is recorded but does not fail the run."
+    )
+    concurrency: Concurrency | None = Field(
+        None, description="A group whose jobs (each matrix strategy) share `limit` slots across runs."
+    )
+    pool: str | None = Field(
+        None, description="A `type: Pool` template: the job holds its slots while it runs."
+    )
+    pool_slots: int = Field(
+        1, alias="pool-slots", ge=1, le=MAX_LIMIT, description="How many of the pool's slots the job takes."
     )
     catch: list[AnyStage] | None = Field(  # type: ignore[valid-type]
         None, description="Stages run when the job fails; ${{ error.name }} is set."

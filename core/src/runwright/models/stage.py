@@ -15,6 +15,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError, core_schema
 
 from runwright.models.base import MAX_MINUTES, MAX_SECONDS, TemplateModel, slugify
+from runwright.models.concurrency import MAX_LIMIT
 
 if TYPE_CHECKING:
     from runwright.engine.context import StageContext
@@ -173,6 +174,12 @@ class Stage(TemplateModel):
     )
     retry: RetryPolicy | None = Field(
         None, description="Retry on failure: N (N retries after the first try) or a retry mapping."
+    )
+    pool: str | None = Field(
+        None, description="A `type: Pool` template: the stage holds its slots while it runs."
+    )
+    pool_slots: int = Field(
+        1, alias="pool-slots", ge=1, le=MAX_LIMIT, description="How many of the pool's slots the stage takes."
     )
     catch: list[AnyStage] | None = Field(
         None, description="Stages run when this stage fails; ${{ error.name }} is set."

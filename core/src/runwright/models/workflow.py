@@ -14,6 +14,7 @@ from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_
 
 from runwright.errors import ParamError, RunwrightError, UndeclaredParamWarning
 from runwright.models.base import MAX_MINUTES, TemplateModel
+from runwright.models.concurrency import MAX_LIMIT, Concurrency
 from runwright.models.events import CronEvent, normalise_on, split_release_triggers
 from runwright.models.job import Job
 from runwright.models.notify import NotifyTarget
@@ -70,6 +71,16 @@ class Workflow(TemplateModel):
             "Words to find the workflow by: shown by `runwright list` and the pages, stored with "
             "each of its runs so `runwright runs --tag` and the runs list filter on them."
         ),
+    )
+    concurrency: Concurrency | None = Field(
+        None, description="A group whose runs share `limit` slots across processes (docs/concurrency.md)."
+    )
+    max_active_runs: int | None = Field(
+        None,
+        alias="max-active-runs",
+        ge=1,
+        le=MAX_LIMIT,
+        description="Runs of this workflow at once, however started; more wait in order (QUEUED).",
     )
     notify: list[NotifyTarget] = Field(
         default_factory=list, description="Who is told when a run ends: webhooks or email (docs/alerts.md)."

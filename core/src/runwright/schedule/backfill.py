@@ -21,7 +21,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
-from runwright.audit import AuditBackend, ReleaseRecord, ReleaseStatus, ReleaseType, mark_dead_crashed
+from runwright.audit import (
+    ACTIVE_STATUSES,
+    AuditBackend,
+    ReleaseRecord,
+    ReleaseStatus,
+    ReleaseType,
+    mark_dead_crashed,
+)
 from runwright.errors import RunwrightError, TooManyTicks
 from runwright.models.release import release_context
 from runwright.schedule.cron import MAX_TICKS, ticks_between
@@ -186,7 +193,7 @@ def plan_backfill(
             rendered = release_params(target.template_params, tick, ReleaseType.BACKFILL, workflow)
             tick_params = DataParams({**rendered, **given})
         attempts = audit.attempts(workflow.name, tick)
-        if any(a.status is ReleaseStatus.RUNNING for a in attempts):  # left by a killed process?
+        if any(a.status in ACTIVE_STATUSES for a in attempts):  # left by a killed process?
             attempts = mark_dead_crashed(audit, attempts)
         plan.append(_decide(target, tick, tick_params, attempts, force, only_failed))
     return plan
@@ -201,7 +208,7 @@ def _decide(
     only_failed: bool,
 ) -> BackfillTick:
     last = attempts[-1] if attempts else None
-    running = [a for a in attempts if a.status is ReleaseStatus.RUNNING]
+    running = [a for a in attempts if a.status in ACTIVE_STATUSES]
     succeeded = [a for a in attempts if a.status is ReleaseStatus.SUCCESS]
     if running:
         return BackfillTick(target, tick, params, "skip", f"attempt {running[-1].attempt} is RUNNING")

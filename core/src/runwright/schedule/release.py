@@ -23,6 +23,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from runwright.audit import (
+    ACTIVE_STATUSES,
     BLOCKING_STATUSES,
     AuditBackend,
     ReleaseRecord,
@@ -33,6 +34,7 @@ from runwright.audit import (
 )
 from runwright.engine.result import Result, Status, error_record, to_jsonable
 from runwright.engine.runner import new_run_id
+from runwright.engine.slots import run_claims
 from runwright.errors import ExpressionError, RunwrightError
 from runwright.masking import MASK, MASKER, is_secret_name, mask, numeric_forms
 from runwright.models.stage import Stage
@@ -218,7 +220,7 @@ def blocking_statuses(mode: ReleaseMode) -> frozenset[ReleaseStatus]:
     if mode is ReleaseMode.NORMAL:
         return frozenset(ReleaseStatus)  # any record at all
     if mode is ReleaseMode.FORCE:
-        return frozenset({ReleaseStatus.RUNNING})
+        return ACTIVE_STATUSES
     return BLOCKING_STATUSES
 
 
@@ -235,7 +237,7 @@ def claim_release(backend: AuditBackend, record: ReleaseRecord, mode: ReleaseMod
     claimed = backend.claim_next_attempt(record, unless=blocking)
     if claimed is None:
         existing = backend.attempts(record.workflow, record.release)
-        running = [a for a in existing if a.status is ReleaseStatus.RUNNING]
+        running = [a for a in existing if a.status in ACTIVE_STATUSES]
         if any(a.status is ReleaseStatus.CRASHED for a in mark_dead_crashed(backend, running)):
             claimed = backend.claim_next_attempt(record, unless=blocking)
     return claimed
@@ -411,33 +413,67 @@ def run_claimed(
     heartbeat_seconds: float,
     run_options: Mapping[str, Any],
 ) -> ReleaseOutcome:
+    """Run a claimed release and record its end. A run with a ``concurrency:`` group or
+    ``max-active-runs`` first waits for its slots (recorded QUEUED meanwhile); its jobs' and
+    stages' groups and pools are held through the same store (docs/concurrency.md)."""
+    from runwright.engine.context import CancelScope
+    from runwright.schedule.slots import StoreSlots
+
     result: Result | None = None
+    queue_note: dict[str, Any] = {}
+    not_run_reason = ""
     try:
         options = dict(run_options)
         options.setdefault("release", record_release(workflow, record))
+        slots = StoreSlots(backend, workflow.name, record.run_id, workflow.runtime, workflow.conf_path)
+        scope = (options.get("scope") or CancelScope()).child()
+        options.update(scope=scope, slots=slots)
         with HEARTBEATS.beating(backend, record.run_id, heartbeat_seconds):
-            result = workflow.execute(
-                params,
-                run_id=record.run_id,
-                parent_run_id=record.parent_run_id,
-                previous=previous,
-                **options,
+            claims = run_claims(
+                workflow,
+                record.run_id,
+                {"params": workflow.parameterize(params, options["release"]), "release": options["release"]},
             )
-        document = result.to_dict()
-        final = record.model_copy(
-            update={
-                "status": ReleaseStatus(result.status.value),
-                "params": document["context"].get("params", record.params),
-                "secret_params": {
-                    **record.secret_params,
-                    **secret_sources(to_jsonable(result.context.get("params", {}))),
-                },
-                "context": document["context"],
-                "errors": document["errors"],
-                "ended": utc_now(),
-                "heartbeat": utc_now(),
-            }
-        )
+
+            def queued(what: str, position: int | None) -> None:
+                queue_note.update(waiting_for=what, position=position, queued_at=utc_now().isoformat())
+                note_queue(backend, record, ReleaseStatus.QUEUED, queue_note)
+
+            with slots.holding(claims, scope, on_queued=queued) as verdict:
+                if verdict.held:
+                    if queue_note:
+                        held_at = datetime.fromtimestamp(verdict.held_at, UTC).isoformat()
+                        queue_note.update(waited_seconds=verdict.waited_seconds, started_at=held_at)
+                        note_queue(backend, record, ReleaseStatus.RUNNING, queue_note)
+                    result = workflow.execute(
+                        params,
+                        run_id=record.run_id,
+                        parent_run_id=record.parent_run_id,
+                        previous=previous,
+                        **options,
+                    )
+        if result is None:  # not run: its group was full (SKIP) or it was cancelled while queued
+            final, result = not_run(workflow, record, verdict.status, verdict.reason, queue_note)
+            not_run_reason = verdict.reason
+        else:
+            document = result.to_dict()
+            context = {**document["context"], **({"concurrency": queue_note} if queue_note else {})}
+            if result.status is Status.CANCEL and scope.reason and not document["errors"]:
+                document["errors"] = [{"name": "Cancelled", "message": scope.reason}]  # say why
+            final = record.model_copy(
+                update={
+                    "status": ReleaseStatus(result.status.value),
+                    "params": document["context"].get("params", record.params),
+                    "secret_params": {
+                        **record.secret_params,
+                        **secret_sources(to_jsonable(result.context.get("params", {}))),
+                    },
+                    "context": context,
+                    "errors": document["errors"],
+                    "ended": utc_now(),
+                    "heartbeat": utc_now(),
+                }
+            )
     except Exception as exc:  # bad params, a bug: the record must still say what happened
         final = record.model_copy(
             update={
@@ -459,7 +495,43 @@ def run_claimed(
         attempt=record.attempt,
         result=result,
         record=final,
+        reason=not_run_reason,
     )
+
+
+def note_queue(
+    backend: AuditBackend, record: ReleaseRecord, status: ReleaseStatus, note: dict[str, Any]
+) -> None:
+    """Record that the run waits for a slot (QUEUED, with what it waits for) or has got it."""
+    backend.update(
+        record.model_copy(update={"status": status, "context": {"concurrency": dict(note)}}),
+        expect_running=True,
+    )
+
+
+def not_run(
+    workflow: Workflow, record: ReleaseRecord, status: str, reason: str, note: dict[str, Any]
+) -> tuple[ReleaseRecord, Result]:
+    """The record and result of a run that never started: SKIP (its group or queue was full)
+    or CANCEL (cancelled, or preempted, while it waited)."""
+    name = "ConcurrencyLimit" if status == Status.SKIP.value else "Cancelled"
+    errors = [{"name": name, "message": reason}]
+    ended = utc_now()
+    context = {"params": record.params, "jobs": {}, "concurrency": {**note, "not_run": reason}}
+    final = record.model_copy(
+        update={"status": ReleaseStatus(status), "errors": errors, "context": context, "ended": ended}
+    )
+    result = Result(
+        status=Status(status),
+        run_id=record.run_id,
+        context=context,
+        errors=errors,
+        parent_run_id=record.parent_run_id,
+        workflow=workflow.name,
+        started=record.started,
+        ended=ended,
+    )
+    return final, result
 
 
 def record_release(workflow: Workflow, record: ReleaseRecord) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runwright.audit import (
+    ACTIVE_STATUSES,
     BLOCKING_STATUSES,
     AuditBackend,
     ReleaseRecord,
@@ -365,7 +366,8 @@ class Scheduler:
         :meth:`crashed_ticks`). The retry claims the attempt after the crashed one, so it runs
         once across processes and restarts."""
         now = utc_now()
-        for record in self.audit.list(status=ReleaseStatus.RUNNING):
+        active = [r for status in ACTIVE_STATUSES for r in self.audit.list(status=status)]
+        for record in active:
             why = crash_reason(record, now, self.crashed_after)
             if why is not None and self.audit.mark_crashed(record.run_id, why):
                 log.warning("release %s of %s: %s", record.release, record.workflow, why)

@@ -14,7 +14,7 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
-from runwright.audit import ReleaseRecord, ReleaseStatus, WorkflowPause
+from runwright.audit import ACTIVE_STATUSES, ReleaseRecord, ReleaseStatus, WorkflowPause
 from runwright.engine.result import to_jsonable
 from runwright.errors import RunwrightError
 from runwright.masking import MASKER, mask
@@ -32,6 +32,8 @@ from runwright_api.sessions import SESSION_SECONDS, Access
 MAX_PARAMS = 200
 MAX_LABELS = 20
 SSE_POLL_SECONDS = 0.2
+
+ACTIVE_VALUES = frozenset(status.value for status in ACTIVE_STATUSES)
 
 
 class MaskedJSONResponse(JSONResponse):
@@ -419,7 +421,7 @@ def api_router(service: RunService) -> APIRouter:
         """The run's trace events: JSON lines, or an SSE stream that ends when the run ends."""
         record = await run_in_threadpool(service.record, run_id)
         path = service.trace_file(run_id)
-        if follow and record.status is ReleaseStatus.RUNNING:
+        if follow and record.status in ACTIVE_STATUSES:
             return StreamingResponse(
                 sse_events(service, run_id, request),
                 media_type="text/event-stream",
@@ -478,7 +480,7 @@ async def sse_events(service: RunService, run_id: str, request: Request) -> Asyn
         if loops % 3 == 0:
             record = await run_in_threadpool(service.audit.get, run_id)
             status = record.status.value if record else "UNKNOWN"
-            if status != ReleaseStatus.RUNNING.value:
+            if status not in ACTIVE_VALUES:
                 lines, offset = await run_in_threadpool(read_new_lines, path, offset)
                 for line in lines:
                     yield f"event: log\ndata: {json.dumps(mask(json.loads(line)), default=str)}\n\n"

@@ -22,6 +22,7 @@ STATUS_COLOURS = {
     "CANCEL": ("#eadcff", "#8250df"),
     "CRASHED": ("#ffd8d3", "#82071e"),
     "RUNNING": ("#d6ecff", "#0969da"),
+    "QUEUED": ("#fff8c5", "#9a6700"),
     "SKIP": ("#eeeeee", "#6e7781"),
     "WAITING": ("#ffffff", "#8c959f"),
 }

@@ -50,6 +50,7 @@ def prometheus_text(service: RunService) -> str:
             "# TYPE runwright_worker_restarts_total counter",
             f"runwright_worker_restarts_total {restarts}",
         ]
+    lines += concurrency_lines(service)
     lag = service.scheduler_lag_seconds()
     if lag is not None:
         lines += [
@@ -58,3 +59,39 @@ def prometheus_text(service: RunService) -> str:
             f"runwright_scheduler_lag_seconds {lag}",
         ]
     return "\n".join(lines) + "\n"
+
+
+def concurrency_lines(service: RunService) -> list[str]:
+    """Slots in use and runs (or jobs, stages) waiting, per concurrency group, workflow
+    (max-active-runs) and pool, from the store's leases: every process sharing it counts.
+    One series per resource with a live lease, so the count is bounded by what runs now."""
+    try:
+        leases = service.audit.list_leases()
+    except Exception:  # a store without leases (an outside plugin not updated yet)
+        return []
+    in_use: dict[tuple[str, str], int] = {}
+    waiting: dict[tuple[str, str], int] = {}
+    for lease in leases:
+        kind, _, name = lease.resource.partition(":")
+        key = (kind, name)
+        if lease.state.value == "held":
+            in_use[key] = in_use.get(key, 0) + lease.weight
+        else:
+            waiting[key] = waiting.get(key, 0) + 1
+    lines = [
+        "# HELP runwright_slots_in_use Slots held now, per concurrency group, workflow and pool.",
+        "# TYPE runwright_slots_in_use gauge",
+    ]
+    lines += [f'runwright_slots_in_use{{{labels(key)}}} {count}' for key, count in sorted(in_use.items())]
+    lines += [
+        "# HELP runwright_queue_depth Claimants waiting for a slot, per group, workflow and pool.",
+        "# TYPE runwright_queue_depth gauge",
+    ]
+    lines += [f'runwright_queue_depth{{{labels(key)}}} {count}' for key, count in sorted(waiting.items())]
+    return lines
+
+
+def labels(key: tuple[str, str]) -> str:
+    kind, name = key
+    escaped = name.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'kind="{kind}",name="{escaped}"'

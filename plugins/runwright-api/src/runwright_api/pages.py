@@ -17,7 +17,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from runwright.audit import ReleaseRecord, ReleaseStatus, RunQuery
+from runwright.audit import ACTIVE_STATUSES, ReleaseRecord, ReleaseStatus, RunQuery
 from runwright.masking import mask
 from runwright.models.workflow import Workflow
 from runwright.trace import read_trace
@@ -169,13 +169,13 @@ def run_picture(service: RunService, record: ReleaseRecord) -> dict[str, Any]:
         if nodes[job_id].strategy_total == 0:
             nodes[job_id].strategy_total = len(by_strategy)
         counts = Counter(by_strategy.values())
-        if record.status is not ReleaseStatus.RUNNING:
+        if record.status not in ACTIVE_STATUSES:
             for name in list(by_strategy):
                 if by_strategy[name] == "RUNNING":
                     counts["RUNNING"] -= 1
                     counts[nodes[job_id].status] += 1
         nodes[job_id].strategy_statuses = +counts
-    if record.status is not ReleaseStatus.RUNNING:  # nothing is still running in a finished run
+    if record.status not in ACTIVE_STATUSES:  # nothing is still running in a finished run
         for node in nodes.values():
             if node.status in ("RUNNING", "WAITING"):
                 node.status = "CANCEL" if record.status is ReleaseStatus.CANCEL else "SKIP"
@@ -288,7 +288,7 @@ def install_pages(app: FastAPI, service: RunService, access: Access) -> None:
         return {
             "run": masked_record(record),
             "picture": run_picture(service, record),
-            "cancellable": record.status is ReleaseStatus.RUNNING and run_id in service.active,
+            "cancellable": record.status in ACTIVE_STATUSES and run_id in service.active,
             "rerunnable": record.status.value in FINISHED_RERUNNABLE,
             "duration": (record.ended - record.started).total_seconds() if record.ended else None,
         }

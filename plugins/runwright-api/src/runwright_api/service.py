@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from runwright.audit import (
+    ACTIVE_STATUSES,
     BLOCKING_STATUSES,
     AuditBackend,
     ReleaseRecord,
@@ -341,8 +342,8 @@ class RunService:
         over the run's own (checked like a trigger's)."""
         self._refuse_when_stopping()
         earlier = self.record(run_id)
-        if earlier.status is ReleaseStatus.RUNNING:
-            raise Conflict(f"run '{run_id}' is still RUNNING; cancel it or wait for it to end")
+        if earlier.status in ACTIVE_STATUSES:
+            raise Conflict(f"run '{run_id}' is still {earlier.status.value}; cancel it or wait for it to end")
         workflow = self.catalog.get(earlier.workflow)
         unknown = [key for key in params or {} if key not in workflow.params and key not in earlier.params]
         if unknown:  # every declared param is given again, so no did-you-mean could catch a typo
@@ -482,7 +483,7 @@ class RunService:
             ReleaseType.MANUAL,
             rendered,
             new_attempt=mode_value is ReleaseMode.FORCE,
-            unless=frozenset({ReleaseStatus.RUNNING}),  # force, as on the command line
+            unless=ACTIVE_STATUSES,  # force, as on the command line
         )
         if record is None:
             attempts = self.audit.attempts(name, logical_date)
@@ -599,10 +600,12 @@ class RunService:
         record = self.record(run_id)
         with self._lock:
             active = self.active.get(run_id)
-        if record.status is not ReleaseStatus.RUNNING:  # recorded as ended: its handle may linger briefly
+        if record.status not in ACTIVE_STATUSES:  # recorded as ended: its handle may linger briefly
             raise Conflict(f"run '{run_id}' already ended: {record.status.value}")
         if active is None:
-            raise Conflict(f"run '{run_id}' is RUNNING in another process ({record.host} pid {record.pid})")
+            raise Conflict(
+                f"run '{run_id}' is {record.status.value} in another process ({record.host} pid {record.pid})"
+            )
         active.cancel("cancelled through the API")
         return record
 
@@ -673,5 +676,5 @@ class RunService:
             self.workers.close(grace_seconds=0.0)  # its runs were given the grace period above
         for active in running:  # a run stuck past cancel: say so instead of RUNNING forever
             current = self.audit.get(active.run_id)
-            if current is not None and current.status is ReleaseStatus.RUNNING:
+            if current is not None and current.status in ACTIVE_STATUSES:
                 self.audit.mark_crashed(active.run_id, "the server stopped before the run could finish")

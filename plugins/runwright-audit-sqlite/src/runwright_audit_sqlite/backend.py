@@ -27,13 +27,17 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from runwright.audit import (
+    ACTIVE_STATUSES,
     BLOCKING_STATUSES,
+    Lease,
+    LeaseRequest,
+    LeaseState,
     ListPosition,
     ReleaseRecord,
     ReleaseStatus,
@@ -41,7 +45,10 @@ from runwright.audit import (
     WorkflowPause,
     check_update_target,
     json_text,
+    lease_decision,
     like_pattern,
+    preempt_reason,
+    preempted,
     utc_now,
 )
 
@@ -81,7 +88,32 @@ CREATE TABLE IF NOT EXISTS paused_workflows (
     paused_at TEXT NOT NULL,
     by        TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS leases (
+    resource      TEXT    NOT NULL,
+    holder        TEXT    NOT NULL,
+    state         TEXT    NOT NULL,  -- 'held' or 'waiting'
+    weight        INTEGER NOT NULL,
+    position      INTEGER NOT NULL,  -- queue order across the store
+    run_id        TEXT    NOT NULL,
+    workflow      TEXT    NOT NULL,
+    expires       TEXT    NOT NULL,  -- UTC ISO with microseconds
+    cancel_reason TEXT,
+    PRIMARY KEY (resource, holder)
+);
+CREATE INDEX IF NOT EXISTS leases_holder ON leases (holder);
 """
+ACTIVE = tuple(sorted(status.value for status in ACTIVE_STATUSES))
+ACTIVE_SQL = "status IN ('" + "', '".join(ACTIVE) + "')"
+LEASE_COLUMNS = (
+    "resource", "holder", "state", "weight", "position", "run_id", "workflow", "expires", "cancel_reason",
+)  # fmt: skip
+LEASE_SELECT = f"SELECT {', '.join(LEASE_COLUMNS)} FROM leases"
+LEASE_ORDER = " ORDER BY resource, state = 'waiting', position"
+
+
+def lease_from_row(row: tuple[Any, ...]) -> Lease:
+    return Lease.model_validate(dict(zip(LEASE_COLUMNS, row, strict=True)))
+
 
 COLUMNS = (
     "workflow", "release", "attempt", "run_id", "type", "parent_run_id", "status", "params",
@@ -199,24 +231,39 @@ class SqliteAuditBackend:
     def __repr__(self) -> str:
         return f"SqliteAuditBackend({self.url!r} -> {str(self.path)!r})"
 
-    def connection(self) -> sqlite3.Connection:
-        """This thread's connection, opened on first use (again after ``close`` or a fork)."""
+    def connection(self, synchronous: str = "FULL") -> sqlite3.Connection:
+        """This thread's connection, opened on first use (again after ``close`` or a fork);
+        one per ``synchronous`` level (records FULL, leases NORMAL: see :meth:`lease_transaction`)."""
         local = self._local
-        if getattr(local, "key", None) != (os.getpid(), self._generation):
+        key = (os.getpid(), self._generation)
+        connections = getattr(local, "connections", None)
+        if getattr(local, "key", None) != key or connections is None:
+            connections = local.connections = {}
+            local.key = key
+        connection = connections.get(synchronous)
+        if connection is None:
             connection = sqlite3.connect(
                 self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
             )
             connection.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
-            connection.execute("PRAGMA synchronous=FULL")
-            local.connection, local.key = connection, (os.getpid(), self._generation)
+            connection.execute(f"PRAGMA synchronous={synchronous}")
+            connections[synchronous] = connection
             with self._opened_lock:
                 self._opened.append(connection)
-        return local.connection
+        return connection
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Cursor]:
+    def lease_transaction(self) -> Iterator[sqlite3.Cursor]:
+        """A write transaction without the fsync of ``synchronous=FULL``: leases are renewed
+        every second and expire on their own, so losing the last few to a power cut is safe
+        (every process holding them died with it); records keep FULL."""
+        with self.transaction(self.connection("NORMAL")) as cursor:
+            yield cursor
+
+    @contextmanager
+    def transaction(self, connection: sqlite3.Connection | None = None) -> Iterator[sqlite3.Cursor]:
         """``BEGIN IMMEDIATE`` takes the write lock up front, so the transaction never deadlocks."""
-        connection = self.connection()
+        connection = connection or self.connection()
         cursor = connection.cursor()
         with writer_lock(self.resolved_path):
             cursor.execute("BEGIN IMMEDIATE")
@@ -315,7 +362,7 @@ class SqliteAuditBackend:
         changes = ", ".join(f"{name} = :{name}" for name in COLUMNS if name not in KEY_COLUMNS)
         match = " AND ".join(f"{name} = :{name}" for name in KEY_COLUMNS)
         if expect_running:
-            match += f" AND status = '{ReleaseStatus.RUNNING.value}'"
+            match += f" AND {ACTIVE_SQL}"
         cursor = self.write(f"UPDATE releases SET {changes} WHERE run_id = :run_id AND {match}", row)
         if cursor.rowcount == 0:
             check_update_target(self.get(record.run_id), record)
@@ -327,10 +374,9 @@ class SqliteAuditBackend:
         return datetime.fromisoformat(row[0]) if row and row[0] else None
 
     def heartbeat(self, run_id: str, at: datetime) -> None:
-        """Refresh the heartbeat of a RUNNING record; finished records are left alone."""
+        """Refresh the heartbeat of an active record; finished records are left alone."""
         cursor = self.write(
-            "UPDATE releases SET heartbeat = ? WHERE run_id = ? AND status = ?",
-            (timestamp(at), run_id, ReleaseStatus.RUNNING.value),
+            f"UPDATE releases SET heartbeat = ? WHERE run_id = ? AND {ACTIVE_SQL}", (timestamp(at), run_id)
         )
         if cursor.rowcount == 0 and not self.exists(run_id):
             raise KeyError(f"no audit record with run id {run_id!r}")
@@ -357,15 +403,80 @@ class SqliteAuditBackend:
         return self.find(RunQuery(workflow=workflow, status=status, started_from=since), limit, after)
 
     def mark_crashed(self, run_id: str, reason: str) -> bool:
-        """One compare-and-set UPDATE: only a row still RUNNING changes, and rowcount says so."""
+        """One compare-and-set UPDATE: only a row still active changes, and rowcount says so."""
         error = json.dumps({"name": "Crashed", "message": reason})
         cursor = self.write(
             "UPDATE releases SET status = ?, ended = COALESCE(ended, ?),"
             " errors = json_insert(errors, '$[#]', json(?))"
-            " WHERE run_id = ? AND status = ?",
-            (ReleaseStatus.CRASHED.value, timestamp(utc_now()), error, run_id, ReleaseStatus.RUNNING.value),
+            f" WHERE run_id = ? AND {ACTIVE_SQL}",
+            (ReleaseStatus.CRASHED.value, timestamp(utc_now()), error, run_id),
         )
         return cursor.rowcount == 1
+
+    # -- leases (docs/concurrency.md) ------------------------------------------------------
+
+    def acquire_lease(self, request: LeaseRequest, ttl: timedelta) -> LeaseState:
+        """Drop expired leases, preempt, decide and store, in one write transaction."""
+        now = utc_now()
+        with self.lease_transaction() as cursor:
+            cursor.execute(
+                "DELETE FROM leases WHERE resource = ? AND expires < ?", (request.resource, timestamp(now))
+            )
+            rows = cursor.execute(f"{LEASE_SELECT} WHERE resource = ?{LEASE_ORDER}", (request.resource,))
+            leases = [lease_from_row(row) for row in rows.fetchall()]
+            if request.preempt:
+                reason = preempt_reason(request)
+                for lease in preempted(leases, request):
+                    cursor.execute(
+                        "UPDATE leases SET cancel_reason = ? WHERE resource = ? AND holder = ?",
+                        (reason, lease.resource, lease.holder),
+                    )
+                    lease.cancel_reason = reason
+            decision = lease_decision(leases, request)
+            if decision is LeaseState.REFUSED:
+                return decision
+            expires = timestamp(now + ttl)
+            cursor.execute(
+                "INSERT INTO leases (resource, holder, state, weight, position, run_id, workflow, expires)"
+                " VALUES (?, ?, ?, ?, (SELECT COALESCE(MAX(position), 0) + 1 FROM leases), ?, ?, ?)"
+                " ON CONFLICT (resource, holder)"
+                " DO UPDATE SET state = excluded.state, expires = excluded.expires",
+                (
+                    request.resource, request.holder, decision.value, request.weight,
+                    request.run_id, request.workflow, expires,
+                ),
+            )  # fmt: skip
+        return decision
+
+    def renew_leases(self, holders: Iterable[str], ttl: timedelta) -> dict[str, str]:
+        names = list(dict.fromkeys(holders))
+        if not names:
+            return {}
+        marks = ", ".join("?" for _ in names)
+        expires = timestamp(utc_now() + ttl)
+        with self.lease_transaction() as cursor:
+            cursor.execute(f"UPDATE leases SET expires = ? WHERE holder IN ({marks})", (expires, *names))
+            rows = cursor.execute(
+                f"SELECT holder, cancel_reason FROM leases WHERE holder IN ({marks})"
+                " AND cancel_reason IS NOT NULL",
+                names,
+            ).fetchall()
+        return dict(rows)
+
+    def release_lease(self, resource: str, holder: str) -> bool:
+        connection = self.connection("NORMAL")
+        with writer_lock(self.resolved_path):
+            cursor = connection.execute(
+                "DELETE FROM leases WHERE resource = ? AND holder = ?", (resource, holder)
+            )
+        return cursor.rowcount == 1
+
+    def list_leases(self, resource: str | None = None) -> list[Lease]:
+        sql, parameters = f"{LEASE_SELECT} WHERE expires >= ?", [timestamp(utc_now())]
+        if resource is not None:
+            sql += " AND resource = ?"
+            parameters.append(resource)
+        return [lease_from_row(row) for row in self.execute(sql + LEASE_ORDER, tuple(parameters)).fetchall()]
 
     def close(self) -> None:
         """Close every connection this backend opened, in any thread; later calls reopen."""

@@ -26,6 +26,7 @@ from runwright.engine.job_task import (
     worker_lost_result,
 )
 from runwright.engine.result import Status, error_record
+from runwright.engine.slots import held_slots
 from runwright.models.base import slugify
 
 from runwright_dask.worker import (
@@ -81,10 +82,22 @@ class DaskExecutor:
         return self.driver.submit(self._run_job, runner, job_id)
 
     def _run_job(self, runner: WorkflowRunner, job_id: str) -> Status:
+        """The job's group and pool are held here, on the driver, while a worker runs it."""
+        record: dict[str, Any] = {"status": "RUNNING", "stages": {}}
+        try:
+            claims = runner.job_slot_claims(job_id)
+        except Exception as exc:  # the group expression failed
+            return runner.job_failed_early(job_id, record, exc)
+        with held_slots(runner.state, claims, runner.state.scope, {"job": job_id}) as (verdict, scope):
+            if not verdict.held:
+                return runner.job_not_run(job_id, record, verdict)
+            return self._run_job_remotely(runner, job_id, scope)
+
+    def _run_job_remotely(self, runner: WorkflowRunner, job_id: str, scope: CancelScope) -> Status:
         lost: list[dict[str, Any]] = []
         while True:
-            result = self._run_remote(make_job_task(runner, job_id), runner.state.scope)
-            if result.lost and len(lost) < self.retries and not runner.state.scope.cancelled:
+            result = self._run_remote(make_job_task(runner, job_id), scope)
+            if result.lost and len(lost) < self.retries and not scope.cancelled:
                 lost.extend(result.errors)
                 runner.state.trace.event(
                     "job-retry", f"worker lost; resubmitting (attempt {len(lost) + 1})", job=job_id
