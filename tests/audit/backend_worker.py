@@ -14,6 +14,14 @@ python backend_worker.py open URL READY_FILE GO_FILE
 
 python backend_worker.py churn URL WORKFLOW
     Claim and update large records forever, printing each finished index, until killed.
+
+python backend_worker.py lease URL RESOURCE CAPACITY STOP_FILE READY_FILE GO_FILE
+    Ask once for a slot of RESOURCE (this process's pid is the holder) and print what it got
+    (held, waiting, refused); then keep the lease until STOP_FILE exists (at most 30 s).
+
+python backend_worker.py turns URL RESOURCE CAPACITY ROUNDS LOG_FILE READY_FILE GO_FILE
+    ROUNDS times: wait for a slot of RESOURCE (asking again every 20 ms, at most 60 s), append
+    "+ holder" to LOG_FILE, hold it a little, append "- holder" and release it. Prints "done".
 """
 
 from __future__ import annotations
@@ -26,10 +34,19 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from runwright.audit import ReleaseRecord, ReleaseStatus, make_audit_backend
+from runwright.audit import LeaseRequest, LeaseState, ReleaseRecord, ReleaseStatus, make_audit_backend
 
 FIRST_RELEASE = datetime(2024, 1, 1, tzinfo=UTC)
 START_WAIT_SECONDS = 30.0
+LEASE_TTL = timedelta(seconds=30)
+
+
+def wait_for(path: Path, seconds: float = START_WAIT_SECONDS) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{path.name} never appeared")
+        time.sleep(0.005)
 
 
 def race(url: str, workflow: str, releases: int, ready_file: Path, go_file: Path) -> None:
@@ -110,6 +127,47 @@ def churn(url: str, workflow: str) -> None:
         print(index, flush=True)
 
 
+def lease_request(resource: str, holder: str, capacity: int) -> LeaseRequest:
+    return LeaseRequest(resource=resource, holder=holder, capacity=capacity, run_id=holder, workflow="racers")
+
+
+def lease_once(
+    url: str, resource: str, capacity: int, stop_file: Path, ready_file: Path, go_file: Path
+) -> None:
+    backend = make_audit_backend(url)
+    backend.list_leases(resource)  # connect (and migrate) before the race, not in it
+    ready_file.touch()
+    wait_for(go_file)
+    state = backend.acquire_lease(lease_request(resource, str(os.getpid()), capacity), LEASE_TTL)
+    print(state.value, flush=True)
+    wait_for(stop_file)
+    backend.close()
+
+
+def take_turns(
+    url: str, resource: str, capacity: int, rounds: int, log_file: Path, ready_file: Path, go_file: Path
+) -> None:
+    backend = make_audit_backend(url)
+    backend.list_leases(resource)
+    ready_file.touch()
+    wait_for(go_file)
+    for round_ in range(rounds):
+        request = lease_request(resource, f"{os.getpid()}-{round_}", capacity)
+        deadline = time.monotonic() + 60
+        while backend.acquire_lease(request, LEASE_TTL) is not LeaseState.HELD:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"no slot of {resource} within 60 s")
+            time.sleep(0.02)
+        with log_file.open("a") as log:  # one small append each: lines never interleave
+            log.write(f"+ {request.holder}\n")
+        time.sleep(0.01)
+        with log_file.open("a") as log:
+            log.write(f"- {request.holder}\n")
+        assert backend.release_lease(resource, request.holder)
+    backend.close()
+    print("done", flush=True)
+
+
 if __name__ == "__main__":
     mode, *args = sys.argv[1:]
     if mode == "race":
@@ -120,5 +178,9 @@ if __name__ == "__main__":
         open_together(args[0], Path(args[1]), Path(args[2]))
     elif mode == "churn":
         churn(args[0], args[1])
+    elif mode == "lease":
+        lease_once(args[0], args[1], int(args[2]), Path(args[3]), Path(args[4]), Path(args[5]))
+    elif mode == "turns":
+        take_turns(args[0], args[1], int(args[2]), int(args[3]), Path(args[4]), Path(args[5]), Path(args[6]))
     else:
         raise SystemExit(f"unknown mode {mode!r}")

@@ -9,13 +9,16 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from runwright.audit import AuditBackend, Lease, LeaseRequest, LeaseState, ReleaseStatus
 
 from tests.audit.conftest import BASE_TIME, hours, make_record
+from tests.audit.test_processes import RACERS, outputs_of, run_together, started_together
 
 TTL = timedelta(seconds=60)
+ROUNDS = 3  # turns per process in the multi-process test
 
 
 def ask(holder: str, capacity: int = 1, resource: str = "group:etl", **fields: object) -> LeaseRequest:
@@ -96,6 +99,15 @@ def test_renewing_keeps_a_lease_past_its_first_expiry(backend: AuditBackend) -> 
     assert [lease.holder for lease in backend.list_leases()] == ["alive", "b"]
 
 
+def test_a_holder_whose_lease_expired_takes_it_again_and_can_renew_it(backend: AuditBackend) -> None:
+    backend.acquire_lease(ask("late"), timedelta(seconds=0.3))
+    time.sleep(0.5)
+    assert backend.acquire_lease(ask("late"), timedelta(seconds=0.3)) is LeaseState.HELD
+    assert backend.renew_leases(["late"], TTL) == {}
+    time.sleep(0.5)
+    assert states(backend) == [("late", "held")]
+
+
 def test_renewing_covers_every_resource_of_a_holder(backend: AuditBackend) -> None:
     backend.acquire_lease(ask("r/job", resource="pool:a"), timedelta(seconds=0.3))
     backend.acquire_lease(ask("r/job", resource="group:b"), timedelta(seconds=0.3))
@@ -122,6 +134,22 @@ def test_preempting_a_limit_of_two_cancels_only_the_oldest_holder(backend: Audit
     backend.acquire_lease(ask("second", capacity=2), TTL)
     backend.acquire_lease(ask("third", capacity=2, preempt=True), TTL)
     assert set(backend.renew_leases(["first", "second"], TTL)) == {"first"}
+
+
+@pytest.mark.parametrize("resource", ["group:team/etl=1", "pool:../..", "group:" + "é" * 300])
+def test_resources_and_holders_of_any_name_are_kept_apart(backend: AuditBackend, resource: str) -> None:
+    holder = "run-1/" + "job=/" * 80
+    assert backend.acquire_lease(ask(holder, resource=resource), timedelta(seconds=0.3)) is LeaseState.HELD
+    assert backend.acquire_lease(ask("other", resource=resource + "x"), TTL) is LeaseState.HELD
+    assert backend.acquire_lease(ask("next", resource=resource), TTL) is LeaseState.WAITING
+    backend.renew_leases([holder], TTL)
+    time.sleep(0.5)
+    assert [(lease.resource, lease.holder) for lease in backend.list_leases(resource)] == [
+        (resource, holder),
+        (resource, "next"),
+    ]
+    assert backend.release_lease(resource, holder) is True
+    assert backend.acquire_lease(ask("next", resource=resource), TTL) is LeaseState.HELD
 
 
 def test_leases_are_listed_with_what_they_are_for(backend: AuditBackend) -> None:
@@ -160,6 +188,46 @@ def test_two_backends_on_one_store_share_the_slots(
     assert other.acquire_lease(ask("b"), TTL) is LeaseState.WAITING
     backend.release_lease("group:etl", "a")
     assert other.acquire_lease(ask("b"), TTL) is LeaseState.HELD
+
+
+def test_processes_racing_for_two_slots_get_exactly_two(
+    audit_url: str, tmp_path: Path, open_backend: Callable[[str], AuditBackend]
+) -> None:
+    """RACERS real processes ask for one resource of capacity 2 at the same moment."""
+    stop = tmp_path / "stop"
+    with started_together(tmp_path, "lease", audit_url, "group:raced", "2", str(stop)) as workers:
+        got = [worker.stdout.readline().strip() for worker in workers]  # type: ignore[union-attr]
+        leases = open_backend(audit_url).list_leases("group:raced")
+        stop.touch()
+        outputs_of(workers)
+    assert sorted(got) == ["held"] * 2 + ["waiting"] * (RACERS - 2)
+    assert [lease.state.value for lease in leases] == ["held"] * 2 + ["waiting"] * (RACERS - 2)
+    holders = {str(worker.pid) for worker, state in zip(workers, got, strict=True) if state == "held"}
+    assert {lease.holder for lease in leases if lease.state is LeaseState.HELD} == holders
+
+
+def test_processes_taking_turns_never_hold_more_than_the_capacity(
+    audit_url: str, tmp_path: Path, open_backend: Callable[[str], AuditBackend]
+) -> None:
+    """RACERS processes each take a slot of capacity 2 three times, logging when they hold one:
+    every turn is taken, and at no point of the log are more than 2 inside."""
+    log = tmp_path / "turns.log"
+    log.touch()
+    outputs = run_together(tmp_path, "turns", audit_url, "group:turns", "2", str(ROUNDS), str(log))
+    assert [stdout.strip() for stdout, _ in outputs] == ["done"] * RACERS
+    inside: set[str] = set()
+    most = 0
+    lines = log.read_text().splitlines()
+    for line in lines:
+        sign, holder = line.split()
+        if sign == "+":
+            inside.add(holder)
+        else:
+            inside.remove(holder)
+        most = max(most, len(inside))
+    assert len(lines) == 2 * ROUNDS * RACERS
+    assert most <= 2
+    assert open_backend(audit_url).list_leases("group:turns") == []
 
 
 @pytest.mark.parametrize("bad", [{"capacity": 0}, {"weight": 0}, {"max_waiting": -1}])

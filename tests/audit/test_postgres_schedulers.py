@@ -120,7 +120,7 @@ def test_migrate_creates_and_refuses_other_versions_and_bad_hosts_are_one_line(p
 
     url = postgres_server.database_url(f"mig_{uuid.uuid4().hex[:12]}")
     first = run_cli("audit", "migrate", env={"RUNWRIGHT_AUDIT_URL": url})
-    assert first.returncode == 0 and "migrations applied: 1, 2" in first.stdout, first.stderr
+    assert first.returncode == 0 and "migrations applied: 1, 2, 3" in first.stdout, first.stderr
     again = run_cli("audit", "migrate", env={"RUNWRIGHT_AUDIT_URL": url})
     assert "none (already up to date)" in again.stdout
     with psycopg.connect(url, autocommit=True) as pg:  # pretend an older runwright made this store
@@ -133,3 +133,39 @@ def test_migrate_creates_and_refuses_other_versions_and_bad_hosts_are_one_line(p
     assert unreachable.returncode == 2
     assert "cannot connect to audit store" in unreachable.stderr and "Traceback" not in unreachable.stderr
     assert "pw123456" not in unreachable.stderr
+
+
+def test_a_store_of_schema_1_is_migrated_to_leases_and_keeps_its_records(postgres_server) -> None:
+    """A store made before leases: refused until `audit migrate`, which adds the leases table and
+    keeps every record; afterwards a QUEUED record can be marked CRASHED and a lease taken."""
+    import psycopg
+    from runwright.audit import LeaseRequest, LeaseState, ReleaseRecord, make_audit_backend
+    from runwright_audit_postgres.backend import MIGRATIONS, PostgresAuditBackend
+
+    from tests.conftest import run_cli
+
+    url = postgres_server.database_url(f"mig1_{uuid.uuid4().hex[:12]}")
+    with psycopg.connect(url, autocommit=True) as pg:  # what runwright with schema 1 made
+        pg.execute("CREATE TABLE runwright_schema_version (version integer NOT NULL)")
+        pg.execute(MIGRATIONS[1])
+        pg.execute("INSERT INTO runwright_schema_version VALUES (1)")
+    old_store = PostgresAuditBackend(url, check_schema=False)
+    running = ReleaseRecord(workflow="etl", release=T0, run_id="kept-1")
+    assert old_store.claim(running)
+    old_store.close()
+
+    refused = run_cli("audit", "list", env={"RUNWRIGHT_AUDIT_URL": url})
+    assert refused.returncode == 2 and "run `runwright audit migrate`" in refused.stderr, refused.stderr
+    migrated = run_cli("audit", "migrate", env={"RUNWRIGHT_AUDIT_URL": url})
+    assert migrated.returncode == 0 and "migrations applied: 2, 3" in migrated.stdout, migrated.stderr
+
+    store = make_audit_backend(url)
+    try:
+        assert store.get("kept-1") == running
+        queued = ReleaseRecord(workflow="etl", release=T0 + timedelta(hours=1), run_id="q-1", status="QUEUED")
+        assert store.claim(queued)
+        assert store.mark_crashed("q-1", "its process is gone") is True
+        ask = LeaseRequest(resource="group:etl", holder="kept-1", capacity=1, run_id="kept-1", workflow="etl")
+        assert store.acquire_lease(ask, timedelta(seconds=30)) is LeaseState.HELD
+    finally:
+        store.close()

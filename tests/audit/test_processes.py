@@ -9,7 +9,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -38,21 +39,33 @@ def wait_for_files(paths: list[Path], timeout: float) -> None:
         time.sleep(0.01)
 
 
-def run_together(tmp_path: Path, mode: str, *args: str) -> list[tuple[str, str]]:
-    """Start RACERS workers, let them all get ready, release them at once; their outputs."""
+@contextmanager
+def started_together(tmp_path: Path, mode: str, *args: str) -> Iterator[list[subprocess.Popen[str]]]:
+    """Start RACERS workers, let them all get ready, release them at once; killed on leaving."""
     ready = [tmp_path / f"ready-{n}" for n in range(RACERS)]
     go = tmp_path / "go"
     workers = [start_worker(mode, *args, str(ready[n]), str(go)) for n in range(RACERS)]
     try:
         wait_for_files(ready, timeout=30)
         go.touch()
-        outputs = [worker.communicate(timeout=60) for worker in workers]
+        yield workers
     finally:
         for worker in workers:
             worker.kill()
+
+
+def outputs_of(workers: list[subprocess.Popen[str]]) -> list[tuple[str, str]]:
+    """Wait for the workers to end; each must have ended well. Their (stdout, stderr)."""
+    outputs = [worker.communicate(timeout=60) for worker in workers]
     for worker, (_, stderr) in zip(workers, outputs, strict=True):
         assert worker.returncode == 0, stderr
     return outputs
+
+
+def run_together(tmp_path: Path, mode: str, *args: str) -> list[tuple[str, str]]:
+    """Start RACERS workers together; their outputs."""
+    with started_together(tmp_path, mode, *args) as workers:
+        return outputs_of(workers)
 
 
 def test_racing_processes_claim_each_release_exactly_once(

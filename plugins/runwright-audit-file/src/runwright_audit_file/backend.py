@@ -6,8 +6,11 @@ Layout under the root folder::
     <root>/<workflow>/<release>/attempt-<n>.lock     (flock target for read-check-write)
     <root>/<workflow>/<release>/release.lock         (flock target for claiming a new attempt)
     <root>/_runs/<run_id>                            (names the record path, relative to root)
-    <root>/_running/<run_id>                         (the same, while the record is RUNNING)
+    <root>/_running/<run_id>                         (the same, while the record is active)
     <root>/_paused/<workflow>                        (a paused workflow: who and when, JSON)
+    <root>/_leases/<resource>.json                   (the resource's leases: holders and waiters)
+    <root>/_leases/<resource>.lock                   (flock target for every change of them)
+    <root>/_lease_holders/<holder>=<resource>        (empty: which resources a holder has leases of)
 
 Why it is safe across processes:
 
@@ -15,7 +18,7 @@ Why it is safe across processes:
   name. ``link`` fails if the name exists, so exactly one claimer wins, and the published file
   is complete from the first moment anyone can see it.
 * ``claim_next_attempt`` holds an ``flock`` on the release's ``release.lock`` while it reads
-  every attempt, checks none is RUNNING or SUCCESS and publishes attempt N+1 as ``claim``
+  every attempt, checks none is active or SUCCESS and publishes attempt N+1 as ``claim``
   does: two such claims of one release are serialised, and the second sees the first's
   RUNNING record.
 * ``update``, ``heartbeat`` and ``mark_crashed`` hold an ``flock`` on the record's lock file
@@ -24,9 +27,16 @@ Why it is safe across processes:
 * The run-id index is written *before* the record is published, so every visible record can be
   found by its run id; an index left by a crashed or losing claim is ignored, because ``get``
   checks that the record it points to carries the same run id.
-* ``_running`` holds a marker per RUNNING record, so ``list(status=RUNNING)`` (the scheduler's
-  crash sweep) reads only those, not the whole history. A marker is written before its record
-  becomes RUNNING and removed after it stops being RUNNING; a stale one is skipped on read.
+* ``_running`` holds a marker per active (RUNNING or QUEUED) record, so ``list(status=RUNNING)``
+  (the scheduler's crash sweep) and ``list(status=QUEUED)`` read only those, not the whole
+  history. A marker is written before its record becomes active and removed after it stops being
+  active; a stale one is skipped on read.
+* Leases: every change of a resource's leases (``acquire_lease``, ``renew_leases``,
+  ``release_lease``) holds the resource's ``flock`` around read-decide-write, and the state file
+  is replaced whole with ``os.replace``, so takers in any process of the host take turns and a
+  reader sees one state or the next. A holder's marker in ``_lease_holders`` is created before
+  its lease is stored and removed after it is dropped (both under the resource's lock), so
+  ``renew_leases`` finds a holder's resources from file names alone.
 
 Record contents are fsynced before they are published (``?fsync=0`` turns that off, e.g. on
 tmpfs); directory entries are not. POSIX only (``fcntl``).
@@ -35,23 +45,33 @@ tmpfs); directory entries are not. POSIX only (``fcntl``).
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import re
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+from pydantic import TypeAdapter
 from runwright.audit import (
+    ACTIVE_STATUSES,
     BLOCKING_STATUSES,
+    Lease,
+    LeaseRequest,
+    LeaseState,
     ListPosition,
     ReleaseRecord,
     ReleaseStatus,
     RunQuery,
     WorkflowPause,
     check_update_target,
+    lease_decision,
+    preempt_reason,
+    preempted,
     utc_now,
 )
 
@@ -60,6 +80,11 @@ from runwright_audit_file.plugin import SCHEME
 RUN_INDEX_FOLDER = "_runs"
 RUNNING_INDEX_FOLDER = "_running"
 PAUSED_FOLDER = "_paused"
+LEASE_FOLDER = "_leases"
+LEASE_HOLDER_FOLDER = "_lease_holders"
+HOLDER_SEPARATOR = "="  # never in a safe_name: it splits '<holder>=<resource>' marker names
+LEASE_NAME_MAX = 113  # two of them and the separator stay under the usual 255-byte file name limit
+LEASE_LIST = TypeAdapter(list[Lease])
 RELEASE_LOCK_FILE = "release.lock"
 CLAIM_TRIES = 100
 ATTEMPT_FILE = re.compile(r"attempt-([0-9]+)\.json")
@@ -88,6 +113,16 @@ def safe_name(text: str) -> str:
     if encoded[0] in "._":
         encoded = f"%{ord(encoded[0]):02X}{encoded[1:]}"
     return encoded
+
+
+def lease_name(text: str) -> str:
+    """:func:`safe_name`, cut to a length that two of fit in one file name (a holder's marker):
+    a longer one keeps its start and ends with ``+`` and a digest (``+`` is never in a safe_name)."""
+    name = safe_name(text)
+    if len(name) <= LEASE_NAME_MAX:
+        return name
+    digest = hashlib.sha256(text.encode()).hexdigest()[:32]
+    return f"{name[: LEASE_NAME_MAX - len(digest) - 1]}+{digest}"
 
 
 def release_folder_name(release: datetime) -> str:
@@ -128,7 +163,13 @@ class FileAuditBackend:
         self.url = f"{SCHEME}://{self.root}" + (f"?{query}" if query else "")  # absolute: one store for all
         options = parse_qs(query)
         self.fsync = options.get("fsync", ["1"])[-1].lower() not in ("0", "false", "no")
-        for folder in (RUN_INDEX_FOLDER, RUNNING_INDEX_FOLDER, PAUSED_FOLDER):
+        for folder in (
+            RUN_INDEX_FOLDER,
+            RUNNING_INDEX_FOLDER,
+            PAUSED_FOLDER,
+            LEASE_FOLDER,
+            LEASE_HOLDER_FOLDER,
+        ):
             (self.root / folder).mkdir(parents=True, exist_ok=True)
 
     def __repr__(self) -> str:
@@ -161,9 +202,9 @@ class FileAuditBackend:
         return self.root / relative
 
     def mark_running(self, record: ReleaseRecord, path: Path) -> None:
-        """Keep the RUNNING marker in step with ``record`` (written before, removed after)."""
+        """Keep the active marker in step with ``record`` (written before, removed after)."""
         marker = self.running_marker_path(record.run_id)
-        if record.status == ReleaseStatus.RUNNING:
+        if record.status in ACTIVE_STATUSES:
             self.replace_file(marker, path.relative_to(self.root).as_posix().encode())
         else:
             marker.unlink(missing_ok=True)
@@ -236,7 +277,7 @@ class FileAuditBackend:
         path.parent.mkdir(parents=True, exist_ok=True)
         index = self.index_path(record.run_id)
         self.replace_file(index, path.relative_to(self.root).as_posix().encode())
-        if record.status == ReleaseStatus.RUNNING:
+        if record.status in ACTIVE_STATUSES:
             self.mark_running(record, path)
         temp = self.write_temp(path.parent, self.encode(record))
         try:
@@ -291,10 +332,10 @@ class FileAuditBackend:
         with self.locked(path):
             current = self.read(path)
             check_update_target(current, record)
-            if expect_running and current.status != ReleaseStatus.RUNNING:
+            if expect_running and current.status not in ACTIVE_STATUSES:
                 return False
-            running = record.status == ReleaseStatus.RUNNING
-            if running:  # the marker goes first: a RUNNING record always has one
+            running = record.status in ACTIVE_STATUSES
+            if running:  # the marker goes first: an active record always has one
                 self.mark_running(record, path)
             self.replace_file(path, self.encode(record))
             if not running:  # and is removed only once the record says it stopped
@@ -302,7 +343,7 @@ class FileAuditBackend:
         return True
 
     def heartbeat(self, run_id: str, at: datetime) -> None:
-        """Refresh the heartbeat of a RUNNING record; finished records are left alone."""
+        """Refresh the heartbeat of an active record; finished records are left alone."""
         if at.tzinfo is None:
             raise ValueError("heartbeat time must be timezone-aware")
         path = self.path_of_run(run_id)
@@ -312,7 +353,7 @@ class FileAuditBackend:
             current = self.read(path)
             if current is None or current.run_id != run_id:
                 raise KeyError(f"no audit record with run id {run_id!r}")
-            if current.status == ReleaseStatus.RUNNING:
+            if current.status in ACTIVE_STATUSES:
                 self.replace_file(path, self.encode(current.model_copy(update={"heartbeat": at})))
 
     def get(self, run_id: str) -> ReleaseRecord | None:
@@ -335,12 +376,12 @@ class FileAuditBackend:
     ) -> list[ReleaseRecord]:
         """Reads every record file (of one workflow, if given): fine for thousands, not millions.
 
-        ``status=RUNNING`` reads only the records named in ``_running``.
+        ``status=RUNNING`` and ``status=QUEUED`` read only the records named in ``_running``.
         """
         return self.find(RunQuery(workflow=workflow, status=status, started_from=since), limit, after)
 
     def mark_crashed(self, run_id: str, reason: str) -> bool:
-        """Compare-and-set RUNNING -> CRASHED under the record's flock."""
+        """Compare-and-set active (RUNNING or QUEUED) -> CRASHED under the record's flock."""
         path = self.path_of_run(run_id)
         if path is None:
             return False
@@ -348,7 +389,7 @@ class FileAuditBackend:
             current = self.read(path)
             if current is None or current.run_id != run_id:
                 return False
-            if current.status != ReleaseStatus.RUNNING:
+            if current.status not in ACTIVE_STATUSES:
                 return False
             crashed = current.model_copy(
                 update={
@@ -360,6 +401,119 @@ class FileAuditBackend:
             self.replace_file(path, self.encode(crashed))
             self.mark_running(crashed, path)
         return True
+
+    # -- leases (docs/concurrency.md) ------------------------------------------------------
+
+    def lease_path(self, resource_name: str, suffix: str) -> Path:
+        """A resource's state (``.json``) or lock (``.lock``) file, by its :func:`lease_name`."""
+        return self.root / LEASE_FOLDER / f"{resource_name}{suffix}"
+
+    def holder_marker_path(self, holder: str, resource: str) -> Path:
+        name = f"{lease_name(holder)}{HOLDER_SEPARATOR}{lease_name(resource)}"
+        return self.root / LEASE_HOLDER_FOLDER / name
+
+    def read_leases(self, resource_name: str) -> list[Lease]:
+        """Every stored lease of a resource, expired ones too (no lock needed: files are replaced whole)."""
+        try:
+            data = self.lease_path(resource_name, ".json").read_bytes()
+        except FileNotFoundError:
+            return []
+        return LEASE_LIST.validate_json(data)
+
+    def write_leases(self, resource_name: str, leases: list[Lease]) -> None:
+        """Replace a resource's state (under its lock); the file goes when no lease is left."""
+        path = self.lease_path(resource_name, ".json")
+        if leases:
+            self.replace_file(path, LEASE_LIST.dump_json(leases))
+        else:
+            path.unlink(missing_ok=True)
+
+    def acquire_lease(self, request: LeaseRequest, ttl: timedelta) -> LeaseState:
+        """Under the resource's flock: drop expired leases, preempt, decide and store."""
+        resource_name = lease_name(request.resource)
+        with self.flocked(self.lease_path(resource_name, ".lock")):
+            now = utc_now()
+            stored = self.read_leases(resource_name)
+            leases = [lease for lease in stored if lease.expires >= now]
+            dropped = [lease for lease in stored if lease.expires < now]
+            if request.preempt:
+                reason = preempt_reason(request)
+                for lease in preempted(leases, request):
+                    lease.cancel_reason = reason
+            decision = lease_decision(leases, request)
+            if decision is not LeaseState.REFUSED:
+                own = next((lease for lease in leases if lease.holder == request.holder), None)
+                if own is None:
+                    self.holder_marker_path(request.holder, request.resource).touch()  # before the lease
+                    own = Lease(
+                        resource=request.resource,
+                        holder=request.holder,
+                        state=decision,
+                        weight=request.weight,
+                        # queue order; near the time order of the whole store, as the other stores' is
+                        position=max([time.time_ns() // 1000, *(lease.position + 1 for lease in stored)]),
+                        run_id=request.run_id,
+                        workflow=request.workflow,
+                        expires=now,
+                    )
+                    leases.append(own)
+                own.state, own.expires = decision, now + ttl
+            self.write_leases(resource_name, leases)
+            kept = {lease.holder for lease in leases}
+            for lease in dropped:  # after the lease: a stored lease always has its marker
+                if lease.holder not in kept:  # (an expired holder may just have come back)
+                    self.holder_marker_path(lease.holder, lease.resource).unlink(missing_ok=True)
+        return decision
+
+    def renew_leases(self, holders: Iterable[str], ttl: timedelta) -> dict[str, str]:
+        """Find the holders' resources from the marker names, then renew under each one's flock."""
+        wanted = {lease_name(holder): holder for holder in holders}
+        by_resource: dict[str, dict[str, str]] = {}  # resource name -> {holder: its marker}
+        for marker in os.listdir(self.root / LEASE_HOLDER_FOLDER):
+            holder_name, separator, resource_name = marker.partition(HOLDER_SEPARATOR)
+            if separator and holder_name in wanted:
+                by_resource.setdefault(resource_name, {})[wanted[holder_name]] = marker
+        cancelled: dict[str, str] = {}
+        for resource_name, markers in by_resource.items():
+            with self.flocked(self.lease_path(resource_name, ".lock")):
+                leases = self.read_leases(resource_name)
+                expires = utc_now() + ttl
+                renewed = [lease for lease in leases if lease.holder in markers]
+                for lease in renewed:
+                    lease.expires = expires
+                    if lease.cancel_reason is not None:
+                        cancelled[lease.holder] = lease.cancel_reason
+                if renewed:
+                    self.write_leases(resource_name, leases)
+                for holder in markers.keys() - {lease.holder for lease in renewed}:
+                    # left by a process killed between dropping a lease and its marker
+                    (self.root / LEASE_HOLDER_FOLDER / markers[holder]).unlink(missing_ok=True)
+        return cancelled
+
+    def release_lease(self, resource: str, holder: str) -> bool:
+        resource_name = lease_name(resource)
+        with self.flocked(self.lease_path(resource_name, ".lock")):
+            leases = self.read_leases(resource_name)
+            kept = [lease for lease in leases if lease.holder != holder]
+            if len(kept) == len(leases):
+                return False
+            self.write_leases(resource_name, kept)
+            self.holder_marker_path(holder, resource).unlink(missing_ok=True)
+        return True
+
+    def list_leases(self, resource: str | None = None) -> list[Lease]:
+        if resource is not None:
+            names = [lease_name(resource)]
+        else:
+            names = [
+                name.removesuffix(".json")
+                for name in os.listdir(self.root / LEASE_FOLDER)
+                if name.endswith(".json") and not name.startswith(TEMP_PREFIX)
+            ]
+        now = utc_now()
+        found = [lease for name in names for lease in self.read_leases(name) if lease.expires >= now]
+        found.sort(key=lambda lease: (lease.resource, lease.state is LeaseState.WAITING, lease.position))
+        return found
 
     def close(self) -> None:
         """Nothing is held open between calls."""
@@ -407,9 +561,7 @@ class FileAuditBackend:
         store: thousands of runs, not millions); RUNNING reads only the ``_running`` records."""
         if limit is not None and limit < 0:
             raise ValueError("'limit' must not be negative")
-        source = (
-            self.read_running() if query.status == ReleaseStatus.RUNNING else self.read_all(query.workflow)
-        )
+        source = self.read_running() if query.status in ACTIVE_STATUSES else self.read_all(query.workflow)
         found = [
             record
             for record in source
@@ -429,7 +581,7 @@ class FileAuditBackend:
                 yield from self.read_folder(release_folder)
 
     def read_running(self) -> Iterator[ReleaseRecord]:
-        """The records named by RUNNING markers (the caller re-checks each record's status)."""
+        """The records named by active markers (the caller re-checks each record's status)."""
         for marker in (self.root / RUNNING_INDEX_FOLDER).iterdir():
             path = None if marker.name.startswith(TEMP_PREFIX) else self.path_named_by(marker)
             record = self.read(path) if path is not None else None

@@ -10,7 +10,10 @@ Why it is safe across processes and hosts:
 - ``claim_next_attempt`` takes a transaction-scoped advisory lock on (workflow, release) before it
   reads the attempts, so "attempt N+1 unless one is RUNNING or SUCCESS" is one compare-and-set.
 - ``update(expect_running=True)``, ``mark_crashed`` and ``heartbeat`` are single ``UPDATE ...
-  WHERE status = 'RUNNING'`` statements whose row count says whether they won.
+  WHERE status IN ('QUEUED', 'RUNNING')`` statements whose row count says whether they won.
+- ``acquire_lease`` takes a transaction-scoped advisory lock on the resource before it reads the
+  resource's leases, so takers of one resource, on any host, decide one after the other. Lease
+  times come from the server's clock (``clock_timestamp()``), one clock for every host.
 - ``release`` is a ``timestamptz``: records are keyed by the UTC instant, so the repeated hour of
   a clocks-back night holds two distinct releases.
 
@@ -25,13 +28,17 @@ import json
 import os
 import threading
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from runwright.audit import (
+    ACTIVE_STATUSES,
     BLOCKING_STATUSES,
+    Lease,
+    LeaseRequest,
+    LeaseState,
     ListPosition,
     ReleaseRecord,
     ReleaseStatus,
@@ -39,7 +46,10 @@ from runwright.audit import (
     WorkflowPause,
     check_update_target,
     json_text,
+    lease_decision,
     like_pattern,
+    preempt_reason,
+    preempted,
     utc_now,
 )
 from runwright.errors import RunwrightError
@@ -48,6 +58,7 @@ from runwright.masking import MASKER
 CONNECT_TIMEOUT = 10  # seconds: a wrong host is an error, never a hang
 TABLE = "runwright_releases"
 PAUSED_TABLE = "runwright_paused_workflows"
+LEASE_TABLE = "runwright_leases"
 VERSION_TABLE = "runwright_schema_version"
 #: One lock id for migrations, whatever the database (pg_advisory_xact_lock takes a bigint).
 MIGRATION_LOCK = 0x72756E77_72696768  # "runwrigh"
@@ -79,6 +90,24 @@ MIGRATIONS: dict[int, str] = {
         CREATE INDEX {TABLE}_tags ON {TABLE} USING gin ((record->'tags'));
         CREATE INDEX {TABLE}_labels ON {TABLE} USING gin ((record->'labels'));
     """,
+    # -- leases (issue 25) ------------------------------------------------------------------
+    3: f"""
+        CREATE TABLE {LEASE_TABLE} (
+            resource      text        NOT NULL,
+            holder        text        NOT NULL,
+            state         text        NOT NULL CHECK (state IN ('held', 'waiting')),
+            weight        integer     NOT NULL CHECK (weight >= 1),
+            position      bigint      GENERATED ALWAYS AS IDENTITY,  -- queue order across the store
+            run_id        text        NOT NULL,
+            workflow      text        NOT NULL,
+            expires       timestamptz NOT NULL,
+            cancel_reason text,
+            PRIMARY KEY (resource, holder)
+        );
+        CREATE INDEX {LEASE_TABLE}_holder ON {LEASE_TABLE} (holder);
+        DROP INDEX {TABLE}_running;
+        CREATE INDEX {TABLE}_active ON {TABLE} (status) WHERE status IN ('QUEUED', 'RUNNING');
+    """,
 }
 LATEST_VERSION = max(MIGRATIONS)
 
@@ -86,6 +115,14 @@ COLUMNS = ("workflow", "release", "attempt", "run_id", "status", "started", "rec
 INSERT = f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
 INSERT_UNLESS_TAKEN = INSERT + " ON CONFLICT (workflow, release, attempt) DO NOTHING"
 SELECT_RECORD = f"SELECT record FROM {TABLE}"
+ACTIVE_SQL = "status IN (" + ", ".join(f"'{status.value}'" for status in sorted(ACTIVE_STATUSES)) + ")"
+LEASE_COLUMNS = (
+    "resource", "holder", "state", "weight", "position", "run_id", "workflow", "expires", "cancel_reason",
+)  # fmt: skip
+LEASE_SELECT = f"SELECT {', '.join(LEASE_COLUMNS)} FROM {LEASE_TABLE}"
+LEASE_ORDER = " ORDER BY resource COLLATE \"C\", state = 'waiting', position"  # "C": code point order
+#: Advisory-lock keys of leases are hashes of this prefix and the resource (claims hash other text).
+LEASE_LOCK_PREFIX = "runwright lease\n"
 
 
 class SchemaVersionError(RunwrightError):
@@ -111,6 +148,10 @@ def _row(record: ReleaseRecord) -> tuple[Any, ...]:
 
 def _record(document: Any) -> ReleaseRecord:
     return ReleaseRecord.model_validate(document)
+
+
+def _lease(row: tuple[Any, ...]) -> Lease:
+    return Lease.model_validate(dict(zip(LEASE_COLUMNS, row, strict=True)))
 
 
 class PostgresAuditBackend:
@@ -272,30 +313,34 @@ class PostgresAuditBackend:
             " WHERE run_id = %s AND workflow = %s AND release = %s AND attempt = %s"
         )
         if expect_running:
-            sql += " AND status = 'RUNNING'"
+            sql += f" AND {ACTIVE_SQL}"
         cursor = self.connection().execute(
             sql, (row[4], row[5], row[6], record.run_id, record.workflow, record.release, record.attempt)
         )
         if cursor.rowcount == 0:
             check_update_target(self.get(record.run_id), record)
-            return False  # it was no longer RUNNING
+            return False  # it was no longer active
         return True
 
     def latest_release(self, workflow: str) -> datetime | None:
-        row = self.connection().execute(
-            f"SELECT record->>'release' FROM {TABLE} WHERE workflow = %s ORDER BY release DESC LIMIT 1",
-            (workflow,),
-        ).fetchone()
+        row = (
+            self.connection()
+            .execute(
+                f"SELECT record->>'release' FROM {TABLE} WHERE workflow = %s ORDER BY release DESC LIMIT 1",
+                (workflow,),
+            )
+            .fetchone()
+        )
         return datetime.fromisoformat(row[0]) if row else None
 
     def heartbeat(self, run_id: str, at: datetime) -> None:
-        """Refresh the heartbeat of a RUNNING record; finished records are left alone."""
+        """Refresh the heartbeat of an active record; finished records are left alone."""
         if at.tzinfo is None:
             raise ValueError("audit datetimes must be timezone-aware")
         connection = self.connection()
         cursor = connection.execute(
             f"UPDATE {TABLE} SET record = jsonb_set(record, '{{heartbeat}}', to_jsonb(%s::text))"
-            " WHERE run_id = %s AND status = 'RUNNING'",
+            f" WHERE run_id = %s AND {ACTIVE_SQL}",
             (at.isoformat(), run_id),
         )
         if cursor.rowcount == 0 and self.get(run_id) is None:
@@ -306,9 +351,13 @@ class PostgresAuditBackend:
         return _record(row[0]) if row else None
 
     def attempts(self, workflow: str, release: datetime) -> list[ReleaseRecord]:
-        rows = self.connection().execute(
-            f"{SELECT_RECORD} WHERE workflow = %s AND release = %s ORDER BY attempt", (workflow, release)
-        ).fetchall()
+        rows = (
+            self.connection()
+            .execute(
+                f"{SELECT_RECORD} WHERE workflow = %s AND release = %s ORDER BY attempt", (workflow, release)
+            )
+            .fetchall()
+        )
         return [_record(row[0]) for row in rows]
 
     def list(
@@ -322,7 +371,7 @@ class PostgresAuditBackend:
         return self.find(RunQuery(workflow=workflow, status=status, started_from=since), limit, after)
 
     def mark_crashed(self, run_id: str, reason: str) -> bool:
-        """One compare-and-set UPDATE: only a row still RUNNING changes, and rowcount says so."""
+        """One compare-and-set UPDATE: only a row still active changes, and rowcount says so."""
         error = json.dumps([{"name": "Crashed", "message": reason}])
         now = utc_now().isoformat()
         cursor = self.connection().execute(
@@ -331,10 +380,76 @@ class PostgresAuditBackend:
             " '{ended}', CASE WHEN record->>'ended' IS NULL THEN to_jsonb(%s::text)"
             " ELSE record->'ended' END),"
             " '{errors}', coalesce(record->'errors', '[]'::jsonb) || %s::jsonb)"
-            " WHERE run_id = %s AND status = 'RUNNING'",
+            f" WHERE run_id = %s AND {ACTIVE_SQL}",
             (now, error, run_id),
         )
         return cursor.rowcount == 1
+
+    # -- leases (docs/concurrency.md) ------------------------------------------------------
+
+    def acquire_lease(self, request: LeaseRequest, ttl: timedelta) -> LeaseState:
+        """Under the resource's advisory lock: drop expired leases, preempt, decide and store."""
+        connection = self.connection()
+        with connection.transaction(), connection.cursor() as cursor:
+            lock_key = LEASE_LOCK_PREFIX + request.resource
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (lock_key,))
+            cursor.execute(
+                f"DELETE FROM {LEASE_TABLE} WHERE resource = %s AND expires < clock_timestamp()",
+                (request.resource,),
+            )
+            cursor.execute(f"{LEASE_SELECT} WHERE resource = %s{LEASE_ORDER}", (request.resource,))
+            leases = [_lease(row) for row in cursor.fetchall()]
+            if request.preempt:
+                reason = preempt_reason(request)
+                chosen = preempted(leases, request)
+                if chosen:
+                    cursor.execute(
+                        f"UPDATE {LEASE_TABLE} SET cancel_reason = %s"
+                        " WHERE resource = %s AND holder = ANY(%s)",
+                        (reason, request.resource, [lease.holder for lease in chosen]),
+                    )
+                for lease in chosen:
+                    lease.cancel_reason = reason
+            decision = lease_decision(leases, request)
+            if decision is LeaseState.REFUSED:
+                return decision
+            cursor.execute(
+                f"INSERT INTO {LEASE_TABLE} (resource, holder, state, weight, run_id, workflow, expires)"
+                " VALUES (%s, %s, %s, %s, %s, %s, clock_timestamp() + %s)"
+                " ON CONFLICT (resource, holder)"
+                " DO UPDATE SET state = excluded.state, expires = excluded.expires",
+                (
+                    request.resource, request.holder, decision.value, request.weight,
+                    request.run_id, request.workflow, ttl,
+                ),
+            )  # fmt: skip
+        return decision
+
+    def renew_leases(self, holders: Iterable[str], ttl: timedelta) -> dict[str, str]:
+        """One UPDATE of every lease of the holders; it returns those whose cancel was asked."""
+        names = list(dict.fromkeys(holders))
+        if not names:
+            return {}
+        cursor = self.connection().execute(
+            f"UPDATE {LEASE_TABLE} SET expires = clock_timestamp() + %s WHERE holder = ANY(%s)"
+            " RETURNING holder, cancel_reason",
+            (ttl, names),
+        )
+        rows = cursor.fetchall()
+        return {holder: reason for holder, reason in rows if reason is not None}
+
+    def release_lease(self, resource: str, holder: str) -> bool:
+        cursor = self.connection().execute(
+            f"DELETE FROM {LEASE_TABLE} WHERE resource = %s AND holder = %s", (resource, holder)
+        )
+        return cursor.rowcount == 1
+
+    def list_leases(self, resource: str | None = None) -> list[Lease]:
+        sql, parameters = f"{LEASE_SELECT} WHERE expires >= clock_timestamp()", []
+        if resource is not None:
+            sql += " AND resource = %s"
+            parameters.append(resource)
+        return [_lease(row) for row in self.connection().execute(sql + LEASE_ORDER, parameters).fetchall()]
 
     def close(self) -> None:
         """Close every connection this backend opened, in any thread; later calls reopen."""
