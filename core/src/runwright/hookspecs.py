@@ -133,6 +133,29 @@ def run_finished(workflow: Any, result: Any) -> None:
     """
 
 
+@hookspec(firstresult=True)
+def make_run_tracer(
+    workflow: str,
+    run_id: str,
+    parent_run_id: str | None,
+    release: dict[str, Any],
+    traceparent: str | None,
+    remote: bool,
+) -> Any:
+    """A tracer for one run (distributed tracing: OpenTelemetry spans), or ``None``.
+
+    Called once per run (and once per job or strategy a remote executor runs, with ``remote``
+    true), before its first event. ``traceparent`` is the W3C trace context the run continues:
+    the ``trigger:`` stage, the ``on: release`` upstream run or the driver's span (remote), else
+    ``None`` (the plugin may read the process's ``TRACEPARENT``). The tracer is a
+    :class:`runwright.trace.RunTracer`: it receives every trace event of the run (masked, as the
+    JSON-lines trace does) and answers ``traceparent(job, strategy, stage)``, which the engine
+    hands to the stage's processes (``TRACEPARENT``), to ``trigger:`` runs, followers, remote
+    workers and call functions (:func:`runwright.trace.current_traceparent`). With no plugin
+    answering, a run pays for this one call only. A tracer must never raise or block.
+    """
+
+
 @hookspec
 def register_cli_commands(app: Any) -> None:
     """Add commands to the ``runwright`` command line (a ``typer.Typer``), e.g. ``serve``.

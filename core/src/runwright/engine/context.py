@@ -20,7 +20,7 @@ from runwright.masking import mask
 
 if TYPE_CHECKING:
     from runwright.runtime import Runtime
-    from runwright.trace import RunTrace
+    from runwright.trace import RunTrace, RunTracer
 
 
 class CancelScope:
@@ -169,6 +169,8 @@ class RunState:
     """The run's ``release`` context (models/release.py): a ``trigger:`` child inherits its dates."""
     source: Path | None = None
     """The template's file: run-time expression errors say file:line:col."""
+    tracer: RunTracer | None = None
+    """The ``make_run_tracer`` plugin's tracer of this run (None: no tracing plugin)."""
     _tmp_dir: Path | None = None
     _tmp_lock: threading.Lock = field(default_factory=threading.Lock)
     _processes: set[Any] = field(default_factory=set)
@@ -243,6 +245,11 @@ class StageContext:
 
     def remaining(self) -> float | None:
         return self.scope.remaining()
+
+    def traceparent(self) -> str | None:
+        """The stage's W3C trace context (``TRACEPARENT`` of its processes), when traced."""
+        tracer = self.run.tracer
+        return None if tracer is None else tracer.traceparent(self.job, self.strategy, self.stage)
 
     def logger(self) -> Callable[[str], None]:
         return lambda message: self.log(str(message))

@@ -104,6 +104,7 @@ def run_workflow(
     observer: Callable[[dict[str, Any]], None] | None = None,
     release_event: Mapping[str, Any] | None = None,
     release: Mapping[str, Any] | None = None,
+    traceparent: str | None = None,
 ) -> Result:
     """Validate params, run the job DAG, return the Result. Bad params raise ParamError.
 
@@ -113,6 +114,8 @@ def run_workflow(
     context (models/release.py); without one the run is a manual one for the wall clock (or,
     with ``release_event``, an ``event`` one for the upstream's logical date).
     ``executor`` runs jobs without ``runs-on:`` (default ``RUNWRIGHT_EXECUTOR``, else local).
+    ``traceparent`` is the W3C trace context the run continues (a ``trigger:`` stage, an
+    ``on: release`` upstream), for a ``make_run_tracer`` plugin.
     """
     runtime = workflow.runtime
     settings = runtime.settings
@@ -123,12 +126,20 @@ def run_workflow(
     check_before_run(workflow, runtime)  # the same errors `runwright validate` prints stop the run
     run_id = run_id or new_run_id()
     tracing = settings.trace_enabled if trace is None else trace
+    tracer = runtime.pm.hook.make_run_tracer(
+        workflow=workflow.name,
+        run_id=run_id,
+        parent_run_id=parent_run_id,
+        release=release,
+        traceparent=traceparent,
+        remote=False,
+    )
     run_trace = RunTrace(
         run_id,
         workflow.name,
         parent_run_id,
         settings.log_dir_for(workflow.conf_path) if tracing else None,
-        listeners=[observer] if observer else [],
+        listeners=[listener for listener in (observer, tracer) if listener is not None],
     )
     limit = timeout_minutes or workflow.timeout_minutes
     run_scope = (scope or CancelScope()).child(
@@ -145,6 +156,7 @@ def run_workflow(
         conf_path=workflow.conf_path,
         previous=dict(previous or {}),
         source=workflow.source,
+        tracer=tracer,
     )
     parallel = max_job_parallel or workflow.max_parallel or settings.max_job_parallel
     started = datetime.now(UTC)
@@ -167,6 +179,7 @@ def run_workflow(
         started=started,
         ended=ended,
         log_file=run_trace.path,
+        traceparent=tracer.traceparent(None, None, None) if tracer is not None else None,
     )
     try:
         runtime.pm.hook.run_finished(workflow=workflow, result=result)
@@ -451,6 +464,7 @@ class WorkflowRunner:
         ids = _strategy_ids(combos)
         errors: list[dict[str, Any]] = []
         lock = threading.Lock()
+        trace = self.state.trace
 
         def run_one(index: int) -> Status:
             sid, combo = ids[index], combos[index]
@@ -466,6 +480,7 @@ class WorkflowRunner:
                 entry["reason"] = group.reason
                 return Status.CANCEL
             variables = dict(base, stages=entry["stages"], matrix=combo)
+            trace.event("strategy-start", job=job_id, strategy=sid, matrix=combo)
             if strategy_stages is not None:
                 previous = reused.get("stages")
                 status, found = strategy_stages(sid, combo, entry["stages"], group.child(), previous)
@@ -485,6 +500,14 @@ class WorkflowRunner:
                 entry["errors"] = found
                 with lock:
                     errors.extend(found)
+            trace.event(
+                "strategy-end",
+                status.value,
+                job=job_id,
+                strategy=sid,
+                status=status.value,
+                **({"errors": found} if found else {}),
+            )
             if status is Status.FAILED and job.strategy.fail_fast:  # type: ignore[union-attr]
                 group.cancel(f"fail-fast: strategy {sid} failed")
             return status

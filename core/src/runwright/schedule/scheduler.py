@@ -549,6 +549,7 @@ class Scheduler:
                 release_type=ReleaseType.SCHEDULED,
                 run_options={"scope": self._scope},
                 runner=self.runner,
+                traceparent=outcome.result.traceparent if outcome.result is not None else None,
             )
         except Exception as exc:  # one bad follower never stops the scheduler
             log.exception("releasing the followers of %s failed: %s", outcome.workflow, exc)

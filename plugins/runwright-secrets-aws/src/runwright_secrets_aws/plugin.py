@@ -1,0 +1,1 @@
+"""The secret-source hook of runwright-secrets-aws."""
