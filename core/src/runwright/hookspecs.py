@@ -157,6 +157,20 @@ def make_run_tracer(
 
 
 @hookspec
+def secret_sources(conf_path: Path | None) -> list[Any]:
+    """Return the places ``${NAME}`` values can come from for templates under ``conf_path``.
+
+    Each is a :class:`runwright.secret_sources.SecretSource`: ``order`` (ascending; the first
+    source holding a name wins: the environment is 0, the secrets folder 100, the ``.env``
+    files 200 and 300, plugins 400 or later), ``label`` (for messages), ``always_secret``
+    (every value masked, else names that mark secrets only), ``names()`` (what it can give,
+    without reading values: ``runwright validate``) and ``get(name)`` (the value or None).
+    Values are masked like environment secrets, never stored, and read again on rerun. The
+    built-in environment, secrets folder and ``.env`` sources answer this hook too.
+    """
+
+
+@hookspec
 def register_cli_commands(app: Any) -> None:
     """Add commands to the ``runwright`` command line (a ``typer.Typer``), e.g. ``serve``.
 

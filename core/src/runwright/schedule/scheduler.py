@@ -201,7 +201,8 @@ class Scheduler:
             template_type = source.raw.get("type")
             if template_type == "Workflow":
                 try:
-                    events, released_after = schedule_of(source)
+                    secrets = self.runtime.secret_lookup(source.root or source.file.parent)
+                    events, released_after = schedule_of(source, secrets)
                 except RunwrightError as exc:
                     skipped.append(str(exc))
                     continue

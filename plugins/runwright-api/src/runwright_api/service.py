@@ -338,8 +338,9 @@ class RunService:
             raise BadParams(
                 f"workflow '{workflow.name}': param '{unknown[0]}' is not declared (declared: {declared})"
             )
-        try:  # secrets read again from the environment, never '***'
-            params = replay_params(earlier, DataParams(params or {}))
+        try:  # secrets read again from the workflow's secret sources, never '***'
+            secrets = workflow.runtime.secret_lookup(workflow.conf_path)
+            params = replay_params(earlier, DataParams(params or {}), secrets)
         except RunwrightError as exc:
             raise BadParams(str(exc)) from None
         self.check_params(workflow, params, earlier.release)
