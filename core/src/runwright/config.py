@@ -46,6 +46,7 @@ KNOWN_VARIABLES = frozenset(
         "RUNWRIGHT_SMTP",
         "RUNWRIGHT_NOTIFY_WAIT",
         "RUNWRIGHT_SECRETS_DIR",
+        "RUNWRIGHT_METRICS_MAX_WORKFLOWS",
         "RUNWRIGHT_AWS_SECRETS_PREFIX",
         "RUNWRIGHT_AWS_SECRETS_CACHE_SECONDS",
         # set by runwright for the processes it starts
