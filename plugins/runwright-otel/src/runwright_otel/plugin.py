@@ -67,24 +67,4 @@ class OpenTelemetryPlugin:
 
 
 PROCESS_PLUGIN = OpenTelemetryPlugin()
-"""The entry point's instance: the process's tracer provider."""
-
-
-@hookimpl
-def make_run_tracer(
-    workflow: str,
-    run_id: str,
-    parent_run_id: str | None,
-    release: dict[str, Any],
-    traceparent: str | None,
-    remote: bool,
-) -> Any:
-    """A :class:`runwright_otel.spans.RunSpans` for the run, or None when tracing is off."""
-    return PROCESS_PLUGIN.make_run_tracer(
-        workflow=workflow,
-        run_id=run_id,
-        parent_run_id=parent_run_id,
-        release=release,
-        traceparent=traceparent,
-        remote=remote,
-    )
+"""The entry point's plugin (``runwright_otel.plugin:PROCESS_PLUGIN``): the process's provider."""
