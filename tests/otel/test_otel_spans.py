@@ -142,3 +142,28 @@ def test_a_triggered_run_and_a_release_follower_continue_the_trace(
     hello = {ids[span.parent.span_id].parent.span_id: span for span in spans if span.name == "stage hello"}
     assert (tmp_path / "child-trigger").read_text() == traceparent_of(hello[triggered.context.span_id])
     assert (tmp_path / "child-event").read_text() == traceparent_of(hello[follower.context.span_id])
+
+
+MATRIX = """
+wide:
+  type: Workflow
+  jobs:
+    j:
+      strategy: {matrix: {n: [1, 2]}}
+      stages:
+        - {id: s, echo: "${{ matrix.n }}"}
+"""
+
+
+def test_strategy_events_are_written_only_for_a_tracer(traced_runtime, runtime, tmp_path: Path) -> None:
+    """A run nobody traces writes the trace file it always did: no strategy events."""
+    from runwright.trace import read_trace
+
+    folder = conf_folder(tmp_path, MATRIX)
+    plain = Workflow.from_conf("wide", folder, runtime=runtime).execute()
+    traced = Workflow.from_conf("wide", folder, runtime=traced_runtime()).execute()
+    plain_events = [e["event"] for e in read_trace(Path(plain.log_file))]
+    traced_events = [e["event"] for e in read_trace(Path(traced.log_file))]
+    assert "strategy-start" not in plain_events and "strategy-end" not in plain_events
+    assert traced_events.count("strategy-start") == traced_events.count("strategy-end") == 2
+    assert [e for e in traced_events if not e.startswith("strategy-")] == plain_events

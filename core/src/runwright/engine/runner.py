@@ -465,6 +465,7 @@ class WorkflowRunner:
         errors: list[dict[str, Any]] = []
         lock = threading.Lock()
         trace = self.state.trace
+        traced = self.state.tracer is not None
 
         def run_one(index: int) -> Status:
             sid, combo = ids[index], combos[index]
@@ -480,7 +481,8 @@ class WorkflowRunner:
                 entry["reason"] = group.reason
                 return Status.CANCEL
             variables = dict(base, stages=entry["stages"], matrix=combo)
-            trace.event("strategy-start", job=job_id, strategy=sid, matrix=combo)
+            if traced:  # a strategy's span needs its start and end; a plain trace does without
+                trace.event("strategy-start", job=job_id, strategy=sid)
             if strategy_stages is not None:
                 previous = reused.get("stages")
                 status, found = strategy_stages(sid, combo, entry["stages"], group.child(), previous)
@@ -500,14 +502,15 @@ class WorkflowRunner:
                 entry["errors"] = found
                 with lock:
                     errors.extend(found)
-            trace.event(
-                "strategy-end",
-                status.value,
-                job=job_id,
-                strategy=sid,
-                status=status.value,
-                **({"errors": found} if found else {}),
-            )
+            if traced:
+                trace.event(
+                    "strategy-end",
+                    status.value,
+                    job=job_id,
+                    strategy=sid,
+                    status=status.value,
+                    **({"errors": found} if found else {}),
+                )
             if status is Status.FAILED and job.strategy.fail_fast:  # type: ignore[union-attr]
                 group.cancel(f"fail-fast: strategy {sid} failed")
             return status
