@@ -213,3 +213,50 @@ def test_a_plugin_source_through_the_hook_and_what_validate_reads(conf, tmp_path
     assert result.status.value == "SUCCESS", result.errors
     assert seen.read_text() == "tok-FromVault-777|postgres://db/etl"
     assert result.to_dict()["context"]["params"] == {"token": "***"}
+
+
+SCHEDULED = """
+scheduled-token:
+  type: Workflow
+  on: [{cronjob: "* * * * *", retry-crashed: true}]
+  params: {token: str}
+  jobs:
+    j: {stages: [{id: s, echo: "${{ params.token }}"}]}
+"""
+
+
+def test_a_crash_re_release_reads_a_folder_secret_again(conf, tmp_path: Path, monkeypatch) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from runwright.audit import ReleaseRecord
+    from runwright.schedule.clock import SimulatedClock
+    from runwright.schedule.scheduler import Scheduler
+
+    t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    folder = conf(SCHEDULED)
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "SERVICE_TOKEN").write_text("svc-FromFolder-9090\n", encoding="utf-8")
+    monkeypatch.setenv("RUNWRIGHT_SECRETS_DIR", str(secrets))
+    monkeypatch.delenv("SERVICE_TOKEN", raising=False)
+    monkeypatch.chdir(tmp_path)
+    audit = make_audit_backend()
+    audit.claim(
+        ReleaseRecord(
+            workflow="scheduled-token",
+            release=t0,
+            run_id="dead-run",
+            pid=2**22 + 4321,
+            type="scheduled",
+            params={"token": "***"},
+            secret_params={"token": [{"env": "SERVICE_TOKEN"}]},
+        )
+    )
+    outcomes = Scheduler(folder, clock=SimulatedClock(t0 + timedelta(seconds=30))).run(
+        until=t0 + timedelta(seconds=40)
+    )
+    [retried] = [o for o in outcomes if o.ran]
+    assert retried.status == "SUCCESS"
+    assert retried.result is not None and retried.result.context["params"]["token"] == "svc-FromFolder-9090"
+    stored = audit.get(retried.run_id)
+    assert stored is not None and "svc-FromFolder-9090" not in stored.model_dump_json()
