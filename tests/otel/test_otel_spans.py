@@ -32,6 +32,10 @@ nightly:
             import os
             seen = os.environ.get("TRACEPARENT", "")
           isolation: process
+        - id: threaded
+          run: |
+            from runwright.trace import current_traceparent
+            context = current_traceparent()
         - id: broken
           bash: 'echo failing >&2; exit 3'
 """
@@ -57,6 +61,7 @@ def test_a_run_is_one_trace_of_run_job_strategy_and_stage_spans(
             "stage pull",
             "job load",
             "stage child",
+            "stage threaded",
             "stage broken",
         ]
     )
@@ -87,6 +92,8 @@ def test_a_run_is_one_trace_of_run_job_strategy_and_stage_spans(
     assert result.context["jobs"]["load"]["stages"]["child"]["outputs"]["seen"] == traceparent_of(
         stages["stage child"]
     )
+    threaded = result.context["jobs"]["load"]["stages"]["threaded"]["outputs"]["context"]
+    assert threaded == traceparent_of(stages["stage threaded"])  # a thread stage reads it in code
     broken = stages["stage broken"]
     assert broken.status.status_code is StatusCode.ERROR
     assert broken.attributes["runwright.status"] == "FAILED"
