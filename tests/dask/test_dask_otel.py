@@ -14,8 +14,14 @@ import distributed
 import pytest
 from runwright import Status, Workflow
 
-from tests.otel.conftest import conf_folder, exporter, traced_runtime, traceparent_of  # noqa: F401
-from tests.otel.receiver import Receiver, receiver  # noqa: F401
+from tests.otel import conftest as otel_fixtures
+from tests.otel import receiver as receiver_fixtures
+from tests.otel.conftest import conf_folder
+from tests.otel.receiver import Receiver
+
+exporter = otel_fixtures.exporter  # the fixtures of tests/otel, used here too
+traced_runtime = otel_fixtures.traced_runtime
+receiver = receiver_fixtures.receiver
 
 WORKFLOW = """
 spread:
@@ -36,7 +42,7 @@ spread:
 
 
 @pytest.fixture
-def traced_cluster(receiver: Receiver) -> Iterator[str]:  # noqa: F811
+def traced_cluster(receiver: Receiver) -> Iterator[str]:
     env = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url, "OTEL_BSP_SCHEDULE_DELAY": "50"}
     cluster = distributed.LocalCluster(
         n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None, host="127.0.0.1", env=env
@@ -49,7 +55,7 @@ def traced_cluster(receiver: Receiver) -> Iterator[str]:  # noqa: F811
 
 def test_worker_spans_are_children_of_the_driver_spans(
     traced_runtime, exporter, receiver, traced_cluster, tmp_path
-) -> None:  # noqa: F811
+) -> None:
     folder = conf_folder(tmp_path, WORKFLOW.format(address=traced_cluster))
     result = Workflow.from_conf("spread", folder, runtime=traced_runtime(autoload=True)).execute()
     assert result.status is Status.SUCCESS, result.errors
@@ -81,7 +87,7 @@ def test_worker_spans_are_children_of_the_driver_spans(
 
 def test_without_a_tracer_on_the_workers_the_driver_makes_their_spans(
     traced_runtime, exporter, dask_address, tmp_path
-) -> None:  # noqa: F811
+) -> None:
     folder = conf_folder(tmp_path, WORKFLOW.format(address=dask_address))
     result = Workflow.from_conf("spread", folder, runtime=traced_runtime(autoload=True)).execute()
     assert result.status is Status.SUCCESS, result.errors
