@@ -46,6 +46,10 @@ KNOWN_VARIABLES = frozenset(
         "RUNWRIGHT_SMTP",
         "RUNWRIGHT_NOTIFY_WAIT",
         "RUNWRIGHT_LEASE_SECONDS",
+        "RUNWRIGHT_SECRETS_DIR",
+        "RUNWRIGHT_METRICS_MAX_WORKFLOWS",
+        "RUNWRIGHT_AWS_SECRETS_PREFIX",
+        "RUNWRIGHT_AWS_SECRETS_CACHE_SECONDS",
         # set by runwright for the processes it starts
         "RUNWRIGHT_OUTPUT",
         "RUNWRIGHT_RUN_ID",
@@ -157,6 +161,13 @@ def deps_unrestricted() -> bool:
     (uv options such as ``--index-url`` or ``-r FILE``, local paths, ``file:`` URLs). Off by
     default: a template, or a param rendered into it, may name only requirement specifiers."""
     return _flag(os.environ.get("RUNWRIGHT_DEPS_UNRESTRICTED"))
+
+
+def secrets_dir() -> Path | None:
+    """``RUNWRIGHT_SECRETS_DIR``: a folder of one file per secret (the file's name is the
+    variable's, its text the value), as Docker and Kubernetes mount secrets; unset: none."""
+    text = os.environ.get("RUNWRIGHT_SECRETS_DIR", "").strip()
+    return Path(text) if text else None
 
 
 def _positive_float(name: str, default: float) -> float:

@@ -133,6 +133,43 @@ def run_finished(workflow: Any, result: Any) -> None:
     """
 
 
+@hookspec(firstresult=True)
+def make_run_tracer(
+    workflow: str,
+    run_id: str,
+    parent_run_id: str | None,
+    release: dict[str, Any],
+    traceparent: str | None,
+    remote: bool,
+) -> Any:
+    """A tracer for one run (distributed tracing: OpenTelemetry spans), or ``None``.
+
+    Called once per run (and once per job or strategy a remote executor runs, with ``remote``
+    true), before its first event. ``traceparent`` is the W3C trace context the run continues:
+    the ``trigger:`` stage, the ``on: release`` upstream run or the driver's span (remote), else
+    ``None`` (the plugin may read the process's ``TRACEPARENT``). The tracer is a
+    :class:`runwright.trace.RunTracer`: it receives every trace event of the run (masked, as the
+    JSON-lines trace does) and answers ``traceparent(job, strategy, stage)``, which the engine
+    hands to the stage's processes (``TRACEPARENT``), to ``trigger:`` runs, followers, remote
+    workers and call functions (:func:`runwright.trace.current_traceparent`). With no plugin
+    answering, a run pays for this one call only. A tracer must never raise or block.
+    """
+
+
+@hookspec
+def secret_sources(conf_path: Path | None) -> list[Any]:
+    """Return the places ``${NAME}`` values can come from for templates under ``conf_path``.
+
+    Each is a :class:`runwright.secret_sources.SecretSource`: ``order`` (ascending; the first
+    source holding a name wins: the environment is 0, the secrets folder 100, the ``.env``
+    files 200 and 300, plugins 400 or later), ``label`` (for messages), ``always_secret``
+    (every value masked, else names that mark secrets only), ``names()`` (what it can give,
+    without reading values: ``runwright validate``) and ``get(name)`` (the value or None).
+    Values are masked like environment secrets, never stored, and read again on rerun. The
+    built-in environment, secrets folder and ``.env`` sources answer this hook too.
+    """
+
+
 @hookspec
 def register_cli_commands(app: Any) -> None:
     """Add commands to the ``runwright`` command line (a ``typer.Typer``), e.g. ``serve``.

@@ -15,7 +15,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +34,7 @@ from runwright.errors import (
     WorkflowNotFound,
 )
 from runwright.masking import MASKER, is_secret_name
+from runwright.secret_sources import SecretLookup
 from runwright.spelling import closest, did_you_mean
 
 if TYPE_CHECKING:
@@ -411,30 +412,39 @@ def _error_line(message: str) -> int:
 def substitute_env(
     value: Any,
     raw_text_keys: frozenset[str],
-    environ: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] | SecretLookup | None = None,
     where: str = "",
     missing: list[tuple[str, str]] | None = None,
+    provided: Callable[[str], bool] | None = None,
+    looked_in: str = "",
 ) -> Any:
     """Replace ``${VAR}`` / ``${VAR:-default}`` in every string, except script bodies.
 
-    Values of variables whose names mark secrets are registered with the masker. Every unset
-    variable without a default is named in one error; with ``missing`` given (a list), they are
-    appended to it as ``(name, path)`` instead and left as written (``runwright validate``).
+    ``environ`` is where values come from: the environment, or a conf path's secret sources
+    (:class:`runwright.secret_sources.SecretLookup`, which registers secret values with the
+    masker itself). Values of environment variables whose names mark secrets are registered
+    with the masker. Every unset variable without a default is named in one error (saying
+    ``looked_in``); with ``missing`` given (a list), they are appended to it as ``(name, path)``
+    instead and left as written (``runwright validate``), except those ``provided(name)`` says a
+    secret source can give: left as written, their values not read.
     """
     env = os.environ if environ is None else environ
+    registers = isinstance(env, SecretLookup)  # masks what it gives itself
 
     current = [""]
     unset: list[tuple[str, str]] = [] if missing is None else missing
 
     def replace(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
-        if name in env:
-            result = env[name]
-            if is_secret_name(name):
+        result = env.get(name)  # one look: a source may be a remote store
+        if result is not None:
+            if not registers and is_secret_name(name):
                 MASKER.add(result, name=f"environment variable {name}")
             return result
         if default is not None:
             return default
+        if provided is not None and provided(name):
+            return match.group(0)
         unset.append((name, current[0] or "(top)"))
         return match.group(0)
 
@@ -457,8 +467,9 @@ def substitute_env(
     if unset and missing is None:
         names = sorted({name for name, _ in unset})
         places = ", ".join(f"{name} (at {path})" for name, path in unset)
+        sources = f"; looked in: {looked_in}" if looked_in else ""
         raise EnvSubstitutionError(
-            f"{where}: environment variable(s) not set: {', '.join(names)}; used at {places} "
+            f"{where}: environment variable(s) not set: {', '.join(names)}; used at {places}{sources} "
             "(write ${NAME:-default} to give a default)"
         )
     return result
@@ -624,10 +635,19 @@ def build_model(
         )
     where = f"{source.file}: template '{source.name}'"
     runtime.stage_kinds.load_named_in(raw)  # their raw text fields, before substituting
-    try:
-        raw = substitute_env(raw, runtime.raw_text_fields, where=where, missing=missing_env)
-    except EnvSubstitutionError:
-        raise
+    secrets = runtime.secret_lookup(source.root or source.file.parent)
+    if missing_env is None:
+        raw = substitute_env(
+            raw, runtime.raw_text_fields, secrets, where=where, looked_in=secrets.looked_in()
+        )
+    else:  # validate, list: the environment's values only; a name a source can give is fine
+        raw = substitute_env(
+            raw,
+            runtime.raw_text_fields,
+            where=where,
+            missing=missing_env,
+            provided=lambda name: secrets.provider(name) is not None,
+        )
     raw.setdefault("name", source.name)
     try:
         instance = model.model_validate(raw, context=runtime.validation_context())

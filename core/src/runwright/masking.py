@@ -43,10 +43,22 @@ MIN_ENCODED_LENGTH = 6
 log = logging.getLogger("runwright.masking")
 
 
+SETTINGS_ABOUT_SECRETS = frozenset(
+    {
+        "RUNWRIGHT_SECRETS",
+        "RUNWRIGHT_SECRETS_DIR",
+        "RUNWRIGHT_AWS_SECRETS_PREFIX",
+        "RUNWRIGHT_AWS_SECRETS_CACHE_SECONDS",
+    }
+)
+"""Settings whose names hold SECRET but whose values say where secrets are (a folder, a
+prefix): masking them would hide those words in every message that names where it looked."""
+
+
 def is_secret_name(name: str) -> bool:
     """Whether an environment variable's name marks its value as a secret."""
     upper = name.upper()
-    return any(marker in upper for marker in SECRET_NAME_MARKERS)
+    return upper not in SETTINGS_ABOUT_SECRETS and any(marker in upper for marker in SECRET_NAME_MARKERS)
 
 
 def _base64_fragments(raw: bytes) -> set[str]:

@@ -29,6 +29,7 @@ BUILTIN_PLUGIN_MODULES = (
     "runwright.templating.filters",
     "runwright.engine.executors",
     "runwright.engine.notify",
+    "runwright.secret_sources",
 )
 
 

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -28,6 +29,7 @@ from runwright.masking import register_environment_secrets
 from runwright.models.stage import Stage
 from runwright.plugins import get_plugin_manager
 from runwright.registry import CallFunction, parse_uses, unresolved_call_error
+from runwright.secret_sources import SecretLookup, conf_folder
 from runwright.shutdown import freeze_collector_at_exit
 from runwright.stages import BUILTIN_STAGE_MODULES
 
@@ -144,6 +146,7 @@ class Runtime:
         self._calls_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_lock = threading.Lock()
+        self._secret_lookups: dict[Path | None, SecretLookup] = {}
 
     @functools.cached_property
     def expressions(self) -> ExpressionEngine:
@@ -171,6 +174,17 @@ class Runtime:
         """Keys whose text ``${VAR}`` substitution leaves alone (script bodies), for the kinds
         registered so far; :meth:`StageKinds.load_named_in` first registers those a template names."""
         return self.stage_kinds.raw_text_fields
+
+    def secret_lookup(self, conf_path: Path | None) -> SecretLookup:
+        """Where ``${NAME}`` values come from for templates under ``conf_path`` (the
+        ``secret_sources`` hook's sources, asked once per conf folder)."""
+        folder = conf_folder(conf_path)
+        key = folder.absolute() if folder is not None else None
+        found = self._secret_lookups.get(key)
+        if found is None:
+            sources = [source for group in self.pm.hook.secret_sources(conf_path=folder) for source in group]
+            found = self._secret_lookups.setdefault(key, SecretLookup(sources))
+        return found
 
     # -- registration callbacks -----------------------------------------------------------
 

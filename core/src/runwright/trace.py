@@ -2,6 +2,10 @@
 
 Each line carries the run id, parent run id, job, strategy, stage, event, time and message, so
 ``runwright logs RUN_ID`` (and later the web page) can show a run as it happens.
+
+A plugin answering the ``make_run_tracer`` hook (runwright-otel) gets the same events as a
+:class:`RunTracer` and says which W3C trace context each job and stage runs in;
+:func:`current_traceparent` gives it to code running in a stage (the requests plugin's headers).
 """
 
 from __future__ import annotations
@@ -11,8 +15,9 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from runwright.console import runwright_output
 from runwright.masking import mask
@@ -23,6 +28,26 @@ system call, which lets other threads in) at most this often. A process killed w
 lose at most this much of a trace; run start and end and every failure are written at once."""
 FLUSH_AT_ONCE = frozenset({"run-start", "run-end"})
 _ENCODER = json.JSONEncoder(default=str)  # what json.dumps(..., default=str) builds per call
+
+
+class RunTracer(Protocol):
+    """What the ``make_run_tracer`` hook returns: a listener of the run's events that knows the
+    trace context (``00-<trace id>-<span id>-<flags>``) of each place in the run."""
+
+    def __call__(self, event: dict[str, Any]) -> None: ...
+
+    def traceparent(self, job: str | None, strategy: str | None, stage: str | None) -> str | None:
+        """The context of the stage (or strategy, job, run when the later parts are None)."""
+        ...
+
+
+TRACEPARENT: ContextVar[str | None] = ContextVar("runwright_traceparent", default=None)
+"""The W3C trace context of the stage running in this thread (set only when a tracer is on)."""
+
+
+def current_traceparent() -> str | None:
+    """The ``traceparent`` of the stage running here, for code that calls out (HTTP headers)."""
+    return TRACEPARENT.get()
 
 
 class TraceFlusher:
@@ -95,6 +120,10 @@ class RunTrace:
             log_dir.mkdir(parents=True, exist_ok=True)
             self.path = os.path.join(log_dir, f"{run_id}.jsonl")
             self._file = open(self.path, "a", encoding="utf-8")  # closed by close()
+
+    def listen(self, listener: Callable[[dict[str, Any]], None]) -> None:
+        """Give every later event to ``listener`` too (a tracer made after the trace)."""
+        self._listeners.append(listener)
 
     def event(
         self,

@@ -81,11 +81,12 @@ def check_sources(
             models[name] = None
             tc.add("template", f"cannot be built: {type(exc).__name__}: {exc}")
         report.templates += 1
+        looked_in = runtime.secret_lookup(source.root or source.file.parent).looked_in() if missing else ""
         for variable, where in missing:
             tc.add(
                 "env-missing",
                 f"environment variable '{variable}' is not set and has no default; a run needs it "
-                f"(write ${{{variable}:-default}} to give one)",
+                f"(looked in: {looked_in}; write ${{{variable}:-default}} to give one)",
                 parse_path(where) if where != "(top)" else (),
                 nth=0,
                 needle="${" + variable,

@@ -116,8 +116,10 @@ def rerun(
         record = audit.get(run_id)
         if record is None:
             raise RunwrightError(f"no release record with run id '{run_id}' in {audit.url}")
-        params = replay_params(record, parse_params(param))  # secrets read again, never '***'
         workflow = Workflow.from_conf(record.workflow, conf)
+        secrets = workflow.runtime.secret_lookup(workflow.conf_path)
+        params = replay_params(record, parse_params(param), secrets)  # read again, never '***'
+
         params = workflow.parameterize(params)  # converted once: the run takes them as they are
     except RunwrightError as exc:
         raise fail_usage(str(exc)) from None

@@ -21,7 +21,7 @@ from runwright.masking import mask
 if TYPE_CHECKING:
     from runwright.engine.slots import SlotTaker
     from runwright.runtime import Runtime
-    from runwright.trace import RunTrace
+    from runwright.trace import RunTrace, RunTracer
 
 
 class CancelScope:
@@ -172,6 +172,8 @@ class RunState:
     """The template's file: run-time expression errors say file:line:col."""
     slots: SlotTaker | None = None
     """Keeps the jobs' and stages' concurrency groups and pools; None: not kept (no store)."""
+    tracer: RunTracer | None = None
+    """The ``make_run_tracer`` plugin's tracer of this run (None: no tracing plugin)."""
     _tmp_dir: Path | None = None
     _tmp_lock: threading.Lock = field(default_factory=threading.Lock)
     _processes: set[Any] = field(default_factory=set)
@@ -246,6 +248,11 @@ class StageContext:
 
     def remaining(self) -> float | None:
         return self.scope.remaining()
+
+    def traceparent(self) -> str | None:
+        """The stage's W3C trace context (``TRACEPARENT`` of its processes), when traced."""
+        tracer = self.run.tracer
+        return None if tracer is None else tracer.traceparent(self.job, self.strategy, self.stage)
 
     def logger(self) -> Callable[[str], None]:
         return lambda message: self.log(str(message))

@@ -63,6 +63,9 @@ class JobTask:
     strategy: StrategyTask | None = None
     release: dict[str, Any] | None = None
     """The ``release`` context of a run started by ``on: release`` (``${{ release.upstream.* }}``)."""
+    traceparent: str | None = None
+    """The driver's W3C trace context (the run's span, or the strategy's) when the run is traced:
+    the worker's spans are its children."""
 
 
 @dataclass
@@ -75,6 +78,8 @@ class JobTaskResult:
     events: list[dict[str, Any]] = field(default_factory=list)
     worker: str = ""
     lost: bool = False
+    traced: bool = False
+    """The worker made the spans of these events itself (the driver must not make them again)."""
 
 
 def upstream_jobs(runner: WorkflowRunner, job_id: str) -> dict[str, Any]:
@@ -114,7 +119,16 @@ def make_job_task(
         secrets=MASKER.values(),
         strategy=strategy,
         release=runner.context.get("release"),
+        traceparent=None if state.tracer is None else driver_traceparent(state.tracer, job_id, strategy),
     )
+
+
+def driver_traceparent(tracer: Any, job_id: str, strategy: StrategyTask | None) -> str | None:
+    """The span a remote part continues: the strategy's (run here), else the run's (the whole
+    job runs on the worker, its span made there)."""
+    if strategy is None:
+        return tracer.traceparent(None, None, None)
+    return tracer.traceparent(job_id, strategy.sid, None)
 
 
 # -- on the worker ---------------------------------------------------------------------------
@@ -167,8 +181,20 @@ def run_job_task(
     )
     errors: list[dict[str, Any]] = []
     stop_watch: Callable[[], None] | None = None
+    tracer = None
     try:
         workflow = _workflow_for(task)
+        if task.traceparent is not None:  # the driver traces the run: this part continues it here
+            tracer = workflow.runtime.pm.hook.make_run_tracer(
+                workflow=task.workflow,
+                run_id=task.run_id,
+                parent_run_id=None,
+                release=task.release or {},
+                traceparent=task.traceparent,
+                remote=True,
+            )
+            if tracer is not None:
+                trace.listen(tracer)
         seconds = max(task.seconds_left, 0.001) if task.seconds_left is not None else None
         scope = CancelScope().child(seconds, task.time_limit)
         state = RunState(
@@ -181,6 +207,7 @@ def run_job_task(
             conf_path=task.conf_path,
             previous={task.job_id: task.previous} if task.previous else {},
             source=workflow.source,
+            tracer=tracer,
         )
         stop_watch = watch_cancel(scope) if watch_cancel else None
         context: dict[str, Any] = {"params": task.params, "jobs": dict(task.upstream)}
@@ -223,16 +250,22 @@ def run_job_task(
     finally:
         if stop_watch is not None:
             stop_watch()
-    return JobTaskResult(status.value, record, MASKER.mask(errors), events, worker)
+    return JobTaskResult(status.value, record, MASKER.mask(errors), events, worker, traced=tracer is not None)
 
 
 # -- back on the driver ----------------------------------------------------------------------
 
 
-def replay_events(trace: RunTrace, events: list[dict[str, Any]]) -> None:
-    """Write a worker's events into this run's trace, keeping their time and worker address."""
+def replay_events(trace: RunTrace, events: list[dict[str, Any]], traced: bool = False) -> None:
+    """Write a worker's events into this run's trace, keeping their time and worker address.
+
+    ``traced``: the worker made these events' spans; they are marked ``spans: worker`` so this
+    run's tracer does not make them twice.
+    """
     for event in events:
         extra = {k: v for k, v in event.items() if k not in {"run_id", "parent_run_id", "workflow"}}
+        if traced:
+            extra["spans"] = "worker"
         name = extra.pop("event")
         trace.event(
             name,
@@ -260,7 +293,7 @@ def apply_job_result(
     lost_attempts: list[dict[str, Any]] | None = None,
 ) -> Status:
     """Put a whole job's result into the run: trace, context entry, errors."""
-    replay_events(runner.state.trace, result.events)
+    replay_events(runner.state.trace, result.events, result.traced)
     record = dict(result.record)
     if lost_attempts:
         record["attempts"] = len(lost_attempts) + 1
@@ -291,7 +324,7 @@ def strategy_runner(
         strategy = StrategyTask(sid, matrix, dict(previous) if previous else None)
         task = make_job_task(runner, job_id, strategy, scope)
         result = run_remote(task, scope)
-        replay_events(runner.state.trace, result.events)
+        replay_events(runner.state.trace, result.events, result.traced)
         if result.lost:
             return Status.FAILED, result.errors
         stages.update(result.record)

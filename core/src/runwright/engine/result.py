@@ -73,6 +73,9 @@ class Result:
     started: datetime | None = None
     ended: datetime | None = None
     log_file: str | None = None
+    traceparent: str | None = None
+    """The run's W3C trace context when a tracer plugin traced it (``on: release`` followers
+    continue it)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The masked, JSON-able form: ``{"run_id", "status", "context", "errors", ...}``."""

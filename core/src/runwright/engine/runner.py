@@ -107,6 +107,7 @@ def run_workflow(
     release_event: Mapping[str, Any] | None = None,
     release: Mapping[str, Any] | None = None,
     slots: SlotTaker | None = None,
+    traceparent: str | None = None,
 ) -> Result:
     """Validate params, run the job DAG, return the Result. Bad params raise ParamError.
 
@@ -117,6 +118,8 @@ def run_workflow(
     with ``release_event``, an ``event`` one for the upstream's logical date).
     ``executor`` runs jobs without ``runs-on:`` (default ``RUNWRIGHT_EXECUTOR``, else local).
     ``slots`` keeps the jobs' and stages' concurrency groups and pools (a recorded run's store).
+    ``traceparent`` is the W3C trace context the run continues (a ``trigger:`` stage, an
+    ``on: release`` upstream), for a ``make_run_tracer`` plugin.
     """
     runtime = workflow.runtime
     settings = runtime.settings
@@ -127,12 +130,20 @@ def run_workflow(
     check_before_run(workflow, runtime)  # the same errors `runwright validate` prints stop the run
     run_id = run_id or new_run_id()
     tracing = settings.trace_enabled if trace is None else trace
+    tracer = runtime.pm.hook.make_run_tracer(
+        workflow=workflow.name,
+        run_id=run_id,
+        parent_run_id=parent_run_id,
+        release=release,
+        traceparent=traceparent,
+        remote=False,
+    )
     run_trace = RunTrace(
         run_id,
         workflow.name,
         parent_run_id,
         settings.log_dir_for(workflow.conf_path) if tracing else None,
-        listeners=[observer] if observer else [],
+        listeners=[listener for listener in (observer, tracer) if listener is not None],
     )
     limit = timeout_minutes or workflow.timeout_minutes
     run_scope = (scope or CancelScope()).child(
@@ -150,6 +161,7 @@ def run_workflow(
         previous=dict(previous or {}),
         source=workflow.source,
         slots=slots,
+        tracer=tracer,
     )
     parallel = max_job_parallel or workflow.max_parallel or settings.max_job_parallel
     started = datetime.now(UTC)
@@ -172,6 +184,7 @@ def run_workflow(
         started=started,
         ended=ended,
         log_file=run_trace.path,
+        traceparent=tracer.traceparent(None, None, None) if tracer is not None else None,
     )
     try:
         runtime.pm.hook.run_finished(workflow=workflow, result=result)
@@ -488,6 +501,8 @@ class WorkflowRunner:
         ids = _strategy_ids(combos)
         errors: list[dict[str, Any]] = []
         lock = threading.Lock()
+        trace = self.state.trace
+        traced = self.state.tracer is not None
 
         def run_one(index: int) -> Status:
             sid, combo = ids[index], combos[index]
@@ -517,6 +532,8 @@ class WorkflowRunner:
                 if not verdict.held:
                     entry.update(status=verdict.status, reason=verdict.reason)
                     return Status(verdict.status)
+                if traced:  # a strategy's span needs its start and end; a plain trace does without
+                    trace.event("strategy-start", job=job_id, strategy=sid)
                 if strategy_stages is not None:
                     previous = reused.get("stages")
                     status, found = strategy_stages(sid, combo, entry["stages"], held.child(), previous)
@@ -536,6 +553,15 @@ class WorkflowRunner:
                 entry["errors"] = found
                 with lock:
                     errors.extend(found)
+            if traced:
+                trace.event(
+                    "strategy-end",
+                    status.value,
+                    job=job_id,
+                    strategy=sid,
+                    status=status.value,
+                    **({"errors": found} if found else {}),
+                )
             if status is Status.FAILED and job.strategy.fail_fast:  # type: ignore[union-attr]
                 group.cancel(f"fail-fast: strategy {sid} failed")
             return status

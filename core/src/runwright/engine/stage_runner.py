@@ -17,6 +17,7 @@ from runwright.engine.result import Status, aggregate, error_record
 from runwright.engine.slots import held_slots, pool_claim
 from runwright.errors import ExpressionError, RunCancelled, StageFailed, StageSkipped, StageTimeout
 from runwright.models.stage import Stage
+from runwright.trace import TRACEPARENT
 
 
 def run_stage_list(
@@ -92,6 +93,26 @@ def run_stage(
     ctx = StageContext(state, variables, scope, job_id, sid, strategy)
     started = time.perf_counter()
     trace.event("stage-start", stage.label, job=job_id, strategy=strategy, stage=sid)
+    traced = None if state.tracer is None else TRACEPARENT.set(ctx.traceparent())
+    try:
+        return _run_started_stage(state, stage, variables, scope, ctx, started, job_id, strategy, sid)
+    finally:
+        if traced is not None:
+            TRACEPARENT.reset(traced)
+
+
+def _run_started_stage(
+    state: RunState,
+    stage: Stage,
+    variables: dict[str, Any],
+    scope: CancelScope,
+    ctx: StageContext,
+    started: float,
+    job_id: str | None,
+    strategy: str | None,
+    sid: str,
+) -> dict[str, Any]:
+    trace = state.trace
     try:
         runs = stage.if_ is None or state.runtime.expressions.evaluate_condition(stage.if_, variables)
     except ExpressionError as exc:

@@ -21,6 +21,7 @@ While a stage runs, its processes are also registered with this process's watchd
 
 from __future__ import annotations
 
+import contextvars
 import signal
 import subprocess
 import threading
@@ -82,9 +83,13 @@ def run_stage_process(
     pid are with this process's watchdog, and the mark is in the run's folder
     (:meth:`runwright.engine.context.RunState.stage_mark_recorded`): a SIGKILL of this process
     does not leave them running. Its stdout/stderr are read line by line, into the trace as
-    ``stdout``/``stderr`` events unless ``echo`` is false.
+    ``stdout``/``stderr`` events unless ``echo`` is false. In a traced run the child gets the
+    stage's W3C trace context as ``TRACEPARENT``.
     """
     mark = env[STAGE_MARK_VARIABLE] = uuid.uuid4().hex
+    traceparent = ctx.traceparent()
+    if traceparent is not None:  # a traced run: the child's spans join the stage's trace
+        env["TRACEPARENT"] = traceparent
     with ctx.run.stage_mark_recorded(mark):  # a later start stops it, should all else fail
         process = subprocess.Popen(  # noqa: S603 - argv chosen by the stage kind, never a shell string
             command,
@@ -263,7 +268,10 @@ def call_stoppable(func: Callable[[], T], ctx: StageContext, label: str) -> T:
         except StageInterrupted:  # arrived after the work was over: nothing left to stop
             done.set()
 
-    worker = threading.Thread(target=guarded, name=f"runwright-stage-{label}", daemon=True)
+    context = contextvars.copy_context()  # the stage's trace context reaches the call's thread
+    worker = threading.Thread(
+        target=context.run, args=(guarded,), name=f"runwright-stage-{label}", daemon=True
+    )
     output.start()
     stopped = False
     try:

@@ -39,6 +39,7 @@ from runwright.errors import ExpressionError, RunwrightError
 from runwright.masking import MASK, MASKER, is_secret_name, mask, numeric_forms
 from runwright.models.stage import Stage
 from runwright.schedule.heartbeat import HEARTBEATS
+from runwright.secret_sources import SecretLookup, environment_lookup, sourced_secrets
 from runwright.templating.engine import has_expression
 
 if TYPE_CHECKING:
@@ -198,7 +199,8 @@ def retry_crashed(
     a new attempt first leaves nothing to retry. None when this process did not win the claim.
     Raises RunwrightError when the params cannot be replayed (a secret is gone).
     """
-    params = replay_params(crashed)  # stored values are data, never rendered
+    secrets = workflow.runtime.secret_lookup(workflow.conf_path)
+    params = replay_params(crashed, secrets=secrets)  # stored values are data, never rendered
     record = new_record(
         workflow,
         crashed.release,
@@ -329,12 +331,15 @@ def number_parts(value: float, candidates: dict[str, str]) -> list[str | dict[st
 
 
 def secret_environment() -> dict[str, str]:
-    """Secret value -> the name of an environment variable holding exactly that value
-    (names that look secret preferred)."""
+    """Secret value -> the name of an environment variable holding exactly that value (names
+    that look secret preferred), or else the name a secret source gave it under (a ``.env``
+    file, the secrets folder, a plugin's store: read again through the sources on rerun)."""
     found: dict[str, str] = {}
     for name, value in sorted(os.environ.items(), key=lambda item: not is_secret_name(item[0])):
         if value and value not in found and mask(value) == MASK:
             found[value] = name
+    for value, name in sourced_secrets().items():
+        found.setdefault(value, name)
     return found
 
 
@@ -356,19 +361,25 @@ def env_parts(value: str, candidates: dict[str, str]) -> list[str | dict[str, st
     return parts if mask(literal) == literal else None
 
 
-def replay_params(record: ReleaseRecord, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The params to run ``record``'s release again with: secrets read again from the
-    environment, ``overrides`` on top. Never the masked ``***`` text.
+def replay_params(
+    record: ReleaseRecord,
+    overrides: Mapping[str, Any] | None = None,
+    secrets: SecretLookup | None = None,
+) -> dict[str, Any]:
+    """The params to run ``record``'s release again with: secrets read again from ``secrets``
+    (the workflow's secret sources; default the environment alone), ``overrides`` on top. Never
+    the masked ``***`` text.
 
     Raises RunwrightError naming the param when a secret cannot be found again.
     """
+    secrets = secrets or environment_lookup()
     overrides = dict(overrides or {})
     params: dict[str, Any] = {}
     for name, value in record.params.items():
         if name in overrides:
             continue
         if name in record.secret_params:
-            params[name] = resolve_secret_param(record, name)
+            params[name] = resolve_secret_param(record, name, secrets)
         elif isinstance(value, str) and MASK in value:  # a record written before secret_params
             raise RunwrightError(
                 f"param '{name}' of run {record.run_id} is stored masked ({value!r}) and cannot be "
@@ -380,7 +391,7 @@ def replay_params(record: ReleaseRecord, overrides: Mapping[str, Any] | None = N
     return params
 
 
-def resolve_secret_param(record: ReleaseRecord, name: str) -> str:
+def resolve_secret_param(record: ReleaseRecord, name: str, secrets: SecretLookup) -> str:
     parts = record.secret_params[name]
     if parts is None:
         raise RunwrightError(
@@ -393,11 +404,12 @@ def resolve_secret_param(record: ReleaseRecord, name: str) -> str:
             text.append(part)
             continue
         variable = part["env"]
-        secret = os.environ.get(variable)
+        secret = secrets.get(variable)
         if not secret:
             raise RunwrightError(
                 f"param '{name}' of run {record.run_id} came from the secret environment variable "
-                f"{variable}, which is not set now; set it, or pass the param with -p {name}=VALUE"
+                f"{variable}, which is not set now (looked in: {secrets.looked_in()}); set it, or "
+                f"pass the param with -p {name}=VALUE"
             )
         MASKER.add(secret)
         text.append(secret)

@@ -137,8 +137,12 @@ def release_followers(
     release_type: ReleaseType,
     run_options: Mapping[str, Any] | None = None,
     runner: ClaimedRunner | None = None,
+    traceparent: str | None = None,
 ) -> list[ReleaseOutcome]:
-    """Release every workflow that follows ``upstream`` (and theirs, in turn); their outcomes."""
+    """Release every workflow that follows ``upstream`` (and theirs, in turn); their outcomes.
+
+    ``traceparent`` is the upstream run's W3C trace context: a follower's run continues it.
+    """
     from runwright.schedule.release import ReleaseOutcome, release
 
     if outcome_status not in FOLLOWED_STATUSES:
@@ -147,6 +151,8 @@ def release_followers(
     outcomes: list[ReleaseOutcome] = []
     for name in graph.get(upstream, []):
         options = {**(run_options or {}), "release_event": event}
+        if traceparent is not None:
+            options["traceparent"] = traceparent
         log.info("releasing %s after %s (%s)", name, upstream, outcome_status)
         try:
             workflow = workflows[name]  # the scheduler builds (validates) a follower here
@@ -184,6 +190,7 @@ def release_followers(
                     release_type=release_type,
                     run_options=run_options,
                     runner=runner,
+                    traceparent=outcome.result.traceparent if outcome.result is not None else None,
                 )
             )
     return outcomes
@@ -261,4 +268,5 @@ class Followers:
             mode="force",
             release_type=ReleaseType.MANUAL,
             run_options=run_options,
+            traceparent=result.traceparent,
         )

@@ -204,7 +204,8 @@ class Scheduler:
             template_type = source.raw.get("type")
             if template_type == "Workflow":
                 try:
-                    events, released_after = schedule_of(source)
+                    secrets = self.runtime.secret_lookup(source.root or source.file.parent)
+                    events, released_after = schedule_of(source, secrets)
                 except RunwrightError as exc:
                     skipped.append(str(exc))
                     continue
@@ -607,6 +608,7 @@ class Scheduler:
                 release_type=ReleaseType.SCHEDULED,
                 run_options={"scope": self._scope},
                 runner=self.runner,
+                traceparent=outcome.result.traceparent if outcome.result is not None else None,
             )
         except Exception as exc:  # one bad follower never stops the scheduler
             log.exception("releasing the followers of %s failed: %s", outcome.workflow, exc)

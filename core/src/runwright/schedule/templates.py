@@ -30,6 +30,7 @@ from pydantic import TypeAdapter, ValidationError
 from runwright.errors import Problem, RunwrightError, TemplateError
 from runwright.loader import TemplateSource, build_model, definition_hash, problems_from, substitute_env
 from runwright.models.events import CronEvent, normalise_on, split_release_triggers
+from runwright.secret_sources import SecretLookup
 
 if TYPE_CHECKING:
     from runwright.models.workflow import Workflow
@@ -45,9 +46,12 @@ CRON_EVENT_KEYS = frozenset(
 )
 
 
-def schedule_of(source: TemplateSource) -> tuple[list[CronEvent], tuple[str, ...]]:
+def schedule_of(
+    source: TemplateSource, secrets: SecretLookup | None = None
+) -> tuple[list[CronEvent], tuple[str, ...]]:
     """A workflow template's cron entries and ``on.release`` names, validated as the Workflow
-    model would (TemplateError naming the file, template and field when they are not)."""
+    model would (TemplateError naming the file, template and field when they are not);
+    ``${VAR}`` in them read from ``secrets`` (the conf path's sources), else the environment."""
     raw_on = source.raw.get("on")
     if raw_on is None:
         return [], ()
@@ -60,7 +64,8 @@ def schedule_of(source: TemplateSource) -> tuple[list[CronEvent], tuple[str, ...
     if source.name in upstream:
         message = f"on.release: workflow '{source.name}' cannot be released after itself"
         raise TemplateError(source.file, source.name, [Problem("on.release", message, ("on", "release"))])
-    on = substitute_env(on, frozenset(), where=where)
+    looked_in = secrets.looked_in() if secrets is not None else ""
+    on = substitute_env(on, frozenset(), secrets, where=where, looked_in=looked_in)
     try:
         events = CRON_EVENTS.validate_python(on)
     except ValidationError as exc:

@@ -41,6 +41,7 @@ class TriggerStage(Stage):
             scope=ctx.scope,
             trigger_chain=chain,
             release=child_release(ctx.run.release, "trigger") if ctx.run.release else None,
+            traceparent=ctx.traceparent(),
         )
         outputs = {
             "run_id": result.run_id,

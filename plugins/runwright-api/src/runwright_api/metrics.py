@@ -2,12 +2,52 @@
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from runwright_api.service import RunService
 
-from runwright_api.service import DURATION_BUCKETS
+from runwright_api.service import DURATION_BUCKETS, OTHER_WORKFLOWS, RunCounts
+
+
+def label_value(text: str) -> str:
+    """A Prometheus label value: backslash, double quote and line feed escaped."""
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def per_workflow_lines(per_workflow: dict[str, RunCounts], max_workflows: int) -> list[str]:
+    """The run counters and the duration histogram with a ``workflow`` label."""
+    lines = [
+        "# HELP runwright_workflow_runs_total Runs this server finished, by workflow and final status "
+        f'(the first {max_workflows} workflows seen; later ones count as workflow="{OTHER_WORKFLOWS}").',
+        "# TYPE runwright_workflow_runs_total counter",
+    ]
+    for workflow, counts in per_workflow.items():
+        label = f'workflow="{label_value(workflow)}"'
+        for status, number in sorted(counts.by_status.items()):
+            lines.append(f'runwright_workflow_runs_total{{{label},status="{status}"}} {number}')
+    lines += [
+        "# HELP runwright_workflow_runs_started_total Runs this server started, by workflow.",
+        "# TYPE runwright_workflow_runs_started_total counter",
+    ]
+    for workflow, counts in per_workflow.items():
+        label = f'workflow="{label_value(workflow)}"'
+        lines.append(f"runwright_workflow_runs_started_total{{{label}}} {counts.triggered}")
+    lines += [
+        "# HELP runwright_workflow_run_duration_seconds How long finished runs took, by workflow.",
+        "# TYPE runwright_workflow_run_duration_seconds histogram",
+    ]
+    for workflow, counts in per_workflow.items():
+        label = f'workflow="{label_value(workflow)}"'
+        for bound, bucket in zip(DURATION_BUCKETS, counts.bucket_counts, strict=True):
+            lines.append(f'runwright_workflow_run_duration_seconds_bucket{{{label},le="{bound}"}} {bucket}')
+        lines += [
+            f'runwright_workflow_run_duration_seconds_bucket{{{label},le="+Inf"}} {counts.duration_count}',
+            f"runwright_workflow_run_duration_seconds_sum{{{label}}} {counts.duration_sum}",
+            f"runwright_workflow_run_duration_seconds_count{{{label}}} {counts.duration_count}",
+        ]
+    return lines
 
 
 def prometheus_text(service: RunService) -> str:
@@ -17,6 +57,7 @@ def prometheus_text(service: RunService) -> str:
         buckets = list(metrics.bucket_counts)
         total, count, active = metrics.duration_sum, metrics.duration_count, len(service.active)
         triggered = metrics.triggered
+        per_workflow = {name: copy.deepcopy(counts) for name, counts in sorted(metrics.per_workflow.items())}
     lines = [
         "# HELP runwright_runs_total Runs this server finished, by final status.",
         "# TYPE runwright_runs_total counter",
@@ -36,6 +77,7 @@ def prometheus_text(service: RunService) -> str:
         f'runwright_run_duration_seconds_bucket{{le="+Inf"}} {count}',
         f"runwright_run_duration_seconds_sum {total}",
         f"runwright_run_duration_seconds_count {count}",
+        *per_workflow_lines(per_workflow, metrics.max_workflows),
         "# HELP runwright_active_runs Runs going on in this server now.",
         "# TYPE runwright_active_runs gauge",
         f"runwright_active_runs {active}",

@@ -9,6 +9,7 @@ a record this process could not finish is marked CRASHED, never left RUNNING.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Mapping
@@ -82,9 +83,24 @@ class ActiveRun:
             self.scope.cancel(reason)
 
 
+OTHER_WORKFLOWS = "_other"
+"""The ``workflow`` label of runs of workflows past the first ``max_workflows`` seen."""
+DEFAULT_MAX_WORKFLOW_LABELS = 100
+
+
+def max_workflow_labels() -> int:
+    """``RUNWRIGHT_METRICS_MAX_WORKFLOWS``: how many workflows get a ``workflow`` label of their
+    own in ``/metrics`` (default 100); the runs of any later one count under ``_other``."""
+    text = os.environ.get("RUNWRIGHT_METRICS_MAX_WORKFLOWS", "").strip()
+    try:
+        return max(1, int(text)) if text else DEFAULT_MAX_WORKFLOW_LABELS
+    except ValueError:
+        return DEFAULT_MAX_WORKFLOW_LABELS
+
+
 @dataclass
-class Metrics:
-    """Counters for ``/metrics``: runs finished by status, their durations, runs in flight."""
+class RunCounts:
+    """Runs finished by status and their durations (a histogram), runs started."""
 
     by_status: dict[str, int] = field(default_factory=dict)
     bucket_counts: list[int] = field(default_factory=lambda: [0] * len(DURATION_BUCKETS))
@@ -99,6 +115,32 @@ class Metrics:
                 self.bucket_counts[index] += 1
         self.duration_sum += seconds
         self.duration_count += 1
+
+
+@dataclass
+class Metrics(RunCounts):
+    """Counters for ``/metrics``: the server's totals, and the same per workflow for at most
+    ``max_workflows`` workflows (bounded cardinality: later ones share ``_other``)."""
+
+    per_workflow: dict[str, RunCounts] = field(default_factory=dict)
+    max_workflows: int = field(default_factory=max_workflow_labels)
+
+    def of(self, workflow: str) -> RunCounts:
+        counts = self.per_workflow.get(workflow)
+        if counts is None:
+            label = workflow if len(self.per_workflow) < self.max_workflows else OTHER_WORKFLOWS
+            counts = self.per_workflow.get(label)
+            if counts is None:
+                counts = self.per_workflow[label] = RunCounts()
+        return counts
+
+    def started(self, workflow: str) -> None:
+        self.triggered += 1
+        self.of(workflow).triggered += 1
+
+    def finished(self, workflow: str, status: str, seconds: float) -> None:
+        self.observe(status, seconds)
+        self.of(workflow).observe(status, seconds)
 
 
 class WorkflowCatalog:
@@ -351,8 +393,9 @@ class RunService:
             raise BadParams(
                 f"workflow '{workflow.name}': param '{unknown[0]}' is not declared (declared: {declared})"
             )
-        try:  # secrets read again from the environment, never '***'
-            params = replay_params(earlier, DataParams(params or {}))
+        try:  # secrets read again from the workflow's secret sources, never '***'
+            secrets = workflow.runtime.secret_lookup(workflow.conf_path)
+            params = replay_params(earlier, DataParams(params or {}), secrets)
         except RunwrightError as exc:
             raise BadParams(str(exc)) from None
         self.check_params(workflow, params, earlier.release)
@@ -508,7 +551,7 @@ class RunService:
         active = ActiveRun(record.run_id, workflow.name, CancelScope(), workers=self.workers)
         with self._lock:
             self.active[record.run_id] = active
-            self.metrics.triggered += 1
+            self.metrics.started(workflow.name)
             self._started[record.run_id] = time.monotonic()
         try:
             if self.workers is not None:
@@ -550,9 +593,10 @@ class RunService:
 
     def _ended(self, run_id: str, status: str) -> None:
         with self._lock:
-            self.active.pop(run_id, None)
+            active = self.active.pop(run_id, None)
             started = self._started.pop(run_id, None)
-            self.metrics.observe(status, time.monotonic() - started if started is not None else 0.0)
+            seconds = time.monotonic() - started if started is not None else 0.0
+            self.metrics.finished(active.workflow if active is not None else "", status, seconds)
 
     def _run_claimed_in_worker(
         self,
@@ -639,8 +683,8 @@ class RunService:
         if record is not None and record.ended is not None:
             seconds = max(0.0, (record.ended - record.started).total_seconds())
         with self._lock:
-            self.metrics.triggered += 1
-            self.metrics.observe(outcome.status, seconds)
+            self.metrics.started(outcome.workflow)
+            self.metrics.finished(outcome.workflow, outcome.status, seconds)
 
     def scheduler_lag_seconds(self) -> float | None:
         """How late the scheduler's next due tick is (0 when on time); None without one."""

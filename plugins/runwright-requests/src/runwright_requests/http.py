@@ -17,6 +17,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import requests
+from runwright.trace import current_traceparent
 
 from .errors import (
     HttpConnectionError,
@@ -68,6 +69,15 @@ def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> fl
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def with_trace_context(headers: Mapping[str, str] | None) -> dict[str, str] | None:
+    """The request's headers plus the running stage's W3C ``traceparent`` (when the run is
+    traced and the call did not set one), so the server's spans join the run's trace."""
+    traceparent = current_traceparent()
+    if traceparent is None or any(name.lower() == "traceparent" for name in headers or {}):
+        return dict(headers) if headers else None
+    return {**(headers or {}), "traceparent": traceparent}
 
 
 def _is_timeout(exc: BaseException) -> bool:
@@ -148,7 +158,7 @@ class HttpClient:
                     method,
                     url,
                     params=params,
-                    headers=dict(headers) if headers else None,
+                    headers=with_trace_context(headers),
                     json=json,
                     data=data,
                     auth=auth,

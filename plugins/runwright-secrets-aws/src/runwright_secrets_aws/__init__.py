@@ -1,0 +1,1 @@
+"""AWS Secrets Manager as a secret source (the ``secret_sources`` hook)."""
