@@ -37,6 +37,7 @@ from runwright.audit import (
     ListPosition,
     ReleaseRecord,
     ReleaseStatus,
+    ThreadConnections,
     check_update_target,
     utc_now,
 )
@@ -146,10 +147,7 @@ class SqliteAuditBackend:
         self.url = f"{SCHEME}:///{self.path}" + (f"?{query}" if query else "")  # absolute: one store for all
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.resolved_path = self.path.resolve()
-        self._local = threading.local()
-        self._opened: list[sqlite3.Connection] = []
-        self._opened_lock = threading.Lock()
-        self._generation = 0
+        self._connections = ThreadConnections(self._open_connection)
         self._initialise()
 
     def _initialise(self) -> None:
@@ -184,18 +182,17 @@ class SqliteAuditBackend:
         return f"SqliteAuditBackend({self.url!r} -> {str(self.path)!r})"
 
     def connection(self) -> sqlite3.Connection:
-        """This thread's connection, opened on first use (again after ``close`` or a fork)."""
-        local = self._local
-        if getattr(local, "key", None) != (os.getpid(), self._generation):
-            connection = sqlite3.connect(
-                self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
-            )
-            connection.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
-            connection.execute("PRAGMA synchronous=FULL")
-            local.connection, local.key = connection, (os.getpid(), self._generation)
-            with self._opened_lock:
-                self._opened.append(connection)
-        return local.connection
+        """This thread's connection, opened on first use (again after ``close`` or a fork), closed
+        when the thread ends."""
+        return self._connections.get()
+
+    def _open_connection(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(
+            self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
+        )
+        connection.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
+        connection.execute("PRAGMA synchronous=FULL")
+        return connection
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Cursor]:
@@ -370,8 +367,4 @@ class SqliteAuditBackend:
 
     def close(self) -> None:
         """Close every connection this backend opened, in any thread; later calls reopen."""
-        with self._opened_lock:
-            opened, self._opened = self._opened, []
-            self._generation += 1
-        for connection in opened:
-            connection.close()
+        self._connections.close_all()
