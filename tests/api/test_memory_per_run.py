@@ -4,6 +4,8 @@ collector, never with memory totals)."""
 
 from __future__ import annotations
 
+import gc
+import sqlite3
 import threading
 import time
 from datetime import UTC, datetime
@@ -56,6 +58,30 @@ def test_triggered_runs_leave_nothing_behind(tmp_path: Path) -> None:
             wait_until_idle(service)
             if n in (10, 40):
                 counts[n] = live_per_run_objects()
+    finally:
+        service.shutdown(1)
+    assert counts[40] == counts[10]
+    assert service.metrics.by_status == {"SUCCESS": 40}
+
+
+def live_store_connections() -> int:
+    gc.collect()
+    return sum(1 for thing in gc.get_objects() if isinstance(thing, sqlite3.Connection))
+
+
+def test_runs_triggered_from_passing_threads_leave_no_connections_behind(tmp_path: Path) -> None:
+    """The HTTP layer calls ``trigger`` from anyio's request threads, which end after 10 s idle and
+    are replaced: each thread's store connection goes with it (was: kept for good)."""
+    service = service_for(tmp_path, "threads")
+    counts = {}
+    try:
+        for n in range(1, 41):
+            caller = threading.Thread(target=service.trigger, args=("every-minute", {"n": n}))
+            caller.start()
+            caller.join(30)
+            wait_until_idle(service)
+            if n in (10, 40):
+                counts[n] = live_store_connections()
     finally:
         service.shutdown(1)
     assert counts[40] == counts[10]
