@@ -8,9 +8,11 @@ import gc
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from runwright.audit import make_audit_backend
 from runwright.schedule.clock import SimulatedClock
 from runwright_api.service import RunService
@@ -49,39 +51,35 @@ def wait_until_idle(service: RunService, seconds: float = 30.0) -> None:
     assert not service.active
 
 
-def test_triggered_runs_leave_nothing_behind(tmp_path: Path) -> None:
-    service = service_for(tmp_path, "triggered")
-    counts = {}
-    try:
-        for n in range(1, 41):
-            service.trigger("every-minute", {"n": n})
-            wait_until_idle(service)
-            if n in (10, 40):
-                counts[n] = live_per_run_objects()
-    finally:
-        service.shutdown(1)
-    assert counts[40] == counts[10]
-    assert service.metrics.by_status == {"SUCCESS": 40}
-
-
 def live_store_connections() -> int:
     gc.collect()
     return sum(1 for thing in gc.get_objects() if isinstance(thing, sqlite3.Connection))
 
 
-def test_runs_triggered_from_passing_threads_leave_no_connections_behind(tmp_path: Path) -> None:
-    """The HTTP layer calls ``trigger`` from anyio's request threads, which end after 10 s idle and
-    are replaced: each thread's store connection goes with it (was: kept for good)."""
-    service = service_for(tmp_path, "threads")
+def trigger_here(service: RunService, n: int) -> None:
+    service.trigger("every-minute", {"n": n})
+
+
+def trigger_from_a_passing_thread(service: RunService, n: int) -> None:
+    """As the HTTP layer does: anyio's request threads end after 10 s idle and are replaced, and
+    each thread's store connection must go with it (it was kept for good)."""
+    caller = threading.Thread(target=trigger_here, args=(service, n))
+    caller.start()
+    caller.join(30)
+
+
+@pytest.mark.parametrize("trigger", [trigger_here, trigger_from_a_passing_thread])
+def test_triggered_runs_leave_nothing_behind(
+    tmp_path: Path, trigger: Callable[[RunService, int], None]
+) -> None:
+    service = service_for(tmp_path, "triggered")
     counts = {}
     try:
         for n in range(1, 41):
-            caller = threading.Thread(target=service.trigger, args=("every-minute", {"n": n}))
-            caller.start()
-            caller.join(30)
+            trigger(service, n)
             wait_until_idle(service)
             if n in (10, 40):
-                counts[n] = live_store_connections()
+                counts[n] = {**live_per_run_objects(), "sqlite3.Connection": live_store_connections()}
     finally:
         service.shutdown(1)
     assert counts[40] == counts[10]
