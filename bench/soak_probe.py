@@ -23,6 +23,7 @@ import argparse
 import ctypes
 import gc
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -225,6 +226,7 @@ def main() -> None:
         client.kill()
         server.should_exit = True
         service.shutdown(1)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":
