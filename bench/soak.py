@@ -186,7 +186,12 @@ async def _trigger_rounds(
         if sent == warm_up:
             marks["warm"], marks["own_warm"] = server_rss_kib(pid), rss_kib(pid)
         if sent % 5_000 == 0:
-            print(f"  server: {sent:,} triggers, RSS {server_rss_kib(pid) / 1024:.1f} MiB", flush=True)
+            total, own = server_rss_kib(pid), rss_kib(pid)
+            print(
+                f"  server: {sent:,} triggers, RSS {total / 1024:.1f} MiB "
+                f"(server {own / 1024:.1f}, workers {(total - own) / 1024:.1f})",
+                flush=True,
+            )
         for connection in clients:
             connection.close()
     marks["end"], marks["own_end"] = server_rss_kib(pid), rss_kib(pid)

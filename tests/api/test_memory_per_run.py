@@ -4,11 +4,15 @@ collector, never with memory totals)."""
 
 from __future__ import annotations
 
+import gc
+import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from runwright.audit import make_audit_backend
 from runwright.schedule.clock import SimulatedClock
 from runwright_api.service import RunService
@@ -47,15 +51,35 @@ def wait_until_idle(service: RunService, seconds: float = 30.0) -> None:
     assert not service.active
 
 
-def test_triggered_runs_leave_nothing_behind(tmp_path: Path) -> None:
+def live_store_connections() -> int:
+    gc.collect()
+    return sum(1 for thing in gc.get_objects() if isinstance(thing, sqlite3.Connection))
+
+
+def trigger_here(service: RunService, n: int) -> None:
+    service.trigger("every-minute", {"n": n})
+
+
+def trigger_from_a_passing_thread(service: RunService, n: int) -> None:
+    """As the HTTP layer does: anyio's request threads end after 10 s idle and are replaced, and
+    each thread's store connection must go with it (it was kept for good)."""
+    caller = threading.Thread(target=trigger_here, args=(service, n))
+    caller.start()
+    caller.join(30)
+
+
+@pytest.mark.parametrize("trigger", [trigger_here, trigger_from_a_passing_thread])
+def test_triggered_runs_leave_nothing_behind(
+    tmp_path: Path, trigger: Callable[[RunService, int], None]
+) -> None:
     service = service_for(tmp_path, "triggered")
     counts = {}
     try:
         for n in range(1, 41):
-            service.trigger("every-minute", {"n": n})
+            trigger(service, n)
             wait_until_idle(service)
             if n in (10, 40):
-                counts[n] = live_per_run_objects()
+                counts[n] = {**live_per_run_objects(), "sqlite3.Connection": live_store_connections()}
     finally:
         service.shutdown(1)
     assert counts[40] == counts[10]

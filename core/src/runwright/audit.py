@@ -9,13 +9,16 @@ release run exactly once when several schedulers share one store.
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
-from collections.abc import Iterable
+import threading
+import weakref
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -531,6 +534,86 @@ def mark_dead_crashed(
             record = backend.get(record.run_id) or record
         current.append(record)
     return current
+
+
+class Closeable(Protocol):
+    def close(self) -> Any: ...
+
+
+ConnectionT = TypeVar("ConnectionT", bound=Closeable)
+
+
+class HeldConnection:
+    """A thread's connection, kept in the thread's ``threading.local``: dropped when the thread ends."""
+
+    __slots__ = ("__weakref__", "connection", "key")
+
+    def __init__(self, connection: Any, key: tuple[int, int]) -> None:
+        self.connection = connection
+        self.key = key  # (process id, generation)
+
+
+def close_dropped(opened: dict[int, Any], lock: threading.Lock, serial: int, pid: int) -> None:
+    """Close the connection of a thread that ended (or that opened a new one). A process forked
+    from its opener keeps it open and referenced: closing it there would end the opener's
+    PostgreSQL session or let SQLite checkpoint the opener's WAL from another process."""
+    if os.getpid() != pid:
+        return
+    with lock:
+        connection = opened.pop(serial, None)
+    if connection is not None:
+        try:
+            connection.close()
+        except Exception:  # its thread is gone: nobody to tell, and the store is unchanged
+            pass
+
+
+class ThreadConnections(Generic[ConnectionT]):
+    """One connection per thread (and per process after a fork) for a store whose connections
+    are not shared between threads (SQLite, PostgreSQL), each closed when its thread ends.
+
+    A server's threads come and go: anyio ends a request thread idle for 10 s, a backfill's pool
+    ends with the backfill. Kept for every thread that ever ran, their connections held open
+    files and page caches (SQLite) or server sessions (PostgreSQL) for the life of the process.
+    """
+
+    def __init__(
+        self, connect: Callable[[], ConnectionT], usable: Callable[[ConnectionT], bool] | None = None
+    ) -> None:
+        """``connect`` opens a connection; ``usable`` says whether a thread's one can still be
+        used (else a new one is opened)."""
+        self._connect = connect
+        self._usable = usable
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._opened: dict[int, ConnectionT] = {}
+        self._serials = itertools.count()
+        self._generation = 0
+
+    def get(self) -> ConnectionT:
+        """This thread's connection, opened on first use (again after :meth:`close_all`, after a
+        fork, or when it is not ``usable``)."""
+        held: HeldConnection | None = getattr(self._local, "held", None)
+        key = (os.getpid(), self._generation)
+        if held is not None and held.key == key and (self._usable is None or self._usable(held.connection)):
+            return held.connection  # type: ignore[no-any-return]
+        connection = self._connect()
+        fresh = HeldConnection(connection, key)
+        serial = next(self._serials)
+        with self._lock:
+            self._opened[serial] = connection
+        weakref.finalize(fresh, close_dropped, self._opened, self._lock, serial, key[0]).atexit = False
+        self._local.held = fresh  # the one it replaces (if any) is closed now
+        return connection
+
+    def close_all(self) -> None:
+        """Close every connection open now, in any thread; later calls open new ones."""
+        with self._lock:
+            opened = list(self._opened.values())
+            self._opened.clear()
+            self._generation += 1
+        for connection in opened:
+            connection.close()
 
 
 def make_audit_backend(url: str | None = None, pm: Any = None, conf_path: Any = None) -> AuditBackend:

@@ -25,8 +25,6 @@ numbered migrations (``runwright audit migrate``); a fresh database is migrated 
 from __future__ import annotations
 
 import json
-import os
-import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -43,6 +41,7 @@ from runwright.audit import (
     ReleaseRecord,
     ReleaseStatus,
     RunQuery,
+    ThreadConnections,
     WorkflowPause,
     check_update_target,
     json_text,
@@ -167,10 +166,7 @@ class PostgresAuditBackend:
         if password:
             MASKER.add(str(password))
         self._display = make_conninfo(**{k: v for k, v in params.items() if k != "password"})
-        self._local = threading.local()
-        self._opened: list[psycopg.Connection[Any]] = []
-        self._opened_lock = threading.Lock()
-        self._generation = 0
+        self._connections = ThreadConnections(self._open_connection, usable=lambda c: not c.closed)
         self._schema_ok = not check_schema
 
     def _check_schema(self) -> None:
@@ -203,21 +199,17 @@ class PostgresAuditBackend:
         return connection
 
     def _connection(self) -> psycopg.Connection[Any]:
-        local = self._local
-        connection = getattr(local, "connection", None)
-        if getattr(local, "key", None) != (os.getpid(), self._generation) or connection.closed:
-            try:
-                connection = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
-            except psycopg.OperationalError as exc:
-                text = str(exc).strip()
-                reason = MASKER.mask(text.splitlines()[0] if text else type(exc).__name__)
-                raise AuditStoreUnavailable(
-                    f"cannot connect to audit store {self._display}: {reason}"
-                ) from None
-            local.connection, local.key = connection, (os.getpid(), self._generation)
-            with self._opened_lock:
-                self._opened.append(connection)
-        return connection
+        """This thread's connection (again after a fork, ``close`` or a lost one), closed when the
+        thread ends."""
+        return self._connections.get()
+
+    def _open_connection(self) -> psycopg.Connection[Any]:
+        try:
+            return psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
+        except psycopg.OperationalError as exc:
+            text = str(exc).strip()
+            reason = MASKER.mask(text.splitlines()[0] if text else type(exc).__name__)
+            raise AuditStoreUnavailable(f"cannot connect to audit store {self._display}: {reason}") from None
 
     def schema_version(self) -> int:
         """The stored schema version; 0 for a database runwright never used."""
@@ -453,11 +445,7 @@ class PostgresAuditBackend:
 
     def close(self) -> None:
         """Close every connection this backend opened, in any thread; later calls reopen."""
-        with self._opened_lock:
-            opened, self._opened = self._opened, []
-            self._generation += 1
-        for connection in opened:
-            connection.close()
+        self._connections.close_all()
 
     # -- pauses and run search (issue 26) ----------------------------------------------------
 

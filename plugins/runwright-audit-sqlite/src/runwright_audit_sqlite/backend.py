@@ -42,6 +42,7 @@ from runwright.audit import (
     ReleaseRecord,
     ReleaseStatus,
     RunQuery,
+    ThreadConnections,
     WorkflowPause,
     check_update_target,
     json_text,
@@ -194,10 +195,8 @@ class SqliteAuditBackend:
         self.url = f"{SCHEME}:///{self.path}" + (f"?{query}" if query else "")  # absolute: one store for all
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.resolved_path = self.path.resolve()
-        self._local = threading.local()
-        self._opened: list[sqlite3.Connection] = []
-        self._opened_lock = threading.Lock()
-        self._generation = 0
+        self._connections = ThreadConnections(self._open_connection)
+        self._lease_connections = ThreadConnections(lambda: self._open_connection("NORMAL"))
         self._initialise()
 
     def _initialise(self) -> None:
@@ -232,24 +231,17 @@ class SqliteAuditBackend:
         return f"SqliteAuditBackend({self.url!r} -> {str(self.path)!r})"
 
     def connection(self, synchronous: str = "FULL") -> sqlite3.Connection:
-        """This thread's connection, opened on first use (again after ``close`` or a fork);
-        one per ``synchronous`` level (records FULL, leases NORMAL: see :meth:`lease_transaction`)."""
-        local = self._local
-        key = (os.getpid(), self._generation)
-        connections = getattr(local, "connections", None)
-        if getattr(local, "key", None) != key or connections is None:
-            connections = local.connections = {}
-            local.key = key
-        connection = connections.get(synchronous)
-        if connection is None:
-            connection = sqlite3.connect(
-                self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
-            )
-            connection.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
-            connection.execute(f"PRAGMA synchronous={synchronous}")
-            connections[synchronous] = connection
-            with self._opened_lock:
-                self._opened.append(connection)
+        """This thread's connection, opened on first use (again after ``close`` or a fork), closed
+        when the thread ends; one per ``synchronous`` level (records FULL, leases NORMAL: see
+        :meth:`lease_transaction`)."""
+        return (self._lease_connections if synchronous == "NORMAL" else self._connections).get()
+
+    def _open_connection(self, synchronous: str = "FULL") -> sqlite3.Connection:
+        connection = sqlite3.connect(
+            self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
+        )
+        connection.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
+        connection.execute(f"PRAGMA synchronous={synchronous}")
         return connection
 
     @contextmanager
@@ -480,11 +472,8 @@ class SqliteAuditBackend:
 
     def close(self) -> None:
         """Close every connection this backend opened, in any thread; later calls reopen."""
-        with self._opened_lock:
-            opened, self._opened = self._opened, []
-            self._generation += 1
-        for connection in opened:
-            connection.close()
+        self._connections.close_all()
+        self._lease_connections.close_all()
 
     # -- pauses and run search (issue 26) ----------------------------------------------------
 
