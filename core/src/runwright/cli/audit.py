@@ -22,7 +22,7 @@ STORE_CONF_OPTION = typer.Option(
 )
 
 
-def parse_since(text: str) -> datetime:
+def parse_since(text: str, option: str = "--since") -> datetime:
     """``--since``: an ISO datetime, an ISO duration back from now (``PT6H``, ``P2D``), or
     ``today``/``yesterday`` (local midnight). A datetime without an offset is UTC."""
     from runwright.schedule.scheduler import parse_duration
@@ -44,7 +44,7 @@ def parse_since(text: str) -> datetime:
         else:
             return value if value.tzinfo else value.replace(tzinfo=UTC)
     raise fail_usage(
-        f"--since: expected an ISO datetime (2024-05-01T06:00), an ISO duration back from now "
+        f"{option}: expected an ISO datetime (2024-05-01T06:00), an ISO duration back from now "
         f"(PT6H, P2D), 'today' or 'yesterday'; got '{text}'"
     )
 

@@ -28,6 +28,7 @@ from runwright.audit import (
     ReleaseRecord,
     ReleaseStatus,
     ReleaseType,
+    keep_log_lines,
     mark_dead_crashed,
     utc_now,
 )
@@ -431,6 +432,7 @@ def run_claimed(
         # marked CRASHED by a scheduler that thought this process dead: keep its verdict
         current = backend.get(record.run_id)
         final = current or final
+    keep_log_lines(backend, record.run_id, workflow.name, result.log_file if result else None)
     return ReleaseOutcome(
         workflow=workflow.name,
         logical_date=record.release,

@@ -33,9 +33,12 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from runwright.audit import (
     BLOCKING_STATUSES,
     ListPosition,
+    LogLine,
     ReleaseRecord,
     ReleaseStatus,
+    check_search_text,
     check_update_target,
+    log_words,
     utc_now,
 )
 from runwright.errors import RunwrightError
@@ -65,6 +68,25 @@ MIGRATIONS: dict[int, str] = {
         CREATE INDEX {TABLE}_running ON {TABLE} (status) WHERE status = 'RUNNING';
     """,
 }
+# -- log search (issue 26): a run's trace lines with a tsvector of their words (GIN index) ---------
+LOG_TABLE = "runwright_log_lines"
+MIGRATIONS[2] = f"""
+    CREATE TABLE {LOG_TABLE} (
+        id        bigserial   PRIMARY KEY,
+        run_id    text        NOT NULL,
+        workflow  text        NOT NULL,
+        at        timestamptz NOT NULL,
+        event     text        NOT NULL,
+        message   text        NOT NULL,
+        job       text,
+        strategy  text,
+        stage     text,
+        words     tsvector    NOT NULL
+    );
+    CREATE INDEX {LOG_TABLE}_words ON {LOG_TABLE} USING gin (words);
+    CREATE INDEX {LOG_TABLE}_workflow_at ON {LOG_TABLE} (workflow, at DESC);
+"""
+LOG_COLUMNS = ("run_id", "workflow", "at", "event", "message", "job", "strategy", "stage")
 LATEST_VERSION = max(MIGRATIONS)
 
 COLUMNS = ("workflow", "release", "attempt", "run_id", "status", "started", "record")
@@ -339,6 +361,73 @@ class PostgresAuditBackend:
             (now, error, run_id),
         )
         return cursor.rowcount == 1
+
+    # -- log search (issue 26) ---------------------------------------------------------------
+
+    def add_log_lines(self, run_id: str, workflow: str, lines: list[LogLine]) -> None:
+        """The lines and their words (``to_tsvector('simple', ...)`` of :func:`log_words`), one
+        transaction."""
+        if not lines:
+            return
+        connection = self.connection()
+        with connection.transaction(), connection.cursor() as cursor:
+            cursor.executemany(
+                f"INSERT INTO {LOG_TABLE} ({', '.join(LOG_COLUMNS)}, words)"
+                f" VALUES ({', '.join(['%s'] * len(LOG_COLUMNS))}, to_tsvector('simple', %s))",
+                [
+                    (
+                        run_id,
+                        workflow,
+                        line.time,
+                        line.event,
+                        line.message,
+                        line.job,
+                        line.strategy,
+                        line.stage,
+                        " ".join(log_words(line.message)),
+                    )
+                    for line in lines
+                ],
+            )
+
+    def search_logs(
+        self,
+        text: str,
+        workflow: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> list[LogLine]:
+        """``words @@ plainto_tsquery('simple', ...)``: every word, whole, any case."""
+        words = check_search_text(text)
+        clauses = ["words @@ plainto_tsquery('simple', %s)"]
+        parameters: list[Any] = [" ".join(words)]
+        for clause, value in (("workflow = %s", workflow), ("at >= %s", since), ("at < %s", until)):
+            if value is not None:
+                clauses.append(clause)
+                parameters.append(value)
+        rows = (
+            self.connection()
+            .execute(
+                f"SELECT {', '.join(LOG_COLUMNS)} FROM {LOG_TABLE} WHERE {' AND '.join(clauses)}"
+                " ORDER BY at DESC, id DESC LIMIT %s",
+                (*parameters, max(0, limit)),
+            )
+            .fetchall()
+        )
+        return [
+            LogLine(
+                run_id=row[0],
+                workflow=row[1],
+                time=row[2].astimezone(UTC),
+                event=row[3],
+                message=row[4],
+                job=row[5],
+                strategy=row[6],
+                stage=row[7],
+            )
+            for row in rows
+        ]
 
     def close(self) -> None:
         """Close every connection this backend opened, in any thread; later calls reopen."""

@@ -35,9 +35,12 @@ from urllib.parse import parse_qs, unquote
 from runwright.audit import (
     BLOCKING_STATUSES,
     ListPosition,
+    LogLine,
     ReleaseRecord,
     ReleaseStatus,
+    check_search_text,
     check_update_target,
+    log_words,
     utc_now,
 )
 
@@ -81,6 +84,26 @@ ADDED_COLUMNS = {  # columns newer than the first schema: added to older databas
 }
 KEY_COLUMNS = ("workflow", "release", "attempt")
 SELECT = f"SELECT {', '.join(COLUMNS)} FROM releases"
+
+# -- log search (issue 26): trace lines in a table, their words in an FTS5 index -----------------
+LOG_SCHEMA = """
+CREATE TABLE IF NOT EXISTS log_lines (
+    id       INTEGER PRIMARY KEY,
+    run_id   TEXT NOT NULL,
+    workflow TEXT NOT NULL,
+    at       TEXT NOT NULL,  -- UTC ISO with microseconds, as timestamp() writes
+    event    TEXT NOT NULL,
+    message  TEXT NOT NULL,
+    job      TEXT,
+    strategy TEXT,
+    stage    TEXT
+);
+CREATE INDEX IF NOT EXISTS log_lines_workflow_at ON log_lines (workflow, at);
+CREATE VIRTUAL TABLE IF NOT EXISTS log_words USING fts5(
+    words, content='', tokenize='unicode61 remove_diacritics 0'
+)
+"""
+LOG_COLUMNS = ("run_id", "workflow", "at", "event", "message", "job", "strategy", "stage")
 
 
 def path_from_url(url: str, relative_to: Path | None = None) -> tuple[Path, float]:
@@ -165,7 +188,7 @@ class SqliteAuditBackend:
                 if connection.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
                     connection.execute("PRAGMA journal_mode=WAL")  # persistent: stored in the file
                 with self.transaction() as cursor:
-                    for statement in SCHEMA.split(";"):
+                    for statement in (SCHEMA + LOG_SCHEMA).split(";"):
                         if statement.strip():
                             cursor.execute(statement)
                     present = {row[1] for row in cursor.execute("PRAGMA table_info(releases)")}
@@ -367,6 +390,73 @@ class SqliteAuditBackend:
             (ReleaseStatus.CRASHED.value, timestamp(utc_now()), error, run_id, ReleaseStatus.RUNNING.value),
         )
         return cursor.rowcount == 1
+
+    # -- log search (issue 26) ---------------------------------------------------------------
+
+    def add_log_lines(self, run_id: str, workflow: str, lines: list[LogLine]) -> None:
+        """The lines into ``log_lines`` and their words into the FTS5 index, one transaction."""
+        if not lines:
+            return
+        marks = ", ".join("?" for _ in LOG_COLUMNS)
+        with self.transaction() as cursor:
+            for line in lines:
+                cursor.execute(
+                    f"INSERT INTO log_lines ({', '.join(LOG_COLUMNS)}) VALUES ({marks})",
+                    (
+                        run_id,
+                        workflow,
+                        timestamp(line.time),
+                        line.event,
+                        line.message,
+                        line.job,
+                        line.strategy,
+                        line.stage,
+                    ),
+                )
+                cursor.execute(
+                    "INSERT INTO log_words (rowid, words) VALUES (?, ?)",
+                    (cursor.lastrowid, " ".join(log_words(line.message))),
+                )
+
+    def search_logs(
+        self,
+        text: str,
+        workflow: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> list[LogLine]:
+        """An FTS5 ``MATCH`` of every word (each quoted: a word is never query syntax)."""
+        words = check_search_text(text)
+        clauses = ["log_words MATCH ?"]
+        parameters: list[Any] = [" ".join(f'"{word}"' for word in words)]
+        for clause, value in (
+            ("l.workflow = ?", workflow),
+            ("l.at >= ?", timestamp(since)),
+            ("l.at < ?", timestamp(until)),
+        ):
+            if value is not None:
+                clauses.append(clause)
+                parameters.append(value)
+        columns = ", ".join(f"l.{name}" for name in LOG_COLUMNS)
+        rows = self.execute(
+            f"SELECT {columns} FROM log_words JOIN log_lines l ON l.id = log_words.rowid"
+            f" WHERE {' AND '.join(clauses)} ORDER BY l.at DESC, l.id DESC LIMIT ?",
+            (*parameters, max(0, limit)),
+        ).fetchall()
+        return [
+            LogLine(
+                run_id=row[0],
+                workflow=row[1],
+                time=datetime.fromisoformat(row[2]),
+                event=row[3],
+                message=row[4],
+                job=row[5],
+                strategy=row[6],
+                stage=row[7],
+            )
+            for row in rows
+        ]
 
     def close(self) -> None:
         """Close every connection this backend opened, in any thread; later calls reopen."""

@@ -1,0 +1,118 @@
+"""Log search, the same in every store: SQLite (FTS5), PostgreSQL (tsvector), files (a scan)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from runwright.audit import AuditBackend, LogLine, log_lines_from_trace
+
+from tests.audit.conftest import BASE_TIME, hours
+
+
+def line(run_id: str, message: str, at: float, workflow: str = "daily-sales", **where: str) -> LogLine:
+    return LogLine(run_id, workflow, BASE_TIME + hours(at), "log", message, **where)
+
+
+def store_runs(backend: AuditBackend) -> None:
+    backend.add_log_lines(
+        "run-a",
+        "daily-sales",
+        [
+            line("run-a", "loading 120 rows from orders", 1, job="load", stage="read"),
+            line("run-a", "Connection REFUSED by db-primary", 2, job="load", stage="write"),
+        ],
+    )
+    backend.add_log_lines(
+        "run-b",
+        "daily-sales",
+        [
+            line(
+                "run-b",
+                "connection refused again; no_marker-yet",
+                5,
+                job="load",
+                strategy="os=linux",
+                stage="write",
+            )
+        ],
+    )
+    backend.add_log_lines("run-c", "hourly", [line("run-c", "connection refused", 3, workflow="hourly")])
+
+
+def test_every_word_any_case_newest_first(backend: AuditBackend) -> None:
+    store_runs(backend)
+    found = backend.search_logs(text="connection refused")
+    assert [(f.run_id, f.time) for f in found] == [
+        ("run-b", BASE_TIME + hours(5)),
+        ("run-c", BASE_TIME + hours(3)),
+        ("run-a", BASE_TIME + hours(2)),
+    ]
+    first = found[0]
+    assert (first.workflow, first.job, first.strategy, first.stage, first.event) == (
+        "daily-sales",
+        "load",
+        "os=linux",
+        "write",
+        "log",
+    )
+    assert first.time.utcoffset() == timedelta(0)
+    assert [f.run_id for f in backend.search_logs("REFUSED db")] == ["run-a"]  # both words, whole
+    assert backend.search_logs("refuse") == []  # a word is matched whole, not a prefix
+    assert [f.message for f in backend.search_logs("marker yet")] == [
+        "connection refused again; no_marker-yet"
+    ]
+    assert len(backend.search_logs("connection", limit=2)) == 2
+
+
+def test_workflow_and_time_range(backend: AuditBackend) -> None:
+    store_runs(backend)
+    assert [f.run_id for f in backend.search_logs("connection", workflow="hourly")] == ["run-c"]
+    in_range = backend.search_logs("connection", since=BASE_TIME + hours(2), until=BASE_TIME + hours(5))
+    assert [f.run_id for f in in_range] == ["run-c", "run-a"]  # since is inclusive, until is not
+    assert backend.search_logs("connection", workflow="nightly") == []
+
+
+def test_search_text_is_data_never_query_syntax(backend: AuditBackend) -> None:
+    store_runs(backend)
+    assert [f.run_id for f in backend.search_logs('"orders" OR NOT* (rows) AND')] == []  # all words needed
+    assert [f.run_id for f in backend.search_logs('rows" * -orders:')] == ["run-a"]
+    with pytest.raises(ValueError, match="no words"):
+        backend.search_logs(" *-- ")
+
+
+def test_trace_events_become_lines_with_errors_searchable() -> None:
+    events = [
+        {
+            "time": 1714521600.5,
+            "run_id": "r1",
+            "workflow": "w",
+            "event": "run-start",
+            "message": "workflow w",
+        },
+        {
+            "time": 1714521601.0,
+            "run_id": "r1",
+            "workflow": "w",
+            "event": "stage-start",
+            "job": "j",
+            "stage": "s",
+        },
+        {
+            "time": 1714521602.0,
+            "run_id": "r1",
+            "workflow": "w",
+            "event": "stage-end",
+            "job": "j",
+            "stage": "s",
+            "status": "FAILED",
+            "errors": [{"name": "StageError", "message": "exit 3"}],
+        },
+    ]
+    lines = log_lines_from_trace(events)
+    assert [(x.event, x.message) for x in lines] == [
+        ("run-start", "workflow w"),
+        ("stage-end", "StageError: exit 3"),
+    ]
+    assert lines[0].time == BASE_TIME + timedelta(seconds=0.5)
+    assert len(log_lines_from_trace(events * 10, limit=5)) == 5
