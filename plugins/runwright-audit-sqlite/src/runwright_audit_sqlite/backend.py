@@ -85,8 +85,11 @@ ADDED_COLUMNS = {  # columns newer than the first schema: added to older databas
 KEY_COLUMNS = ("workflow", "release", "attempt")
 SELECT = f"SELECT {', '.join(COLUMNS)} FROM releases"
 
-# -- log search (issue 26): trace lines in a table, their words in an FTS5 index -----------------
+# -- pages and log search (issue 26) ------------------------------------------------------------
+# one workflow's runs newest first (a workflow's page, its last run) without sorting them all;
+# trace lines in a table, their words in an FTS5 index
 LOG_SCHEMA = """
+CREATE INDEX IF NOT EXISTS releases_workflow_started ON releases (workflow, started, release, attempt);
 CREATE TABLE IF NOT EXISTS log_lines (
     id       INTEGER PRIMARY KEY,
     run_id   TEXT NOT NULL,
@@ -426,9 +429,10 @@ class SqliteAuditBackend:
         until: datetime | None = None,
         limit: int = 100,
     ) -> list[LogLine]:
-        """An FTS5 ``MATCH`` of every word (each quoted: a word is never query syntax)."""
+        """An FTS5 ``MATCH`` of every word (each quoted: a word is never query syntax), read
+        first (``CROSS JOIN`` keeps SQLite from walking every line of the workflow instead)."""
         words = check_search_text(text)
-        clauses = ["log_words MATCH ?"]
+        clauses: list[str] = []
         parameters: list[Any] = [" ".join(f'"{word}"' for word in words)]
         for clause, value in (
             ("l.workflow = ?", workflow),
@@ -440,8 +444,10 @@ class SqliteAuditBackend:
                 parameters.append(value)
         columns = ", ".join(f"l.{name}" for name in LOG_COLUMNS)
         rows = self.execute(
-            f"SELECT {columns} FROM log_words JOIN log_lines l ON l.id = log_words.rowid"
-            f" WHERE {' AND '.join(clauses)} ORDER BY l.at DESC, l.id DESC LIMIT ?",
+            f"SELECT {columns} FROM (SELECT rowid AS id FROM log_words WHERE log_words MATCH ?) AS m"
+            " CROSS JOIN log_lines AS l ON l.id = m.id"
+            + (f" WHERE {' AND '.join(clauses)}" if clauses else "")
+            + " ORDER BY l.at DESC, l.id DESC LIMIT ?",
             (*parameters, max(0, limit)),
         ).fetchall()
         return [
