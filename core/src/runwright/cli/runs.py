@@ -28,7 +28,7 @@ def logs(
         None,
         "--grep",
         "-g",
-        help="Only lines holding every word of PATTERN (any case); without RUN_ID, every run's (audit store).",
+        help="Only lines holding every word of PATTERN (any case); without RUN_ID, every run's.",
     ),
     workflow: str | None = typer.Option(
         None, "--workflow", "-w", help="With --grep: only this workflow's runs."
