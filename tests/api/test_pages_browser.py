@@ -108,6 +108,8 @@ def test_workflow_page_history_trend_ticks_and_source(
     expect(heads).to_have_count(2)
     assert heads.nth(0).get_attribute("href") == f"/runs/{failed}"  # oldest left
     assert heads.nth(1).get_attribute("href") == f"/runs/{fixed}"
+    heights = [head.evaluate("e => e.getBoundingClientRect().height") for head in heads.all()]
+    assert max(heights) == 46 and min(heights) >= 6  # the longest run's bar is the tallest (CSS, no inline style)
     labels = grid.locator("tbody th").all_inner_texts()
     assert labels == ["extract", "count", "check", "first", "second", "load", "prepare", "gate"]
     gate = grid.locator("tr", has=page.locator("th", has_text="gate"))
