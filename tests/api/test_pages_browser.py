@@ -12,9 +12,16 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.api.conftest import SECRET_VALUE, Server, start_server, stop_server
-from tests.api.test_observe_browser import WAIT_MS, accessibility_violations, browser, screenshot, sign_in
+from tests.api.test_observe_browser import (
+    WAIT_MS,
+    accessibility_violations,
+    browser,
+    page,
+    screenshot,
+    sign_in,
+)
 
-__all__ = ["browser"]  # the module-scoped Chromium fixture, shared with the observe tests
+__all__ = ["browser", "page"]  # fixtures shared with the observe tests (page: signed in to this server)
 
 PAGES_CONF = """
 pipeline:
@@ -86,14 +93,6 @@ def failed_and_fixed(server: Server) -> tuple[str, str, Path]:
     return failed, fixed, marker
 
 
-@pytest.fixture
-def page(browser: Browser, server: Server) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    opened = context.new_page()
-    opened.set_default_timeout(WAIT_MS)
-    sign_in(opened, server)
-    yield opened
-    context.close()
 
 
 def test_workflow_page_history_trend_ticks_and_source(

@@ -415,19 +415,8 @@ class PostgresAuditBackend:
             )
             .fetchall()
         )
-        return [
-            LogLine(
-                run_id=row[0],
-                workflow=row[1],
-                time=row[2].astimezone(UTC),
-                event=row[3],
-                message=row[4],
-                job=row[5],
-                strategy=row[6],
-                stage=row[7],
-            )
-            for row in rows
-        ]
+        # LOG_COLUMNS are LogLine's fields in its order
+        return [LogLine(*row[:2], row[2].astimezone(UTC), *row[3:]) for row in rows]
 
     def close(self) -> None:
         """Close every connection this backend opened, in any thread; later calls reopen."""

@@ -450,19 +450,8 @@ class SqliteAuditBackend:
             + " ORDER BY l.at DESC, l.id DESC LIMIT ?",
             (*parameters, max(0, limit)),
         ).fetchall()
-        return [
-            LogLine(
-                run_id=row[0],
-                workflow=row[1],
-                time=datetime.fromisoformat(row[2]),
-                event=row[3],
-                message=row[4],
-                job=row[5],
-                strategy=row[6],
-                stage=row[7],
-            )
-            for row in rows
-        ]
+        # LOG_COLUMNS are LogLine's fields in its order; the time is stored as text
+        return [LogLine(*row[:2], datetime.fromisoformat(row[2]), *row[3:]) for row in rows]
 
     def close(self) -> None:
         """Close every connection this backend opened, in any thread; later calls reopen."""
