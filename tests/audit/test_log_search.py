@@ -116,3 +116,24 @@ def test_trace_events_become_lines_with_errors_searchable() -> None:
     ]
     assert lines[0].time == BASE_TIME + timedelta(seconds=0.5)
     assert len(log_lines_from_trace(events * 10, limit=5)) == 5
+
+
+def test_the_file_store_scan_is_bounded_and_reads_the_newest_runs_first(
+    open_backend, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file store has no index: a search reads at most MAX_SCANNED_LOG_LINES lines, the
+    files of the runs that ended last first."""
+    import os
+
+    import runwright_audit_file.backend as file_backend
+
+    backend = open_backend(f"file://{tmp_path / 'audits'}")
+    for number, run in enumerate(("old", "middle", "new")):
+        backend.add_log_lines(run, "w", [line(run, f"step {i} done", number * 10 + i, workflow="w") for i in range(10)])
+        written = tmp_path / "audits" / "_logs" / "w" / f"{run}.jsonl"
+        os.utime(written, (1_700_000_000 + number, 1_700_000_000 + number))  # ended in this order
+    assert len(backend.search_logs("done", limit=100)) == 30
+    monkeypatch.setattr(file_backend, "MAX_SCANNED_LOG_LINES", 15)
+    found = backend.search_logs("done", limit=100)
+    assert len(found) == 15
+    assert {f.run_id for f in found} == {"new", "middle"} and [f.run_id for f in found[:10]] == ["new"] * 10
