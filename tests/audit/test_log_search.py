@@ -137,3 +137,15 @@ def test_the_file_store_scan_is_bounded_and_reads_the_newest_runs_first(
     found = backend.search_logs("done", limit=100)
     assert len(found) == 15
     assert {f.run_id for f in found} == {"new", "middle"} and [f.run_id for f in found[:10]] == ["new"] * 10
+
+
+def test_sqlite_finds_the_same_when_a_search_matches_many_lines(
+    open_backend, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past FEW_MATCHES matches SQLite walks the lines by time instead of sorting the matches:
+    the same lines come back in the same order."""
+    import runwright_audit_sqlite.backend as sqlite_backend
+
+    monkeypatch.setattr(sqlite_backend, "FEW_MATCHES", 0)
+    test_every_word_any_case_newest_first(open_backend(f"sqlite:///{tmp_path / 'a.db'}"))
+    test_workflow_and_time_range(open_backend(f"sqlite:///{tmp_path / 'b.db'}"))

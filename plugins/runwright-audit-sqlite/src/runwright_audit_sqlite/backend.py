@@ -102,11 +102,13 @@ CREATE TABLE IF NOT EXISTS log_lines (
     stage    TEXT
 );
 CREATE INDEX IF NOT EXISTS log_lines_workflow_at ON log_lines (workflow, at);
+CREATE INDEX IF NOT EXISTS log_lines_at ON log_lines (at);
 CREATE VIRTUAL TABLE IF NOT EXISTS log_words USING fts5(
     words, content='', tokenize='unicode61 remove_diacritics 0'
 )
 """
 LOG_COLUMNS = ("run_id", "workflow", "at", "event", "message", "job", "strategy", "stage")
+FEW_MATCHES = 2_000
 
 
 def path_from_url(url: str, relative_to: Path | None = None) -> tuple[Path, float]:
@@ -429,11 +431,16 @@ class SqliteAuditBackend:
         until: datetime | None = None,
         limit: int = 100,
     ) -> list[LogLine]:
-        """An FTS5 ``MATCH`` of every word (each quoted: a word is never query syntax), read
-        first (``CROSS JOIN`` keeps SQLite from walking every line of the workflow instead)."""
+        """An FTS5 ``MATCH`` of every word (each quoted: a word is never query syntax).
+
+        Few matches (at most :data:`FEW_MATCHES`): read them first and sort them (``CROSS JOIN``
+        keeps SQLite from walking every line instead). Many: walk the lines newest first by the
+        time index and keep those in the match set, stopping at ``limit`` (sorting 33,000
+        matches took 130 ms; the walk 15 to 30 ms)."""
         words = check_search_text(text)
+        match = " ".join(f'"{word}"' for word in words)
         clauses: list[str] = []
-        parameters: list[Any] = [" ".join(f'"{word}"' for word in words)]
+        parameters: list[Any] = []
         for clause, value in (
             ("l.workflow = ?", workflow),
             ("l.at >= ?", timestamp(since)),
@@ -443,12 +450,21 @@ class SqliteAuditBackend:
                 clauses.append(clause)
                 parameters.append(value)
         columns = ", ".join(f"l.{name}" for name in LOG_COLUMNS)
+        count = "SELECT count(*) FROM log_words WHERE log_words MATCH ?"
+        (matches,) = self.execute(count, (match,)).fetchone()
+        if matches <= FEW_MATCHES:
+            sql = (
+                f"SELECT {columns} FROM (SELECT rowid AS id FROM log_words WHERE log_words MATCH ?) AS m"
+                " CROSS JOIN log_lines AS l ON l.id = m.id"
+            )
+        else:
+            index = "log_lines_workflow_at" if workflow is not None else "log_lines_at"
+            sql = f"SELECT {columns} FROM log_lines AS l INDEXED BY {index}"
+            clauses.append("l.id IN (SELECT rowid FROM log_words WHERE log_words MATCH ?)")
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        ordered = [match, *parameters] if matches <= FEW_MATCHES else [*parameters, match]
         rows = self.execute(
-            f"SELECT {columns} FROM (SELECT rowid AS id FROM log_words WHERE log_words MATCH ?) AS m"
-            " CROSS JOIN log_lines AS l ON l.id = m.id"
-            + (f" WHERE {' AND '.join(clauses)}" if clauses else "")
-            + " ORDER BY l.at DESC, l.id DESC LIMIT ?",
-            (*parameters, max(0, limit)),
+            sql + where + " ORDER BY l.at DESC, l.id DESC LIMIT ?", (*ordered, max(0, limit))
         ).fetchall()
         # LOG_COLUMNS are LogLine's fields in its order; the time is stored as text
         return [LogLine(*row[:2], datetime.fromisoformat(row[2]), *row[3:]) for row in rows]
