@@ -428,11 +428,13 @@ def run_claimed(
                 "ended": utc_now(),
             }
         )
+    # before the record says the run ended: who sees it ended finds its lines, and a server
+    # counts the run active until both are written
+    keep_log_lines(backend, record.run_id, workflow.name, result.log_file if result else None)
     if not backend.update(final, expect_running=True):
         # marked CRASHED by a scheduler that thought this process dead: keep its verdict
         current = backend.get(record.run_id)
         final = current or final
-    keep_log_lines(backend, record.run_id, workflow.name, result.log_file if result else None)
     return ReleaseOutcome(
         workflow=workflow.name,
         logical_date=record.release,
