@@ -283,7 +283,7 @@ def test_live_tail_while_running_then_finished(page: Page, server: Server) -> No
 
 
 def test_dark_mode_pages_are_dark_and_pass_axe(
-    browser: Browser, server: Server, failed_and_fixed: tuple[str, str, Path]
+    browser: Browser, server: Server, failed_and_fixed: tuple[str, str, Path], tmp_path: Path
 ) -> None:
     failed, _, _ = failed_and_fixed
     context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="dark")
@@ -296,6 +296,8 @@ def test_dark_mode_pages_are_dark_and_pass_axe(
             background = page.evaluate("getComputedStyle(document.body).backgroundColor")
             assert background == "rgb(13, 17, 23)", (path, background)
             assert accessibility_violations(page) == [], path
+            if path.startswith("/workflows"):
+                screenshot(page, "workflow-page-dark.png", tmp_path)
     finally:
         context.close()
 
