@@ -515,7 +515,7 @@ def create_app(
     ``bind_host`` or one of ``allowed_hosts``, and state-changing requests must not come from
     another site, with or without a token.
     """
-    from runwright_api.pages import install_pages
+    from runwright_api.pages import install_pages, warm_pages
 
     access = Access(token, session_seconds)
     if token:
@@ -525,6 +525,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if scheduler:
             service.start_scheduler()
+        await run_in_threadpool(warm_pages, service)
         yield
         await run_in_threadpool(service.shutdown)
 

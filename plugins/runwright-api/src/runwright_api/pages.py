@@ -307,6 +307,14 @@ def rerun_fields(workflow: Workflow | None, record: ReleaseRecord) -> list[dict[
     return fields
 
 
+def warm_pages(service: RunService) -> None:
+    """What a page's first request would otherwise pay (read at start-up instead): the page
+    templates compiled and the conf folder's workflows built."""
+    for name in templates.list_templates():
+        templates.get_template(name)
+    service.catalog.refresh()
+
+
 def install_pages(app: FastAPI, service: RunService, access: Access) -> None:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
