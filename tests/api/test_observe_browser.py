@@ -140,8 +140,8 @@ def test_open_a_failed_run_and_press_rerun(page: Page, server: Server) -> None:
     marker.write_text("ok")
     page.get_by_role("button", name="Rerun").click()
     dialog = page.locator("dialog[open]")
-    expect(dialog.locator("#rerun-params")).to_contain_text(str(marker))  # filled with the run's params
-    dialog.get_by_role("button", name="Start rerun").click()
+    expect(dialog.get_by_label("marker")).to_have_value(str(marker))  # filled with the run's params
+    dialog.get_by_role("button", name="Rerun from the failed job").click()
     page.wait_for_url(lambda url: "/runs/" in url and run_id not in url)
     expect(page.locator("#run-status")).to_have_text("SUCCESS")
     expect(page.get_by_role("link", name=run_id)).to_be_visible()  # "Rerun of" the failed run

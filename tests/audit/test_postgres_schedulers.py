@@ -120,7 +120,7 @@ def test_migrate_creates_and_refuses_other_versions_and_bad_hosts_are_one_line(p
 
     url = postgres_server.database_url(f"mig_{uuid.uuid4().hex[:12]}")
     first = run_cli("audit", "migrate", env={"RUNWRIGHT_AUDIT_URL": url})
-    assert first.returncode == 0 and "migrations applied: 1, 2, 3" in first.stdout, first.stderr
+    assert first.returncode == 0 and "migrations applied: 1, 2, 3, 4" in first.stdout, first.stderr
     again = run_cli("audit", "migrate", env={"RUNWRIGHT_AUDIT_URL": url})
     assert "none (already up to date)" in again.stdout
     with psycopg.connect(url, autocommit=True) as pg:  # pretend an older runwright made this store
@@ -157,7 +157,7 @@ def test_a_store_of_schema_1_is_migrated_to_leases_and_keeps_its_records(postgre
     refused = run_cli("audit", "list", env={"RUNWRIGHT_AUDIT_URL": url})
     assert refused.returncode == 2 and "run `runwright audit migrate`" in refused.stderr, refused.stderr
     migrated = run_cli("audit", "migrate", env={"RUNWRIGHT_AUDIT_URL": url})
-    assert migrated.returncode == 0 and "migrations applied: 2, 3" in migrated.stdout, migrated.stderr
+    assert migrated.returncode == 0 and "migrations applied: 2, 3, 4" in migrated.stdout, migrated.stderr
 
     store = make_audit_backend(url)
     try:

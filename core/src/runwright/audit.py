@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import socket
 import threading
 import weakref
@@ -473,6 +474,120 @@ def lease_decision(leases: list[Lease], request: LeaseRequest) -> LeaseState:
     if own is None and request.max_waiting is not None and len(waiting) >= request.max_waiting:
         return LeaseState.REFUSED
     return LeaseState.WAITING
+    # -- log search (issue 26): a finished run's trace lines, searchable by words ---------------
+
+    def add_log_lines(self, run_id: str, workflow: str, lines: list[LogLine]) -> None:
+        """Keep a run's trace lines (masked already) for :meth:`search_logs`; called once per
+        run, when it ends. SQLite indexes them with FTS5, PostgreSQL with a tsvector, the file
+        store keeps them in a file per run."""
+        ...
+
+    def search_logs(
+        self,
+        text: str,
+        workflow: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> list[LogLine]:
+        """Lines holding every word of ``text`` (:func:`log_words`: letters and digits, any
+        case), of ``workflow`` if given, with ``since <= time < until``; newest first, at most
+        ``limit``. The file store scans at most :data:`MAX_SCANNED_LOG_LINES` lines."""
+        ...
+
+
+# -- log search (issue 26) ---------------------------------------------------------------------
+
+MAX_LOG_LINES_PER_RUN = 20_000
+"""A run's trace lines kept for search beyond this are dropped (its trace file keeps them all)."""
+MAX_SCANNED_LOG_LINES = 200_000
+"""A store without an index (the file store) reads at most this many lines per search."""
+_WORD = re.compile(r"[^\W_]+")
+
+
+class LogLine(NamedTuple):
+    """One trace line as log search keeps and finds it."""
+
+    run_id: str
+    workflow: str
+    time: datetime
+    event: str
+    message: str
+    job: str | None = None
+    strategy: str | None = None
+    stage: str | None = None
+
+
+def log_words(text: str) -> list[str]:
+    """The words search matches on, in every store alike: runs of letters and digits, lower case
+    (``no_marker-yet 3.11`` -> ``no marker yet 3 11``)."""
+    return _WORD.findall(text.lower())
+
+
+def log_lines_from_trace(
+    events: Iterable[dict[str, Any]], limit: int = MAX_LOG_LINES_PER_RUN
+) -> list[LogLine]:
+    """The searchable lines of a run's trace events: each event with a message or errors (a
+    failed stage's error text is searchable too), at most ``limit``."""
+    lines: list[LogLine] = []
+    for event in events:
+        message = str(event.get("message") or "")
+        for error in event.get("errors") or []:
+            if isinstance(error, dict):
+                message += (
+                    f"{': ' if message else ''}{error.get('name', 'Error')}: {error.get('message', '')}"
+                )
+        if not message:
+            continue
+        lines.append(
+            LogLine(
+                run_id=str(event.get("run_id", "")),
+                workflow=str(event.get("workflow", "")),
+                time=datetime.fromtimestamp(float(event.get("time", 0)), UTC),
+                event=str(event.get("event", "")),
+                message=message,
+                job=event.get("job"),
+                strategy=event.get("strategy"),
+                stage=event.get("stage"),
+            )
+        )
+        if len(lines) >= limit:
+            break
+    return lines
+
+
+def line_matches(
+    line: LogLine, words: list[str], workflow: str | None, since: datetime | None, until: datetime | None
+) -> bool:
+    """What :meth:`AuditBackend.search_logs` finds, for a store that scans (and the tests)."""
+    if workflow is not None and line.workflow != workflow:
+        return False
+    if (since is not None and line.time < since) or (until is not None and line.time >= until):
+        return False
+    return set(words) <= set(log_words(line.message))
+
+
+def keep_log_lines(backend: AuditBackend, run_id: str, workflow: str, trace_file: str | Path | None) -> None:
+    """A finished run's trace lines into the store, for search. Never raises: a store that
+    cannot take them costs the search those lines, never the run its record."""
+    if not trace_file:
+        return
+    try:
+        from runwright.trace import read_trace
+
+        path = Path(trace_file)
+        if path.is_file():
+            backend.add_log_lines(run_id, workflow, log_lines_from_trace(read_trace(path)))
+    except Exception:  # noqa: BLE001 - the run is recorded already; search is best effort
+        pass
+
+
+def check_search_text(text: str) -> list[str]:
+    """The words of a search; a text without any is refused (it would match every line)."""
+    words = log_words(text)
+    if not words:
+        raise ValueError(f"search text {text!r} has no words (letters or digits) to look for")
+    return words
 
 
 def check_update_target(current: ReleaseRecord | None, record: ReleaseRecord) -> None:

@@ -21,24 +21,102 @@ from runwright.trace import format_event, read_trace
 
 @app.command()
 def logs(
-    run_id: str = typer.Argument(..., help="The run's id."),
+    run_id: str | None = typer.Argument(None, help="The run's id (optional with --grep: then every run's)."),
     as_json: bool = typer.Option(False, "--json", help="Print the raw JSON lines."),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines until the run ends."),
+    grep: str | None = typer.Option(
+        None,
+        "--grep",
+        "-g",
+        help="Only lines holding every word of PATTERN (any case); without RUN_ID, every run's.",
+    ),
+    workflow: str | None = typer.Option(
+        None, "--workflow", "-w", help="With --grep: only this workflow's runs."
+    ),
+    since: str | None = typer.Option(
+        None, "--since", help="With --grep: lines from this time (ISO, PT6H, today)."
+    ),
+    until: str | None = typer.Option(None, "--until", help="With --grep: lines before this time."),
+    limit: int = typer.Option(
+        100, "--limit", min=1, max=10_000, help="With --grep: at most this many lines."
+    ),
     conf: Path | None = CONF_OPTION,
 ) -> None:
     """Print a run's trace readably (stdout/stderr of stages included, secrets masked)."""
+    if grep is not None and run_id is None:
+        search_logs(grep, workflow, since, until, limit, as_json, conf)
+        return
+    if run_id is None:
+        raise fail_usage("logs: give a RUN_ID, or --grep PATTERN to search every run's lines")
     settings = Settings.from_env()
     path = settings.log_dir_for(conf or settings.conf_path) / f"{run_id}.jsonl"
     if not path.is_file():
         typer.echo(f"error: no trace for run '{run_id}' at {path}", err=True)
         raise typer.Exit(EXIT_USAGE)
     records = follow_trace(path, run_ended_elsewhere(run_id, conf)) if follow else read_trace(path)
+    wanted = grep_filter(grep) if grep is not None else None
     try:
         for record in records:
             record = mask(record)  # again: secrets known now, codes a trace written earlier kept
+            if wanted is not None and not wanted(record):
+                continue
             typer.echo(json.dumps(record) if as_json else format_event(record))
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
+
+
+def grep_filter(pattern: str) -> Callable[[dict[str, Any]], bool]:
+    """Whether a trace event holds every word of ``pattern``, as the stores' search decides."""
+    from runwright.audit import check_search_text, line_matches, log_lines_from_trace
+
+    try:
+        words = check_search_text(pattern)
+    except ValueError as exc:
+        raise fail_usage(f"--grep: {exc}") from None
+
+    def wanted(record: dict[str, Any]) -> bool:
+        return any(line_matches(line, words, None, None, None) for line in log_lines_from_trace([record]))
+
+    return wanted
+
+
+def search_logs(
+    pattern: str,
+    workflow: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int,
+    as_json: bool,
+    conf: Path | None,
+) -> None:
+    """``logs --grep`` over every run: the audit store's search, newest line first; exit 1
+    when no line matches (as grep does)."""
+    from runwright.audit import make_audit_backend
+    from runwright.cli.audit import parse_since
+
+    start = parse_since(since) if since else None
+    end = parse_since(until, "--until") if until else None
+    try:
+        backend = make_audit_backend(conf_path=conf)
+        found = backend.search_logs(pattern, workflow=workflow, since=start, until=end, limit=limit)
+    except ValueError as exc:
+        raise fail_usage(f"--grep: {exc}") from None
+    except RunwrightError as exc:
+        raise fail_usage(str(exc)) from None
+    for line in found:
+        record = {
+            "time": line.time.timestamp(),
+            "run_id": line.run_id,
+            "workflow": line.workflow,
+            "event": line.event,
+            "message": line.message,
+            **{k: v for k, v in (("job", line.job), ("strategy", line.strategy), ("stage", line.stage)) if v},
+        }
+        record = mask(record)
+        typer.echo(json.dumps(record) if as_json else f"{line.run_id} {format_event(record)}")
+    if not found:
+        typer.echo("no lines match", err=True)
+        raise typer.Exit(1)
 
 
 FOLLOW_POLL_SECONDS = 0.2

@@ -498,7 +498,7 @@ class WorkflowRunner:
         group = scope.child()  # fail-fast cancels this group: this job's strategies only
         strategies: dict[str, Any] = {}
         record["strategies"] = strategies
-        ids = _strategy_ids(combos)
+        ids = strategy_ids(combos)
         errors: list[dict[str, Any]] = []
         lock = threading.Lock()
         trace = self.state.trace
@@ -603,7 +603,8 @@ def _run_in_threads(run_one: Callable[[int], Status], count: int, workers: int, 
     return statuses
 
 
-def _strategy_ids(combos: list[dict[str, Any]]) -> list[str]:
+def strategy_ids(combos: list[dict[str, Any]]) -> list[str]:
+    """Each combination's strategy id (its values, slugified; unique), in the matrix's order."""
     ids: list[str] = []
     seen: set[str] = set()
     for index, combo in enumerate(combos):

@@ -29,6 +29,7 @@ from runwright.audit import (
     ReleaseRecord,
     ReleaseStatus,
     ReleaseType,
+    keep_log_lines,
     mark_dead_crashed,
     utc_now,
 )
@@ -494,6 +495,9 @@ def run_claimed(
                 "ended": utc_now(),
             }
         )
+    # before the record says the run ended: who sees it ended finds its lines, and a server
+    # counts the run active until both are written
+    keep_log_lines(backend, record.run_id, workflow.name, result.log_file if result else None)
     if not backend.update(final, expect_running=True):
         # marked CRASHED by a scheduler that thought this process dead: keep its verdict
         current = backend.get(record.run_id)

@@ -32,6 +32,9 @@ from runwright_api.sessions import SESSION_SECONDS, Access
 MAX_PARAMS = 200
 MAX_LABELS = 20
 SSE_POLL_SECONDS = 0.2
+SSE_MAX_SECONDS = 600.0
+"""One stream lasts at most this long (then ``end`` says RUNNING and the page opens another):
+a connection left open by a tab nobody looks at is not held for a run of hours."""
 
 ACTIVE_VALUES = frozenset(status.value for status in ACTIVE_STATUSES)
 
@@ -186,6 +189,17 @@ class ReleaseAnswer(BaseModel):
     run_id: str | None = None
     reason: str | None = None
     checks: list[dict[str, Any]] | None = None
+
+
+class LogLineView(BaseModel):
+    run_id: str
+    workflow: str
+    time: datetime
+    event: str
+    message: str
+    job: str | None = None
+    strategy: str | None = None
+    stage: str | None = None
 
 
 class Health(BaseModel):
@@ -379,6 +393,26 @@ def api_router(service: RunService) -> APIRouter:
         paused = service.audit.paused()
         return AuditPage(items=[run_view(r, paused) for r in page], next_cursor=next_cursor)
 
+    @router.get("/logs/search", response_model=list[LogLineView], tags=["runs"])
+    def search_logs(
+        q: str = Query(min_length=1, max_length=500, description="Words every line must hold (any case)."),
+        workflow: str | None = Query(None, max_length=200),
+        since: datetime | None = Query(None, description="Lines at or after this time."),
+        until: datetime | None = Query(None, description="Lines before this time."),
+        limit: int = Query(100, ge=1, le=1000),
+    ) -> list[LogLineView]:
+        """Full-text search over finished runs' trace lines, newest first (the audit store's
+        index: FTS5 on SQLite, tsvector on PostgreSQL, a bounded scan on the file store)."""
+        from datetime import UTC
+
+        since = since.replace(tzinfo=UTC) if since is not None and since.tzinfo is None else since
+        until = until.replace(tzinfo=UTC) if until is not None and until.tzinfo is None else until
+        try:
+            found = service.audit.search_logs(q, workflow=workflow, since=since, until=until, limit=limit)
+        except ValueError as exc:
+            raise BadParams(f"q: {exc}") from None
+        return [LogLineView(**line._asdict()) for line in found]
+
     @router.get("/runs/{run_id}", response_model=RunView, tags=["runs"])
     def get_run(run_id: str) -> RunView:
         """A run's status, context, errors and timings (from the audit store)."""
@@ -468,12 +502,14 @@ def read_new_lines(path: Any, offset: int) -> tuple[list[str], int]:
 
 
 async def sse_events(service: RunService, run_id: str, request: Request) -> AsyncIterator[str]:
-    """Tail the run's trace file as SSE ``event: log`` until its record leaves RUNNING."""
+    """Tail the run's trace file as SSE ``event: log`` until its record leaves RUNNING, or for
+    :data:`SSE_MAX_SECONDS` at most."""
     path = service.trace_file(run_id)
     offset = 0
     status = ReleaseStatus.RUNNING.value
     loops = 0
-    while True:
+    deadline = asyncio.get_running_loop().time() + SSE_MAX_SECONDS
+    while asyncio.get_running_loop().time() < deadline:
         lines, offset = await run_in_threadpool(read_new_lines, path, offset)
         for line in lines:
             yield f"event: log\ndata: {json.dumps(mask(json.loads(line)), default=str)}\n\n"
@@ -554,7 +590,7 @@ def create_app(
     ``bind_host`` or one of ``allowed_hosts``, and state-changing requests must not come from
     another site, with or without a token.
     """
-    from runwright_api.pages import install_pages
+    from runwright_api.pages import install_pages, warm_pages
 
     access = Access(token, session_seconds)
     if token:
@@ -564,6 +600,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if scheduler:
             service.start_scheduler()
+        await run_in_threadpool(warm_pages, service)
         yield
         await run_in_threadpool(service.shutdown)
 

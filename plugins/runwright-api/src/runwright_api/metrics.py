@@ -124,12 +124,12 @@ def concurrency_lines(service: RunService) -> list[str]:
         "# HELP runwright_slots_in_use Slots held now, per concurrency group, workflow and pool.",
         "# TYPE runwright_slots_in_use gauge",
     ]
-    lines += [f'runwright_slots_in_use{{{labels(key)}}} {count}' for key, count in sorted(in_use.items())]
+    lines += [f"runwright_slots_in_use{{{labels(key)}}} {count}" for key, count in sorted(in_use.items())]
     lines += [
         "# HELP runwright_queue_depth Claimants waiting for a slot, per group, workflow and pool.",
         "# TYPE runwright_queue_depth gauge",
     ]
-    lines += [f'runwright_queue_depth{{{labels(key)}}} {count}' for key, count in sorted(waiting.items())]
+    lines += [f"runwright_queue_depth{{{labels(key)}}} {count}" for key, count in sorted(waiting.items())]
     return lines
 
 

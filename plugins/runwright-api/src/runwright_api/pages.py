@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,14 +21,17 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from runwright.audit import ACTIVE_STATUSES, ReleaseRecord, ReleaseStatus, RunQuery
 from runwright.masking import mask
 from runwright.models.workflow import Workflow
-from runwright.trace import read_trace
+from runwright.trace import format_event, read_trace
 from starlette.concurrency import run_in_threadpool
 
 from runwright_api.audits import page_of_records, run_query
 from runwright_api.dag import JobNode, dag_svg
+from runwright_api.history import HISTORY_RUNS, TREND_RUNS, history_grid, next_ticks, run_columns, trend_svg
 from runwright_api.security import SESSION_COOKIE, client_address, session_id_of
-from runwright_api.service import BadParams, NotFound, RunService
+from runwright_api.service import BadParams, Conflict, NotFound, RunService
 from runwright_api.sessions import Access, TokenCheck
+from runwright_api.source_view import error_line, template_lines
+from runwright_api.timeline import build_spans, timeline_svg
 
 HERE = Path(__file__).parent
 STAGE_EVENTS = {"stage-start", "stage-end", "stage-reused"}
@@ -40,6 +44,8 @@ INPUT_TYPES = {
 }
 MAX_LOG_LINES_PER_STAGE = 200
 FINISHED_RERUNNABLE = {"FAILED", "CANCEL", "CRASHED"}
+SEARCH_LIMIT = 200
+SOURCE_CONTEXT_LINES = 6  # template lines shown before and after the line an error comes from
 
 templates = Environment(
     loader=FileSystemLoader(HERE / "templates"),
@@ -112,6 +118,52 @@ def stage_entry(stages: dict[str, dict[str, Any]], key: str) -> dict[str, Any]:
     return stages[key]
 
 
+def strategy_order(workflow: Workflow | None, record: ReleaseRecord) -> dict[str, list[str]]:
+    """Each matrix job's strategy ids in the matrix's order (not the order they finished): from
+    the template's combinations, then any the record holds that those do not (data axes)."""
+    from runwright.engine.runner import strategy_ids
+
+    order: dict[str, list[str]] = {}
+    if workflow is not None:
+        for job_id, job in workflow.jobs.items():
+            if job.strategy is not None:
+                try:
+                    order[job_id] = strategy_ids(job.strategy.combinations())
+                except Exception:  # noqa: BLE001 - a matrix too big to list: the record's order
+                    order[job_id] = []
+    for job_id, job in (record.context.get("jobs") or {}).items():
+        known = order.setdefault(job_id, [])
+        known.extend(sid for sid in job.get("strategies") or {} if sid not in known)
+    return order
+
+
+def ordered_stages(stages: dict[str, dict[str, Any]], strategies: list[str]) -> dict[str, dict[str, Any]]:
+    """A job's stage entries with a matrix's grouped by strategy in the matrix's order."""
+    rank = {sid: index for index, sid in enumerate(strategies)}
+
+    def key(item: tuple[int, str]) -> tuple[int, int]:
+        position, name = item
+        if name.startswith("["):
+            sid = name[1 : name.index("]")]
+            return (rank.get(sid, len(rank)), position)
+        return (-1, position)
+
+    names = sorted(enumerate(stages), key=key)
+    return {name: stages[name] for _, name in names}
+
+
+def log_time(moment: Any) -> str:
+    try:
+        return datetime.fromtimestamp(float(moment)).astimezone().strftime("%H:%M:%S.%f")[:-3]
+    except (TypeError, ValueError, OverflowError, OSError):
+        return ""
+
+
+def run_events(service: RunService, run_id: str) -> list[dict[str, Any]]:
+    path = service.trace_file(run_id)
+    return list(read_trace(path)) if path.is_file() else []
+
+
 def run_picture(service: RunService, record: ReleaseRecord) -> dict[str, Any]:
     """Jobs and stages of one run: live from its trace, final details from its record."""
     workflow = service.catalog.workflows.get(record.workflow)
@@ -122,8 +174,7 @@ def run_picture(service: RunService, record: ReleaseRecord) -> dict[str, Any]:
             nodes[job_id] = JobNode(job_id, list(job.needs), strategy_total=total)
     stages: dict[str, dict[str, dict[str, Any]]] = {}
     strategy_status: dict[str, dict[str, str]] = {}
-    path = service.trace_file(record.run_id)
-    events = list(read_trace(path)) if path.is_file() else []
+    events = run_events(service, record.run_id)
     for event in events:
         job_id = event.get("job")
         if not job_id:
@@ -152,19 +203,24 @@ def run_picture(service: RunService, record: ReleaseRecord) -> dict[str, Any]:
             entry["status"] = "SUCCESS"
             entry["reused"] = True
         elif kind != "stage-start" and len(entry["logs"]) < MAX_LOG_LINES_PER_STAGE:
-            entry["logs"].append(str(event.get("message", "")))
+            entry["logs"].append(
+                {"time": log_time(event.get("time")), "stream": kind, "text": str(event.get("message", ""))}
+            )
     for job_id, job in (record.context.get("jobs") or {}).items():
         node = nodes.setdefault(job_id, JobNode(job_id, []))
         node.status = job.get("status", node.status)
-        groups = {"": job.get("stages") or {}}
+        groups = {"": (job.get("stages") or {}, bool(job.get("reused")))}
         for sid, strategy in (job.get("strategies") or {}).items():
-            groups[f"[{sid}] "] = strategy.get("stages") or {}
+            reused = bool(job.get("reused") or strategy.get("reused"))
+            groups[f"[{sid}] "] = (strategy.get("stages") or {}, reused)
             strategy_status.setdefault(job_id, {})[sid] = strategy.get("status", "RUNNING")
-        for prefix, group in groups.items():
+        for prefix, (group, all_reused) in groups.items():
             for stage_id, result in group.items():
                 entry = stage_entry(stages.setdefault(job_id, {}), f"{prefix}{stage_id}")
                 entry["status"] = result.get("status", entry["status"])
                 entry["outputs"] = result.get("outputs")
+                if all_reused or result.get("reused"):  # every reused stage says so, however reused
+                    entry["reused"] = True
     for job_id, by_strategy in strategy_status.items():
         if nodes[job_id].strategy_total == 0:
             nodes[job_id].strategy_total = len(by_strategy)
@@ -183,15 +239,80 @@ def run_picture(service: RunService, record: ReleaseRecord) -> dict[str, Any]:
             for entry in group.values():
                 if entry["status"] == "RUNNING":
                     entry["status"] = record.status.value
+    order = strategy_order(workflow, record)
+    spans = build_spans(events, list(nodes), order, record.status.value)
+    running = record.status is ReleaseStatus.RUNNING
     return mask(
         {
             "svg": dag_svg(nodes, f"Jobs of {record.workflow}"),
+            "timeline": timeline_svg(spans, time.time() if running else None),
             "jobs": [
-                {"id": job_id, "status": nodes[job_id].status, "stages": stages.get(job_id, {})}
+                {
+                    "id": job_id,
+                    "status": nodes[job_id].status,
+                    "stages": ordered_stages(stages.get(job_id, {}), order.get(job_id, [])),
+                }
                 for job_id in nodes
             ],
         }
     )
+
+
+def failure_view(service: RunService, record: ReleaseRecord) -> dict[str, Any] | None:
+    """The lines of the template around those the run's errors come from (marked), or None;
+    the whole template is on the workflow's page."""
+    if not record.errors:
+        return None
+    source = service.catalog.sources.get(record.workflow)
+    lines = template_lines(source)
+    if lines is None:
+        return None
+    workflow = service.catalog.workflows.get(record.workflow)
+    places = []
+    for error in record.errors:
+        line = error_line(source, workflow, error)
+        if line is not None:
+            places.append({"line": line, "error": error})
+    marked = {place["line"] for place in places}
+    near = [
+        (number, text)
+        for number, text in lines.lines
+        if any(abs(number - line) <= SOURCE_CONTEXT_LINES for line in marked)
+    ]
+    return {"file": str(lines.file), "lines": near, "marked": marked, "places": places}
+
+
+def rerun_fields(workflow: Workflow | None, record: ReleaseRecord) -> list[dict[str, Any]]:
+    """The params form of a rerun, filled in with the run's own params; a param that held a
+    secret is left empty (the server reads the secret again unless a new value is typed)."""
+    fields = form_fields(workflow)
+    for field in fields:
+        name = field["name"]
+        secret = name in record.secret_params or "***" in json.dumps(record.params.get(name, ""))
+        field["secret"] = secret
+        field["required"] = False  # every param is the run's unless changed
+        if secret:
+            field["default"] = ""
+        elif name in record.params:
+            value = record.params[name]
+            if field["control"] == "textarea":
+                field["default"] = json.dumps(value)
+            elif isinstance(value, bool):
+                field["default"] = "true" if value else "false"
+            elif field["input_type"] == "datetime-local" and isinstance(value, str):
+                field["default"] = value[:19]
+            else:
+                field["default"] = "" if value is None else value
+        field["original"] = field["default"]
+    return fields
+
+
+def warm_pages(service: RunService) -> None:
+    """What a page's first request would otherwise pay (read at start-up instead): the page
+    templates compiled and the conf folder's workflows built."""
+    for name in templates.list_templates():
+        templates.get_template(name)
+    service.catalog.refresh()
 
 
 def install_pages(app: FastAPI, service: RunService, access: Access) -> None:
@@ -285,13 +406,98 @@ def install_pages(app: FastAPI, service: RunService, access: Access) -> None:
 
     def run_context(run_id: str) -> dict[str, Any]:
         record = service.record(run_id)
+        rerunnable = record.status.value in FINISHED_RERUNNABLE
+        workflow = service.catalog.workflows.get(record.workflow)
         return {
             "run": masked_record(record),
             "picture": run_picture(service, record),
+            "failure": failure_view(service, record),
             "cancellable": record.status in ACTIVE_STATUSES and run_id in service.active,
-            "rerunnable": record.status.value in FINISHED_RERUNNABLE,
+            "rerunnable": rerunnable,
+            "rerun_fields": mask(rerun_fields(workflow, record)) if rerunnable else [],
             "duration": (record.ended - record.started).total_seconds() if record.ended else None,
         }
+
+    def workflow_context(name: str) -> dict[str, Any]:
+        if name not in service.catalog.names():
+            service.catalog.get(name)  # raises the NotFound naming the known workflows
+        workflow = service.catalog.workflows.get(name)
+        recent = service.audit.list(workflow=name, limit=max(HISTORY_RUNS, TREND_RUNS))
+        shown = list(reversed(recent[:HISTORY_RUNS]))  # oldest left, as time goes
+        return {
+            "workflow_name": name,
+            "desc": (workflow.desc if workflow else service.catalog.raw.get(name, {}).get("desc")) or "",
+            "problems": service.catalog.problems.get(name, []),
+            "columns": run_columns(shown),
+            "grid": history_grid(workflow, shown),
+            "trend": trend_svg(list(reversed(recent[:TREND_RUNS]))),
+            "ticks": next_ticks(workflow, datetime.now(UTC)),
+            "schedules": [f"{e.cronjob} ({e.timezone})" for e in workflow.on] if workflow else [],
+            "source": template_lines(service.catalog.sources.get(name)),
+        }
+
+    @app.get("/workflows/{name}", response_class=HTMLResponse, include_in_schema=False)
+    async def workflow_page(request: Request, name: str) -> Response:
+        """One workflow: the history grid, the duration trend, the next ticks, the template."""
+        try:
+            context = await run_in_threadpool(workflow_context, name)
+        except (NotFound, Conflict) as exc:
+            return render("error.html", 404, **base_context(request, "Not found"), message=str(exc))
+        return render("workflow.html", **base_context(request, f"Workflow {name}"), **context)
+
+    @app.get("/search", response_class=HTMLResponse, include_in_schema=False)
+    async def search_page(
+        request: Request,
+        q: str = Query("", max_length=500),
+        workflow: str = Query("", max_length=200),
+        since: str = Query("", max_length=40),
+        until: str = Query("", max_length=40),
+    ) -> Response:
+        """Log search: lines holding every word, of one workflow or all, in a date range."""
+        problem, found = "", []
+        if q.strip():
+            try:
+                found = await run_in_threadpool(
+                    service.audit.search_logs,
+                    q,
+                    workflow or None,
+                    day_start(since) if since else None,
+                    day_start(until, next_day=True) if until else None,
+                    SEARCH_LIMIT,
+                )
+            except ValueError as exc:
+                problem = str(exc)
+        return render(
+            "search.html",
+            **base_context(request, "Search logs"),
+            q=q,
+            chosen_workflow=workflow,
+            since=since,
+            until=until,
+            workflows=service.catalog.names(),
+            problem=problem,
+            limit=SEARCH_LIMIT,
+            lines=mask([{**line._asdict(), "shown": f"{line.time.astimezone():%F %T}"} for line in found]),
+        )
+
+    @app.get("/runs/{run_id}/log.txt", include_in_schema=False)
+    async def download_log(run_id: str) -> Response:
+        """The run's trace as readable text, to save (each line dated, secrets masked)."""
+        try:
+            await run_in_threadpool(service.record, run_id)
+        except NotFound as exc:
+            return Response(str(exc), status_code=404, media_type="text/plain")
+        events = await run_in_threadpool(run_events, service, run_id)
+        text = "".join(
+            f"{datetime.fromtimestamp(float(e.get('time', 0))).astimezone():%Y-%m-%d} "
+            f"{format_event(mask(e))}\n"
+            for e in events
+        )
+        return Response(
+            mask(text),
+            media_type="text/plain; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{run_id}.log"'},
+        )
 
     @app.get("/runs/{run_id}", response_class=HTMLResponse, include_in_schema=False)
     async def run_page(request: Request, run_id: str) -> Response:

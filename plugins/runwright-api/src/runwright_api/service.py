@@ -32,7 +32,7 @@ from runwright.audit import (
 )
 from runwright.engine.context import CancelScope
 from runwright.errors import RunwrightError
-from runwright.loader import BrokenConf, build_model, conf_files, discover
+from runwright.loader import BrokenConf, TemplateSource, build_model, conf_files, discover
 from runwright.models.workflow import Workflow
 from runwright.runtime import Runtime
 from runwright.schedule.cron import next_tick
@@ -155,6 +155,8 @@ class WorkflowCatalog:
         self.workflows: dict[str, Workflow] = {}
         self.problems: dict[str, list[str]] = {}
         self.raw: dict[str, dict[str, Any]] = {}
+        self.sources: dict[str, TemplateSource] = {}
+        """Where each workflow's template is written (file and line), for the pages' source view."""
         self.conf_problem = ""
 
     def _current_stamp(self) -> tuple[tuple[str, float], ...]:
@@ -185,6 +187,7 @@ class WorkflowCatalog:
             workflows: dict[str, Workflow] = {}
             problems: dict[str, list[str]] = {}
             raw: dict[str, dict[str, Any]] = {}
+            found: dict[str, TemplateSource] = {}
             self.conf_problem = ""
             broken: list[BrokenConf] = []
             try:
@@ -198,12 +201,14 @@ class WorkflowCatalog:
                 if source.raw.get("type") != "Workflow":
                     continue
                 raw[name] = dict(source.raw)
+                found[name] = source
                 try:
                     workflows[name] = build_model(source, self.runtime, Workflow)
                     problems[name] = []
                 except RunwrightError as exc:
                     problems[name] = [str(exc)]
             self.workflows, self.problems, self.raw, self._stamp = workflows, problems, raw, stamp
+            self.sources = found
 
     def names(self) -> list[str]:
         self.refresh()

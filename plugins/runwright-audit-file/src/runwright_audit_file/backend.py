@@ -11,6 +11,7 @@ Layout under the root folder::
     <root>/_leases/<resource>.json                   (the resource's leases: holders and waiters)
     <root>/_leases/<resource>.lock                   (flock target for every change of them)
     <root>/_lease_holders/<holder>=<resource>        (empty: which resources a holder has leases of)
+    <root>/_logs/<workflow>/<run_id>.jsonl           (a finished run's trace lines, for search)
 
 Why it is safe across processes:
 
@@ -46,6 +47,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import re
 import time
@@ -60,16 +62,20 @@ from pydantic import TypeAdapter
 from runwright.audit import (
     ACTIVE_STATUSES,
     BLOCKING_STATUSES,
+    MAX_SCANNED_LOG_LINES,
     Lease,
     LeaseRequest,
     LeaseState,
     ListPosition,
+    LogLine,
     ReleaseRecord,
     ReleaseStatus,
     RunQuery,
     WorkflowPause,
+    check_search_text,
     check_update_target,
     lease_decision,
+    line_matches,
     preempt_reason,
     preempted,
     utc_now,
@@ -85,6 +91,7 @@ LEASE_HOLDER_FOLDER = "_lease_holders"
 HOLDER_SEPARATOR = "="  # never in a safe_name: it splits '<holder>=<resource>' marker names
 LEASE_NAME_MAX = 113  # two of them and the separator stay under the usual 255-byte file name limit
 LEASE_LIST = TypeAdapter(list[Lease])
+LOG_FOLDER = "_logs"
 RELEASE_LOCK_FILE = "release.lock"
 CLAIM_TRIES = 100
 ATTEMPT_FILE = re.compile(r"attempt-([0-9]+)\.json")
@@ -569,6 +576,68 @@ class FileAuditBackend:
         ]
         found.sort(key=lambda r: r.list_position, reverse=True)
         return found if limit is None else found[:limit]
+
+    # -- log search (issue 26): a file of lines per run, scanned newest run first -------------
+
+    def add_log_lines(self, run_id: str, workflow: str, lines: list[LogLine]) -> None:
+        """One JSON-lines file per run, published whole (temp file, then rename)."""
+        if not lines:
+            return
+        folder = self.root / LOG_FOLDER / safe_name(workflow)
+        folder.mkdir(parents=True, exist_ok=True)
+        data = "".join(
+            json.dumps([line.time.timestamp(), line.event, line.message, line.job, line.strategy, line.stage])
+            + "\n"
+            for line in lines
+        )
+        self.replace_file(folder / f"{safe_name(run_id)}.jsonl", data.encode())
+
+    def search_logs(
+        self,
+        text: str,
+        workflow: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> list[LogLine]:
+        """A scan of the runs' line files, the last written first, that stops at ``limit``
+        matches or after :data:`~runwright.audit.MAX_SCANNED_LOG_LINES` lines. A run's file is
+        written when it ends, so a file older than ``since`` holds no line after it."""
+        words = check_search_text(text)
+        base = self.root / LOG_FOLDER
+        folders = [base / safe_name(workflow)] if workflow is not None else list(subfolders(base))
+        files: list[tuple[float, Path, str]] = []
+        for folder in folders:
+            try:
+                entries = list(os.scandir(folder))
+            except FileNotFoundError:
+                continue
+            name = unquote(folder.name)
+            for entry in entries:
+                if entry.name.endswith(".jsonl") and not entry.name.startswith(TEMP_PREFIX):
+                    files.append((entry.stat().st_mtime, Path(entry.path), name))
+        files.sort(reverse=True)
+        found: list[LogLine] = []
+        scanned = 0
+        for mtime, path, name in files:
+            if since is not None and mtime < since.timestamp() or len(found) >= limit:
+                break
+            if scanned >= MAX_SCANNED_LOG_LINES:
+                break
+            run_id = unquote(path.name.removesuffix(".jsonl"))
+            with path.open(encoding="utf-8") as handle:
+                for raw in handle:
+                    scanned += 1
+                    at, event, message, job, strategy, stage = json.loads(raw)
+                    line = LogLine(
+                        run_id, name, datetime.fromtimestamp(at, UTC), event, message, job, strategy, stage
+                    )
+                    if line_matches(line, words, None, since, until):
+                        found.append(line)
+                    if scanned >= MAX_SCANNED_LOG_LINES:
+                        break
+        found.sort(key=lambda line: line.time, reverse=True)
+        return found[: max(0, limit)]
 
     def read_all(self, workflow: str | None) -> Iterator[ReleaseRecord]:
         """Every record of one workflow, or of all (folders starting with ``_`` are indexes)."""

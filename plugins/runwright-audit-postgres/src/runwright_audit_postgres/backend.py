@@ -38,15 +38,18 @@ from runwright.audit import (
     LeaseRequest,
     LeaseState,
     ListPosition,
+    LogLine,
     ReleaseRecord,
     ReleaseStatus,
     RunQuery,
     ThreadConnections,
     WorkflowPause,
+    check_search_text,
     check_update_target,
     json_text,
     lease_decision,
     like_pattern,
+    log_words,
     preempt_reason,
     preempted,
     utc_now,
@@ -108,6 +111,25 @@ MIGRATIONS: dict[int, str] = {
         CREATE INDEX {TABLE}_active ON {TABLE} (status) WHERE status IN ('QUEUED', 'RUNNING');
     """,
 }
+# -- log search (issue 26): a run's trace lines with a tsvector of their words (GIN index) ---------
+LOG_TABLE = "runwright_log_lines"
+MIGRATIONS[4] = f"""
+    CREATE TABLE {LOG_TABLE} (
+        id        bigserial   PRIMARY KEY,
+        run_id    text        NOT NULL,
+        workflow  text        NOT NULL,
+        at        timestamptz NOT NULL,
+        event     text        NOT NULL,
+        message   text        NOT NULL,
+        job       text,
+        strategy  text,
+        stage     text,
+        words     tsvector    NOT NULL
+    );
+    CREATE INDEX {LOG_TABLE}_words ON {LOG_TABLE} USING gin (words);
+    CREATE INDEX {LOG_TABLE}_workflow_at ON {LOG_TABLE} (workflow, at DESC);
+"""
+LOG_COLUMNS = ("run_id", "workflow", "at", "event", "message", "job", "strategy", "stage")
 LATEST_VERSION = max(MIGRATIONS)
 
 COLUMNS = ("workflow", "release", "attempt", "run_id", "status", "started", "record")
@@ -514,3 +536,66 @@ def where_clauses(query: RunQuery) -> tuple[list[str], list[Any]]:
         )
         parameters += [like_pattern(query.text), in_json, in_json]
     return clauses, parameters
+    # -- log search (issue 26) ---------------------------------------------------------------
+
+    def add_log_lines(self, run_id: str, workflow: str, lines: list[LogLine]) -> None:
+        """The lines and their words (``to_tsvector('simple', ...)`` of :func:`log_words`), one
+        transaction."""
+        if not lines:
+            return
+        connection = self.connection()
+        with connection.transaction(), connection.cursor() as cursor:
+            cursor.executemany(
+                f"INSERT INTO {LOG_TABLE} ({', '.join(LOG_COLUMNS)}, words)"
+                f" VALUES ({', '.join(['%s'] * len(LOG_COLUMNS))}, to_tsvector('simple', %s))",
+                [
+                    (
+                        run_id,
+                        workflow,
+                        line.time,
+                        line.event,
+                        line.message,
+                        line.job,
+                        line.strategy,
+                        line.stage,
+                        " ".join(log_words(line.message)),
+                    )
+                    for line in lines
+                ],
+            )
+
+    def search_logs(
+        self,
+        text: str,
+        workflow: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> list[LogLine]:
+        """``words @@ plainto_tsquery('simple', ...)``: every word, whole, any case."""
+        words = check_search_text(text)
+        clauses = ["words @@ plainto_tsquery('simple', %s)"]
+        parameters: list[Any] = [" ".join(words)]
+        for clause, value in (("workflow = %s", workflow), ("at >= %s", since), ("at < %s", until)):
+            if value is not None:
+                clauses.append(clause)
+                parameters.append(value)
+        rows = (
+            self.connection()
+            .execute(
+                f"SELECT {', '.join(LOG_COLUMNS)} FROM {LOG_TABLE} WHERE {' AND '.join(clauses)}"
+                " ORDER BY at DESC, id DESC LIMIT %s",
+                (*parameters, max(0, limit)),
+            )
+            .fetchall()
+        )
+        # LOG_COLUMNS are LogLine's fields in its order
+        return [LogLine(*row[:2], row[2].astimezone(UTC), *row[3:]) for row in rows]
+
+    def close(self) -> None:
+        """Close every connection this backend opened, in any thread; later calls reopen."""
+        with self._opened_lock:
+            opened, self._opened = self._opened, []
+            self._generation += 1
+        for connection in opened:
+            connection.close()

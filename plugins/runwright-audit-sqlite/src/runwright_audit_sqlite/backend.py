@@ -39,15 +39,18 @@ from runwright.audit import (
     LeaseRequest,
     LeaseState,
     ListPosition,
+    LogLine,
     ReleaseRecord,
     ReleaseStatus,
     RunQuery,
     ThreadConnections,
     WorkflowPause,
+    check_search_text,
     check_update_target,
     json_text,
     lease_decision,
     like_pattern,
+    log_words,
     preempt_reason,
     preempted,
     utc_now,
@@ -131,6 +134,31 @@ ADDED_COLUMNS = {  # columns newer than the first schema: added to older databas
 KEY_COLUMNS = ("workflow", "release", "attempt")
 SELECT = f"SELECT {', '.join(COLUMNS)} FROM releases"
 
+# -- pages and log search (issue 26) ------------------------------------------------------------
+# one workflow's runs newest first (a workflow's page, its last run) without sorting them all;
+# trace lines in a table, their words in an FTS5 index
+LOG_SCHEMA = """
+CREATE INDEX IF NOT EXISTS releases_workflow_started ON releases (workflow, started, release, attempt);
+CREATE TABLE IF NOT EXISTS log_lines (
+    id       INTEGER PRIMARY KEY,
+    run_id   TEXT NOT NULL,
+    workflow TEXT NOT NULL,
+    at       TEXT NOT NULL,  -- UTC ISO with microseconds, as timestamp() writes
+    event    TEXT NOT NULL,
+    message  TEXT NOT NULL,
+    job      TEXT,
+    strategy TEXT,
+    stage    TEXT
+);
+CREATE INDEX IF NOT EXISTS log_lines_workflow_at ON log_lines (workflow, at);
+CREATE INDEX IF NOT EXISTS log_lines_at ON log_lines (at);
+CREATE VIRTUAL TABLE IF NOT EXISTS log_words USING fts5(
+    words, content='', tokenize='unicode61 remove_diacritics 0'
+)
+"""
+LOG_COLUMNS = ("run_id", "workflow", "at", "event", "message", "job", "strategy", "stage")
+FEW_MATCHES = 2_000
+
 
 def path_from_url(url: str, relative_to: Path | None = None) -> tuple[Path, float]:
     """The database path and lock timeout of ``sqlite:///relative`` / ``sqlite:////absolute``.
@@ -212,7 +240,7 @@ class SqliteAuditBackend:
                 if connection.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
                     connection.execute("PRAGMA journal_mode=WAL")  # persistent: stored in the file
                 with self.transaction() as cursor:
-                    for statement in SCHEMA.split(";"):
+                    for statement in (SCHEMA + LOG_SCHEMA).split(";"):
                         if statement.strip():
                             cursor.execute(statement)
                     present = {row[1] for row in cursor.execute("PRAGMA table_info(releases)")}
@@ -547,3 +575,83 @@ def where_clauses(query: RunQuery) -> tuple[list[str], list[Any]]:
         )
         parameters += [in_run_id, as_is, as_is, ascii_escaped, ascii_escaped]
     return clauses, parameters
+    # -- log search (issue 26) ---------------------------------------------------------------
+
+    def add_log_lines(self, run_id: str, workflow: str, lines: list[LogLine]) -> None:
+        """The lines into ``log_lines`` and their words into the FTS5 index, one transaction."""
+        if not lines:
+            return
+        marks = ", ".join("?" for _ in LOG_COLUMNS)
+        with self.transaction() as cursor:
+            for line in lines:
+                cursor.execute(
+                    f"INSERT INTO log_lines ({', '.join(LOG_COLUMNS)}) VALUES ({marks})",
+                    (
+                        run_id,
+                        workflow,
+                        timestamp(line.time),
+                        line.event,
+                        line.message,
+                        line.job,
+                        line.strategy,
+                        line.stage,
+                    ),
+                )
+                cursor.execute(
+                    "INSERT INTO log_words (rowid, words) VALUES (?, ?)",
+                    (cursor.lastrowid, " ".join(log_words(line.message))),
+                )
+
+    def search_logs(
+        self,
+        text: str,
+        workflow: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> list[LogLine]:
+        """An FTS5 ``MATCH`` of every word (each quoted: a word is never query syntax).
+
+        Few matches (at most :data:`FEW_MATCHES`): read them first and sort them (``CROSS JOIN``
+        keeps SQLite from walking every line instead). Many: walk the lines newest first by the
+        time index and keep those in the match set, stopping at ``limit`` (sorting 33,000
+        matches took 130 ms; the walk 15 to 30 ms)."""
+        words = check_search_text(text)
+        match = " ".join(f'"{word}"' for word in words)
+        clauses: list[str] = []
+        parameters: list[Any] = []
+        for clause, value in (
+            ("l.workflow = ?", workflow),
+            ("l.at >= ?", timestamp(since)),
+            ("l.at < ?", timestamp(until)),
+        ):
+            if value is not None:
+                clauses.append(clause)
+                parameters.append(value)
+        columns = ", ".join(f"l.{name}" for name in LOG_COLUMNS)
+        count = "SELECT count(*) FROM log_words WHERE log_words MATCH ?"
+        (matches,) = self.execute(count, (match,)).fetchone()
+        if matches <= FEW_MATCHES:
+            sql = (
+                f"SELECT {columns} FROM (SELECT rowid AS id FROM log_words WHERE log_words MATCH ?) AS m"
+                " CROSS JOIN log_lines AS l ON l.id = m.id"
+            )
+        else:
+            index = "log_lines_workflow_at" if workflow is not None else "log_lines_at"
+            sql = f"SELECT {columns} FROM log_lines AS l INDEXED BY {index}"
+            clauses.append("l.id IN (SELECT rowid FROM log_words WHERE log_words MATCH ?)")
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        ordered = [match, *parameters] if matches <= FEW_MATCHES else [*parameters, match]
+        rows = self.execute(
+            sql + where + " ORDER BY l.at DESC, l.id DESC LIMIT ?", (*ordered, max(0, limit))
+        ).fetchall()
+        # LOG_COLUMNS are LogLine's fields in its order; the time is stored as text
+        return [LogLine(*row[:2], datetime.fromisoformat(row[2]), *row[3:]) for row in rows]
+
+    def close(self) -> None:
+        """Close every connection this backend opened, in any thread; later calls reopen."""
+        with self._opened_lock:
+            opened, self._opened = self._opened, []
+            self._generation += 1
+        for connection in opened:
+            connection.close()

@@ -56,9 +56,7 @@ class AuthSpec(BaseModel):
             missing = [n for n in ("username", "password") if getattr(self, n) is None]
         else:
             missing = [
-                _hyphenate(n)
-                for n in ("token_url", "client_id", "client_secret")
-                if getattr(self, n) is None
+                _hyphenate(n) for n in ("token_url", "client_id", "client_secret") if getattr(self, n) is None
             ]
         if missing:
             raise ValueError(f"auth type {self.type} needs {', '.join(missing)}")

@@ -18,9 +18,7 @@ class TaskCancelled(Exception):
 class HttpError(Exception):
     """An HTTP request failed; the base of every HTTP failure of this plugin."""
 
-    def __init__(
-        self, message: str, *, status_code: int | None = None, url: str | None = None
-    ) -> None:
+    def __init__(self, message: str, *, status_code: int | None = None, url: str | None = None) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.url = url

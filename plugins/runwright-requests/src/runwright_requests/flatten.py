@@ -34,7 +34,5 @@ def _flatten_into(flat: dict[str, Any], prefix: str, mapping: dict[str, Any], se
 
 def json_line(record: Any) -> bytes:
     """One JSON-lines row: the flattened record, compact, UTF-8, newline-terminated."""
-    text = json.dumps(
-        flatten_record(record), ensure_ascii=False, separators=(",", ":"), default=str
-    )
+    text = json.dumps(flatten_record(record), ensure_ascii=False, separators=(",", ":"), default=str)
     return text.encode("utf-8") + b"\n"

@@ -203,8 +203,7 @@ class HttpClient:
             return None
         if asked > self.retry.backoff_max:
             self.trace(
-                f"Retry-After {asked:.0f} s is above backoff_max; waiting "
-                f"{self.retry.backoff_max:.0f} s"
+                f"Retry-After {asked:.0f} s is above backoff_max; waiting {self.retry.backoff_max:.0f} s"
             )
             return self.retry.backoff_max
         return asked

@@ -37,8 +37,7 @@ class JsonPath:
             match = _SEGMENT.match(body, pos)
             if match is None:
                 raise ArgumentError(
-                    f"{argument} must be a dotted JSON path like 'links.next' or "
-                    f"'data[0].id' (got {text!r})"
+                    f"{argument} must be a dotted JSON path like 'links.next' or 'data[0].id' (got {text!r})"
                 )
             parts.append(match.group(1) if match.group(1) is not None else int(match.group(2)))
             pos = match.end()
@@ -61,7 +60,5 @@ class JsonPath:
     def ijson_prefix(self, *, argument: str) -> str:
         """The ijson prefix of this path (streaming cannot address list indices)."""
         if any(isinstance(p, int) for p in self.parts):
-            raise ArgumentError(
-                f"{argument} cannot use list indices while streaming (got {self.text!r})"
-            )
+            raise ArgumentError(f"{argument} cannot use list indices while streaming (got {self.text!r})")
         return ".".join(str(p) for p in self.parts)

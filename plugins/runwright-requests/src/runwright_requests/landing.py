@@ -95,8 +95,7 @@ class Lander:
                 if result.pages >= self._pagination.max_pages:
                     result.has_more = True
                     self._trace(
-                        f"pagination: stopped at max-pages {self._pagination.max_pages}; "
-                        "more pages remain"
+                        f"pagination: stopped at max-pages {self._pagination.max_pages}; more pages remain"
                     )
                     break
                 seen.add(url)
@@ -207,9 +206,7 @@ class Lander:
                 return None, []
             raise
 
-    def _write_records(
-        self, writer: S3ObjectWriter, records: int | None, found: list[Any]
-    ) -> int | None:
+    def _write_records(self, writer: S3ObjectWriter, records: int | None, found: list[Any]) -> int | None:
         if not found:
             return records
         if self._mode == "flatten":

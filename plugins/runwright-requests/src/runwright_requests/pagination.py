@@ -77,7 +77,6 @@ def resolve_next(current_url: str, value: Any) -> str | None:
         return None
     if not isinstance(value, str):
         raise ArgumentError(
-            "the value at pagination.next-url-path must be a URL string "
-            f"(got {type(value).__name__})"
+            f"the value at pagination.next-url-path must be a URL string (got {type(value).__name__})"
         )
     return urljoin(current_url, value)

@@ -89,9 +89,7 @@ def make_client(
 ) -> Any:
     """A boto3 S3 client; without explicit keys, boto3's usual credential chain applies."""
     if bool(access_key_id) != bool(reveal(secret_access_key)):
-        raise ArgumentError(
-            "aws_access_client_id and aws_access_client_secret must be given together"
-        )
+        raise ArgumentError("aws_access_client_id and aws_access_client_secret must be given together")
     redactor.add(secret_access_key)
     import botocore.session
     from botocore.config import Config
@@ -131,9 +129,7 @@ def s3_errors(action: str, location: S3Location, redactor: Redactor) -> Iterator
         error = exc.response.get("Error", {})
         code = error.get("Code", "Error")
         message = error.get("Message") or str(exc)
-        raise S3Error(
-            redactor.text(f"S3 {action} on {location.uri} failed: {code}: {message}")
-        ) from None
+        raise S3Error(redactor.text(f"S3 {action} on {location.uri} failed: {code}: {message}")) from None
     except BotoCoreError as exc:
         raise S3Error(redactor.text(f"S3 {action} on {location.uri} failed: {exc}")) from None
 
@@ -239,9 +235,7 @@ class S3ObjectWriter:
         self._parts.append({"PartNumber": number, "ETag": response["ETag"]})
 
 
-def delete_keys(
-    client: Any, bucket: str, keys: list[str], *, redactor: Redactor, trace: Tracer
-) -> None:
+def delete_keys(client: Any, bucket: str, keys: list[str], *, redactor: Redactor, trace: Tracer) -> None:
     """Delete objects this call wrote (best effort: a failure is traced, not raised)."""
     from botocore.exceptions import BotoCoreError, ClientError
 

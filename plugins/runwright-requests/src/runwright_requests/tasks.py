@@ -288,8 +288,7 @@ def http_request(
             pages.append(page)
             decoded.append(page.body.decoded())
             call.trace(
-                f"{method if repeat else 'GET'} {page.url} -> {page.status_code} "
-                f"({page.body.size} bytes)"
+                f"{method if repeat else 'GET'} {page.url} -> {page.status_code} ({page.body.size} bytes)"
             )
             if paging is None:
                 next_url = None
@@ -304,9 +303,7 @@ def http_request(
     if spill_dir is not None:
         # Too large for outputs: every page goes to the folder, and the body output is null.
         for number, page in enumerate(pages, start=1):
-            page.body.save_to(
-                spill_path(number)(".json" if is_json_type(page.body.content_type) else ".txt")
-            )
+            page.body.save_to(spill_path(number)(".json" if is_json_type(page.body.content_type) else ".txt"))
     last = pages[-1]
     body_path: str | None = None
     out_body: Any = None
@@ -479,9 +476,7 @@ def s3_put(
     """
     location = S3Location.parse(aws_s3_path, argument="aws_s3_path", what="key")
     given = [
-        n
-        for n, v in (("content", content), ("json", json), ("source_path", source_path))
-        if v is not None
+        n for n, v in (("content", content), ("json", json), ("source_path", source_path)) if v is not None
     ]
     if len(given) != 1:
         raise ArgumentError(
@@ -498,9 +493,7 @@ def s3_put(
     elif content is not None:
         kind = content_type or "text/plain; charset=utf-8"
     else:
-        kind = (
-            content_type or mimetypes.guess_type(source_path or "")[0] or "application/octet-stream"
-        )
+        kind = content_type or mimetypes.guess_type(source_path or "")[0] or "application/octet-stream"
     writer = S3ObjectWriter(client, location, content_type=kind, redactor=redactor, trace=tracer)
     try:
         if json is not None:
@@ -626,9 +619,7 @@ def s3_wait_for_key(
     """
     if match not in ("key", "prefix"):
         raise ArgumentError(f"match must be key or prefix (got {match!r})")
-    location = S3Location.parse(
-        aws_s3_path, argument="aws_s3_path", what=match, keep_slash=match == "prefix"
-    )
+    location = S3Location.parse(aws_s3_path, argument="aws_s3_path", what=match, keep_slash=match == "prefix")
     _positive("timeout", timeout, allow_zero=True)
     _positive("poke_interval", poke_interval)
     if not 1 <= max_keys <= 100_000:
@@ -662,9 +653,7 @@ def s3_wait_for_key(
             )
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise S3WaitTimeout(
-                f"no {match} {location.uri} appeared within {timeout:g} s ({pokes} checks)"
-            )
+            raise S3WaitTimeout(f"no {match} {location.uri} appeared within {timeout:g} s ({pokes} checks)")
         pause = min(poke_interval, remaining)
         tracer(f"s3: {location.uri} not there yet; checking again in {pause:.1f} s")
         if cancel_event is not None:

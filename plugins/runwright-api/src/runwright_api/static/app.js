@@ -65,34 +65,38 @@ function setupRunForms() {
   }
 }
 
-function changedParams(original, edited) {
-  // only what the person changed: a masked secret left as "***" is read again by the server
-  const changed = {};
-  for (const [key, value] of Object.entries(edited)) {
-    if (JSON.stringify(original[key]) !== JSON.stringify(value)) changed[key] = value;
-  }
-  return changed;
-}
-
 function setupRerunForm(root) {
   setupDialogs(root, null);
   for (const form of root.querySelectorAll("form.rerun-form")) {
+    let fromFailed = true;
+    for (const button of form.querySelectorAll("button[data-from-failed]")) {
+      button.addEventListener("click", () => { fromFailed = button.dataset.fromFailed === "true"; });
+    }
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       const error = form.querySelector(".form-error");
       error.textContent = "";
-      const text = form.querySelector("#rerun-params");
-      let edited;
-      try { edited = JSON.parse(text.value || "{}"); } catch (e) { error.textContent = "params: not valid JSON"; return; }
-      const body = {
-        params: changedParams(JSON.parse(text.dataset.original || "{}"), edited),
-        from_failed: form.querySelector("#rerun-from-failed").checked,
-      };
-      const answer = await postJSON(`/api/v1/runs/${form.dataset.run}/rerun`, body);
+      const params = {};  // only what the person changed; a secret left empty is read again
+      for (const element of form.querySelectorAll("[name]")) {
+        if (element.value === "" || element.value === element.dataset.original) continue;
+        params[element.name] = element.value;
+      }
+      const answer = await postJSON(`/api/v1/runs/${form.dataset.run}/rerun`, { params, from_failed: fromFailed });
       if (answer.ok) { window.location.href = `/runs/${answer.data.run_id}`; return; }
       error.textContent = explain(answer.data);
     });
   }
+}
+
+const LIVE_TAIL_LINES = 500;
+
+function tailLine(event) {
+  const stamp = new Date((event.time || 0) * 1000).toTimeString().slice(0, 8);
+  const where = [event.job, event.strategy, event.stage].filter(Boolean).join("/");
+  let text = `${stamp} ${where || event.workflow || ""} ${event.event || ""}`;
+  if (event.message) text += `: ${event.message}`;
+  for (const e of event.errors || []) text += `: ${e.name || "Error"}: ${e.message || ""}`;
+  return text + "\n";
 }
 
 function setupRunActions(root) {
@@ -128,10 +132,26 @@ function setupLiveRun() {
     if (badge) run.dataset.status = badge.textContent.trim();
     setupRunActions(run);
   }
-  const source = new EventSource(`/api/v1/runs/${runId}/logs`);
-  source.addEventListener("log", () => { if (!pending) pending = setTimeout(refresh, 250); });
-  source.addEventListener("end", () => { source.close(); setTimeout(refresh, 50); });
-  source.onerror = () => { source.close(); setTimeout(refresh, 500); };
+  const tail = document.getElementById("live-tail");
+  function follow() {
+    const source = new EventSource(`/api/v1/runs/${runId}/logs`);
+    source.addEventListener("log", (message) => {
+      if (tail) {
+        tail.append(tailLine(JSON.parse(message.data)));
+        while (tail.childNodes.length > LIVE_TAIL_LINES) tail.firstChild.remove();
+        tail.scrollTop = tail.scrollHeight;
+      }
+      if (!pending) pending = setTimeout(refresh, 250);
+    });
+    source.addEventListener("end", (message) => {
+      source.close();
+      const status = JSON.parse(message.data || "{}").status;
+      if (status === "RUNNING") { if (tail) tail.textContent = ""; follow(); return; }  // a stream's time ran out
+      setTimeout(refresh, 50);
+    });
+    source.onerror = () => { source.close(); setTimeout(refresh, 500); };
+  }
+  follow();
 }
 
 function setupPauseButtons() {
