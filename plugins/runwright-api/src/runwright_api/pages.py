@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
@@ -586,6 +586,16 @@ def day_or_time(text: str, name: str, *, end_of_day: bool = False) -> datetime |
     if end_of_day and len(text) == 10:  # a date alone: up to the end of that day
         moment += timedelta(days=1)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def day_start(text: str, next_day: bool = False) -> datetime:
+    """A search form's date (``2024-05-01``, local time) as an instant; ``next_day``: the end of
+    that day, so a range of days includes its last day. A bad date is a ValueError."""
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"'{text}' is not a date (YYYY-MM-DD)") from None
+    return datetime.combine(day + timedelta(days=1 if next_day else 0), datetime.min.time()).astimezone()
 
 
 def safe_next(target: str) -> str:
