@@ -1,4 +1,4 @@
-"""``runwright audit list`` and ``runwright audit show``."""
+"""``runwright audit list``, ``audit show`` and ``audit migrate``."""
 
 from __future__ import annotations
 
@@ -6,20 +6,17 @@ import json
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
-import typer
+import click
+from click.exceptions import Exit
 
 from runwright.cli.app import EXIT_USAGE, app, fail_usage
+from runwright.cli.options import Bounded, json_option, store_conf_option
 from runwright.errors import RunwrightError
 
-audit_app = typer.Typer(help="Look at release records in the audit store.", no_args_is_help=True)
-app.add_typer(audit_app, name="audit")
 
-STORE_CONF_OPTION = typer.Option(
-    None,
-    "--conf",
-    "-c",
-    help="Conf path whose state folder holds the default store (default: $RUNWRIGHT_CONF or ./conf).",
-)
+@app.group("audit", no_args_is_help=True)
+def audit_app() -> None:
+    """Look at release records in the audit store."""
 
 
 def parse_since(text: str) -> datetime:
@@ -50,17 +47,18 @@ def parse_since(text: str) -> datetime:
 
 
 @audit_app.command("list")
+@click.argument("name", required=False, help="Only this workflow.")
+@click.option("--status", metavar="STATUS", help="RUNNING, SUCCESS, FAILED, CANCEL, CRASHED.")
+@click.option(
+    "--since",
+    metavar="WHEN",
+    help="Started at or after: an ISO datetime, a duration back from now (PT6H), today or yesterday.",
+)
+@click.option("--limit", type=Bounded(min=1), default=50, help="How many records, newest first.")
+@json_option("Print one JSON list.")
+@store_conf_option
 def list_records(
-    name: str | None = typer.Argument(None, help="Only this workflow."),
-    status: str | None = typer.Option(None, "--status", help="RUNNING, SUCCESS, FAILED, CANCEL, CRASHED."),
-    since: str | None = typer.Option(
-        None,
-        "--since",
-        help="Started at or after: an ISO datetime, a duration back from now (PT6H), today or yesterday.",
-    ),
-    limit: int = typer.Option(50, "--limit", min=1, help="How many records, newest first."),
-    as_json: bool = typer.Option(False, "--json"),
-    conf: Path | None = STORE_CONF_OPTION,
+    name: str | None, status: str | None, since: str | None, limit: int, as_json: bool, conf: Path | None
 ) -> None:
     """Release records, newest first."""
     from runwright.audit import ReleaseStatus, make_audit_backend, mark_dead_crashed
@@ -78,23 +76,23 @@ def list_records(
     except RunwrightError as exc:
         raise fail_usage(str(exc)) from None
     if not records:  # a store read from the wrong place looks empty: say which store was read
-        typer.echo(f"no release records in {backend.url}", err=True)
+        click.echo(f"no release records in {backend.url}", err=True)
     if as_json:
-        typer.echo(json.dumps([r.model_dump(mode="json") for r in records], indent=2))
+        click.echo(json.dumps([r.model_dump(mode="json") for r in records], indent=2))
         return
     for r in records:
         ended = r.ended.isoformat(timespec="seconds") if r.ended else "-"
         took = f"{(r.ended - r.started).total_seconds():.1f}s" if r.ended else "running"
-        typer.echo(
+        click.echo(
             f"{r.run_id}  {r.workflow}  logical {r.release.isoformat()}  #{r.attempt}  "
             f"{r.type.value:<9} {r.status.value:<8} took {took:<8} ended {ended}"
         )
 
 
 @audit_app.command("show")
-def show(
-    run_id: str = typer.Argument(..., help="The run id."), conf: Path | None = STORE_CONF_OPTION
-) -> None:
+@click.argument("run_id", help="The run id.")
+@store_conf_option
+def show(run_id: str, conf: Path | None) -> None:
     """One release record as JSON (secrets masked)."""
     from runwright.audit import make_audit_backend, mark_dead_crashed
 
@@ -106,13 +104,14 @@ def show(
     except RunwrightError as exc:
         raise fail_usage(str(exc)) from None
     if record is None:
-        typer.echo(f"error: no release record with run id '{run_id}'", err=True)
-        raise typer.Exit(EXIT_USAGE)
-    typer.echo(record.model_dump_json(indent=2))
+        click.echo(f"error: no release record with run id '{run_id}'", err=True)
+        raise Exit(EXIT_USAGE)
+    click.echo(record.model_dump_json(indent=2))
 
 
 @audit_app.command("migrate")
-def migrate(conf: Path | None = STORE_CONF_OPTION) -> None:
+@store_conf_option
+def migrate(conf: Path | None) -> None:
     """Bring the audit store's schema up to date (stores with numbered migrations, e.g. PostgreSQL).
 
     Safe to run from several hosts at once and again later: applied steps are not repeated.
@@ -123,10 +122,10 @@ def migrate(conf: Path | None = STORE_CONF_OPTION) -> None:
         backend = make_audit_backend(conf_path=conf)
         step = getattr(backend, "migrate", None)
         if step is None:
-            typer.echo(f"{backend.url}: this store has no schema migrations; nothing to do")
+            click.echo(f"{backend.url}: this store has no schema migrations; nothing to do")
             return
         applied = step()
     except RunwrightError as exc:
         raise fail_usage(str(exc)) from None
     done = ", ".join(str(version) for version in applied) if applied else "none (already up to date)"
-    typer.echo(f"{backend.url}: migrations applied: {done}")
+    click.echo(f"{backend.url}: migrations applied: {done}")

@@ -8,37 +8,38 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import typer
+import click
+from click.exceptions import Exit
 
 from runwright.cli.app import EXIT_USAGE, app, fail_usage
-from runwright.cli.run import CONF_OPTION, parse_params, release_and_report
-from runwright.config import Settings
+from runwright.cli.options import conf_option, json_option, param_option
+from runwright.cli.run import parse_params, release_and_report
 from runwright.errors import RunwrightError
-from runwright.masking import mask
-from runwright.models.workflow import Workflow
-from runwright.trace import format_event, read_trace
 
 
 @app.command()
-def logs(
-    run_id: str = typer.Argument(..., help="The run's id."),
-    as_json: bool = typer.Option(False, "--json", help="Print the raw JSON lines."),
-    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines until the run ends."),
-    conf: Path | None = CONF_OPTION,
-) -> None:
+@click.argument("run_id", help="The run's id.")
+@json_option("Print the raw JSON lines.")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until the run ends.")
+@conf_option
+def logs(run_id: str, as_json: bool, follow: bool, conf: Path | None) -> None:
     """Print a run's trace readably (stdout/stderr of stages included, secrets masked)."""
+    from runwright.config import Settings
+    from runwright.masking import mask
+    from runwright.trace import format_event, read_trace
+
     settings = Settings.from_env()
     path = settings.log_dir_for(conf or settings.conf_path) / f"{run_id}.jsonl"
     if not path.is_file():
-        typer.echo(f"error: no trace for run '{run_id}' at {path}", err=True)
-        raise typer.Exit(EXIT_USAGE)
+        click.echo(f"error: no trace for run '{run_id}' at {path}", err=True)
+        raise Exit(EXIT_USAGE)
     records = follow_trace(path, run_ended_elsewhere(run_id, conf)) if follow else read_trace(path)
     try:
         for record in records:
             record = mask(record)  # again: secrets known now, codes a trace written earlier kept
-            typer.echo(json.dumps(record) if as_json else format_event(record))
+            click.echo(json.dumps(record) if as_json else format_event(record))
     except KeyboardInterrupt:
-        raise typer.Exit(130) from None
+        raise Exit(130) from None
 
 
 FOLLOW_POLL_SECONDS = 0.2
@@ -97,18 +98,18 @@ def run_ended_elsewhere(run_id: str, conf: Path | None) -> Callable[[], str | No
 
 
 @app.command()
-def rerun(
-    run_id: str = typer.Argument(..., help="The earlier run to finish."),
-    param: list[str] = typer.Option([], "--param", "-p", help="Change a param (KEY=VALUE)."),
-    conf: Path | None = CONF_OPTION,
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
-) -> None:
+@click.argument("run_id", help="The earlier run to finish.")
+@param_option("Change a param (KEY=VALUE).")
+@conf_option
+@json_option("Print one JSON document on stdout.")
+def rerun(run_id: str, param: tuple[str, ...], conf: Path | None, as_json: bool) -> None:
     """Run only what failed, was cancelled or never ran in RUN_ID; reuse what succeeded.
 
     Reads the run's record from the audit store; the rerun is a new attempt of the same
     release (type ``rerun``, parent run id = RUN_ID).
     """
     from runwright.audit import ReleaseType, make_audit_backend
+    from runwright.models.workflow import Workflow
     from runwright.schedule.release import replay_params
 
     try:
