@@ -54,7 +54,7 @@ def parse_since(text: str) -> datetime:
     metavar="WHEN",
     help="Started at or after: an ISO datetime, a duration back from now (PT6H), today or yesterday.",
 )
-@click.option("--limit", type=Bounded(min=1), default=50, help="How many records, newest first.")
+@click.option("--limit", metavar="N", type=Bounded(min=1), default=50, help="How many records, newest first.")
 @json_option("Print one JSON list.")
 @store_conf_option
 def list_records(

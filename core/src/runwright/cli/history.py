@@ -22,7 +22,9 @@ ERROR_CHARS = 80
 @app.command("runs")
 @click.option("--workflow", "-w", metavar="NAME", help="Only this workflow's runs.")
 @click.option("--status", metavar="STATUS", help="RUNNING, SUCCESS, FAILED, CANCEL, CRASHED.")
-@click.option("--limit", type=Bounded(min=1, max=10_000), default=20, help="How many runs, newest first.")
+@click.option(
+    "--limit", metavar="N", type=Bounded(min=1, max=10_000), default=20, help="How many runs, newest first."
+)
 @json_option("Print one JSON list.")
 @store_conf_option
 def recent_runs(

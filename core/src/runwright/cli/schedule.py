@@ -37,12 +37,20 @@ def parse_when(text: str, what: str) -> datetime:
     metavar="DATETIME",
     help="Start a simulated clock here that jumps to each tick instead of sleeping (replays and tests).",
 )
-@click.option("--workers", type=int, default=4, help="Releases running at once.")
-@click.option("--heartbeat-seconds", "heartbeat", type=float, default=10.0, help="Heartbeat interval.")
+@click.option("--workers", type=int, metavar="N", default=4, help="Releases running at once.")
+@click.option(
+    "--heartbeat-seconds",
+    "heartbeat",
+    type=float,
+    metavar="SECONDS",
+    default=10.0,
+    help="Heartbeat interval.",
+)
 @click.option(
     "--grace-seconds",
     "grace",
     type=float,
+    metavar="SECONDS",
     default=30.0,
     help="On SIGINT/SIGTERM, how long running releases may finish.",
 )
@@ -144,7 +152,11 @@ def with_utc(tick: datetime) -> str:
     "--dry-run", is_flag=True, help="Print each tick with its params and what would happen; run nothing."
 )
 @click.option(
-    "--max-active", type=Bounded(min=1), default=1, help="Ticks running at once (in logical-date order)."
+    "--max-active",
+    metavar="N",
+    type=Bounded(min=1),
+    default=1,
+    help="Ticks running at once (in logical-date order).",
 )
 @json_option("Print the ticks as one JSON document.")
 def backfill(

@@ -31,8 +31,10 @@ def serve_command() -> Any:
     import click
 
     @click.command("serve")
-    @click.option("--host", default="127.0.0.1", help="Address to listen on (loopback by default).")
-    @click.option("--port", type=int, default=8000, help="TCP port (0 picks a free one).")
+    @click.option(
+        "--host", default="127.0.0.1", metavar="HOST", help="Address to listen on (loopback by default)."
+    )
+    @click.option("--port", type=int, default=8000, metavar="PORT", help="TCP port (0 picks a free one).")
     @click.option(
         "--conf",
         "-c",
@@ -43,12 +45,14 @@ def serve_command() -> Any:
     @click.option(
         "--grace-seconds",
         type=float,
+        metavar="SECONDS",
         default=30.0,
         help="On SIGTERM, how long running workflows may finish before cancel.",
     )
     @click.option(
         "--workers",
         type=click.IntRange(0, 64),
+        metavar="N",
         default=1,
         help="Run workflows in this many worker processes (0: on the server's own threads).",
     )
@@ -67,6 +71,7 @@ def serve_command() -> Any:
     @click.option(
         "--session-seconds",
         type=click.IntRange(min=1),
+        metavar="SECONDS",
         default=12 * 3600,
         help="How long a sign-in in the browser lasts.",
     )
