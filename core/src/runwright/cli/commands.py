@@ -1,8 +1,8 @@
 """Which module holds each command, and a click group that imports a command only when it is used.
 
 ``runwright --help`` lists every command with its one-line help from :data:`COMMANDS`, without
-importing the commands (their modules pull in pydantic, jinja2, the engine...). A command's module
-is imported when the command runs or shows its own help. Plugin commands (``serve``) come from the
+importing the commands. A command's module is imported when the command runs or shows its own
+help; it imports click and its options, and the models, engine and store inside the command. Plugin commands (``serve``) come from the
 plugins that implement ``register_cli_commands``, loaded only when they are listed or asked for.
 A test keeps :data:`COMMANDS` equal to each command's real docstring.
 """
