@@ -174,12 +174,12 @@ def test_an_unwritable_cache_folder_only_costs_a_scan(tmp_path: Path) -> None:
     assert "api  (runwright-api" in proc.stdout, proc.stderr
 
 
-def test_listing_plugins_does_not_import_the_s3_client(cache_home: dict[str, str]) -> None:
-    """`runwright plugins` names the requests plugin's S3 calls without importing botocore:
-    the client library is loaded by the calls that talk to S3."""
+def test_listing_plugins_does_not_import_the_s3_or_http_client(cache_home: dict[str, str]) -> None:
+    """`runwright plugins` names the requests plugin's calls without importing botocore or
+    requests (with urllib3): the client libraries are loaded by the calls that use them."""
     modules, proc = cli_modules("plugins", env=cache_home)
-    assert "tasks/s3-put@requests" in proc.stdout
-    assert loaded(modules, ("botocore", "boto3", "fastapi")) == []
+    assert "tasks/s3-put@requests" in proc.stdout and "tasks/http-request@requests" in proc.stdout
+    assert loaded(modules, ("botocore", "boto3", "fastapi", "requests", "urllib3", "ijson")) == []
 
 
 def test_a_library_run_loads_plugins_without_their_heavy_modules(tmp_path: Path) -> None:

@@ -14,9 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
-
-import requests
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import (
     HttpConnectionError,
@@ -28,6 +26,9 @@ from .errors import (
     TaskCancelled,
 )
 from .redaction import Redactor, Tracer
+
+if TYPE_CHECKING:
+    import requests
 
 T = TypeVar("T")
 
@@ -72,6 +73,8 @@ def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> fl
 
 def _is_timeout(exc: BaseException) -> bool:
     """requests reports a read time-out during body streaming as a ConnectionError."""
+    import requests
+
     return isinstance(exc, requests.Timeout) or "timed out" in str(exc).lower()
 
 
@@ -95,6 +98,8 @@ class HttpClient:
         trace: Tracer,
         cancel_event: threading.Event | None = None,
     ) -> None:
+        import requests  # here, when a call sends a request: listing the calls does not need it
+
         self.session = requests.Session()
         self.timeout = timeout
         self.retry = retry
@@ -137,6 +142,8 @@ class HttpClient:
         auth: requests.auth.AuthBase | None = _DEFAULT,
     ) -> T:
         """Send the request (retrying transient failures) and return `handle(response)`."""
+        import requests
+
         auth = self.auth if auth is _DEFAULT else auth
         token_refreshed = False
         attempt = 0
