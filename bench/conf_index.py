@@ -10,7 +10,7 @@ validate one template) with no index (cold) and with the index written (warm, me
 parsing every file (``discover``: what every lookup paid before the index) and reading +
 validating every template (``discover`` + ``build_model``: what ``validate`` and the scheduler
 pay). ``--process`` adds the wall time of fresh ``runwright run NAME --conf`` processes and of
-fresh processes running it through the Python API (no command line, so no typer), medians. Compile bytecode first for start-up figures (see docs/benchmarks.md).
+fresh processes running it through the Python API (no command line), medians. Compile bytecode first for start-up figures (see docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def measure(templates: int, samples: int, process: bool) -> dict[str, float]:
             env["RUNWRIGHT_AUDIT_URL"] = f"file://{Path(tmp) / 'audits'}"
             cli = [sys.executable, "-m", "runwright", "run", name, "--conf", str(conf), "--quiet"]
             figures["process"] = median_process_wall(cli, env, Path(tmp), samples)
-            api = [sys.executable, "-c", API_RUN, name, str(conf)]  # no command line: no typer
+            api = [sys.executable, "-c", API_RUN, name, str(conf)]  # no command line: no click
             figures["api"] = median_process_wall(api, env, Path(tmp), samples)
     return figures
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from runwright.check import scope
 from runwright.cli import templates  # noqa: F401 - registers `validate` on the app
 from runwright.cli.app import app
-from typer.testing import CliRunner
 
 
 def chain_template(length: int, last_reads: str = "j0", extra: str = "") -> str:

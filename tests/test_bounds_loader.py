@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from runwright.audit import make_audit_backend
 from runwright.cli import templates  # noqa: F401 - registers `validate` on the app
 from runwright.cli.app import app
@@ -18,7 +19,6 @@ from runwright.errors import ConfError
 from runwright.loader import discover
 from runwright.schedule.clock import SimulatedClock
 from runwright.schedule.scheduler import Scheduler
-from typer.testing import CliRunner
 
 from tests.conftest import REPO
 

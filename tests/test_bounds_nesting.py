@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pluggy
 import pytest
+from click.testing import CliRunner
 from runwright.audit import make_audit_backend
 from runwright.cli import templates  # noqa: F401 - registers `validate` on the app
 from runwright.cli.app import app
@@ -19,7 +20,6 @@ from runwright.plugins import get_plugin_manager
 from runwright.runtime import Runtime
 from runwright.schedule.clock import SimulatedClock
 from runwright.schedule.scheduler import Scheduler
-from typer.testing import CliRunner
 
 from tests.conftest import run_cli
 from tests.test_bounds_loader import HEALTHY

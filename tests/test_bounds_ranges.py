@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from runwright.audit import ReleaseRecord, ReleaseStatus, make_audit_backend
 from runwright.cli import audit as audit_cli  # noqa: F401 - registers `audit` on the app
 from runwright.cli import schedule as schedule_cli  # noqa: F401 - registers `backfill` on the app
@@ -17,7 +18,6 @@ from runwright.models.events import CronEvent
 from runwright.schedule.clock import SimulatedClock
 from runwright.schedule.cron import MAX_TICKS, minimum_tick_count, ticks_between
 from runwright.schedule.scheduler import Scheduler
-from typer.testing import CliRunner
 
 EVERY_MINUTE = """
 everymin:

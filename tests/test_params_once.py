@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from runwright.models.params import DatetimeParam, StrParam
-from typer.testing import CliRunner
 
 WORKFLOW = """
 greet-once:

@@ -16,6 +16,9 @@ from tests.conftest import REPO
 from tests.test_plugin_loading import install_fake_plugin
 
 HEAVY = ("pydantic", "jinja2", "yaml", "croniter", "fastapi")
+#: typer (no longer used: it built a pydantic adapter per option) and rich (only the live board of a
+#: run on a terminal): no help page imports them.
+NOT_FOR_HELP = ("typer", "rich")
 SHOW_MODULES = "import json, sys; print('MODULES=' + json.dumps(sorted(sys.modules)))"
 
 
@@ -55,15 +58,44 @@ def cache_home(tmp_path: Path) -> dict[str, str]:
 
 def test_import_runwright_imports_no_heavy_library() -> None:
     modules, _ = modules_after(f"import runwright\n{SHOW_MODULES}")
-    assert loaded(modules, (*HEAVY, "typer", "pluggy", "rich")) == []
+    assert loaded(modules, (*HEAVY, *NOT_FOR_HELP, "click", "pluggy")) == []
 
 
 def test_help_imports_no_model_template_or_web_library(cache_home: dict[str, str]) -> None:
     modules, proc = cli_modules("--help", env=cache_home)
     assert "run  " in proc.stdout and "serve  " in proc.stdout
-    assert loaded(modules, HEAVY) == []
+    assert loaded(modules, (*HEAVY, *NOT_FOR_HELP)) == []
     assert "importlib.metadata" not in modules  # the entry points came from the cache
     assert not any(name.startswith("runwright.cli.run") for name in modules)
+
+
+EVERY_HELP = r"""
+import contextlib, io, json, sys
+from runwright.cli import main
+from runwright.cli.commands import COMMANDS
+
+pages = {}
+for path in [[name] for name in COMMANDS] + [["audit", "list"], ["audit", "show"], ["audit", "migrate"], ["serve"]]:
+    sys.argv = ["runwright", *path, "--help"]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
+        main()
+    pages[" ".join(path)] = out.getvalue()
+print("PAGES=" + json.dumps(pages))
+print("MODULES=" + json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_every_commands_help_imports_only_the_command_line(cache_home: dict[str, str]) -> None:
+    """A command's ``--help`` imports its module and click, not the models, templates, engine or
+    web stack the command imports when it runs (all the help pages in one process)."""
+    modules, proc = modules_after(EVERY_HELP, cache_home)
+    pages = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("PAGES="))[6:])
+    assert all(page.startswith("Usage: runwright") for page in pages.values()), pages
+    assert "runwright.cli.run" in modules and "runwright.cli.schedule" in modules  # their help was built
+    assert loaded(modules, (*HEAVY, *NOT_FOR_HELP)) == []
+    ours = ("runwright.audit", "runwright.runtime", "runwright.models", "runwright.engine.runner", "runwright.check")
+    assert loaded(modules, ours) == []
 
 
 def test_run_imports_no_scheduler_web_or_terminal_library(cache_home: dict[str, str]) -> None:
@@ -76,13 +108,13 @@ def test_command_list_short_help_matches_each_command_docstring() -> None:
     """COMMANDS is the one copy of each command's one-line help shown by `runwright --help`."""
     import importlib
 
-    import typer.main
     from runwright.cli.app import app
-    from runwright.cli.commands import COMMANDS
+    from runwright.cli.commands import COMMANDS, LazyCommands
 
     for module, _ in COMMANDS.values():
         importlib.import_module(module)
-    real = typer.main.get_group(app).commands.loaded
+    assert isinstance(app.commands, LazyCommands)
+    real = app.commands.loaded
     assert set(real) == set(COMMANDS), "a command is missing from COMMANDS, or listed but not defined"
     for name, (_, short_help) in COMMANDS.items():
         first_paragraph = inspect.cleandoc(real[name].help or "").split("\n\n")[0].replace("\n", " ")
@@ -142,17 +174,17 @@ def test_an_unwritable_cache_folder_only_costs_a_scan(tmp_path: Path) -> None:
     assert "api  (runwright-api" in proc.stdout, proc.stderr
 
 
-def test_listing_plugins_does_not_import_the_s3_client(cache_home: dict[str, str]) -> None:
-    """`runwright plugins` names the requests plugin's S3 calls without importing botocore:
-    the client library is loaded by the calls that talk to S3."""
+def test_listing_plugins_does_not_import_the_s3_or_http_client(cache_home: dict[str, str]) -> None:
+    """`runwright plugins` names the requests plugin's calls without importing botocore or
+    requests (with urllib3): the client libraries are loaded by the calls that use them."""
     modules, proc = cli_modules("plugins", env=cache_home)
-    assert "tasks/s3-put@requests" in proc.stdout
-    assert loaded(modules, ("botocore", "boto3", "fastapi")) == []
+    assert "tasks/s3-put@requests" in proc.stdout and "tasks/http-request@requests" in proc.stdout
+    assert loaded(modules, ("botocore", "boto3", "fastapi", "requests", "urllib3", "ijson")) == []
 
 
 def test_a_library_run_loads_plugins_without_their_heavy_modules(tmp_path: Path) -> None:
     """A script that runs a workflow through the Python API loads every plugin, but not the
-    command line (typer), the web stack, or an audit store's code it never records to."""
+    command line (click), the web stack, or an audit store's code it never records to."""
     code = (
         "from runwright import Workflow\n"
         f"result = Workflow.from_conf('hello-world', {str(REPO / 'conf')!r}).execute({{}})\n"
@@ -162,7 +194,7 @@ def test_a_library_run_loads_plugins_without_their_heavy_modules(tmp_path: Path)
     modules, proc = modules_after(code, {"RUNWRIGHT_LOG_PATH": str(tmp_path / "logs")})
     assert proc.returncode == 0, proc.stderr
     assert "runwright_api.plugin" in modules and "runwright_audit_sqlite.plugin" in modules
-    heavy = ("typer", "fastapi", "runwright_audit_file.backend", "runwright_audit_sqlite.backend", "psycopg")
+    heavy = ("click", "typer", "fastapi", "runwright_audit_file.backend", "runwright_audit_sqlite.backend", "psycopg")
     assert loaded(modules, heavy) == []
 
 

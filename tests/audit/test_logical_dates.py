@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from runwright.audit import AuditBackend, ReleaseStatus
-from typer.testing import CliRunner
 
 DAILY = """
 daily:

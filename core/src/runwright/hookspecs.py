@@ -172,8 +172,12 @@ def secret_sources(conf_path: Path | None) -> list[Any]:
 
 @hookspec
 def register_cli_commands(app: Any) -> None:
-    """Add commands to the ``runwright`` command line (a ``typer.Typer``), e.g. ``serve``.
+    """Add commands to the ``runwright`` command line, e.g. ``serve``: ``app`` is a
+    ``click.Group``; add each command with ``app.add_command(command)`` or ``@app.command()``.
 
-    Called once when the CLI starts, so a plugin can contribute commands whose dependencies
-    (a web server...) core does not carry.
+    Called once, when the command line lists the commands or is asked for one that is not
+    built in, so a plugin can contribute commands whose dependencies (a web server...) core
+    does not carry. A command named like a built-in one is ignored. Import click and the
+    command's own modules inside the hook, not at the plugin's module level: every process
+    that loads plugins imports that.
     """

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import math
 import re
 import threading
@@ -39,8 +38,6 @@ MIN_SECRET_LENGTH = 4
 """Shorter values are not masked: ``2`` would turn every run id into ``***0***611...``."""
 MIN_ENCODED_LENGTH = 6
 """A fragment of an encoding shorter than this is not masked (too likely to occur by chance)."""
-
-log = logging.getLogger("runwright.masking")
 
 
 SETTINGS_ABOUT_SECRETS = frozenset(
@@ -172,7 +169,9 @@ class Masker:
             if label in self._warned:
                 return
             self._warned.add(label)
-        log.warning(
+        import logging  # only to warn: every command imports this module first thing
+
+        logging.getLogger("runwright.masking").warning(
             "%s holds a secret shorter than %d characters; it is not masked "
             "(a value this short would mask unrelated text)",
             label,

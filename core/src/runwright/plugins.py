@@ -9,8 +9,8 @@ fresh one. ``RUNWRIGHT_DISABLE_PLUGIN_AUTOLOAD=1`` skips entry points,
 
 from __future__ import annotations
 
+import functools
 import importlib
-import pkgutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -128,8 +128,11 @@ def _load_entry_points(
 
 def _load_entry_point(entry: PluginEntryPoint) -> Any:
     """``module`` or ``module:attribute.path`` (extras ``[...]`` aside), as
-    ``importlib.metadata.EntryPoint.load`` reads it, without importing ``importlib.metadata``."""
-    return pkgutil.resolve_name("".join(entry.value.split("[", 1)[0].split()))  # "a : b" is "a:b"
+    ``importlib.metadata.EntryPoint.load`` reads it, without importing ``importlib.metadata`` (nor
+    ``pkgutil``: every command loads plugins)."""
+    value = "".join(entry.value.split("[", 1)[0].split())  # "a : b" is "a:b"
+    module, _, attributes = value.partition(":")
+    return functools.reduce(getattr, filter(None, attributes.split(".")), importlib.import_module(module))
 
 
 def _plugin_label(pm: pluggy.PluginManager, plugin: object) -> str:

@@ -12,7 +12,6 @@ Inside it: ``logs/`` (run traces), ``audits/`` (the default ``file://`` audit st
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -47,6 +46,8 @@ def log_dir(conf_path: str | Path | None = None, env: Mapping[str, str] | None =
 def index_file(conf_path: str | Path, env: Mapping[str, str] | None = None) -> Path:
     """The template index of one conf folder; named by its absolute path, since several conf
     folders may share one state folder (``RUNWRIGHT_HOME``, or ``conf`` and ``conf2`` side by side)."""
+    import hashlib  # here: --help and commands without an index do not need it
+
     absolute = os.path.abspath(conf_path)
     digest = hashlib.sha256(absolute.encode("utf-8", "surrogateescape")).hexdigest()[:16]
     return state_dir(conf_path, env) / "index" / f"{Path(absolute).name or 'root'}-{digest}.json"

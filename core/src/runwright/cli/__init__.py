@@ -1,4 +1,4 @@
-"""The ``runwright`` command line (typer). One module per command group."""
+"""The ``runwright`` command line (click). One module per command group."""
 
 from runwright.cli.app import app, main
 

@@ -1,4 +1,4 @@
-"""The typer application and the error boundary: usage errors exit 2, never a traceback."""
+"""The click application and the error boundary: usage errors exit 2, never a traceback."""
 
 from __future__ import annotations
 
@@ -7,55 +7,52 @@ import sys
 import warnings
 from typing import Any
 
-import typer
-import typer.main
+import click
+from click.exceptions import Exit
 
 from runwright.cli.commands import LazyGroup
 from runwright.errors import RunwrightError, RunwrightWarning
-
-app = typer.Typer(
-    name="runwright",
-    cls=LazyGroup,  # a command's module is imported only when that command is used
-    help="Run, validate and inspect runwright workflow templates.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    # Plain click help: ``[start, end]`` in a docstring is text, not rich markup, and rich is
-    # not imported just to print help.
-    rich_markup_mode=None,
-)
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 
-def show_version(value: bool) -> None:
-    if value:
+def show_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
         from importlib.metadata import version  # only for --version: start-up stays lean
 
-        typer.echo(f"runwright {version('runwright')}")
-        raise typer.Exit()
+        click.echo(f"runwright {version('runwright')}")
+        ctx.exit()
 
 
-@app.callback()
-def options(
-    version: bool = typer.Option(
-        False, "--version", help="Print runwright's version and exit.", callback=show_version, is_eager=True
-    ),
-) -> None:
+@click.group(
+    cls=LazyGroup,  # a command's module is imported only when that command is used
+    name="runwright",
+    no_args_is_help=True,
+    context_settings={"show_default": True},  # every command's help shows its options' defaults
+)
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=show_version,
+    help="Print runwright's version and exit.",
+)
+def app() -> None:
     """Run, validate and inspect runwright workflow templates."""
 
 
-def fail_usage(message: str) -> typer.Exit:
+def fail_usage(message: str) -> Exit:
     """Print ``message`` on stderr and return the exit for a usage/validation error."""
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(EXIT_USAGE)
+    click.echo(f"error: {message}", err=True)
+    return Exit(EXIT_USAGE)
 
 
 def show_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
     """runwright's own warnings read ``warning: ...`` on stderr, like its errors."""
     if issubclass(category, RunwrightWarning):
-        typer.echo(f"warning: {message}", err=True)
+        click.echo(f"warning: {message}", err=True)
     else:
         python_show_warning(message, category, *args, **kwargs)
 
@@ -74,9 +71,9 @@ def main() -> None:
     freeze_collector_at_exit()  # this process is the command's: skip the shutdown collections
     warnings.showwarning = show_warning
     for warning in unknown_variable_warnings():
-        typer.echo(warning, err=True)
+        click.echo(warning, err=True)
     try:
-        typer.main.get_group(app)()  # plugins' commands (`serve`) are found when asked for
+        app()  # plugins' commands (`serve`) are found when asked for
     except RunwrightError as exc:  # anything a command did not turn into an exit itself
-        typer.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USAGE)

@@ -1,29 +1,29 @@
-"""``runwright audit list`` and ``runwright audit show``."""
+"""``runwright audit list``, ``audit show`` and ``audit migrate``."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import typer
+import click
+from click.exceptions import Exit
 
 from runwright.cli.app import EXIT_USAGE, app, fail_usage
+from runwright.cli.options import Bounded, json_option, store_conf_option
 from runwright.errors import RunwrightError
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 if TYPE_CHECKING:
     from runwright.audit import RunQuery
 
-audit_app = typer.Typer(help="Look at release records in the audit store.", no_args_is_help=True)
-app.add_typer(audit_app, name="audit")
 
-STORE_CONF_OPTION = typer.Option(
-    None,
-    "--conf",
-    "-c",
-    help="Conf path whose state folder holds the default store (default: $RUNWRIGHT_CONF or ./conf).",
-)
+@app.group("audit", no_args_is_help=True)
+def audit_app() -> None:
+    """Look at release records in the audit store."""
 
 
 def parse_since(text: str, option: str = "--since") -> datetime:
@@ -55,28 +55,43 @@ def parse_since(text: str, option: str = "--since") -> datetime:
 
 # -- the runs list's filters (issue 26), shared by `audit list` and `runs` ----------------------
 
-TAG_OPTION = typer.Option(
-    [], "--tag", help="Only runs whose workflow had this tag (repeatable: all of them)."
-)
-LABEL_FILTER_OPTION = typer.Option(
-    [], "--label", "-l", help="Only runs with this KEY=VALUE label (repeatable: all of them)."
-)
-TEXT_OPTION = typer.Option(
-    None, "--text", "-q", help="Only runs with this text in their run id, params or errors."
-)
-SINCE_OPTION = typer.Option(
-    None,
-    "--since",
-    help="Started at or after: an ISO datetime, a duration back from now (PT6H), today or yesterday.",
-)
-UNTIL_OPTION = typer.Option(None, "--until", help="Started before: the same forms as --since.")
+
+def run_filter_options(command: F) -> F:
+    """``--tag``, ``--label``/``-l``, ``--text``/``-q`` and ``--until``: the runs list's filters
+    (``--since`` is each command's own, said the same way)."""
+    for option in reversed(
+        [
+            click.option("--until", metavar="WHEN", help="Started before: the same forms as --since."),
+            click.option(
+                "--tag",
+                multiple=True,
+                metavar="TAG",
+                help="Only runs whose workflow had this tag (repeatable: all of them).",
+            ),
+            click.option(
+                "--label",
+                "-l",
+                multiple=True,
+                metavar="KEY=VALUE",
+                help="Only runs with this KEY=VALUE label (repeatable: all of them).",
+            ),
+            click.option(
+                "--text",
+                "-q",
+                metavar="TEXT",
+                help="Only runs with this text in their run id, params or errors.",
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
 
 
 def run_query_from_options(
     workflow: str | None,
     status: str | None,
-    tags: list[str],
-    labels: list[str],
+    tags: tuple[str, ...] | list[str],
+    labels: tuple[str, ...] | list[str],
     text: str | None,
     since: str | None,
     until: str | None,
@@ -109,17 +124,28 @@ def run_query_from_options(
 
 
 @audit_app.command("list")
+@click.argument("name", required=False, help="Only this workflow.")
+@click.option("--status", metavar="STATUS", help="QUEUED, RUNNING, SUCCESS, FAILED, SKIP, CANCEL, CRASHED.")
+@click.option(
+    "--since",
+    metavar="WHEN",
+    help="Started at or after: an ISO datetime, a duration back from now (PT6H), today or yesterday.",
+)
+@run_filter_options
+@click.option("--limit", metavar="N", type=Bounded(min=1), default=50, help="How many records, newest first.")
+@json_option("Print one JSON list.")
+@store_conf_option
 def list_records(
-    name: str | None = typer.Argument(None, help="Only this workflow."),
-    status: str | None = typer.Option(None, "--status", help="RUNNING, SUCCESS, FAILED, CANCEL, CRASHED."),
-    since: str | None = SINCE_OPTION,
-    until: str | None = UNTIL_OPTION,
-    tag: list[str] = TAG_OPTION,
-    label: list[str] = LABEL_FILTER_OPTION,
-    text: str | None = TEXT_OPTION,
-    limit: int = typer.Option(50, "--limit", min=1, help="How many records, newest first."),
-    as_json: bool = typer.Option(False, "--json"),
-    conf: Path | None = STORE_CONF_OPTION,
+    name: str | None,
+    status: str | None,
+    since: str | None,
+    until: str | None,
+    tag: tuple[str, ...],
+    label: tuple[str, ...],
+    text: str | None,
+    limit: int,
+    as_json: bool,
+    conf: Path | None,
 ) -> None:
     """Release records, newest first."""
     from runwright.audit import make_audit_backend, mark_dead_crashed
@@ -134,15 +160,15 @@ def list_records(
     except RunwrightError as exc:
         raise fail_usage(str(exc)) from None
     if not records:  # a store read from the wrong place looks empty: say which store was read
-        typer.echo(f"no release records in {backend.url}", err=True)
+        click.echo(f"no release records in {backend.url}", err=True)
     if as_json:
-        typer.echo(json.dumps([r.model_dump(mode="json") for r in records], indent=2))
+        click.echo(json.dumps([r.model_dump(mode="json") for r in records], indent=2))
         return
     for r in records:
         ended = r.ended.isoformat(timespec="seconds") if r.ended else "-"
         took = f"{(r.ended - r.started).total_seconds():.1f}s" if r.ended else "running"
         marks = [*r.tags, *(f"{key}={value}" for key, value in r.labels.items())]
-        typer.echo(
+        click.echo(
             f"{r.run_id}  {r.workflow}  logical {r.release.isoformat()}  #{r.attempt}  "
             f"{r.how_started:<9} {r.status.value:<8} took {took:<8} ended {ended}"
             + (f"  {','.join(marks)}" if marks else "")
@@ -150,9 +176,9 @@ def list_records(
 
 
 @audit_app.command("show")
-def show(
-    run_id: str = typer.Argument(..., help="The run id."), conf: Path | None = STORE_CONF_OPTION
-) -> None:
+@click.argument("run_id", help="The run id.")
+@store_conf_option
+def show(run_id: str, conf: Path | None) -> None:
     """One release record as JSON (secrets masked)."""
     from runwright.audit import make_audit_backend, mark_dead_crashed
 
@@ -164,13 +190,14 @@ def show(
     except RunwrightError as exc:
         raise fail_usage(str(exc)) from None
     if record is None:
-        typer.echo(f"error: no release record with run id '{run_id}'", err=True)
-        raise typer.Exit(EXIT_USAGE)
-    typer.echo(record.model_dump_json(indent=2))
+        click.echo(f"error: no release record with run id '{run_id}'", err=True)
+        raise Exit(EXIT_USAGE)
+    click.echo(record.model_dump_json(indent=2))
 
 
 @audit_app.command("migrate")
-def migrate(conf: Path | None = STORE_CONF_OPTION) -> None:
+@store_conf_option
+def migrate(conf: Path | None) -> None:
     """Bring the audit store's schema up to date (stores with numbered migrations, e.g. PostgreSQL).
 
     Safe to run from several hosts at once and again later: applied steps are not repeated.
@@ -181,10 +208,10 @@ def migrate(conf: Path | None = STORE_CONF_OPTION) -> None:
         backend = make_audit_backend(conf_path=conf)
         step = getattr(backend, "migrate", None)
         if step is None:
-            typer.echo(f"{backend.url}: this store has no schema migrations; nothing to do")
+            click.echo(f"{backend.url}: this store has no schema migrations; nothing to do")
             return
         applied = step()
     except RunwrightError as exc:
         raise fail_usage(str(exc)) from None
     done = ", ".join(str(version) for version in applied) if applied else "none (already up to date)"
-    typer.echo(f"{backend.url}: migrations applied: {done}")
+    click.echo(f"{backend.url}: migrations applied: {done}")

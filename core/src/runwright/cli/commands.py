@@ -1,9 +1,10 @@
 """Which module holds each command, and a click group that imports a command only when it is used.
 
 ``runwright --help`` lists every command with its one-line help from :data:`COMMANDS`, without
-importing the commands (their modules pull in pydantic, jinja2, the engine...). A command's module
-is imported when the command runs or shows its own help. Plugin commands (``serve``) come from the
-plugins that implement ``register_cli_commands``, loaded only when they are listed or asked for.
+importing the commands. A command's module is imported when the command runs or shows its own
+help; it imports click and its options, and the models, engine and store inside the command.
+Plugin commands (``serve``) come from the plugins that implement ``register_cli_commands``,
+loaded only when they are listed or asked for.
 A test keeps :data:`COMMANDS` equal to each command's real docstring.
 """
 
@@ -13,10 +14,7 @@ import importlib
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
-import typer
-import typer.main
-from typer import _click as click
-from typer.core import TyperGroup
+import click
 
 #: name -> (module that registers it on the app, its one-line help: the docstring's first paragraph).
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -69,8 +67,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 class LazyCommands(MutableMapping[str, click.Command]):
     """The group's commands by name; a built-in one is imported on first access, plugins' on demand."""
 
-    def __init__(self, app: typer.Typer, loaded: dict[str, click.Command]) -> None:
-        self.app = app
+    def __init__(self, loaded: dict[str, click.Command]) -> None:
         self.loaded = dict(loaded)
         self.plugin_commands: dict[str, click.Command] | None = None
 
@@ -78,11 +75,7 @@ class LazyCommands(MutableMapping[str, click.Command]):
         if name in self.loaded:
             return self.loaded[name]
         if name in COMMANDS:
-            importlib.import_module(COMMANDS[name][0])  # registers its commands on the app
-            group = typer.main.get_group(self.app)  # a LazyGroup: read what it holds, import nothing
-            built = group.commands.loaded if isinstance(group.commands, LazyCommands) else group.commands
-            for known, command in built.items():
-                self.loaded.setdefault(known, command)
+            importlib.import_module(COMMANDS[name][0])  # its decorators add its commands here
             return self.loaded[name]
         command = self.plugins().get(name)
         if command is None:
@@ -94,9 +87,9 @@ class LazyCommands(MutableMapping[str, click.Command]):
         if self.plugin_commands is None:
             from runwright.plugins import get_cli_plugin_manager
 
-            plugin_app = typer.Typer(rich_markup_mode=self.app.rich_markup_mode)
+            plugin_app = click.Group("runwright")  # plugins' commands never replace a built-in one
             get_cli_plugin_manager().hook.register_cli_commands(app=plugin_app)
-            found = typer.main.get_group(plugin_app).commands
+            found = plugin_app.commands
             self.plugin_commands = {name: cmd for name, cmd in found.items() if name not in COMMANDS}
         return self.plugin_commands
 
@@ -121,14 +114,12 @@ class LazyCommands(MutableMapping[str, click.Command]):
         del self.loaded[name]
 
 
-class LazyGroup(TyperGroup):
-    """A typer group whose help lists commands from :data:`COMMANDS` instead of importing them."""
+class LazyGroup(click.Group):
+    """A click group whose help lists commands from :data:`COMMANDS` instead of importing them."""
 
-    def __init__(self, *, commands: Any = None, **kwargs: Any) -> None:
-        from runwright.cli.app import app
-
-        super().__init__(**kwargs)
-        self.commands = LazyCommands(app, dict(commands or {}))
+    def __init__(self, *args: Any, commands: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands = LazyCommands(dict(commands or {}))
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         assert isinstance(self.commands, LazyCommands)
@@ -142,7 +133,8 @@ class LazyGroup(TyperGroup):
         rows = []
         for name in names:
             if name in COMMANDS and name not in self.commands.loaded:
-                rows.append((name, click.utils.make_default_short_help(COMMANDS[name][1], limit)))
+                stand_in = click.Command(name, help=COMMANDS[name][1])  # shortened as click would
+                rows.append((name, stand_in.get_short_help_str(limit)))
                 continue
             command = self.commands.get(name)
             if command is not None and not command.hidden:

@@ -7,18 +7,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import typer
+import click
 
 from runwright.cli.app import app, fail_usage
-from runwright.cli.audit import (
-    LABEL_FILTER_OPTION,
-    SINCE_OPTION,
-    STORE_CONF_OPTION,
-    TAG_OPTION,
-    TEXT_OPTION,
-    UNTIL_OPTION,
-    run_query_from_options,
-)
+from runwright.cli.audit import run_filter_options, run_query_from_options
+from runwright.cli.options import Bounded, json_option, store_conf_option
 from runwright.errors import RunwrightError
 
 if TYPE_CHECKING:
@@ -28,17 +21,30 @@ ERROR_CHARS = 80
 
 
 @app.command("runs")
+@click.option("--workflow", "-w", metavar="NAME", help="Only this workflow's runs.")
+@click.option("--status", metavar="STATUS", help="QUEUED, RUNNING, SUCCESS, FAILED, SKIP, CANCEL, CRASHED.")
+@click.option(
+    "--since",
+    metavar="WHEN",
+    help="Started at or after: an ISO datetime, a duration back from now (PT6H), today or yesterday.",
+)
+@run_filter_options
+@click.option(
+    "--limit", metavar="N", type=Bounded(min=1, max=10_000), default=20, help="How many runs, newest first."
+)
+@json_option("Print one JSON list.")
+@store_conf_option
 def recent_runs(
-    workflow: str | None = typer.Option(None, "--workflow", "-w", help="Only this workflow's runs."),
-    status: str | None = typer.Option(None, "--status", help="RUNNING, SUCCESS, FAILED, CANCEL, CRASHED."),
-    tag: list[str] = TAG_OPTION,
-    label: list[str] = LABEL_FILTER_OPTION,
-    text: str | None = TEXT_OPTION,
-    since: str | None = SINCE_OPTION,
-    until: str | None = UNTIL_OPTION,
-    limit: int = typer.Option(20, "--limit", min=1, max=10_000, help="How many runs, newest first."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON list."),
-    conf: Path | None = STORE_CONF_OPTION,
+    workflow: str | None,
+    status: str | None,
+    since: str | None,
+    until: str | None,
+    tag: tuple[str, ...],
+    label: tuple[str, ...],
+    text: str | None,
+    limit: int,
+    as_json: bool,
+    conf: Path | None,
 ) -> None:
     """Recent runs, newest first: logical date, status, start, duration and the error that ended it."""
     from runwright.audit import ReleaseStatus, make_audit_backend, mark_dead_crashed, utc_now
@@ -54,10 +60,10 @@ def recent_runs(
     now = utc_now()
     rows = [{**run_row(record, now), "workflow_paused": record.workflow in paused} for record in records]
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        click.echo(json.dumps(rows, indent=2))
         return
     if not rows:
-        typer.echo(f"no runs in {backend.url}", err=True)
+        click.echo(f"no runs in {backend.url}", err=True)
         return
     header = {
         "run_id": "RUN",
@@ -74,7 +80,7 @@ def recent_runs(
     for row in shown:
         line = "  ".join(f"{str(row[key]):<{widths[key]}}" for key in header)
         error = row.get("error")
-        typer.echo(f"{line}  {error}".rstrip() if error else line.rstrip())
+        click.echo(f"{line}  {error}".rstrip() if error else line.rstrip())
 
 
 def run_row(record: ReleaseRecord, now: datetime) -> dict[str, Any]:

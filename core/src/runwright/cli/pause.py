@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import typer
+import click
 
 from runwright.cli.app import app, fail_usage
-from runwright.cli.run import CONF_OPTION
+from runwright.cli.options import conf_option
 from runwright.errors import RunwrightError
 
 
@@ -42,10 +42,9 @@ def check_workflow_name(name: str, conf: Path | None) -> Path:
 
 
 @app.command()
-def pause(
-    name: str = typer.Argument(..., help="The workflow to pause."),
-    conf: Path | None = CONF_OPTION,
-) -> None:
+@click.argument("name", help="The workflow to pause.")
+@conf_option
+def pause(name: str, conf: Path | None) -> None:
     """Pause a workflow's schedule: no scheduler sharing the audit store releases its ticks."""
     from runwright.audit import make_audit_backend, utc_now
 
@@ -57,21 +56,20 @@ def pause(
             since = (
                 f" by {current.by} at {current.paused_at.isoformat(timespec='seconds')}" if current else ""
             )
-            typer.echo(f"{name} was already paused{since}")
+            click.echo(f"{name} was already paused{since}")
             return
     except RunwrightError as exc:
         raise fail_usage(str(exc)) from None
-    typer.echo(
+    click.echo(
         f"paused {name}: schedulers sharing {backend.url} release none of its ticks from their next "
         f"tick on (runs started by hand still run); `runwright unpause {name}` lifts it"
     )
 
 
 @app.command()
-def unpause(
-    name: str = typer.Argument(..., help="The workflow to unpause."),
-    conf: Path | None = CONF_OPTION,
-) -> None:
+@click.argument("name", help="The workflow to unpause.")
+@conf_option
+def unpause(name: str, conf: Path | None) -> None:
     """Unpause a workflow: its ticks are released again; missed ones follow its catch-up rule."""
     from runwright.audit import make_audit_backend
 
@@ -82,9 +80,9 @@ def unpause(
     except RunwrightError as exc:
         raise fail_usage(str(exc)) from None
     if not lifted:
-        typer.echo(f"{name} was not paused")
+        click.echo(f"{name} was not paused")
         return
-    typer.echo(
+    click.echo(
         f"unpaused {name}: the ticks it missed while paused run as its catch-up rule says "
         "(default: only the latest one)"
     )

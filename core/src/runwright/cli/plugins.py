@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-import json
-
-import typer
+import click
 
 from runwright.cli.app import app
-from runwright.plugins import describe_plugins, get_plugin_manager
+from runwright.cli.options import json_option
 
 
 @app.command()
-def plugins(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+@json_option("Print JSON.")
+def plugins(as_json: bool) -> None:
     """List every loaded plugin with its distribution, version and what it provides."""
+    import json
+
+    from runwright.plugins import describe_plugins, get_plugin_manager
+
     infos = describe_plugins(get_plugin_manager())
     if as_json:
-        typer.echo(json.dumps([info.__dict__ for info in infos], indent=2))
+        click.echo(json.dumps([info.__dict__ for info in infos], indent=2))
         return
     for info in infos:
-        typer.echo(f"{info.name}  ({info.distribution} {info.version})")
+        click.echo(f"{info.name}  ({info.distribution} {info.version})")
         for what, names in info.provides.items():
             if names:
-                typer.echo(f"    {what}: {', '.join(names)}")
+                click.echo(f"    {what}: {', '.join(names)}")

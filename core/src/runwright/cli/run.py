@@ -1,4 +1,8 @@
-"""``runwright run``: run one workflow and show its result."""
+"""``runwright run``: run one workflow and show its result.
+
+Only click is imported with the module (``runwright run --help`` stays light); the models, the
+engine and the audit store are imported by the command when it runs.
+"""
 
 from __future__ import annotations
 
@@ -7,33 +11,28 @@ import json
 import signal
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import typer
+import click
+from click.exceptions import Exit
 
-from runwright.audit import (
-    ACTIVE_STATUSES,
-    AuditBackend,
-    OrphanedAuditStore,
-    make_audit_backend,
-    mark_dead_crashed,
-)
 from runwright.cli.app import EXIT_FAILED, app, fail_usage
-from runwright.cli.progress import Progress, outcome_note
-from runwright.config import Settings
-from runwright.engine.context import CancelScope
-from runwright.engine.result import Result, Status
+from runwright.cli.options import conf_option, json_option, param_option
 from runwright.errors import RunwrightError
-from runwright.masking import mask
-from runwright.models.workflow import Workflow
-from runwright.schedule.release import DataParams, ReleaseOutcome, release
-from runwright.schedule.release_triggers import Followers
 
-CONF_OPTION = typer.Option(None, "--conf", "-c", help="Conf path (default: $RUNWRIGHT_CONF or ./conf).")
+if TYPE_CHECKING:
+    from runwright.audit import AuditBackend
+    from runwright.engine.context import CancelScope
+    from runwright.engine.result import Result
+    from runwright.models.workflow import Workflow
+    from runwright.schedule.release import DataParams, ReleaseOutcome
+    from runwright.schedule.release_triggers import Followers
 
 
-def parse_params(pairs: list[str]) -> DataParams:
+def parse_params(pairs: tuple[str, ...] | list[str]) -> DataParams:
     """``KEY=VALUE`` pairs from the command line: data, never rendered as expressions."""
+    from runwright.schedule.release import DataParams
+
     params = DataParams()
     malformed = [str(number) for number, pair in enumerate(pairs, 1) if "=" not in pair]
     if malformed:  # the text is not repeated: a password may have lost its 'KEY='
@@ -47,23 +46,33 @@ def parse_params(pairs: list[str]) -> DataParams:
 
 
 @app.command()
+@click.argument("name", help="The workflow template's name.")
+@param_option("A param as KEY=VALUE (repeatable).")
+@click.option(
+    "--label",
+    "-l",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A label for this run as KEY=VALUE, stored with its record (repeatable).",
+)
+@conf_option
+@json_option("Print one JSON document on stdout.")
+@click.option("--dry-run", is_flag=True, help="Check params, expressions and uses: without running anything.")
+@click.option("--quiet", "-q", is_flag=True, help="Show only the summary, not the stages' output.")
+@click.option(
+    "--logical-date",
+    metavar="DATE",
+    help="Run for this date (ISO; without an offset, in the schedule's timezone); default: now.",
+)
 def run(
-    name: str = typer.Argument(..., help="The workflow template's name."),
-    param: list[str] = typer.Option([], "--param", "-p", help="A param as KEY=VALUE (repeatable)."),
-    label: list[str] = typer.Option(
-        [], "--label", "-l", help="A label for this run as KEY=VALUE, stored with its record (repeatable)."
-    ),
-    conf: Path | None = CONF_OPTION,
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
-    dry_run: bool = typer.Option(
-        False, "--dry-run", help="Check params, expressions and uses: without running anything."
-    ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Show only the summary, not the stages' output."),
-    logical_date: str | None = typer.Option(
-        None,
-        "--logical-date",
-        help="Run for this date (ISO; without an offset, in the schedule's timezone); default: now.",
-    ),
+    name: str,
+    param: tuple[str, ...],
+    label: tuple[str, ...],
+    conf: Path | None,
+    as_json: bool,
+    dry_run: bool,
+    quiet: bool,
+    logical_date: str | None,
 ) -> None:
     """Run a workflow. Exit 0 on success, 1 when the run failed, 2 on bad input.
 
@@ -71,8 +80,12 @@ def run(
     its logical date: ``--logical-date``, else the wall clock. Date params without a default
     are that date.
     """
+    from runwright.audit import ACTIVE_STATUSES, mark_dead_crashed
+    from runwright.cli.progress import Progress
     from runwright.models.labels import parse_label_pairs
     from runwright.models.release import release_context
+    from runwright.models.workflow import Workflow
+    from runwright.schedule.release_triggers import Followers
 
     params = parse_params(param)
     try:
@@ -124,14 +137,14 @@ def show_header(
     workflow: Workflow, release: dict[str, Any], source: str, given: dict[str, Any], typed: dict[str, Any]
 ) -> None:
     """The run's logical date and where it came from, and each param that derives from it."""
-    typer.echo(f"{workflow.name}: logical date {release['logical_date'].isoformat()} (from {source})")
+    click.echo(f"{workflow.name}: logical date {release['logical_date'].isoformat()} (from {source})")
     for name, spec in workflow.params.items():
         if name in given or spec.type not in ("date", "datetime"):
             continue
         value = typed.get(name)
         shown = value.isoformat() if hasattr(value, "isoformat") else value
         origin = "the logical date" if spec.default is None else f"its default {spec.default!r}"
-        typer.echo(f"  param {name} = {shown} (from {origin})")
+        click.echo(f"  param {name} = {shown} (from {origin})")
 
 
 def release_and_report(
@@ -148,6 +161,10 @@ def release_and_report(
     Params typed on the command line are data, never rendered as expressions. ``followers``
     (``on: release``) are released after it, with the same logical date.
     """
+    from runwright.cli.progress import Progress
+    from runwright.engine.context import CancelScope
+    from runwright.schedule.release import release
+
     scope = CancelScope()
     chained: list[ReleaseOutcome] = []
     try:
@@ -175,7 +192,7 @@ def cancel_on_signals(scope: CancelScope) -> Iterator[None]:
     the process and leaving its record RUNNING."""
 
     def cancel(signum: int, frame: Any) -> None:
-        typer.echo(f"received signal {signum}: cancelling the run", err=True)
+        click.echo(f"received signal {signum}: cancelling the run", err=True)
         scope.cancel(f"interrupted by signal {signum}")
 
     previous = {sig: signal.signal(sig, cancel) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -187,11 +204,13 @@ def cancel_on_signals(scope: CancelScope) -> Iterator[None]:
 
 
 def finish(result: Result, as_json: bool, chained: list[ReleaseOutcome] | None = None) -> None:
+    from runwright.engine.result import Status
+
     chained = chained or []
     emit_result(result, as_json, chained)
     ok = (Status.SUCCESS.value, Status.SKIP.value)
     if result.status.value not in ok or any(outcome.status not in ok for outcome in chained):
-        raise typer.Exit(EXIT_FAILED)
+        raise Exit(EXIT_FAILED)
 
 
 def optional_audit(workflow: Workflow) -> AuditBackend | None:
@@ -199,17 +218,20 @@ def optional_audit(workflow: Workflow) -> AuditBackend | None:
 
     The first run recorded in the default store names it, once: the store is then not empty.
     """
+    from runwright.audit import OrphanedAuditStore, make_audit_backend
+    from runwright.config import Settings
+
     configured = Settings.from_env().audit_url
     try:
         audit = make_audit_backend(pm=workflow.runtime.pm, conf_path=workflow.conf_path)
     except RunwrightError as exc:
         if configured or isinstance(exc, OrphanedAuditStore):
             raise
-        typer.echo(f"warning: {exc}", err=True)
+        click.echo(f"warning: {exc}", err=True)
         return None
     if not configured and not audit.list(limit=1):
         note = f"recording runs in {audit.url} (the default store; RUNWRIGHT_AUDIT_URL chooses another)"
-        typer.echo(note, err=True)
+        click.echo(note, err=True)
     return audit
 
 
@@ -227,6 +249,8 @@ def outcome_result(outcome: ReleaseOutcome) -> Result:
 
 def show_dry_run(outcome: ReleaseOutcome, as_json: bool, findings: list[Any] | None = None) -> None:
     """The dry run's checks, after the static checker's findings (the same as ``validate``'s)."""
+    from runwright.engine.result import Status
+
     findings = findings or []
     errors = [f for f in findings if f.severity == "error"]
     status = Status.FAILED.value if errors else outcome.status
@@ -236,18 +260,18 @@ def show_dry_run(outcome: ReleaseOutcome, as_json: bool, findings: list[Any] | N
             for f in findings
         ]
         document = {"status": status, "findings": problems, "checks": outcome.checks}
-        typer.echo(json.dumps(document, indent=2, default=str))
+        click.echo(json.dumps(document, indent=2, default=str))
     else:
         for finding in findings:
-            typer.echo(finding.text())
+            click.echo(finding.text())
         for check in outcome.checks:
             mark = "ok " if check["ok"] else "ERR"
             detail = check.get("message") or check.get("uses") or check.get("kind", "")
             deferred = f" (at run time: {', '.join(check['deferred'])})" if check.get("deferred") else ""
-            typer.echo(f"{mark} {check['where']}: {detail}{deferred}")
-        typer.echo(f"dry run: {status}")
+            click.echo(f"{mark} {check['where']}: {detail}{deferred}")
+        click.echo(f"dry run: {status}")
     if status != Status.SUCCESS.value:
-        raise typer.Exit(EXIT_FAILED)
+        raise Exit(EXIT_FAILED)
 
 
 def emit_result(result: Result, as_json: bool, chained: list[ReleaseOutcome] | None = None) -> None:
@@ -257,14 +281,14 @@ def emit_result(result: Result, as_json: bool, chained: list[ReleaseOutcome] | N
         shown = {k: document[k] for k in keys}
         if chained:  # runs started by `on: release`
             shown["followers"] = [_follower_document(outcome, keys) for outcome in chained]
-        typer.echo(json.dumps(shown, indent=2))
+        click.echo(json.dumps(shown, indent=2))
     else:
         show_result(result)
         for outcome in chained or []:
             if outcome.result is not None:
                 show_result(outcome.result)
             else:
-                typer.echo(f"release of {outcome.workflow}: {outcome.status} {outcome.reason}".rstrip())
+                click.echo(f"release of {outcome.workflow}: {outcome.status} {outcome.reason}".rstrip())
 
 
 def _follower_document(outcome: ReleaseOutcome, keys: tuple[str, ...]) -> dict[str, Any]:
@@ -287,11 +311,14 @@ def shorten(text: str, limit: int) -> str:
 
 def show_result(result: Result) -> None:
     """A short human summary: one line per job and stage, then errors."""
+    from runwright.cli.progress import outcome_note
+    from runwright.masking import mask
+
     data = result.to_dict()
-    typer.echo(f"run {data['run_id']} of {data['workflow']}: {data['status']}")
+    click.echo(f"run {data['run_id']} of {data['workflow']}: {data['status']}")
     for job_id, job in data["context"].get("jobs", {}).items():
         reason = f" ({job['reason']})" if job.get("reason") else outcome_note(job)
-        typer.echo(f"  job {job_id}: {job['status']}{reason}")
+        click.echo(f"  job {job_id}: {job['status']}{reason}")
         groups = {"": job.get("stages", {})}
         for sid, strategy in job.get("strategies", {}).items():
             groups[f"[{sid}] "] = strategy.get("stages", {})
@@ -300,10 +327,10 @@ def show_result(result: Result) -> None:
                 outputs = stage.get("outputs")
                 text = json.dumps(outputs, default=str) if outputs else ""
                 shown = f" {shorten(text, SUMMARY_OUTPUT_CHARS)}" if outputs else ""
-                typer.echo(f"    {prefix}{stage_id}: {stage['status']}{outcome_note(stage)}{shown}")
+                click.echo(f"    {prefix}{stage_id}: {stage['status']}{outcome_note(stage)}{shown}")
     for error in mask(data["errors"]):
         job = str(error.get("job") or "") + (f"[{error['strategy']}]" if error.get("strategy") else "")
         where = "/".join(part for part in (job, str(error.get("stage") or "")) if part)
-        typer.echo(f"  error {where}: {error['name']}: {error['message']}", err=True)
+        click.echo(f"  error {where}: {error['name']}: {error['message']}", err=True)
     if result.log_file:
-        typer.echo(f"  trace: {result.log_file}")
+        click.echo(f"  trace: {result.log_file}")

@@ -8,41 +8,52 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import typer
+import click
+from click.exceptions import Exit
 
 from runwright.cli.app import EXIT_USAGE, app, fail_usage
-from runwright.cli.run import CONF_OPTION, parse_params, release_and_report
-from runwright.config import Settings
+from runwright.cli.options import Bounded, conf_option, json_option, param_option
+from runwright.cli.run import parse_params, release_and_report
 from runwright.errors import RunwrightError
-from runwright.masking import mask
-from runwright.models.workflow import Workflow
-from runwright.trace import format_event, read_trace
 
 
 @app.command()
+@click.argument("run_id", required=False, help="The run's id (optional with --grep: then every run's).")
+@json_option("Print the raw JSON lines.")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until the run ends.")
+@click.option(
+    "--grep",
+    "-g",
+    metavar="PATTERN",
+    help="Only lines holding every word of PATTERN (any case); without RUN_ID, every run's.",
+)
+@click.option("--workflow", "-w", metavar="NAME", help="With --grep: only this workflow's runs.")
+@click.option("--since", metavar="WHEN", help="With --grep: lines from this time (ISO, PT6H, today).")
+@click.option("--until", metavar="WHEN", help="With --grep: lines before this time.")
+@click.option(
+    "--limit",
+    metavar="N",
+    type=Bounded(min=1, max=10_000),
+    default=100,
+    help="With --grep: at most this many lines.",
+)
+@conf_option
 def logs(
-    run_id: str | None = typer.Argument(None, help="The run's id (optional with --grep: then every run's)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the raw JSON lines."),
-    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines until the run ends."),
-    grep: str | None = typer.Option(
-        None,
-        "--grep",
-        "-g",
-        help="Only lines holding every word of PATTERN (any case); without RUN_ID, every run's.",
-    ),
-    workflow: str | None = typer.Option(
-        None, "--workflow", "-w", help="With --grep: only this workflow's runs."
-    ),
-    since: str | None = typer.Option(
-        None, "--since", help="With --grep: lines from this time (ISO, PT6H, today)."
-    ),
-    until: str | None = typer.Option(None, "--until", help="With --grep: lines before this time."),
-    limit: int = typer.Option(
-        100, "--limit", min=1, max=10_000, help="With --grep: at most this many lines."
-    ),
-    conf: Path | None = CONF_OPTION,
+    run_id: str | None,
+    as_json: bool,
+    follow: bool,
+    grep: str | None,
+    workflow: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int,
+    conf: Path | None,
 ) -> None:
     """Print a run's trace readably (stdout/stderr of stages included, secrets masked)."""
+    from runwright.config import Settings
+    from runwright.masking import mask
+    from runwright.trace import format_event, read_trace
+
     if grep is not None and run_id is None:
         search_logs(grep, workflow, since, until, limit, as_json, conf)
         return
@@ -51,8 +62,8 @@ def logs(
     settings = Settings.from_env()
     path = settings.log_dir_for(conf or settings.conf_path) / f"{run_id}.jsonl"
     if not path.is_file():
-        typer.echo(f"error: no trace for run '{run_id}' at {path}", err=True)
-        raise typer.Exit(EXIT_USAGE)
+        click.echo(f"error: no trace for run '{run_id}' at {path}", err=True)
+        raise Exit(EXIT_USAGE)
     records = follow_trace(path, run_ended_elsewhere(run_id, conf)) if follow else read_trace(path)
     wanted = grep_filter(grep) if grep is not None else None
     try:
@@ -60,9 +71,9 @@ def logs(
             record = mask(record)  # again: secrets known now, codes a trace written earlier kept
             if wanted is not None and not wanted(record):
                 continue
-            typer.echo(json.dumps(record) if as_json else format_event(record))
+            click.echo(json.dumps(record) if as_json else format_event(record))
     except KeyboardInterrupt:
-        raise typer.Exit(130) from None
+        raise Exit(130) from None
 
 
 def grep_filter(pattern: str) -> Callable[[dict[str, Any]], bool]:
@@ -93,6 +104,8 @@ def search_logs(
     when no line matches (as grep does)."""
     from runwright.audit import make_audit_backend
     from runwright.cli.audit import parse_since
+    from runwright.masking import mask
+    from runwright.trace import format_event
 
     start = parse_since(since) if since else None
     end = parse_since(until, "--until") if until else None
@@ -113,10 +126,10 @@ def search_logs(
             **{k: v for k, v in (("job", line.job), ("strategy", line.strategy), ("stage", line.stage)) if v},
         }
         record = mask(record)
-        typer.echo(json.dumps(record) if as_json else f"{line.run_id} {format_event(record)}")
+        click.echo(json.dumps(record) if as_json else f"{line.run_id} {format_event(record)}")
     if not found:
-        typer.echo("no lines match", err=True)
-        raise typer.Exit(1)
+        click.echo("no lines match", err=True)
+        raise Exit(1)
 
 
 FOLLOW_POLL_SECONDS = 0.2
@@ -175,18 +188,18 @@ def run_ended_elsewhere(run_id: str, conf: Path | None) -> Callable[[], str | No
 
 
 @app.command()
-def rerun(
-    run_id: str = typer.Argument(..., help="The earlier run to finish."),
-    param: list[str] = typer.Option([], "--param", "-p", help="Change a param (KEY=VALUE)."),
-    conf: Path | None = CONF_OPTION,
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
-) -> None:
+@click.argument("run_id", help="The earlier run to finish.")
+@param_option("Change a param (KEY=VALUE).")
+@conf_option
+@json_option("Print one JSON document on stdout.")
+def rerun(run_id: str, param: tuple[str, ...], conf: Path | None, as_json: bool) -> None:
     """Run only what failed, was cancelled or never ran in RUN_ID; reuse what succeeded.
 
     Reads the run's record from the audit store; the rerun is a new attempt of the same
     release (type ``rerun``, parent run id = RUN_ID).
     """
     from runwright.audit import ReleaseType, make_audit_backend
+    from runwright.models.workflow import Workflow
     from runwright.schedule.release import replay_params
 
     try:

@@ -9,10 +9,12 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import typer
+import click
+from click.exceptions import Exit
 
 from runwright.cli.app import EXIT_FAILED, app, fail_usage
-from runwright.cli.run import CONF_OPTION, parse_params
+from runwright.cli.options import Bounded, conf_option, json_option, param_option
+from runwright.cli.run import parse_params
 from runwright.errors import RunwrightError
 
 if TYPE_CHECKING:
@@ -28,19 +30,37 @@ def parse_when(text: str, what: str) -> datetime:
 
 
 @app.command()
+@conf_option
+@click.option("--until", metavar="DATETIME", help="Stop at this ISO datetime.")
+@click.option(
+    "--simulate-from",
+    metavar="DATETIME",
+    help="Start a simulated clock here that jumps to each tick instead of sleeping (replays and tests).",
+)
+@click.option("--workers", type=int, metavar="N", default=4, help="Releases running at once.")
+@click.option(
+    "--heartbeat-seconds",
+    "heartbeat",
+    type=float,
+    metavar="SECONDS",
+    default=10.0,
+    help="Heartbeat interval.",
+)
+@click.option(
+    "--grace-seconds",
+    "grace",
+    type=float,
+    metavar="SECONDS",
+    default=30.0,
+    help="On SIGINT/SIGTERM, how long running releases may finish.",
+)
 def scheduler(
-    conf: Path | None = CONF_OPTION,
-    until: str | None = typer.Option(None, "--until", help="Stop at this ISO datetime."),
-    simulate_from: str | None = typer.Option(
-        None,
-        "--simulate-from",
-        help="Start a simulated clock here that jumps to each tick instead of sleeping (replays and tests).",
-    ),
-    workers: int = typer.Option(4, "--workers", help="Releases running at once."),
-    heartbeat: float = typer.Option(10.0, "--heartbeat-seconds", help="Heartbeat interval."),
-    grace: float = typer.Option(
-        30.0, "--grace-seconds", help="On SIGINT/SIGTERM, how long running releases may finish."
-    ),
+    conf: Path | None,
+    until: str | None,
+    simulate_from: str | None,
+    workers: int,
+    heartbeat: float,
+    grace: float,
 ) -> None:
     """Release every scheduled workflow and Schedule template at its ticks until stopped."""
     from runwright.schedule.clock import SimulatedClock, SystemClock
@@ -92,7 +112,7 @@ class ReleaseLines:
         )
         record = logging.LogRecord("runwright.releases", logging.INFO, __file__, 0, line, None, None)
         with self._lock:
-            typer.echo(self._formatter.format(record))  # click flushes after each line
+            click.echo(self._formatter.format(record))  # click flushes after each line
 
 
 def in_zone(value: datetime, zone: tzinfo) -> datetime:
@@ -107,31 +127,49 @@ def with_utc(tick: datetime) -> str:
 
 
 @app.command()
+@click.argument("name", help="The workflow, or Schedule (each of its workflows), to backfill.")
+@click.option(
+    "--start",
+    required=True,
+    metavar="DATE",
+    help="First logical date (ISO); without an offset, read in the schedule's timezone.",
+)
+@click.option(
+    "--end",
+    required=True,
+    metavar="DATE",
+    help="Last logical date (ISO), inclusive; a date alone is the whole day; no offset: as --start.",
+)
+@param_option("A param as KEY=VALUE.")
+@conf_option
+@click.option("--force", is_flag=True, help="A new attempt for every tick, even after a success.")
+@click.option(
+    "--only-failed",
+    is_flag=True,
+    help="A new attempt only where the last attempt FAILED, CRASHED or was cancelled.",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Print each tick with its params and what would happen; run nothing."
+)
+@click.option(
+    "--max-active",
+    metavar="N",
+    type=Bounded(min=1),
+    default=1,
+    help="Ticks running at once (in logical-date order).",
+)
+@json_option("Print the ticks as one JSON document.")
 def backfill(
-    name: str = typer.Argument(..., help="The workflow, or Schedule (each of its workflows), to backfill."),
-    start: str = typer.Option(
-        ..., "--start", help="First logical date (ISO); without an offset, read in the schedule's timezone."
-    ),
-    end: str = typer.Option(
-        ...,
-        "--end",
-        help="Last logical date (ISO), inclusive; a date alone is the whole day; no offset: as --start.",
-    ),
-    param: list[str] = typer.Option([], "--param", "-p", help="A param as KEY=VALUE."),
-    conf: Path | None = CONF_OPTION,
-    force: bool = typer.Option(False, "--force", help="A new attempt for every tick, even after a success."),
-    only_failed: bool = typer.Option(
-        False,
-        "--only-failed",
-        help="A new attempt only where the last attempt FAILED, CRASHED or was cancelled.",
-    ),
-    dry_run: bool = typer.Option(
-        False, "--dry-run", help="Print each tick with its params and what would happen; run nothing."
-    ),
-    max_active: int = typer.Option(
-        1, "--max-active", min=1, help="Ticks running at once (in logical-date order)."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print the ticks as one JSON document."),
+    name: str,
+    start: str,
+    end: str,
+    param: tuple[str, ...],
+    conf: Path | None,
+    force: bool,
+    only_failed: bool,
+    dry_run: bool,
+    max_active: int,
+    as_json: bool,
 ) -> None:
     """Release every tick in [start, end], oldest first: each run gets its tick as logical date.
 
@@ -165,7 +203,7 @@ def backfill(
         first, last = read_window_start(start), read_window_end(end)
         naive_zones = sorted({e.timezone for t in targets for e in t.events if e.timezone != "UTC"})
         if (first.tzinfo is None or last.tzinfo is None) and naive_zones and not as_json:
-            typer.echo(f"naive --start/--end read in {', '.join(naive_zones)} (the cron timezone)")
+            click.echo(f"naive --start/--end read in {', '.join(naive_zones)} (the cron timezone)")
         plan = plan_backfill(
             targets, first, last, audit, parse_params(param), force=force, only_failed=only_failed
         )
@@ -178,30 +216,30 @@ def backfill(
     if dry_run:
         render_plan(plan)
         if as_json:
-            typer.echo(json.dumps({"dry_run": True, "ticks": [item.document() for item in plan]}, indent=2))
+            click.echo(json.dumps({"dry_run": True, "ticks": [item.document() for item in plan]}, indent=2))
             return
         for item in plan:
             shown = json.dumps(item.document()["params"], default=str)
-            typer.echo(f"{label(item)}: would {item.action} ({item.reason}) params {shown}")
+            click.echo(f"{label(item)}: would {item.action} ({item.reason}) params {shown}")
         return
     if not as_json:
         for item in plan:
             if item.action == "skip":
-                typer.echo(f"{label(item)}: {item.reason}, skipped")
+                click.echo(f"{label(item)}: {item.reason}, skipped")
 
     def said(item: Any) -> None:
         if as_json:
             return
         outcome = item.outcome
         if not outcome.ran:
-            typer.echo(f"{label(item)}: {outcome.reason}, skipped")
+            click.echo(f"{label(item)}: {outcome.reason}, skipped")
         else:
-            typer.echo(f"{label(item)}: {outcome.status} (run {outcome.run_id}, attempt {outcome.attempt})")
+            click.echo(f"{label(item)}: {outcome.status} (run {outcome.run_id}, attempt {outcome.attempt})")
 
     scope = CancelScope()
 
     def interrupt(signum: int, frame: Any) -> None:
-        typer.echo(f"received signal {signum}: cancelling the running ticks, starting no more", err=True)
+        click.echo(f"received signal {signum}: cancelling the running ticks, starting no more", err=True)
         scope.cancel(f"backfill interrupted by signal {signum}")
 
     previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -213,12 +251,12 @@ def backfill(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if as_json:
-        typer.echo(json.dumps({"ticks": [item.document() for item in plan]}, indent=2))
+        click.echo(json.dumps({"ticks": [item.document() for item in plan]}, indent=2))
     left = sum(1 for item in plan if item.action != "skip") - len(done)
     if scope.cancelled:
-        typer.echo(f"interrupted: {left} tick(s) not started", err=True)
-        raise typer.Exit(EXIT_FAILED)
+        click.echo(f"interrupted: {left} tick(s) not started", err=True)
+        raise Exit(EXIT_FAILED)
     if any(
         item.outcome is not None and item.outcome.ran and item.outcome.status != "SUCCESS" for item in done
     ):
-        raise typer.Exit(EXIT_FAILED)
+        raise Exit(EXIT_FAILED)

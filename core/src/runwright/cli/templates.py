@@ -2,39 +2,36 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import typer
+import click
+from click.exceptions import Exit
 
 from runwright.cli.app import EXIT_USAGE, app, fail_usage
-from runwright.errors import ConfError
-from runwright.runtime import Runtime
-from runwright.schema import template_file_schema
+from runwright.cli.options import PATH
 
 
 @app.command()
-def validate(
-    path: Path | None = typer.Argument(None, help="A conf directory or one YAML file."),
-    output_format: str = typer.Option(
-        "text",
-        "--format",
-        help="text, json (a list for editors, CI) or sarif (SARIF 2.1.0, code scanning).",
-    ),
-    strict_env: bool = typer.Option(False, "--strict-env", help="An unset ${VAR} is an error, not a warning"),
-    conf: Path | None = typer.Option(
-        None, "--conf", "-c", help="Conf path, as every other command takes it (same as PATH)."
-    ),
-) -> None:
+@click.argument("path", type=PATH, required=False, help="A conf directory or one YAML file.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "sarif"]),
+    default="text",
+    help="text, json (a list for editors, CI) or sarif (SARIF 2.1.0, code scanning).",
+)
+@click.option("--strict-env", is_flag=True, help="An unset ${VAR} is an error, not a warning")
+@click.option("--conf", "-c", type=PATH, help="Conf path, as every other command takes it (same as PATH).")
+def validate(path: Path | None, output_format: str, strict_env: bool, conf: Path | None) -> None:
     """Check every template of every file and print every problem at once.
 
     Each problem is ``file:line:col: error|warning: where: message [rule]`` (docs/validate.md
     lists the rules). Exit 2 when there is an error, else 0. Variables' values are not needed.
     """
     from runwright.check import check_conf
+    from runwright.errors import ConfError
+    from runwright.runtime import Runtime
 
-    if output_format not in ("text", "json", "sarif"):
-        raise fail_usage(f"--format must be text, json or sarif, got '{output_format}'")
     if path is not None and conf is not None and path != conf:
         raise fail_usage(f"give the conf path once: PATH '{path}' and --conf '{conf}' differ")
     runtime = Runtime.default()
@@ -44,30 +41,34 @@ def validate(
     except ConfError as exc:
         raise fail_usage(str(exc)) from None
     if output_format == "json":
-        typer.echo(report.json())
+        click.echo(report.json())
     elif output_format == "sarif":
-        typer.echo(report.sarif())
+        click.echo(report.sarif())
     else:
         if report.findings:
-            typer.echo(report.text())
+            click.echo(report.text())
         errors, warnings = len(report.errors), len(report.warnings)
         verdict = "ok" if not errors else "invalid"
-        typer.echo(
+        click.echo(
             f"{verdict}: {report.templates} template(s) in {report.files} file(s): "
             f"{errors} error(s), {warnings} warning(s)"
         )
     if report.errors:
-        raise typer.Exit(EXIT_USAGE)
+        raise Exit(EXIT_USAGE)
 
 
 @app.command()
-def schema(
-    output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file."),
-) -> None:
+@click.option("--output", "-o", type=PATH, help="Write to this file.")
+def schema(output: Path | None) -> None:
     """Print the JSON Schema of a template file (for yaml-language-server and editors)."""
+    import json
+
+    from runwright.runtime import Runtime
+    from runwright.schema import template_file_schema
+
     text = json.dumps(template_file_schema(Runtime.default()), indent=2)
     if output:
         output.write_text(text + "\n", encoding="utf-8")
-        typer.echo(f"wrote {output}")
+        click.echo(f"wrote {output}")
     else:
-        typer.echo(text)
+        click.echo(text)

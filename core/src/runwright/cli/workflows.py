@@ -7,18 +7,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import typer
+import click
 
 from runwright.cli.app import app, fail_usage
-from runwright.cli.run import CONF_OPTION
+from runwright.cli.options import conf_option, json_option
 from runwright.errors import RunwrightError
 
 
 @app.command("list")
-def list_workflows(
-    conf: Path | None = CONF_OPTION,
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON list."),
-) -> None:
+@conf_option
+@json_option("Print one JSON list.")
+def list_workflows(conf: Path | None, as_json: bool) -> None:
     """List the workflows with their next tick, last run status and tags.
 
     A paused workflow (``runwright pause``) shows ``paused`` instead of its next tick."""
@@ -62,20 +61,20 @@ def list_workflows(
             row["last"] = last[0].status.value if last else None
         rows.append(row)
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        click.echo(json.dumps(rows, indent=2))
         return
     if not rows:
-        typer.echo(f"no workflows in {root}", err=True)
+        click.echo(f"no workflows in {root}", err=True)
         return
     width = max(len(row["name"]) for row in rows)
     for row in rows:
         nxt = "paused" if row["paused"] else (_when(row["next"]) if row["next"] else "-")
         tags = ",".join(row["tags"]) or "-"
         status = "INVALID" if row["problem"] else (row["last"] or "-")
-        typer.echo(f"{row['name']:<{width}}  next {nxt:<25}  last {status:<8}  tags {tags}")
+        click.echo(f"{row['name']:<{width}}  next {nxt:<25}  last {status:<8}  tags {tags}")
     for row in rows:
         if row["problem"]:
-            typer.echo(f"error: {row['name']}: {row['problem']}", err=True)
+            click.echo(f"error: {row['name']}: {row['problem']}", err=True)
 
 
 def _when(text: str) -> str:

@@ -26,41 +26,65 @@ def is_loopback(host: str) -> bool:
 
 
 def serve_command() -> Any:
-    """The ``serve`` command; typer is imported here, when the command line is being built,
+    """The ``serve`` command; click is imported here, when the command line is being built,
     not when a library user's process loads its plugins."""
-    import typer
+    import click
 
+    @click.command("serve")
+    @click.option(
+        "--host", default="127.0.0.1", metavar="HOST", help="Address to listen on (loopback by default)."
+    )
+    @click.option("--port", type=int, default=8000, metavar="PORT", help="TCP port (0 picks a free one).")
+    @click.option(
+        "--conf",
+        "-c",
+        type=click.Path(path_type=Path),
+        help="Conf path (default: $RUNWRIGHT_CONF or ./conf).",
+    )
+    @click.option("--scheduler", is_flag=True, help="Also run the scheduler in this process.")
+    @click.option(
+        "--grace-seconds",
+        type=float,
+        metavar="SECONDS",
+        default=30.0,
+        help="On SIGTERM, how long running workflows may finish before cancel.",
+    )
+    @click.option(
+        "--workers",
+        type=click.IntRange(0, 64),
+        metavar="N",
+        default=1,
+        help="Run workflows in this many worker processes (0: on the server's own threads).",
+    )
+    @click.option(
+        "--allow-host",
+        multiple=True,
+        metavar="HOST",
+        help="Another name this server is reached by (a reverse proxy's); repeatable. "
+        "Requests whose Host header names anything else are refused.",
+    )
+    @click.option(
+        "--no-token",
+        is_flag=True,
+        help="Loopback only: serve without a token (any program on this machine can start workflows).",
+    )
+    @click.option(
+        "--session-seconds",
+        type=click.IntRange(min=1),
+        metavar="SECONDS",
+        default=12 * 3600,
+        help="How long a sign-in in the browser lasts.",
+    )
     def serve(
-        host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback by default)."),
-        port: int = typer.Option(8000, "--port", help="TCP port (0 picks a free one)."),
-        conf: Path | None = typer.Option(
-            None, "--conf", "-c", help="Conf path (default: $RUNWRIGHT_CONF or ./conf)."
-        ),
-        scheduler: bool = typer.Option(False, "--scheduler", help="Also run the scheduler in this process."),
-        grace_seconds: float = typer.Option(
-            30.0, "--grace-seconds", help="On SIGTERM, how long running workflows may finish before cancel."
-        ),
-        workers: int = typer.Option(
-            1,
-            "--workers",
-            min=0,
-            max=64,
-            help="Run workflows in this many worker processes (0: on the server's own threads).",
-        ),
-        allow_host: list[str] = typer.Option(
-            [],
-            "--allow-host",
-            help="Another name this server is reached by (a reverse proxy's); repeatable. "
-            "Requests whose Host header names anything else are refused.",
-        ),
-        no_token: bool = typer.Option(
-            False,
-            "--no-token",
-            help="Loopback only: serve without a token (any program on this machine can start workflows).",
-        ),
-        session_seconds: int = typer.Option(
-            12 * 3600, "--session-seconds", min=1, help="How long a sign-in in the browser lasts."
-        ),
+        host: str,
+        port: int,
+        conf: Path | None,
+        scheduler: bool,
+        grace_seconds: float,
+        workers: int,
+        allow_host: tuple[str, ...],
+        no_token: bool,
+        session_seconds: int,
     ) -> None:
         """Serve the workflow API (/api/v1, OpenAPI at /docs) and the observe pages (/).
 
@@ -88,8 +112,8 @@ def serve_command() -> Any:
                 "(set a token, or use --host 127.0.0.1)"
             )
         if problem:
-            typer.echo(f"error: {problem}", err=True)
-            raise typer.Exit(2)
+            click.echo(f"error: {problem}", err=True)
+            raise click.exceptions.Exit(2)
         generated = token is None and not no_token
         from runwright_api.server import run_server
 
@@ -102,7 +126,7 @@ def serve_command() -> Any:
             token=new_token() if generated else token,
             token_generated=generated,
             workers=workers,
-            allowed_hosts=allow_host,
+            allowed_hosts=list(allow_host),
             session_seconds=session_seconds,
         )
 
@@ -111,4 +135,4 @@ def serve_command() -> Any:
 
 @hookimpl
 def register_cli_commands(app: Any) -> None:
-    app.command(name="serve")(serve_command())
+    app.add_command(serve_command())

@@ -14,9 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import requests
 from runwright.trace import current_traceparent
 
 from .errors import (
@@ -29,6 +28,9 @@ from .errors import (
     TaskCancelled,
 )
 from .redaction import Redactor, Tracer
+
+if TYPE_CHECKING:
+    import requests
 
 T = TypeVar("T")
 
@@ -82,6 +84,8 @@ def with_trace_context(headers: Mapping[str, str] | None) -> dict[str, str] | No
 
 def _is_timeout(exc: BaseException) -> bool:
     """requests reports a read time-out during body streaming as a ConnectionError."""
+    import requests
+
     return isinstance(exc, requests.Timeout) or "timed out" in str(exc).lower()
 
 
@@ -105,6 +109,8 @@ class HttpClient:
         trace: Tracer,
         cancel_event: threading.Event | None = None,
     ) -> None:
+        import requests  # here, when a call sends a request: listing the calls does not need it
+
         self.session = requests.Session()
         self.timeout = timeout
         self.retry = retry
@@ -147,6 +153,8 @@ class HttpClient:
         auth: requests.auth.AuthBase | None = _DEFAULT,
     ) -> T:
         """Send the request (retrying transient failures) and return `handle(response)`."""
+        import requests
+
         auth = self.auth if auth is _DEFAULT else auth
         token_refreshed = False
         attempt = 0

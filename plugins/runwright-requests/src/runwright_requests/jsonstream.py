@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import ijson
-
 from .errors import LandingError
 from .jsonpath import JsonPath
 
@@ -25,6 +23,8 @@ class JsonStreamTap:
     """
 
     def __init__(self, *, records: bool, records_path: JsonPath | None, next_path: JsonPath | None):
+        import ijson  # in each method that parses: listing the plugin's calls does not import it
+
         self._want_records = records
         self._records_prefix = (
             None
@@ -58,6 +58,8 @@ class JsonStreamTap:
         if self._want_records and self._records_coro is None and self._pending.strip(_WHITESPACE):
             self._start_records(self._pending.lstrip(_WHITESPACE)[:1])
             self._send(self._pending)
+        import ijson
+
         try:
             for coro in (self._records_coro, self._next_coro):
                 if coro is not None:
@@ -67,12 +69,16 @@ class JsonStreamTap:
         return self._drain()
 
     def _start_records(self, first: bytes) -> None:
+        import ijson
+
         prefix = self._records_prefix
         if prefix is None:
             prefix = "item" if first == b"[" else ""
         self._records_coro = ijson.items_coro(self._records_out, prefix, use_float=True)
 
     def _send(self, chunk: bytes) -> None:
+        import ijson
+
         try:
             for coro in (self._records_coro, self._next_coro):
                 if coro is not None:

@@ -9,9 +9,7 @@ leaves nothing half-written behind.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
-
-import requests
+from typing import TYPE_CHECKING, Any, Literal
 
 from .body import CHUNK_BYTES, extension_for, is_json_type, media_type
 from .errors import LandingError
@@ -22,6 +20,9 @@ from .jsonstream import JsonStreamTap
 from .pagination import PaginationSpec, link_header_next, resolve_next
 from .redaction import Redactor, Tracer
 from .s3 import S3Location, S3ObjectWriter, delete_keys
+
+if TYPE_CHECKING:
+    import requests
 
 WritingMode = Literal["flatten", "raw"]
 

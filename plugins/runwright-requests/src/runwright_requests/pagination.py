@@ -9,14 +9,16 @@ headers and body again to each next URL.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urljoin
 
-import requests
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import ArgumentError
 from .jsonpath import JsonPath
+
+if TYPE_CHECKING:
+    import requests
 
 
 def _hyphenate(name: str) -> str:

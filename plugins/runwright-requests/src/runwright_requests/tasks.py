@@ -18,10 +18,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import ijson
-import requests
 from pydantic import SecretStr
 from runwright import tag
 
@@ -42,6 +40,9 @@ from .s3 import (
     make_client,
     s3_errors,
 )
+
+if TYPE_CHECKING:
+    import requests
 
 TraceFn = Callable[[str], None]
 
@@ -182,6 +183,8 @@ def _next_from_body(page: _Page, path: JsonPath, decoded: Any) -> str | None:
     """The json-path next URL, read from the parsed body or, if saved, from its file."""
     if page.body.path is None:
         return resolve_next(page.url, path.lookup(decoded))
+    import ijson
+
     prefix = path.ijson_prefix(argument="pagination.next-url-path")
     with open(page.body.path, "rb") as handle:
         value = next(iter(ijson.items(handle, prefix, use_float=True)), None)
