@@ -508,34 +508,6 @@ class PostgresAuditBackend:
             parameters.append(limit)
         return [_record(row[0]) for row in self.connection().execute(sql, parameters).fetchall()]
 
-
-def where_clauses(query: RunQuery) -> tuple[list[str], list[Any]]:
-    """The SQL of ``query``'s filters and their parameters (see :meth:`RunQuery.matches`)."""
-    clauses: list[str] = []
-    parameters: list[Any] = []
-    simple = {
-        "workflow = %s": query.workflow,
-        "status = %s": None if query.status is None else ReleaseStatus(query.status).value,
-        "started >= %s": query.started_from,
-        "started < %s": query.started_to,
-    }
-    for clause, value in simple.items():
-        if value is not None:
-            clauses.append(clause)
-            parameters.append(value)
-    if query.tags:
-        clauses.append("record->'tags' @> %s::jsonb")
-        parameters.append(json.dumps(list(query.tags)))
-    if query.labels:
-        clauses.append("record->'labels' @> %s::jsonb")
-        parameters.append(json.dumps(dict(query.labels)))
-    if query.text:
-        in_json = like_pattern(json_text(query.text))
-        clauses.append(
-            "(run_id ILIKE %s OR (record->'params')::text ILIKE %s OR (record->'errors')::text ILIKE %s)"
-        )
-        parameters += [like_pattern(query.text), in_json, in_json]
-    return clauses, parameters
     # -- log search (issue 26) ---------------------------------------------------------------
 
     def add_log_lines(self, run_id: str, workflow: str, lines: list[LogLine]) -> None:
@@ -592,10 +564,31 @@ def where_clauses(query: RunQuery) -> tuple[list[str], list[Any]]:
         # LOG_COLUMNS are LogLine's fields in its order
         return [LogLine(*row[:2], row[2].astimezone(UTC), *row[3:]) for row in rows]
 
-    def close(self) -> None:
-        """Close every connection this backend opened, in any thread; later calls reopen."""
-        with self._opened_lock:
-            opened, self._opened = self._opened, []
-            self._generation += 1
-        for connection in opened:
-            connection.close()
+
+def where_clauses(query: RunQuery) -> tuple[list[str], list[Any]]:
+    """The SQL of ``query``'s filters and their parameters (see :meth:`RunQuery.matches`)."""
+    clauses: list[str] = []
+    parameters: list[Any] = []
+    simple = {
+        "workflow = %s": query.workflow,
+        "status = %s": None if query.status is None else ReleaseStatus(query.status).value,
+        "started >= %s": query.started_from,
+        "started < %s": query.started_to,
+    }
+    for clause, value in simple.items():
+        if value is not None:
+            clauses.append(clause)
+            parameters.append(value)
+    if query.tags:
+        clauses.append("record->'tags' @> %s::jsonb")
+        parameters.append(json.dumps(list(query.tags)))
+    if query.labels:
+        clauses.append("record->'labels' @> %s::jsonb")
+        parameters.append(json.dumps(dict(query.labels)))
+    if query.text:
+        in_json = like_pattern(json_text(query.text))
+        clauses.append(
+            "(run_id ILIKE %s OR (record->'params')::text ILIKE %s OR (record->'errors')::text ILIKE %s)"
+        )
+        parameters += [like_pattern(query.text), in_json, in_json]
+    return clauses, parameters

@@ -542,39 +542,6 @@ class SqliteAuditBackend:
             parameters.append(limit)
         return [from_row(row) for row in self.execute(sql, tuple(parameters)).fetchall()]
 
-
-def where_clauses(query: RunQuery) -> tuple[list[str], list[Any]]:
-    """The SQL of ``query``'s filters and their parameters (see :meth:`RunQuery.matches`).
-
-    Params and errors are stored as JSON with non-ASCII escaped (``\\u00fc``), so the text is
-    looked for both as it is (JSON-escaped) and ASCII-escaped; LIKE ignores ASCII case."""
-    clauses: list[str] = []
-    parameters: list[Any] = []
-    simple = {
-        "workflow = ?": query.workflow,
-        "status = ?": None if query.status is None else ReleaseStatus(query.status).value,
-        "started >= ?": timestamp(query.started_from),
-        "started < ?": timestamp(query.started_to),
-    }
-    for clause, value in simple.items():
-        if value is not None:
-            clauses.append(clause)
-            parameters.append(value)
-    for tag in query.tags:
-        clauses.append("EXISTS (SELECT 1 FROM json_each(releases.tags) WHERE value = ?)")
-        parameters.append(tag)
-    for key, value in query.labels:
-        clauses.append("EXISTS (SELECT 1 FROM json_each(releases.labels) WHERE key = ? AND value = ?)")
-        parameters += [key, value]
-    if query.text:
-        in_run_id = like_pattern(query.text)
-        as_is, ascii_escaped = like_pattern(json_text(query.text)), like_pattern(json.dumps(query.text)[1:-1])
-        clauses.append(
-            "(run_id LIKE ? ESCAPE '\\' OR params LIKE ? ESCAPE '\\' OR errors LIKE ? ESCAPE '\\'"
-            " OR params LIKE ? ESCAPE '\\' OR errors LIKE ? ESCAPE '\\')"
-        )
-        parameters += [in_run_id, as_is, as_is, ascii_escaped, ascii_escaped]
-    return clauses, parameters
     # -- log search (issue 26) ---------------------------------------------------------------
 
     def add_log_lines(self, run_id: str, workflow: str, lines: list[LogLine]) -> None:
@@ -648,10 +615,36 @@ def where_clauses(query: RunQuery) -> tuple[list[str], list[Any]]:
         # LOG_COLUMNS are LogLine's fields in its order; the time is stored as text
         return [LogLine(*row[:2], datetime.fromisoformat(row[2]), *row[3:]) for row in rows]
 
-    def close(self) -> None:
-        """Close every connection this backend opened, in any thread; later calls reopen."""
-        with self._opened_lock:
-            opened, self._opened = self._opened, []
-            self._generation += 1
-        for connection in opened:
-            connection.close()
+
+def where_clauses(query: RunQuery) -> tuple[list[str], list[Any]]:
+    """The SQL of ``query``'s filters and their parameters (see :meth:`RunQuery.matches`).
+
+    Params and errors are stored as JSON with non-ASCII escaped (``\\u00fc``), so the text is
+    looked for both as it is (JSON-escaped) and ASCII-escaped; LIKE ignores ASCII case."""
+    clauses: list[str] = []
+    parameters: list[Any] = []
+    simple = {
+        "workflow = ?": query.workflow,
+        "status = ?": None if query.status is None else ReleaseStatus(query.status).value,
+        "started >= ?": timestamp(query.started_from),
+        "started < ?": timestamp(query.started_to),
+    }
+    for clause, value in simple.items():
+        if value is not None:
+            clauses.append(clause)
+            parameters.append(value)
+    for tag in query.tags:
+        clauses.append("EXISTS (SELECT 1 FROM json_each(releases.tags) WHERE value = ?)")
+        parameters.append(tag)
+    for key, value in query.labels:
+        clauses.append("EXISTS (SELECT 1 FROM json_each(releases.labels) WHERE key = ? AND value = ?)")
+        parameters += [key, value]
+    if query.text:
+        in_run_id = like_pattern(query.text)
+        as_is, ascii_escaped = like_pattern(json_text(query.text)), like_pattern(json.dumps(query.text)[1:-1])
+        clauses.append(
+            "(run_id LIKE ? ESCAPE '\\' OR params LIKE ? ESCAPE '\\' OR errors LIKE ? ESCAPE '\\'"
+            " OR params LIKE ? ESCAPE '\\' OR errors LIKE ? ESCAPE '\\')"
+        )
+        parameters += [in_run_id, as_is, as_is, ascii_escaped, ascii_escaped]
+    return clauses, parameters
