@@ -92,7 +92,7 @@ def start_postgres() -> PostgresServer:
         timeout=120,
     )
     port = _free_port()
-    options = f"-h 127.0.0.1 -p {port} -k {base} -F -c max_connections=200"
+    options = f"-h 127.0.0.1 -p {port} -k {base} -F -c max_connections=400"
     subprocess.run(
         _as_server_user([_binary("pg_ctl"), "-D", str(data), "-o", options, "-l", str(base / "server.log"), "-w", "-t", "60", "start"]),
         check=True,

@@ -135,7 +135,7 @@ def test_the_pages_show_logical_dates_durations_and_a_rerun_params_form(server: 
     assert "2024-05-01T04:30:00+00:00" in listed.text  # 06:30 in Paris
     page = server.client.get(f"{server.url}/runs/{run_id}").text
     assert "Logical date" in page and "2024-05-01T04:30:00+00:00" in page
-    assert 'class="rerun-form"' in page and 'id="rerun-params"' in page
-    assert "nowhere" in page.split('id="rerun-params"', 1)[1].split("</textarea>", 1)[0]  # filled
+    assert 'class="rerun-form"' in page and 'id="rerun-marker"' in page  # one field per param
+    assert "nowhere" in page.split('id="rerun-marker"', 1)[1].split(">", 1)[0]  # filled in
     index = server.client.get(f"{server.url}/").text
     assert "data-logical-date" in index

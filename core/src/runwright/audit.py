@@ -575,8 +575,8 @@ def keep_log_lines(backend: AuditBackend, run_id: str, workflow: str, trace_file
     try:
         from runwright.trace import read_trace
 
-        path = Path(trace_file)
-        if path.is_file():
+        path = os.fspath(trace_file)  # a str, never a Path: pathlib interns every part it parses
+        if os.path.isfile(path):
             backend.add_log_lines(run_id, workflow, log_lines_from_trace(read_trace(path)))
     except Exception:  # noqa: BLE001 - the run is recorded already; search is best effort
         pass

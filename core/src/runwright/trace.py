@@ -197,8 +197,8 @@ class RunTrace:
             FLUSHER.forget(self)
 
 
-def read_trace(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open(encoding="utf-8") as handle:
+def read_trace(path: str | Path) -> Iterator[dict[str, Any]]:
+    with open(path, encoding="utf-8") as handle:
         for line in handle:
             line = line.strip()
             if line:
