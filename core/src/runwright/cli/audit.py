@@ -57,10 +57,21 @@ def parse_since(text: str, option: str = "--since") -> datetime:
 
 
 def run_filter_options(command: F) -> F:
-    """``--tag``, ``--label``/``-l``, ``--text``/``-q`` and ``--until``: the runs list's filters
-    (``--since`` is each command's own, said the same way)."""
+    """``--status``, ``--since``, ``--until``, ``--tag``, ``--label``/``-l`` and ``--text``/``-q``:
+    the runs list's filters, the same for ``runs`` and ``audit list``."""
     for option in reversed(
         [
+            click.option(
+                "--status", metavar="STATUS", help="QUEUED, RUNNING, SUCCESS, FAILED, SKIP, CANCEL, CRASHED."
+            ),
+            click.option(
+                "--since",
+                metavar="WHEN",
+                help=(
+                    "Started at or after: an ISO datetime, a duration back from now (PT6H), "
+                    "today or yesterday."
+                ),
+            ),
             click.option("--until", metavar="WHEN", help="Started before: the same forms as --since."),
             click.option(
                 "--tag",
@@ -125,12 +136,6 @@ def run_query_from_options(
 
 @audit_app.command("list")
 @click.argument("name", required=False, help="Only this workflow.")
-@click.option("--status", metavar="STATUS", help="QUEUED, RUNNING, SUCCESS, FAILED, SKIP, CANCEL, CRASHED.")
-@click.option(
-    "--since",
-    metavar="WHEN",
-    help="Started at or after: an ISO datetime, a duration back from now (PT6H), today or yesterday.",
-)
 @run_filter_options
 @click.option("--limit", metavar="N", type=Bounded(min=1), default=50, help="How many records, newest first.")
 @json_option("Print one JSON list.")

@@ -22,12 +22,6 @@ ERROR_CHARS = 80
 
 @app.command("runs")
 @click.option("--workflow", "-w", metavar="NAME", help="Only this workflow's runs.")
-@click.option("--status", metavar="STATUS", help="QUEUED, RUNNING, SUCCESS, FAILED, SKIP, CANCEL, CRASHED.")
-@click.option(
-    "--since",
-    metavar="WHEN",
-    help="Started at or after: an ISO datetime, a duration back from now (PT6H), today or yesterday.",
-)
 @run_filter_options
 @click.option(
     "--limit", metavar="N", type=Bounded(min=1, max=10_000), default=20, help="How many runs, newest first."
