@@ -155,11 +155,15 @@ def test_sqlite_backend_gives_each_thread_its_own_connection(
     assert isinstance(backend, SqliteAuditBackend)
     seen: list[int] = []
     claimed: list[bool] = []
+    all_connected = threading.Barrier(4)
 
     def work() -> None:
         seen.append(id(backend.connection()))
         # uuid, not threading.get_ident(): an ident is reused once its thread exits
         claimed.append(backend.claim(make_record(workflow=f"thread-{uuid.uuid4().hex}")))
+        # a thread's connection is closed when it ends, and a new object may then take its id:
+        # the four threads stay alive until each has its own
+        all_connected.wait(10)
 
     threads = [threading.Thread(target=work) for _ in range(4)]
     for thread in threads:
