@@ -75,6 +75,11 @@ FLOORS: dict[str, str] = {
         "import click, pluggy, yaml, jinja2.sandbox\nfrom pydantic import BaseModel\n"
         "class Model(BaseModel):\n    x: int"
     ),
+    # `list` and `scheduler` compute next ticks: croniter (and the dateutil it imports) too
+    "floor: the same + one pydantic model built + croniter": (
+        "import click, pluggy, yaml, jinja2.sandbox, croniter\nfrom pydantic import BaseModel\n"
+        "class Model(BaseModel):\n    x: int"
+    ),
     "floor (old CLI): import typer.main, typer._adapters, pluggy, yaml, jinja2.sandbox, pydantic.BaseModel": (
         "import typer.main, typer._adapters, pluggy, yaml, jinja2.sandbox; from pydantic import BaseModel"
     ),

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from runwright.masking import is_secret_name
 from tests.conftest import REPO
 from tests.test_plugin_loading import install_fake_plugin
 
@@ -19,12 +20,17 @@ HEAVY = ("pydantic", "jinja2", "yaml", "croniter", "fastapi")
 #: typer (no longer used: it built a pydantic adapter per option) and rich (only the live board of a
 #: run on a terminal): no help page imports them.
 NOT_FOR_HELP = ("typer", "rich")
+#: standard modules with a costly set-up that a help page has no use for: hashlib (OpenSSL, ~4 ms
+#: here: the plugin cache's key is a zlib checksum) and base64 (only once a secret is registered).
+NOT_FOR_PLAIN_HELP = ("hashlib", "_hashlib", "base64")
 SHOW_MODULES = "import json, sys; print('MODULES=' + json.dumps(sorted(sys.modules)))"
 
 
-def modules_after(code: str, env: dict[str, str] | None = None) -> tuple[set[str], subprocess.CompletedProcess[str]]:
+def modules_after(
+    code: str, env: dict[str, str] | None = None, base_env: dict[str, str] | None = None
+) -> tuple[set[str], subprocess.CompletedProcess[str]]:
     """Run ``code`` in a fresh interpreter; the names in its ``sys.modules`` at the end."""
-    full_env = {**os.environ, **(env or {})}
+    full_env = {**(os.environ if base_env is None else base_env), **(env or {})}
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=full_env, cwd=REPO, timeout=60
     )
@@ -33,7 +39,9 @@ def modules_after(code: str, env: dict[str, str] | None = None) -> tuple[set[str
     return set(json.loads(line.removeprefix("MODULES="))), proc
 
 
-def cli_modules(*args: str, env: dict[str, str] | None = None) -> tuple[set[str], subprocess.CompletedProcess[str]]:
+def cli_modules(
+    *args: str, env: dict[str, str] | None = None, base_env: dict[str, str] | None = None
+) -> tuple[set[str], subprocess.CompletedProcess[str]]:
     """The modules the real CLI entry point imported to run ``runwright ARGS``."""
     code = (
         f"import sys; sys.argv = ['runwright', *{list(args)!r}]\n"
@@ -41,7 +49,7 @@ def cli_modules(*args: str, env: dict[str, str] | None = None) -> tuple[set[str]
         "try:\n    main()\nexcept SystemExit as exit:\n    assert exit.code in (0, None), exit.code\n"
         f"{SHOW_MODULES}\n"
     )
-    return modules_after(code, env)
+    return modules_after(code, env, base_env)
 
 
 def loaded(modules: set[str], names: tuple[str, ...]) -> list[str]:
@@ -66,6 +74,13 @@ def test_help_imports_no_model_template_or_web_library(cache_home: dict[str, str
     assert "run  " in proc.stdout and "serve  " in proc.stdout
     assert loaded(modules, (*HEAVY, *NOT_FOR_HELP)) == []
     assert "importlib.metadata" not in modules  # the entry points came from the cache
+
+
+def test_help_without_secrets_skips_hashing_and_base64(cache_home: dict[str, str]) -> None:
+    environment = {name: value for name, value in os.environ.items() if not is_secret_name(name)}
+    modules, proc = cli_modules("--help", env=cache_home, base_env=environment)
+    assert "run  " in proc.stdout
+    assert loaded(modules, NOT_FOR_PLAIN_HELP) == []
     assert not any(name.startswith("runwright.cli.run") for name in modules)
 
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from runwright.models.workflow import Workflow
     from runwright.registry import custom_filter, tag
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # equal to core/pyproject.toml's version: tests/test_cli_output.py checks it
 
 _LAZY_NAMES = {
     "Result": "runwright.engine.result",

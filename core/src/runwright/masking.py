@@ -22,7 +22,6 @@ names the variable instead. What cannot be masked is listed in ``docs/security.m
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 import re
@@ -64,6 +63,8 @@ def _base64_fragments(raw: bytes) -> set[str]:
     At alignment ``k`` (0, 1 or 2 bytes before it in its 3-byte group) the characters that
     encode only ``raw``'s bits are fixed whatever surrounds it; those are the fragment.
     """
+    import base64  # only once a secret is registered: every command imports this module
+
     fragments: set[str] = set()
     for encode in (base64.b64encode, base64.urlsafe_b64encode):
         fragments.add(encode(raw).decode("ascii"))  # the whole value, padding included

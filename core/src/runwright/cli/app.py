@@ -19,9 +19,9 @@ EXIT_USAGE = 2
 
 def show_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     if value and not ctx.resilient_parsing:
-        from importlib.metadata import version  # only for --version: start-up stays lean
+        from runwright import __version__  # the distribution's version (a test keeps them equal)
 
-        click.echo(f"runwright {version('runwright')}")
+        click.echo(f"runwright {__version__}")
         ctx.exit()
 
 
