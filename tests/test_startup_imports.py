@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from runwright.masking import is_secret_name
+
 from tests.conftest import REPO
 from tests.test_plugin_loading import install_fake_plugin
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -191,16 +190,14 @@ def cancel_on_signals(scope: CancelScope) -> Iterator[None]:
     """Ctrl-C or SIGTERM cancels the run (scripts stopped, record CANCEL) instead of killing
     the process and leaving its record RUNNING."""
 
-    def cancel(signum: int, frame: Any) -> None:
+    from runwright.cli.signals import handling_signals
+
+    def cancel(signum: int) -> None:
         click.echo(f"received signal {signum}: cancelling the run", err=True)
         scope.cancel(f"interrupted by signal {signum}")
 
-    previous = {sig: signal.signal(sig, cancel) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with handling_signals(cancel):
         yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def finish(result: Result, as_json: bool, chained: list[ReleaseOutcome] | None = None) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
@@ -15,6 +14,7 @@ from click.exceptions import Exit
 from runwright.cli.app import EXIT_FAILED, app, fail_usage
 from runwright.cli.options import Bounded, conf_option, json_option, param_option
 from runwright.cli.run import parse_params
+from runwright.cli.signals import handling_signals
 from runwright.errors import RunwrightError
 
 if TYPE_CHECKING:
@@ -77,15 +77,14 @@ def scheduler(
     except RunwrightError as exc:
         raise fail_usage(str(exc)) from None
 
-    def stop(signum: int, frame: Any) -> None:
+    def stop(signum: int) -> None:
         logging.getLogger("runwright.scheduler").warning("received signal %s: stopping", signum)
         runner.stop()
 
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
     runner.outcome_listeners.append(ReleaseLines().say)
     try:
-        runner.run(until=parse_when(until, "--until") if until else None)
+        with handling_signals(stop):
+            runner.run(until=parse_when(until, "--until") if until else None)
     except RunwrightError as exc:
         raise fail_usage(str(exc)) from None
 
@@ -238,18 +237,15 @@ def backfill(
 
     scope = CancelScope()
 
-    def interrupt(signum: int, frame: Any) -> None:
+    def interrupt(signum: int) -> None:
         click.echo(f"received signal {signum}: cancelling the running ticks, starting no more", err=True)
         scope.cancel(f"backfill interrupted by signal {signum}")
 
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        done = run_backfill(plan, audit, max_active=max_active, scope=scope, on_done=said)
+        with handling_signals(interrupt):
+            done = run_backfill(plan, audit, max_active=max_active, scope=scope, on_done=said)
     except RunwrightError as exc:
         raise fail_usage(str(exc)) from None
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     if as_json:
         click.echo(json.dumps({"ticks": [item.document() for item in plan]}, indent=2))
     left = sum(1 for item in plan if item.action != "skip") - len(done)
