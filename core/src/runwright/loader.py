@@ -439,7 +439,7 @@ def substitute_env(
         result = env.get(name)  # one look: a source may be a remote store
         if result is not None:
             if not registers and is_secret_name(name):
-                MASKER.add(result, name=f"environment variable {name}")
+                MASKER.keep(result, name=f"environment variable {name}")
             return result
         if default is not None:
             return default

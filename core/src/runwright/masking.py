@@ -27,7 +27,11 @@ import math
 import re
 import threading
 import urllib.parse
-from collections.abc import Iterable, Mapping
+import weakref
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 SECRET_NAME_MARKERS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "PASSPHRASE", "CREDENTIAL")
@@ -129,40 +133,119 @@ def numeric_forms(value: str) -> set[str]:
 
 
 class Masker:
-    """A thread-safe set of secret values and a compiled pattern that replaces them."""
+    """A thread-safe set of secret values and a compiled pattern that replaces them.
+
+    A value is kept for the life of the process (:meth:`keep`: the environment's secrets,
+    bounded by it) or held by runs (:meth:`hold`, counted: a value two live runs use stays
+    until both released it, :class:`RunSecrets`); :meth:`add` holds it for the run active on
+    this thread, if any, and keeps it otherwise.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._values: set[str] = set()
-        self._forms: set[str] = set()
+        self._held: dict[str, int] = {}
+        self._pending: deque[tuple[str, ...]] = deque()
+        """Releases not applied yet (see :meth:`release`)."""
+        self._forms_of: dict[str, frozenset[str]] = {}
         self._warned: set[str] = set()
-        self._numbers: frozenset[str] = frozenset()
-        self._pattern: re.Pattern[str] | None = None
         self._masked: tuple[re.Pattern[str], dict[str, str], frozenset[str]] | None = None
         """The pattern, the short strings already masked with it and the texts of secret numbers
         (one attribute: read at once)."""
 
     def add(self, value: str, name: str | None = None) -> bool:
-        """Mark ``value`` (and its encodings) as secret from now on; whether it will be masked.
+        """Mark ``value`` (and its encodings) as secret: for the run active on this thread
+        (:data:`ACTIVE_RUN_SECRETS`) while it lives, else for the life of the process.
 
         Empty values are ignored; values under :data:`MIN_SECRET_LENGTH` characters are not
-        masked and a warning names ``name`` (the variable or argument it came from).
+        masked and a warning names ``name`` (the variable or argument it came from); whether
+        it will be masked.
         """
-        if not value:
-            return False
-        if len(value) < MIN_SECRET_LENGTH:
-            self._warn_short(name)
+        run = ACTIVE_RUN_SECRETS.get()
+        if run is not None and run.masker is self:
+            return run.add(value, name)
+        return self.keep(value, name)
+
+    def keep(self, value: str, name: str | None = None) -> bool:
+        """Mark ``value`` as secret for the life of the process; whether it will be masked."""
+        if not self._maskable(value, name):
             return False
         if value in self._values:
             return True
         with self._lock:
             self._values.add(value)
-            self._forms |= encodings(value)
-            self._numbers |= numeric_forms(value)
-            ordered = sorted(self._forms, key=len, reverse=True)
-            self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
-            self._masked = (self._pattern, {}, self._numbers)
+            self._rebuild()
+            self._release_pending()
         return True
+
+    def hold(self, value: str, name: str | None = None) -> bool:
+        """Mark ``value`` as secret until :meth:`release`; holds are counted."""
+        if not self._maskable(value, name):
+            return False
+        with self._lock:
+            count = self._held.get(value, 0)
+            self._held[value] = count + 1
+            if count == 0 and value not in self._values:
+                self._rebuild()
+            self._release_pending()
+        return True
+
+    def release(self, values: Iterable[str], wait: bool = True) -> None:
+        """End one hold of each of ``values``: no longer masked once no run holds it (unless
+        the process keeps it).
+
+        ``wait=False`` (a run's state collected by the garbage collector, on whatever thread,
+        maybe one inside this masker): never waits for the lock; when it is taken, the release
+        is done by whoever holds it, on its way out.
+        """
+        self._pending.append(tuple(values))
+        if self._lock.acquire(blocking=wait):
+            try:
+                self._release_pending()
+            finally:
+                self._lock.release()
+
+    def _release_pending(self) -> None:
+        """Apply the releases waiting in ``_pending`` (called with the lock held)."""
+        gone = False
+        while self._pending:
+            for value in self._pending.popleft():
+                count = self._held.get(value, 0)
+                if count > 1:
+                    self._held[value] = count - 1
+                elif count == 1:
+                    del self._held[value]
+                    gone = gone or value not in self._values
+        if gone:
+            self._rebuild()
+
+    def _maskable(self, value: str, name: str | None) -> bool:
+        if not value:
+            return False
+        if len(value) < MIN_SECRET_LENGTH:
+            self._warn_short(name)
+            return False
+        return True
+
+    def _rebuild(self) -> None:
+        """Compile the pattern for the secrets known now (called with the lock held)."""
+        live = self._values | self._held.keys()
+        for value in self._forms_of.keys() - live:
+            del self._forms_of[value]
+        forms: set[str] = set()
+        numbers: set[str] = set()
+        for value in live:
+            known = self._forms_of.get(value)
+            if known is None:
+                known = self._forms_of[value] = frozenset(encodings(value))
+            forms |= known
+            numbers |= numeric_forms(value)
+        if not forms:
+            self._masked = None
+            return
+        ordered = sorted(forms, key=len, reverse=True)
+        pattern = re.compile("|".join(re.escape(v) for v in ordered))
+        self._masked = (pattern, {}, frozenset(numbers))
 
     def _warn_short(self, name: str | None) -> None:
         label = name or "a secret value"
@@ -182,15 +265,16 @@ class Masker:
     def values(self) -> tuple[str, ...]:
         """The secrets known here, to hand to another process that runs part of a run."""
         with self._lock:
-            return tuple(self._values)
+            self._release_pending()
+            return tuple(self._values | self._held.keys())
 
     def clear(self) -> None:
         with self._lock:
             self._values.clear()
-            self._forms.clear()
-            self._numbers = frozenset()
+            self._held.clear()
+            self._pending.clear()
+            self._forms_of.clear()
             self._warned.clear()
-            self._pattern = None
             self._masked = None
 
     def mask(self, value: Any) -> Any:
@@ -199,6 +283,54 @@ class Masker:
         if masked is None:
             return value
         return _mask(value, *masked)
+
+
+class RunSecrets:
+    """The secrets one run registered: masked everywhere (every thread, every output of the
+    process) while the run lives, released when it ends.
+
+    Released by :meth:`close`, or when the last reference goes: the run's state and its
+    :class:`~runwright.engine.result.Result` hold it, so a Result shown after its run ended
+    is still masked. The same value held by two live runs stays until both are released.
+    """
+
+    def __init__(self, masker: Masker | None = None) -> None:
+        self.masker = masker or MASKER
+        self._values: set[str] = set()
+        self._lock = threading.Lock()
+        self._release = weakref.finalize(self, self.masker.release, self._values, wait=False)
+
+    def add(self, value: str, name: str | None = None) -> bool:
+        """Hold ``value`` as secret for this run; whether it will be masked."""
+        with self._lock:
+            if value in self._values:
+                return True
+            if not self._release.alive:  # already released: a late add lives with the process
+                return self.masker.keep(value, name)
+            held = self.masker.hold(value, name)
+            if held:
+                self._values.add(value)
+            return held
+
+    def close(self) -> None:
+        """Release this run's secrets now (at most once)."""
+        with self._lock:
+            if self._release.detach() is not None:
+                self.masker.release(self._values)
+
+    @contextmanager
+    def active(self) -> Iterator[RunSecrets]:
+        """Make :meth:`Masker.add` on this thread (and threads started from its context) hold
+        for this run."""
+        token = ACTIVE_RUN_SECRETS.set(self)
+        try:
+            yield self
+        finally:
+            ACTIVE_RUN_SECRETS.reset(token)
+
+
+ACTIVE_RUN_SECRETS: ContextVar[RunSecrets | None] = ContextVar("runwright_run_secrets", default=None)
+"""The run a secret registered here belongs to (None: the process keeps it)."""
 
 
 REMEMBERED_LENGTH = 256
@@ -257,7 +389,8 @@ def _mask_text(value: str, pattern: re.Pattern[str], seen: dict[str, str]) -> st
 
 
 MASKER = Masker()
-"""The process-wide masker: a secret seen by any template is masked in every output."""
+"""The process-wide masker: a secret seen by any template is masked in every output (a run's
+own secrets while that run lives: :class:`RunSecrets`)."""
 
 
 def mask(value: Any) -> Any:
@@ -275,4 +408,4 @@ def register_environment_secrets(environ: Mapping[str, str], masker: Masker = MA
     """Register every secret-looking or listed variable of ``environ``; the names registered."""
     listed = listed_secret_names(environ)
     names: Iterable[str] = sorted(n for n in environ if n in listed or is_secret_name(n))
-    return [name for name in names if masker.add(environ[name], name=f"environment variable {name}")]
+    return [name for name in names if masker.keep(environ[name], name=f"environment variable {name}")]

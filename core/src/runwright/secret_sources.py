@@ -196,7 +196,10 @@ class SecretLookup:
             if source.always_secret or is_secret_name(name) or name in listed_secret_names(os.environ):
                 environment = isinstance(source, EnvironmentSource)
                 label = f"environment variable {name}" if environment else f"{name} from {source.label}"
-                if MASKER.add(value, name=label) and not environment:
+                # the environment's secrets stay (bounded by it); a source's value is the
+                # current run's while one is active (a store may rotate it), else the process's
+                register = MASKER.keep if environment else MASKER.add
+                if register(value, name=label) and not environment:
                     with _SOURCED_LOCK:
                         _SOURCED.setdefault(value, name)
             return value, source

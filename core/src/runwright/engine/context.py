@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runwright.masking import mask
+from runwright.masking import RunSecrets, mask
 
 if TYPE_CHECKING:
     from runwright.engine.slots import SlotTaker
@@ -174,6 +174,8 @@ class RunState:
     """Keeps the jobs' and stages' concurrency groups and pools; None: not kept (no store)."""
     tracer: RunTracer | None = None
     """The ``make_run_tracer`` plugin's tracer of this run (None: no tracing plugin)."""
+    secrets: RunSecrets = field(default_factory=RunSecrets)
+    """The secrets this run registered: masked while the run (or its Result) lives, then released."""
     _tmp_dir: Path | None = None
     _tmp_lock: threading.Lock = field(default_factory=threading.Lock)
     _processes: set[Any] = field(default_factory=set)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from runwright.config import Settings
 from runwright.engine.context import CancelScope, RunState, TimeLimit
 from runwright.engine.result import Status, error_record
-from runwright.masking import MASKER
+from runwright.masking import MASKER, RunSecrets
 from runwright.trace import RunTrace
 
 if TYPE_CHECKING:
@@ -173,8 +173,9 @@ def run_job_task(
     from runwright.engine.runner import WorkflowRunner
     from runwright.engine.stage_runner import run_stage_list
 
+    secrets = RunSecrets()  # the run's secrets, held here while this part of it runs
     for secret in task.secrets:
-        MASKER.add(secret)
+        secrets.add(secret)
     events: list[dict[str, Any]] = []
     trace = RunTrace(
         task.run_id, task.workflow, listeners=[lambda event: events.append({**event, "worker": worker})]
@@ -208,6 +209,7 @@ def run_job_task(
             previous={task.job_id: task.previous} if task.previous else {},
             source=workflow.source,
             tracer=tracer,
+            secrets=secrets,
         )
         stop_watch = watch_cancel(scope) if watch_cancel else None
         context: dict[str, Any] = {"params": task.params, "jobs": dict(task.upstream)}
@@ -250,7 +252,12 @@ def run_job_task(
     finally:
         if stop_watch is not None:
             stop_watch()
-    return JobTaskResult(status.value, record, MASKER.mask(errors), events, worker, traced=tracer is not None)
+    try:
+        return JobTaskResult(
+            status.value, record, MASKER.mask(errors), events, worker, traced=tracer is not None
+        )
+    finally:
+        secrets.close()  # the driver masks what it shows of the record with its own
 
 
 # -- back on the driver ----------------------------------------------------------------------

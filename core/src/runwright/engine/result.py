@@ -76,6 +76,9 @@ class Result:
     traceparent: str | None = None
     """The run's W3C trace context when a tracer plugin traced it (``on: release`` followers
     continue it)."""
+    secrets: Any = field(default=None, repr=False, compare=False)
+    """The run's :class:`~runwright.masking.RunSecrets`: its secrets stay masked while this
+    Result is kept (its context holds them in clear)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The masked, JSON-able form: ``{"run_id", "status", "context", "errors", ...}``."""

@@ -20,6 +20,7 @@ from runwright.engine.executors import ExecutorPools
 from runwright.engine.result import Result, Status, aggregate, error_record
 from runwright.engine.slots import SlotClaim, SlotVerdict, held_slots, job_claims
 from runwright.engine.stage_runner import run_stage_list
+from runwright.masking import ACTIVE_RUN_SECRETS, RunSecrets
 from runwright.models.base import slugify
 from runwright.models.job import Job, TriggerRule
 from runwright.models.runs_on import RunsOn, check_installed, parse_executor_setting
@@ -121,77 +122,83 @@ def run_workflow(
     ``traceparent`` is the W3C trace context the run continues (a ``trigger:`` stage, an
     ``on: release`` upstream), for a ``make_run_tracer`` plugin.
     """
-    runtime = workflow.runtime
-    settings = runtime.settings
-    release = run_release(workflow, params, release, release_event)
-    typed = workflow.parameterize(params, release)
-    from runwright.check import check_before_run  # lazy: the checker is not needed to import the engine
+    # the run's secrets are released when neither the run nor its Result is left; a trigger:
+    # child's are its parent's (its outputs reach the parent's context)
+    secrets = ACTIVE_RUN_SECRETS.get() or RunSecrets()
+    with secrets.active():
+        runtime = workflow.runtime
+        settings = runtime.settings
+        release = run_release(workflow, params, release, release_event)
+        typed = workflow.parameterize(params, release)
+        from runwright.check import check_before_run  # lazy: the checker is not needed to import the engine
 
-    check_before_run(workflow, runtime)  # the same errors `runwright validate` prints stop the run
-    run_id = run_id or new_run_id()
-    tracing = settings.trace_enabled if trace is None else trace
-    tracer = runtime.pm.hook.make_run_tracer(
-        workflow=workflow.name,
-        run_id=run_id,
-        parent_run_id=parent_run_id,
-        release=release,
-        traceparent=traceparent,
-        remote=False,
-    )
-    run_trace = RunTrace(
-        run_id,
-        workflow.name,
-        parent_run_id,
-        settings.log_dir_for(workflow.conf_path) if tracing else None,
-        listeners=[listener for listener in (observer, tracer) if listener is not None],
-    )
-    limit = timeout_minutes or workflow.timeout_minutes
-    run_scope = (scope or CancelScope()).child(
-        limit * 60 if limit else None, minutes_limit(limit, f"workflow '{workflow.name}'") if limit else None
-    )
-    state = RunState(
-        runtime=runtime,
-        run_id=run_id,
-        workflow=workflow.name,
-        trace=run_trace,
-        scope=run_scope,
-        trigger_chain=(*trigger_chain, workflow.name),
-        release=release,
-        conf_path=workflow.conf_path,
-        previous=dict(previous or {}),
-        source=workflow.source,
-        slots=slots,
-        tracer=tracer,
-    )
-    parallel = max_job_parallel or workflow.max_parallel or settings.max_job_parallel
-    started = datetime.now(UTC)
-    run_trace.event("run-start", f"workflow {workflow.name}", params=typed, release=release)
-    context: dict[str, Any] = {"params": typed, "jobs": {}, "release": release}
-    errors: list[dict[str, Any]] = []
-    try:
-        status = WorkflowRunner(workflow, state, context, errors, parallel, executor).run()
-    finally:
-        state.cleanup()
-    ended = datetime.now(UTC)
-    run_trace.event("run-end", status.value, status=status.value, errors=errors)
-    result = Result(
-        status=status,
-        run_id=run_id,
-        context=context,
-        errors=errors,
-        parent_run_id=parent_run_id,
-        workflow=workflow.name,
-        started=started,
-        ended=ended,
-        log_file=run_trace.path,
-        traceparent=tracer.traceparent(None, None, None) if tracer is not None else None,
-    )
-    try:
-        runtime.pm.hook.run_finished(workflow=workflow, result=result)
-    except Exception as exc:  # a plugin's failure never changes the run's result
-        run_trace.event("warning", f"run_finished hook failed: {type(exc).__name__}: {exc}")
-    run_trace.close()
-    return result
+        check_before_run(workflow, runtime)  # the same errors `runwright validate` prints stop the run
+        run_id = run_id or new_run_id()
+        tracing = settings.trace_enabled if trace is None else trace
+        tracer = runtime.pm.hook.make_run_tracer(
+            workflow=workflow.name,
+            run_id=run_id,
+            parent_run_id=parent_run_id,
+            release=release,
+            traceparent=traceparent,
+            remote=False,
+        )
+        run_trace = RunTrace(
+            run_id,
+            workflow.name,
+            parent_run_id,
+            settings.log_dir_for(workflow.conf_path) if tracing else None,
+            listeners=[listener for listener in (observer, tracer) if listener is not None],
+        )
+        limit = timeout_minutes or workflow.timeout_minutes
+        run_scope = (scope or CancelScope()).child(
+            limit * 60 if limit else None, minutes_limit(limit, f"workflow '{workflow.name}'") if limit else None
+        )
+        state = RunState(
+            runtime=runtime,
+            run_id=run_id,
+            workflow=workflow.name,
+            trace=run_trace,
+            scope=run_scope,
+            trigger_chain=(*trigger_chain, workflow.name),
+            release=release,
+            conf_path=workflow.conf_path,
+            previous=dict(previous or {}),
+            source=workflow.source,
+            slots=slots,
+            tracer=tracer,
+            secrets=secrets,
+        )
+        parallel = max_job_parallel or workflow.max_parallel or settings.max_job_parallel
+        started = datetime.now(UTC)
+        run_trace.event("run-start", f"workflow {workflow.name}", params=typed, release=release)
+        context: dict[str, Any] = {"params": typed, "jobs": {}, "release": release}
+        errors: list[dict[str, Any]] = []
+        try:
+            status = WorkflowRunner(workflow, state, context, errors, parallel, executor).run()
+        finally:
+            state.cleanup()
+        ended = datetime.now(UTC)
+        run_trace.event("run-end", status.value, status=status.value, errors=errors)
+        result = Result(
+            status=status,
+            run_id=run_id,
+            context=context,
+            errors=errors,
+            parent_run_id=parent_run_id,
+            workflow=workflow.name,
+            started=started,
+            ended=ended,
+            log_file=run_trace.path,
+            traceparent=tracer.traceparent(None, None, None) if tracer is not None else None,
+            secrets=secrets,
+        )
+        try:
+            runtime.pm.hook.run_finished(workflow=workflow, result=result)
+        except Exception as exc:  # a plugin's failure never changes the run's result
+            run_trace.event("warning", f"run_finished hook failed: {type(exc).__name__}: {exc}")
+        run_trace.close()
+        return result
 
 
 def run_release(

@@ -95,7 +95,8 @@ def run_stage(
     trace.event("stage-start", stage.label, job=job_id, strategy=strategy, stage=sid)
     traced = None if state.tracer is None else TRACEPARENT.set(ctx.traceparent())
     try:
-        return _run_started_stage(state, stage, variables, scope, ctx, started, job_id, strategy, sid)
+        with state.secrets.active():  # a secret the stage registers (a SecretStr, a token) is the run's
+            return _run_started_stage(state, stage, variables, scope, ctx, started, job_id, strategy, sid)
     finally:
         if traced is not None:
             TRACEPARENT.reset(traced)

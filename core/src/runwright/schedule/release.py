@@ -412,7 +412,7 @@ def resolve_secret_param(record: ReleaseRecord, name: str, secrets: SecretLookup
                 f"{variable}, which is not set now (looked in: {secrets.looked_in()}); set it, or "
                 f"pass the param with -p {name}=VALUE"
             )
-        MASKER.add(secret)
+        MASKER.keep(secret)  # from the environment or a secret source: bounded by them
         text.append(secret)
     return "".join(text)
 

@@ -12,7 +12,6 @@ from runwright.engine.context import StageContext
 from runwright.engine.stopping import call_stoppable, cancelled_or_late, stopped_error
 from runwright.errors import RunCancelled, StageFailed
 from runwright.hookspecs import hookimpl
-from runwright.masking import MASKER
 from runwright.models.stage import Stage
 from runwright.registry import collect_secret_values
 
@@ -38,7 +37,7 @@ class CallStage(Stage):
         call = ctx.runtime.resolve_call(reference)
         arguments = call.validate_arguments(ctx.render(self.with_))
         for secret in collect_secret_values(arguments):
-            MASKER.add(secret)
+            ctx.run.secrets.add(secret)
         reserved = call.reserved_parameters()
         if "trace" in reserved:
             arguments["trace"] = ctx.logger()

@@ -594,7 +594,7 @@ def create_app(
 
     access = Access(token, session_seconds)
     if token:
-        MASKER.add(token)
+        MASKER.keep(token)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -186,7 +186,7 @@ class PostgresAuditBackend:
             raise ValueError(f"not a PostgreSQL connection URL: {exc}") from None
         password = params.get("password")
         if password:
-            MASKER.add(str(password))
+            MASKER.keep(str(password))  # the store outlives any run that opened it
         self._display = make_conninfo(**{k: v for k, v in params.items() if k != "password"})
         self._connections = ThreadConnections(self._open_connection, usable=lambda c: not c.closed)
         self._schema_ok = not check_schema
