@@ -37,9 +37,9 @@ one:
 BENCH_TOKEN = "bench-token-" + "b" * 24
 
 
-def start(root: Path, audit: str, workers: int = 0) -> tuple[subprocess.Popen[str], str]:
+def start(root: Path, audit: str, workers: int = 0, conf: str = CONF) -> tuple[subprocess.Popen[str], str]:
     (root / "conf").mkdir()
-    (root / "conf" / "one.yml").write_text(CONF)
+    (root / "conf" / "one.yml").write_text(conf)
     url = f"file://{root / 'audits'}" if audit == "file" else f"sqlite:///{root / 'audit.db'}"
     env = dict(
         os.environ, RUNWRIGHT_AUDIT_URL=url, RUNWRIGHT_LOG_PATH=str(root / "logs"), PYTHONUNBUFFERED="1"

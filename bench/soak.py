@@ -8,7 +8,7 @@
   simulated clock, so a month of minutes passes in minutes; five workflows of two jobs each,
   every minute, on SQLite and on the file store (``fsync=0``), four releases at a time.
   Stopped after ``--releases`` releases (and the few already running).
-- ``server``: ``runwright serve`` (SQLite store, ``--workers`` worker processes) on 127.0.0.1;
+- ``server``: ``runwright serve`` (each of ``--stores``, ``--workers`` worker processes) on 127.0.0.1;
   ``--triggers`` runs of a two-job workflow triggered through ``POST /api/v1/workflows/.../runs``
   in rounds of ``--round`` (8 clients), each round waited out; the resident memory is the
   server's plus its workers'.
@@ -129,9 +129,9 @@ def soak_scheduler(store: str, releases: int, warm_up: int, root: Path) -> str:
 # -- the server --------------------------------------------------------------------------------
 
 
-def soak_server(triggers: int, warm_up: int, round_size: int, workers: int, root: Path) -> str:
-    process, base = start(root, "sqlite", workers)
-    (root / "conf" / "one.yml").write_text(TRIGGERED)  # bench/api.py's folder, our workflow
+def soak_server(triggers: int, warm_up: int, round_size: int, workers: int, store: str, root: Path) -> str:
+    root.mkdir()
+    process, base = start(root, store, workers, conf=TRIGGERED)
     assert process.stdout is not None
     threading.Thread(target=process.stdout.read, daemon=True).start()  # never let its pipe fill
     started = time.monotonic()
@@ -140,10 +140,18 @@ def soak_server(triggers: int, warm_up: int, round_size: int, workers: int, root
     finally:
         process.terminate()
         process.wait(timeout=120)
-    label = f"server, {workers} worker{'s' if workers != 1 else ''}"
+    label = f"server, {store}, {workers} worker{'s' if workers != 1 else ''}"
     line = growth_line(label, triggers, warm_up, marks["warm"], marks["end"], time.monotonic() - started)
     own = (marks["own_end"] - marks["own_warm"]) * 10_000 / max(1, triggers - warm_up)
-    return f"{line}\n{'':<22} of which the server process itself: {own:+.0f} KiB per 10,000 runs"
+    return (
+        f"{line}\n{'':<22} of which the server process itself: {own:+.0f} KiB per 10,000 runs"
+        f"\n{'':<22} load average at the end: {load_average()}"
+    )
+
+
+def load_average() -> str:
+    """The machine's load (1, 5, 15 minutes): the figures depend on what else ran."""
+    return " ".join(f"{value:.1f}" for value in os.getloadavg())
 
 
 def server_rss_kib(pid: int) -> int:
@@ -219,7 +227,10 @@ def main() -> None:
             warm = args.warm_up or max(2_000, args.releases // 10)
             print(soak_scheduler(args.child[1], args.releases, warm, Path(folder)), flush=True)
             return
-        print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores", flush=True)
+        print(
+            f"python {sys.version.split()[0]}, {os.cpu_count()} cores, load average {load_average()}",
+            flush=True,
+        )
         if args.only in (None, "scheduler"):
             for store in args.stores.split(","):
                 command = [sys.executable, str(BENCH / "soak.py"), "--child", "scheduler", store]
@@ -229,7 +240,9 @@ def main() -> None:
                 subprocess.run(command, check=True)
         if args.only in (None, "server"):
             warm = args.warm_up or max(args.round, args.triggers // 10 // args.round * args.round)
-            print(soak_server(args.triggers, warm, args.round, args.workers, Path(folder)), flush=True)
+            for store in args.stores.split(","):
+                root = Path(folder) / f"server-{store}"
+                print(soak_server(args.triggers, warm, args.round, args.workers, store, root), flush=True)
 
 
 if __name__ == "__main__":
