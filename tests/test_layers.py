@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "core" / "src" / "runwright"
 
 #: Bottom to top. The first part of a module's name below ``runwright`` says its layer.
 LAYERS: list[set[str]] = [
-    {"", "errors", "config", "masking", "console", "trace", "hookspecs", "plugin_index", "state", "shutdown", "spelling", "secret_sources"},  # no dependencies
+    {"", "errors", "config", "masking", "console", "trace", "hookspecs", "plugin_index", "state", "shutdown", "spelling", "secret_sources", "heap"},  # no dependencies
     {"models", "templating", "registry"},  # templates as data + validation; expressions; calls
     {"loader", "conf_index", "check"},  # conf files -> models (through the index); static checks
     {"engine", "stages"},  # running one workflow

@@ -50,6 +50,7 @@ KNOWN_VARIABLES = frozenset(
         "RUNWRIGHT_METRICS_MAX_WORKFLOWS",
         "RUNWRIGHT_AWS_SECRETS_PREFIX",
         "RUNWRIGHT_AWS_SECRETS_CACHE_SECONDS",
+        "RUNWRIGHT_MALLOC_TRIM_SECONDS",
         # set by runwright for the processes it starts
         "RUNWRIGHT_OUTPUT",
         "RUNWRIGHT_RUN_ID",

@@ -152,7 +152,8 @@ def run_workflow(
         )
         limit = timeout_minutes or workflow.timeout_minutes
         run_scope = (scope or CancelScope()).child(
-            limit * 60 if limit else None, minutes_limit(limit, f"workflow '{workflow.name}'") if limit else None
+            limit * 60 if limit else None,
+            minutes_limit(limit, f"workflow '{workflow.name}'") if limit else None,
         )
         state = RunState(
             runtime=runtime,

@@ -37,6 +37,7 @@ from runwright.engine.result import Result, Status, error_record, to_jsonable
 from runwright.engine.runner import new_run_id
 from runwright.engine.slots import run_claims
 from runwright.errors import ExpressionError, RunwrightError
+from runwright.heap import HEAP_TRIMMER
 from runwright.masking import MASK, MASKER, is_secret_name, mask, numeric_forms
 from runwright.models.stage import Stage
 from runwright.schedule.heartbeat import HEARTBEATS
@@ -502,6 +503,7 @@ def run_claimed(
         # marked CRASHED by a scheduler that thought this process dead: keep its verdict
         current = backend.get(record.run_id)
         final = current or final
+    HEAP_TRIMMER.run_ended()  # a scheduler, a server or its worker: give freed heap back now and then
     return ReleaseOutcome(
         workflow=workflow.name,
         logical_date=record.release,

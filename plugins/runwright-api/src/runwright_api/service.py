@@ -32,6 +32,7 @@ from runwright.audit import (
 )
 from runwright.engine.context import CancelScope
 from runwright.errors import RunwrightError
+from runwright.heap import HEAP_TRIMMER
 from runwright.loader import BrokenConf, TemplateSource, build_model, conf_files, discover
 from runwright.models.workflow import Workflow
 from runwright.runtime import Runtime
@@ -602,6 +603,7 @@ class RunService:
             started = self._started.pop(run_id, None)
             seconds = time.monotonic() - started if started is not None else 0.0
             self.metrics.finished(active.workflow if active is not None else "", status, seconds)
+        HEAP_TRIMMER.run_ended()  # the server process, whose runs may run in workers
 
     def _run_claimed_in_worker(
         self,
@@ -635,6 +637,7 @@ class RunService:
                         self.workers.cancel(record.run_id, scope.reason or "cancelled")
                         cancelled = True
         final = audit.get(record.run_id)
+        HEAP_TRIMMER.run_ended()
         return ReleaseOutcome(
             workflow=workflow.name,
             logical_date=record.release,

@@ -1,0 +1,84 @@
+"""Giving the C heap's free memory back to the operating system, now and then, in a scheduler,
+a server and its worker processes, which run for months.
+
+glibc's ``malloc`` keeps memory freed by ``free`` in its arenas (one per thread that allocated,
+up to eight per core) and returns only the top of the main arena by itself. A process whose
+runs come and go on many threads ends up with free pages scattered through its arenas, still
+resident: its size creeps up although nothing is kept (``docs/benchmarks.md``, issue 30).
+``malloc_trim(0)`` hands every whole free page back (``madvise``). It costs a few milliseconds,
+so it is done when a run ends, at most once every ``RUNWRIGHT_MALLOC_TRIM_SECONDS`` (default
+60; 0 turns it off), never in the first interval of a process (a ``runwright run`` never
+trims), and not at all off glibc (musl, macOS, Windows: nothing to call).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+TRIM_SECONDS_VARIABLE = "RUNWRIGHT_MALLOC_TRIM_SECONDS"
+DEFAULT_TRIM_SECONDS = 60.0
+
+
+def trim_seconds() -> float:
+    """``RUNWRIGHT_MALLOC_TRIM_SECONDS``: the least time between two trims (0: never trim)."""
+    text = os.environ.get(TRIM_SECONDS_VARIABLE, "").strip()
+    try:
+        value = float(text) if text else DEFAULT_TRIM_SECONDS
+    except ValueError:
+        return DEFAULT_TRIM_SECONDS
+    return value if 0 <= value < float("inf") else DEFAULT_TRIM_SECONDS
+
+
+def glibc_malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``, or None where the C library has none."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes  # only once a process lived long enough to trim
+
+    try:
+        trim = ctypes.CDLL(None).malloc_trim  # the C library this process runs on
+    except (OSError, AttributeError):  # musl, or a static build
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return trim
+
+
+class HeapTrimmer:
+    """Calls ``malloc_trim(0)`` when a run ends, at most once every ``seconds``."""
+
+    def __init__(self, seconds: float | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self._seconds = seconds
+        self._clock = clock
+        self._last = clock()  # the first interval of a process never trims
+        self._lock = threading.Lock()
+        self._trim: Callable[[int], int] | None = None
+        self._looked = False
+        self.trims = 0
+        """How many times this trimmer gave memory back (for tests and benches)."""
+
+    def run_ended(self) -> bool:
+        """Trim if the interval has passed since the last trim; whether it did."""
+        seconds = trim_seconds() if self._seconds is None else self._seconds
+        if seconds <= 0:
+            return False
+        now = self._clock()
+        with self._lock:
+            if now - self._last < seconds:
+                return False
+            self._last = now
+            if not self._looked:
+                self._trim, self._looked = glibc_malloc_trim(), True
+        if self._trim is None:
+            return False
+        self._trim(0)
+        self.trims += 1
+        return True
+
+
+HEAP_TRIMMER = HeapTrimmer()
+"""This process's trimmer: every place where a run ends in a long-running process calls it."""
