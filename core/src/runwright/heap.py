@@ -7,7 +7,7 @@ runs come and go on many threads ends up with free pages scattered through its a
 resident: its size creeps up although nothing is kept (``docs/benchmarks.md``, issue 30).
 ``malloc_trim(0)`` hands every whole free page back (``madvise``). It costs a few milliseconds,
 so it is done when a run ends, at most once every ``RUNWRIGHT_MALLOC_TRIM_SECONDS`` (default
-60; 0 turns it off), never in the first interval of a process (a ``runwright run`` never
+10; 0 turns it off), never in the first interval of a process (a ``runwright run`` never
 trims), and not at all off glibc (musl, macOS, Windows: nothing to call).
 """
 
@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 
 TRIM_SECONDS_VARIABLE = "RUNWRIGHT_MALLOC_TRIM_SECONDS"
-DEFAULT_TRIM_SECONDS = 60.0
+DEFAULT_TRIM_SECONDS = 10.0
 
 
 def trim_seconds() -> float:
