@@ -65,6 +65,12 @@ def rss_kib(pid: int | None = None) -> int:
     return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
 
 
+def thread_count(pid: int) -> int:
+    """How many threads a process has (each new one touches a stack, maybe a malloc arena)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("Threads:")))
+
+
 def children_of(pid: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
@@ -195,9 +201,11 @@ async def _trigger_rounds(
             marks["warm"], marks["own_warm"] = server_rss_kib(pid), rss_kib(pid)
         if sent % 5_000 == 0:
             total, own = server_rss_kib(pid), rss_kib(pid)
+            threads = [thread_count(pid)] + [thread_count(child) for child in children_of(pid)]
             print(
                 f"  server: {sent:,} triggers, RSS {total / 1024:.1f} MiB "
-                f"(server {own / 1024:.1f}, workers {(total - own) / 1024:.1f})",
+                f"(server {own / 1024:.1f}, workers {(total - own) / 1024:.1f}; "
+                f"threads {' + '.join(map(str, threads))})",
                 flush=True,
             )
         for connection in clients:
