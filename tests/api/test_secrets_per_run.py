@@ -134,3 +134,18 @@ def test_a_secret_of_the_process_outlives_the_runs_that_used_it() -> None:
     gc.collect()
     assert masker.values() == ("env-password-789",)
     assert masker.mask("env-password-789") == MASK
+
+
+def test_a_kept_result_stays_masked_and_its_secret_goes_with_it(registry, workflow_from) -> None:
+    """Through the Python API: the Result holds the token in clear (a later stage may need it),
+    so the token stays masked while the Result is kept, and is released once it is dropped."""
+    token = f"tok-api-{uuid.uuid4().hex}"
+    held_before = secrets_held()
+    result = workflow_from(CONF).execute({"token": token})
+    assert result.status.value == "SUCCESS", result.errors
+    assert secrets_held() == held_before + 1
+    shown = result.to_json()
+    assert token not in shown and MASK in shown  # shown after the run ended: still masked
+    del result
+    assert secrets_held() == held_before  # on main: the token stayed for good
+    assert MASKER.mask(token) == token
