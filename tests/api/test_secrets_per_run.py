@@ -149,3 +149,35 @@ def test_a_kept_result_stays_masked_and_its_secret_goes_with_it(registry, workfl
     del result
     assert secrets_held() == held_before  # on main: the token stayed for good
     assert MASKER.mask(token) == token
+
+
+CANCELLED = """
+sign-in-then-wait:
+  type: Workflow
+  params: {token: {type: str}}
+  jobs:
+    login:
+      stages:
+        - {id: call, uses: auth/sign-in@v1, with: {token: "${{ params.token }}"}}
+    wait:
+      needs: [login]
+      stages:
+        - {id: show, echo: "waiting with ${{ params.token }}"}
+        - {id: long, bash: "sleep 60"}
+"""
+
+
+def test_a_cancelled_runs_secret_is_masked_while_it_runs_and_released_after(registry, workflow_from) -> None:
+    token = f"tok-cancel-{uuid.uuid4().hex}"
+    held_before = secrets_held()
+    handle = workflow_from(CANCELLED).start({"token": token})
+    deadline = time.monotonic() + 60
+    while MASKER.mask(token) == token and time.monotonic() < deadline:  # the call registered it
+        time.sleep(0.01)
+    assert MASKER.mask(token) == MASK  # live: masked
+    handle.cancel("stop")
+    result = handle.result(timeout=60)
+    assert result.status.value == "CANCEL", result.errors
+    assert token not in result.to_json()
+    del handle, result
+    assert secrets_held() == held_before
