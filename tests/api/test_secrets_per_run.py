@@ -17,6 +17,8 @@ from runwright.audit import make_audit_backend
 from runwright.masking import MASK, MASKER, Masker, RunSecrets
 from runwright_api.service import RunService
 
+from tests.api.test_memory_per_run import wait_until_idle
+
 CONF = """
 sign-in:
   type: Workflow
@@ -61,13 +63,6 @@ def service_for(tmp_path: Path) -> RunService:
     folder.mkdir()
     (folder / "flows.yml").write_text(CONF, encoding="utf-8")
     return RunService(folder, audit=make_audit_backend(f"sqlite:///{tmp_path / 'audit.db'}"))
-
-
-def wait_until_idle(service: RunService, seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + seconds
-    while service.active and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert not service.active
 
 
 def secrets_held() -> int:
