@@ -8,16 +8,13 @@ there; a handler that takes the same lock hangs the process for ever.
 
 from __future__ import annotations
 
-import json
-import signal
 import subprocess
 import sys
 import textwrap
 
 import pytest
-from runwright.audit import ReleaseStatus, make_audit_backend
 
-from tests.conftest import REPO, wait_for_file
+from tests.conftest import REPO
 
 SIGNAL_WHILE_HOLDING = """
 import os, signal, sys, time
@@ -84,33 +81,3 @@ def test_a_signal_another_thread_received_cancels_the_run_while_the_main_thread_
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "stage cancelled: True"
-
-
-def test_ctrl_c_twice_then_sigterm_cancel_the_run_once_and_it_exits(conf, tmp_path) -> None:
-    started = tmp_path / "started"
-    marker = f"sleep 33 # {tmp_path.name}"
-    folder = conf(f"""
-    interruptible:
-      type: Workflow
-      jobs:
-        j: {{stages: [{{id: s, bash: "touch {started}; {marker}"}}]}}
-    """)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "runwright", "run", "interruptible", "--conf", str(folder), "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-    )
-    assert wait_for_file(started), "the stage never started"
-    for sig in (signal.SIGINT, signal.SIGINT, signal.SIGTERM):  # an impatient user, then a supervisor
-        process.send_signal(sig)
-    out, err = process.communicate(timeout=60)
-    assert process.returncode == 1, (out, err)
-    assert json.loads(out)["status"] == "CANCEL"
-    # two SIGINTs in a row can merge into one (a pending signal is not queued twice)
-    assert "received signal 2: cancelling the run" in err
-    assert "received signal 15: cancelling the run" in err
-    [record] = make_audit_backend().list(workflow="interruptible")
-    assert record.status is ReleaseStatus.CANCEL
-    assert subprocess.run(["pgrep", "-f", marker], capture_output=True).stdout == b""

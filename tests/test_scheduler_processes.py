@@ -263,7 +263,16 @@ def test_unknown_audit_scheme_lists_backends(conf) -> None:
     assert "file://" in result.stderr and "sqlite://" in result.stderr
 
 
-def test_ctrl_c_on_run_cancels_and_records_cancel(conf, tmp_path) -> None:
+@pytest.mark.parametrize(
+    "signals",
+    [
+        pytest.param((signal.SIGINT,), id="ctrl-c"),
+        # an impatient user, then a supervisor; two SIGINTs in a row can merge into one (a
+        # pending signal is not queued twice), so each number is looked for once
+        pytest.param((signal.SIGINT, signal.SIGINT, signal.SIGTERM), id="ctrl-c-twice-then-sigterm"),
+    ],
+)
+def test_ctrl_c_on_run_cancels_and_records_cancel(conf, tmp_path, signals) -> None:
     started = tmp_path / "started"
     marker = f"sleep 32 # {tmp_path.name}"
     folder = conf(f"""
@@ -276,15 +285,17 @@ def test_ctrl_c_on_run_cancels_and_records_cancel(conf, tmp_path) -> None:
         [sys.executable, "-m", "runwright", "run", "interruptible", "--conf", str(folder), "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
     )
-    wait_for_file(started)
-    assert started.exists()
-    process.send_signal(signal.SIGINT)
+    assert wait_for_file(started), "the stage never started"
+    for sig in signals:
+        process.send_signal(sig)
     # a cancelled stage ends at once; 60 s only bounds a starved process on a loaded machine (a
     # stage left running would end by itself after 32 s, SUCCESS, and fail the checks below)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 1, (out, err)
     document = json.loads(out)
     assert document["status"] == "CANCEL"
+    for number in sorted(set(signals)):
+        assert f"received signal {int(number)}: cancelling the run" in err
     [record] = make_audit_backend().list(workflow="interruptible")
     assert record.status is ReleaseStatus.CANCEL and record.run_id == document["run_id"]
     assert subprocess.run(["pgrep", "-f", marker], capture_output=True).stdout == b""
