@@ -1,9 +1,11 @@
 """Ctrl-C and SIGTERM cancel a run whatever the main thread is doing when they come.
 
 A signal's Python handler runs in the main thread between two bytecodes: in the middle of a
-line being written to stderr, of a cancel, of the handler of the Ctrl-C before. Each test puts
-the main thread in one of those places (holding the lock that place holds) and sends the signal
-there; a handler that takes the same lock hangs the process for ever.
+line being written to stderr, of a cancel. Each of the first tests puts the main thread in one
+of those places (holding the lock that place holds) and sends the signal there; a handler that
+takes the same lock hangs the process for ever. The kernel may also hand the signal to another
+thread while the main thread waits for the jobs: the last test. The whole `runwright run` with one
+signal and with three is in tests/test_scheduler_processes.py.
 """
 
 from __future__ import annotations
