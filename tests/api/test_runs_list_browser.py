@@ -112,7 +112,8 @@ def test_filter_by_label_tag_and_text_from_the_page(browser: Browser, served: Se
 def test_pause_and_unpause_from_the_workflow_listing(browser: Browser, served: Server) -> None:
     page, context = open_page(browser, served, "/", {"width": 1280, "height": 900})
     try:
-        page.get_by_role("button", name="Pause tagged").click()
+        # exact: a role name matches as a substring by default, and "Unpause tagged" holds "pause tagged"
+        page.get_by_role("button", name="Pause tagged", exact=True).click()
         expect(page.get_by_role("button", name="Unpause tagged")).to_be_visible()
         row = page.locator("tr", has=page.get_by_role("button", name="Unpause tagged"))
         expect(row).to_contain_text("paused")
@@ -122,7 +123,7 @@ def test_pause_and_unpause_from_the_workflow_listing(browser: Browser, served: S
         page.goto(served.url + "/")
         assert accessibility_violations(page) == []
         page.get_by_role("button", name="Unpause tagged").click()
-        expect(page.get_by_role("button", name="Pause tagged")).to_be_visible()
+        expect(page.get_by_role("button", name="Pause tagged", exact=True)).to_be_visible()  # reloaded
         assert served.client.get(served.api("/workflows/tagged")).json()["paused"] is None
     finally:
         context.close()
