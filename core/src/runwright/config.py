@@ -171,13 +171,13 @@ def secrets_dir() -> Path | None:
     return Path(text) if text else None
 
 
-def _positive_float(name: str, default: float) -> float:
+def _positive_float(name: str, default: float, zero_allowed: bool = False) -> float:
     text = os.environ.get(name, "").strip()
     try:
         value = float(text) if text else default
     except ValueError:
         return default
-    return value if 0 < value < float("inf") else default
+    return value if (0 <= value if zero_allowed else 0 < value) and value < float("inf") else default
 
 
 DEFAULT_LEASE_SECONDS = 30.0
@@ -187,6 +187,15 @@ def lease_seconds() -> float:
     """``RUNWRIGHT_LEASE_SECONDS``: how long a concurrency slot outlives its holder's last
     renewal (default 30, at least 2): a SIGKILLed holder's slot is free within this long."""
     return max(2.0, _positive_float("RUNWRIGHT_LEASE_SECONDS", DEFAULT_LEASE_SECONDS))
+
+
+DEFAULT_MALLOC_TRIM_SECONDS = 10.0
+
+
+def malloc_trim_seconds() -> float:
+    """``RUNWRIGHT_MALLOC_TRIM_SECONDS``: the least time between two heap trims of a
+    long-running process (default 10; 0: never trim)."""
+    return _positive_float("RUNWRIGHT_MALLOC_TRIM_SECONDS", DEFAULT_MALLOC_TRIM_SECONDS, zero_allowed=True)
 
 
 def _positive_int(name: str, default: int) -> int:

@@ -13,24 +13,12 @@ trims), and not at all off glibc (musl, macOS, Windows: nothing to call).
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
 from collections.abc import Callable
 
-TRIM_SECONDS_VARIABLE = "RUNWRIGHT_MALLOC_TRIM_SECONDS"
-DEFAULT_TRIM_SECONDS = 10.0
-
-
-def trim_seconds() -> float:
-    """``RUNWRIGHT_MALLOC_TRIM_SECONDS``: the least time between two trims (0: never trim)."""
-    text = os.environ.get(TRIM_SECONDS_VARIABLE, "").strip()
-    try:
-        value = float(text) if text else DEFAULT_TRIM_SECONDS
-    except ValueError:
-        return DEFAULT_TRIM_SECONDS
-    return value if 0 <= value < float("inf") else DEFAULT_TRIM_SECONDS
+from runwright.config import malloc_trim_seconds
 
 
 def glibc_malloc_trim() -> Callable[[int], int] | None:
@@ -63,7 +51,7 @@ class HeapTrimmer:
 
     def run_ended(self) -> bool:
         """Trim if the interval has passed since the last trim; whether it did."""
-        seconds = trim_seconds() if self._seconds is None else self._seconds
+        seconds = malloc_trim_seconds() if self._seconds is None else self._seconds
         if seconds <= 0:
             return False
         now = self._clock()
