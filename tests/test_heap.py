@@ -3,14 +3,45 @@ runs end (glibc's ``malloc_trim``), at most once per interval, never in a short 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
+import time
+from pathlib import Path
 
 import pytest
 from runwright.heap import HeapTrimmer, glibc_malloc_trim
 
+from tests.api.conftest import start_server, stop_server
+
 ON_GLIBC = glibc_malloc_trim() is not None
+#: glibc's ``HEAP_MAX_SIZE`` on 64-bit: each arena but the main one is a heap of this many bytes,
+#: mapped at a multiple of it (part read-write, the rest reserved)
+ARENA_HEAP_BYTES = 64 * 1024 * 1024
+
+
+def thread_arenas(pid: int) -> int:
+    """How many malloc arenas process ``pid`` has besides the main one, read from its memory map:
+    anonymous mappings that start on a 64 MiB boundary and run on, contiguous, for 64 MiB."""
+    spans = []
+    with open(f"/proc/{pid}/maps") as maps:
+        for line in maps:
+            fields = line.split()
+            if len(fields) == 5:  # anonymous: no file, no [stack] or [heap]
+                start, end = (int(address, 16) for address in fields[0].split("-"))
+                spans.append((start, end))
+    arenas = 0
+    for index, (start, end) in enumerate(spans):
+        if start % ARENA_HEAP_BYTES:
+            continue
+        reach = end
+        for next_start, next_end in spans[index + 1 :]:
+            if next_start != reach or reach >= start + ARENA_HEAP_BYTES:
+                break
+            reach = next_end
+        arenas += reach == start + ARENA_HEAP_BYTES
+    return arenas
 
 
 class Clock:
@@ -79,3 +110,137 @@ def test_freed_heap_scattered_over_thread_arenas_is_given_back() -> None:
     before, after = map(int, shown.stdout.split())
     # 30 to 70 MB of free pages stay resident (how many depends on the arenas the threads got)
     assert before - after > 25_000, (before, after)
+
+
+ARENAS_OF_EIGHT_THREADS = textwrap.dedent("""
+    import os, sys, threading
+    sys.path.insert(0, sys.argv[1])
+    from runwright.heap import limit_malloc_arenas
+    from tests.test_heap import thread_arenas
+
+    limit_malloc_arenas()
+    both_ready = threading.Barrier(9)
+
+    def allocate():
+        kept = [bytearray(100_000) for _ in range(10)]  # from malloc, in this thread's arena
+        both_ready.wait(timeout=30)  # all alive at once: none inherits an ended thread's arena
+        both_ready.wait(timeout=30)
+
+    threads = [threading.Thread(target=allocate) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    both_ready.wait(timeout=30)
+    print(thread_arenas(os.getpid()))
+    both_ready.wait(timeout=30)
+""")
+
+
+@pytest.mark.skipif(not ON_GLIBC, reason="malloc arenas are glibc's")
+@pytest.mark.parametrize(
+    ("env", "arenas"),
+    [
+        ({}, lambda n: n == 1),  # the default cap, 2: the main arena and one more
+        ({"RUNWRIGHT_MALLOC_ARENAS": "3"}, lambda n: n == 2),
+        ({"RUNWRIGHT_MALLOC_ARENAS": "0"}, lambda n: n >= 3),  # glibc's own: one per thread
+        ({"MALLOC_ARENA_MAX": "4"}, lambda n: n == 3),  # the deployment's setting wins
+    ],
+    ids=["default", "three", "off", "MALLOC_ARENA_MAX"],
+)
+def test_threads_of_a_long_running_process_share_a_few_malloc_arenas(env, arenas) -> None:
+    """Eight threads allocating at once get an arena each by glibc's default (up to eight per
+    core): memory freed in each stays scattered over all of them. Capped, they share."""
+    clean = {k: v for k, v in os.environ.items() if k not in ("RUNWRIGHT_MALLOC_ARENAS", "MALLOC_ARENA_MAX")}
+    shown = subprocess.run(
+        [sys.executable, "-c", ARENAS_OF_EIGHT_THREADS, str(Path(__file__).parent.parent)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**clean, **env},
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert arenas(int(shown.stdout)), shown.stdout
+
+
+HELD_RUNS = """
+held:
+  type: Workflow
+  params:
+    file: str
+  jobs:
+    hold:
+      stages:
+        - id: s
+          bash: 'echo "$PPID" > "${{ params.file }}"; sleep 2'
+"""
+
+
+@pytest.mark.skipif(not ON_GLIBC, reason="malloc arenas are glibc's")
+def test_a_server_and_its_worker_cap_their_malloc_arenas(tmp_path: Path) -> None:
+    """``runwright serve --workers 1``: twelve runs at once take twelve of the worker's run
+    threads; the server and the worker each stay at the cap (2: one arena besides the main)."""
+    clean = {"RUNWRIGHT_MALLOC_ARENAS": "", "MALLOC_ARENA_MAX": ""}
+    running = start_server(tmp_path, extra_args=("--workers", "1"), conf_text=HELD_RUNS, env=clean)
+    try:
+        run_ids = [running.trigger("held", {"file": str(tmp_path / f"pid-{n}")}) for n in range(12)]
+        deadline = time.monotonic() + 60
+        while not all((tmp_path / f"pid-{n}").exists() for n in range(12)):
+            assert time.monotonic() < deadline, "the runs did not all start"
+            time.sleep(0.05)
+        worker = int((tmp_path / "pid-0").read_text())
+        assert worker != running.process.pid
+        during = thread_arenas(worker), thread_arenas(running.process.pid)
+        for run_id in run_ids:
+            assert running.wait_status(run_id)["status"] == "SUCCESS"
+        assert during == (1, 1)
+        assert thread_arenas(worker) == 1
+    finally:
+        stop_server(running)
+
+
+MINUTELY_HELD = """
+held:
+  type: Workflow
+  on: [{{cronjob: "* * * * *"}}]
+  jobs:
+    hold:
+      stages:
+        - id: s
+          bash: 'echo "$PPID" > "{folder}/pid-$RUNWRIGHT_RUN_ID"; sleep 2'
+"""
+
+
+@pytest.mark.skipif(not ON_GLIBC, reason="malloc arenas are glibc's")
+def test_a_scheduler_caps_its_malloc_arenas(tmp_path: Path) -> None:
+    """``runwright scheduler`` running eight releases at once stays at the cap."""
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "held.yml").write_text(MINUTELY_HELD.format(folder=tmp_path))
+    clean = {k: v for k, v in os.environ.items() if k not in ("RUNWRIGHT_MALLOC_ARENAS", "MALLOC_ARENA_MAX")}
+    scheduler = subprocess.Popen(
+        [
+            sys.executable, "-m", "runwright", "scheduler", "--conf", str(conf), "--workers", "8",
+            "--simulate-from", "2024-01-01T00:00:00+00:00", "--until", "2024-01-01T00:08:00+00:00",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={
+            **clean,
+            "RUNWRIGHT_AUDIT_URL": f"file://{tmp_path / 'audits'}",
+            "RUNWRIGHT_LOG_PATH": str(tmp_path / "logs"),
+        },
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(tmp_path.glob("pid-*"))) < 8:
+            assert scheduler.poll() is None, scheduler.stderr.read() if scheduler.stderr else ""
+            assert time.monotonic() < deadline, "the releases did not all start"
+            time.sleep(0.05)
+        assert {int(path.read_text()) for path in tmp_path.glob("pid-*")} == {scheduler.pid}
+        assert thread_arenas(scheduler.pid) == 1
+        _, errors = scheduler.communicate(timeout=60)
+        assert scheduler.returncode == 0, errors
+    finally:
+        if scheduler.poll() is None:
+            scheduler.kill()
+            scheduler.wait(timeout=10)

@@ -50,6 +50,7 @@ KNOWN_VARIABLES = frozenset(
         "RUNWRIGHT_METRICS_MAX_WORKFLOWS",
         "RUNWRIGHT_AWS_SECRETS_PREFIX",
         "RUNWRIGHT_AWS_SECRETS_CACHE_SECONDS",
+        "RUNWRIGHT_MALLOC_ARENAS",
         "RUNWRIGHT_MALLOC_TRIM_SECONDS",
         # set by runwright for the processes it starts
         "RUNWRIGHT_OUTPUT",
@@ -196,6 +197,19 @@ def malloc_trim_seconds() -> float:
     """``RUNWRIGHT_MALLOC_TRIM_SECONDS``: the least time between two heap trims of a
     long-running process (default 10; 0: never trim)."""
     return _positive_float("RUNWRIGHT_MALLOC_TRIM_SECONDS", DEFAULT_MALLOC_TRIM_SECONDS, zero_allowed=True)
+
+
+DEFAULT_MALLOC_ARENAS = 2
+
+
+def malloc_arenas() -> int:
+    """``RUNWRIGHT_MALLOC_ARENAS``: the most malloc arenas of a scheduler, a server and its
+    workers (default 2; 0: glibc's default, eight per core)."""
+    text = os.environ.get("RUNWRIGHT_MALLOC_ARENAS", "").strip()
+    try:
+        return max(0, int(text)) if text else DEFAULT_MALLOC_ARENAS
+    except ValueError:
+        return DEFAULT_MALLOC_ARENAS
 
 
 def _positive_int(name: str, default: int) -> int:

@@ -9,31 +9,67 @@ resident: its size creeps up although nothing is kept (``docs/benchmarks.md``, i
 so it is done when a run ends, at most once every ``RUNWRIGHT_MALLOC_TRIM_SECONDS`` (default
 10; 0 turns it off), never in the first interval of a process (a ``runwright run`` never
 trims), and not at all off glibc (musl, macOS, Windows: nothing to call).
+
+Trimming gives back whole free pages only; what creeps is free memory scattered over many
+arenas. glibc makes up to eight arenas per core, one for each new thread while there are fewer,
+and a worker runs 64 runs at once on threads of its own. So the scheduler, the server and its
+workers also cap the arenas at ``RUNWRIGHT_MALLOC_ARENAS`` (default 2; 0 leaves glibc's
+default) when they start, as ``MALLOC_ARENA_MAX`` would; a ``MALLOC_ARENA_MAX`` set in the
+environment is the deployment's choice and wins.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
 from collections.abc import Callable
 
-from runwright.config import malloc_trim_seconds
+from runwright.config import malloc_arenas, malloc_trim_seconds
+
+#: ``mallopt``'s parameter for the most arenas (glibc's ``malloc.h``).
+M_ARENA_MAX = -8
 
 
 def glibc_malloc_trim() -> Callable[[int], int] | None:
     """glibc's ``malloc_trim``, or None where the C library has none."""
-    if not sys.platform.startswith("linux"):
-        return None
     import ctypes  # only once a process lived long enough to trim
 
-    try:
-        trim = ctypes.CDLL(None).malloc_trim  # the C library this process runs on
-    except (OSError, AttributeError):  # musl, or a static build
+    return _glibc_function("malloc_trim", [ctypes.c_size_t])
+
+
+def _glibc_function(name: str, argtypes: list[type]) -> Callable[..., int] | None:
+    """One of glibc's malloc functions (returning an int), or None off glibc."""
+    if not sys.platform.startswith("linux"):
         return None
-    trim.argtypes = [ctypes.c_size_t]
-    trim.restype = ctypes.c_int
-    return trim
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None)  # the C library this process runs on
+    except OSError:  # a static build
+        return None
+    if not hasattr(libc, "gnu_get_libc_version") or not hasattr(libc, name):  # musl
+        return None
+    function = getattr(libc, name)
+    function.argtypes = argtypes
+    function.restype = ctypes.c_int
+    return function  # type: ignore[no-any-return]
+
+
+def limit_malloc_arenas() -> int | None:
+    """Cap this process's malloc arenas (see the module doc); the cap, or None when glibc is
+    left alone (not glibc, ``RUNWRIGHT_MALLOC_ARENAS=0``, ``MALLOC_ARENA_MAX`` set). Call it
+    first thing in a long-running process: threads started before keep the arenas they have."""
+    count = malloc_arenas()
+    if count <= 0 or os.environ.get("MALLOC_ARENA_MAX", "").strip():
+        return None
+    import ctypes
+
+    mallopt = _glibc_function("mallopt", [ctypes.c_int, ctypes.c_int])
+    if mallopt is None or mallopt(M_ARENA_MAX, count) != 1:
+        return None
+    return count
 
 
 class HeapTrimmer:

@@ -63,9 +63,11 @@ def scheduler(
     grace: float,
 ) -> None:
     """Release every scheduled workflow and Schedule template at its ticks until stopped."""
+    from runwright.heap import limit_malloc_arenas
     from runwright.schedule.clock import SimulatedClock, SystemClock
     from runwright.schedule.scheduler import Scheduler
 
+    limit_malloc_arenas()  # before any thread: a scheduler runs for months (runwright/heap.py)
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     clock: Any = (
         SimulatedClock(parse_when(simulate_from, "--simulate-from")) if simulate_from else SystemClock()

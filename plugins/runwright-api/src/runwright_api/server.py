@@ -7,6 +7,7 @@ from pathlib import Path
 
 import uvicorn
 from runwright.console import write_unmasked
+from runwright.heap import limit_malloc_arenas
 
 from runwright_api.app import create_app
 from runwright_api.service import RunService
@@ -38,6 +39,7 @@ def run_server(
     allowed_hosts: list[str] | None = None,
     session_seconds: float = SESSION_SECONDS,
 ) -> None:
+    limit_malloc_arenas()  # before any thread: a server runs for months (runwright/heap.py)
     service = RunService(conf, grace_seconds=grace_seconds, workers=workers)
     app = create_app(
         service,
