@@ -4,7 +4,8 @@
     uv run python bench/soak.py --releases 20000 --triggers 4000 # a quicker look
     uv run python bench/soak.py --only scheduler --stores sqlite
 
-- ``scheduler``: ``Scheduler.run()`` without ``until`` (as ``runwright scheduler`` runs) on a
+- ``scheduler``: ``Scheduler.run()`` without ``until`` (as ``runwright scheduler`` runs, malloc's
+  arenas capped as it caps them: ``RUNWRIGHT_MALLOC_ARENAS``) on a
   simulated clock, so a month of minutes passes in minutes; five workflows of two jobs each,
   every minute, on SQLite and on the file store (``fsync=0``), four releases at a time.
   Stopped after ``--releases`` releases (and the few already running).
@@ -106,9 +107,11 @@ def soak_scheduler(store: str, releases: int, warm_up: int, root: Path) -> str:
     os.environ["RUNWRIGHT_AUDIT_URL"] = url
     (root / "conf").mkdir()
     (root / "conf" / "flows.yml").write_text(SCHEDULED + "\n")
+    from runwright.heap import limit_malloc_arenas
     from runwright.schedule.clock import SimulatedClock
     from runwright.schedule.scheduler import Scheduler
 
+    limit_malloc_arenas()  # as `runwright scheduler` does first
     scheduler = Scheduler(root / "conf", clock=SimulatedClock(T0), max_workers=4, grace_seconds=0)
     count = 0
     marks: dict[str, int] = {}

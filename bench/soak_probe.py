@@ -176,6 +176,9 @@ def main() -> None:
     )
     if args.trace:
         os.environ[TRACE] = "1"
+    from runwright.heap import limit_malloc_arenas
+
+    limit_malloc_arenas()  # as `runwright serve` does first (its workers do it themselves)
     import uvicorn
     from runwright_api.app import create_app
     from runwright_api.service import RunService
