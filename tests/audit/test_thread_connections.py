@@ -96,3 +96,55 @@ def test_postgres_connections_of_ended_threads_are_closed(
         time.sleep(0.05)
     assert sessions_on(postgres_server, database) == before
     assert len(backend.list(limit=100)) == THREADS + 2
+
+
+SQLITE_CACHES_OF_SIXTEEN_THREADS = """
+import sys, threading
+from datetime import UTC, datetime, timedelta
+from runwright.audit import ReleaseRecord, ReleaseStatus
+from runwright_audit_sqlite.backend import SqliteAuditBackend
+
+def rss_kib():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+
+backend = SqliteAuditBackend(f"sqlite:///{sys.argv[1]}")
+start = datetime(2024, 1, 1, tzinfo=UTC)
+backend.claim_many([
+    ReleaseRecord(workflow="big", release=start + timedelta(hours=n), run_id=f"run-{n:06d}",
+                  status=ReleaseStatus.SUCCESS, params={"blob": f"{n:06d}" * 400})
+    for n in range(8_000)
+])  # about 20 MB of pages
+backend.close()
+both_ready = threading.Barrier(17)
+
+def read_everything():
+    backend.execute("SELECT sum(length(params)) FROM releases").fetchone()  # every page, once
+    both_ready.wait(timeout=60)  # all sixteen connections (and their caches) alive at once
+    both_ready.wait(timeout=60)
+
+before = rss_kib()
+threads = [threading.Thread(target=read_everything) for _ in range(16)]
+for thread in threads:
+    thread.start()
+both_ready.wait(timeout=60)
+print(rss_kib() - before)
+both_ready.wait(timeout=60)
+"""
+
+
+def test_sqlite_connections_of_many_threads_keep_a_small_page_cache_each(tmp_path: Path) -> None:
+    """A worker's 64 run threads each hold a connection: at SQLite's default (2 MB of cache
+    each) sixteen threads that read a 20 MB store hold 32 MB of it; runwright keeps 256 KiB."""
+    import subprocess
+    import sys
+
+    shown = subprocess.run(
+        [sys.executable, "-c", SQLITE_CACHES_OF_SIXTEEN_THREADS, str(tmp_path / "audit.db")],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert shown.returncode == 0, shown.stderr
+    grown_kib = int(shown.stdout)
+    assert grown_kib < 16 * 1024, f"16 connections took {grown_kib:,} KiB"
