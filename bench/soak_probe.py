@@ -134,6 +134,8 @@ class Probe:
         grown = live_types() - self.types
         lines = [f"{self.label} after the warm-up: {self.warm}", f"{self.label} at the end:     {reading()}"]
         lines.append(f"{self.label} types grown: {sorted(grown.items(), key=lambda kv: -kv[1])[:20]}")
+        names = Counter(thread.name.rstrip("0123456789_").removesuffix("-") for thread in threading.enumerate())
+        lines.append(f"{self.label} threads by name: {sorted(names.items(), key=lambda kv: -kv[1])}")
         if tracemalloc.is_tracing():
             snapshot = tracemalloc.take_snapshot().filter_traces(
                 [tracemalloc.Filter(False, tracemalloc.__file__)]
