@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.conftest import REPO, run_cli, wait_for_file
@@ -22,6 +23,12 @@ def alive(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state not in {"Z", "X"}
+
+
+def all_running(marks: dict[str, str]) -> Callable[[], bool]:
+    """Whether a process carrying each marker runs: ``ready`` is touched before bash has
+    started (forked and exec'd) every sleep, and a loaded machine shows the gap."""
+    return lambda: all(processes_with(mark) for mark in marks.values())
 
 
 def shell_job(marks: dict[str, str], ready: Path) -> str:
@@ -71,7 +78,7 @@ def test_a_sigkilled_run_leaves_no_stage_process_running(conf, tmp_path: Path) -
     try:
         for name, path in ready.items():
             assert wait_for_file(path, timeout=60), f"stage {name} never started (runner: {runner.poll()})"
-        assert all(processes_with(mark) for mark in marks.values())  # all started and running
+        assert wait_until(all_running(marks), 30)  # all started (bash execs them after `ready`)
         child = int(isolated_pid.read_text())
         assert alive(child)
 
@@ -173,6 +180,7 @@ def test_stages_of_a_runner_killed_with_its_watchdog_are_stopped_at_the_next_sta
     )  # fmt: skip
     try:
         assert wait_for_file(ready, timeout=60)
+        assert wait_until(all_running(marks), 30)  # bash starts the plain sleep after `ready`
         watchdog = watchdog_of(runner.pid)
         assert watchdog is not None
         os.kill(watchdog, signal.SIGKILL)
