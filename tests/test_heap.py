@@ -112,6 +112,11 @@ def test_freed_heap_scattered_over_thread_arenas_is_given_back() -> None:
     assert before - after > 25_000, (before, after)
 
 
+def environ_without_arena_settings() -> dict[str, str]:
+    """This environment without the two settings that cap arenas (the tests set their own)."""
+    return {k: v for k, v in os.environ.items() if k not in ("RUNWRIGHT_MALLOC_ARENAS", "MALLOC_ARENA_MAX")}
+
+
 ARENAS_OF_EIGHT_THREADS = textwrap.dedent("""
     import os, sys, threading
     sys.path.insert(0, sys.argv[1])
@@ -149,7 +154,7 @@ ARENAS_OF_EIGHT_THREADS = textwrap.dedent("""
 def test_threads_of_a_long_running_process_share_a_few_malloc_arenas(env, arenas) -> None:
     """Eight threads allocating at once get an arena each by glibc's default (up to eight per
     core): memory freed in each stays scattered over all of them. Capped, they share."""
-    clean = {k: v for k, v in os.environ.items() if k not in ("RUNWRIGHT_MALLOC_ARENAS", "MALLOC_ARENA_MAX")}
+    clean = environ_without_arena_settings()
     shown = subprocess.run(
         [sys.executable, "-c", ARENAS_OF_EIGHT_THREADS, str(Path(__file__).parent.parent)],
         capture_output=True,
@@ -215,7 +220,7 @@ def test_a_scheduler_caps_its_malloc_arenas(tmp_path: Path) -> None:
     conf = tmp_path / "conf"
     conf.mkdir()
     (conf / "held.yml").write_text(MINUTELY_HELD.format(folder=tmp_path))
-    clean = {k: v for k, v in os.environ.items() if k not in ("RUNWRIGHT_MALLOC_ARENAS", "MALLOC_ARENA_MAX")}
+    clean = environ_without_arena_settings()
     scheduler = subprocess.Popen(
         [
             sys.executable, "-m", "runwright", "scheduler", "--conf", str(conf), "--workers", "8",

@@ -205,17 +205,13 @@ DEFAULT_MALLOC_ARENAS = 2
 def malloc_arenas() -> int:
     """``RUNWRIGHT_MALLOC_ARENAS``: the most malloc arenas of a scheduler, a server and its
     workers (default 2; 0: glibc's default, eight per core)."""
-    text = os.environ.get("RUNWRIGHT_MALLOC_ARENAS", "").strip()
-    try:
-        return max(0, int(text)) if text else DEFAULT_MALLOC_ARENAS
-    except ValueError:
-        return DEFAULT_MALLOC_ARENAS
+    return _positive_int("RUNWRIGHT_MALLOC_ARENAS", DEFAULT_MALLOC_ARENAS, zero_allowed=True)
 
 
-def _positive_int(name: str, default: int) -> int:
+def _positive_int(name: str, default: int, zero_allowed: bool = False) -> int:
     text = os.environ.get(name, "").strip()
     try:
-        return max(1, int(text)) if text else default
+        return max(0 if zero_allowed else 1, int(text)) if text else default
     except ValueError:
         return default
 
