@@ -61,3 +61,65 @@ def test_each_run_keeps_its_own_parallel_limit_on_shared_threads(workflow_from, 
     assert serial_result.status.value == paired_result.status.value == "SUCCESS"
     assert most_at_once(job_spans(serial_result)) == 1
     assert most_at_once(job_spans(paired_result)) == 2
+
+
+TWELVE_JOBS = "twelve:\n  type: Workflow\n  jobs:\n" + "".join(
+    f"    j{n}: {{stages: [{{id: s, bash: 'sleep 0.3'}}]}}\n" for n in range(12)
+)
+
+
+def job_thread_count() -> int:
+    return sum(1 for thread in threading.enumerate() if thread.name.startswith("runwright-job"))
+
+
+def test_job_threads_a_load_peak_started_end_once_idle(workflow_from, isolated_env, monkeypatch) -> None:
+    """A server's load peak (twelve jobs at once here) starts threads; once they have nothing
+    to do for the idle period they end, so a process that runs for months does not keep the
+    threads of its busiest hour. A later run starts what it needs again."""
+    from runwright.engine import executors
+
+    monkeypatch.setattr(executors, "JOB_THREAD_IDLE_SECONDS", 0.5, raising=False)
+    twelve = workflow_from(TWELVE_JOBS)
+    assert twelve.execute(max_job_parallel=12).status.value == "SUCCESS"
+    assert job_thread_count() >= 12
+    for _ in range(200):  # bounded: 20 s
+        if job_thread_count() == 0:
+            break
+        threading.Event().wait(0.1)
+    assert job_thread_count() == 0
+    assert twelve.execute(max_job_parallel=12).status.value == "SUCCESS"
+
+
+PROCESS_EXITS_WITH_IDLE_JOB_THREADS = """
+import sys, threading
+from runwright.engine.executors import process_job_threads
+
+marker = sys.argv[1]
+together = threading.Barrier(3)
+for _ in range(2):  # two threads at once; then at least one is idle for the next minute
+    process_job_threads().submit(lambda: together.wait(30))
+together.wait(30)
+
+def slow_job():
+    threading.Event().wait(1.0)
+    open(marker, "w").write("finished")
+
+process_job_threads().submit(slow_job)  # still running when the main thread ends
+"""
+
+
+def test_a_process_exits_at_once_with_idle_job_threads_and_waits_for_running_jobs(tmp_path) -> None:
+    """An idle job thread does not hold the process up for its idle period; a running job is
+    finished before the interpreter exits (job threads are not daemons)."""
+    import subprocess
+    import sys
+
+    marker = tmp_path / "marker"
+    ended = subprocess.run(
+        [sys.executable, "-c", PROCESS_EXITS_WITH_IDLE_JOB_THREADS, str(marker)],
+        capture_output=True,
+        text=True,
+        timeout=30,  # the idle period is 60 s: waiting for it fails here
+    )
+    assert ended.returncode == 0, ended.stderr
+    assert marker.read_text() == "finished"

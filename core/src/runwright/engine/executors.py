@@ -7,11 +7,12 @@ executor per distinct ``runs-on:`` among its jobs (:class:`ExecutorPools`), on f
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import threading
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from concurrent.futures import wait as wait_for
 from typing import TYPE_CHECKING, Any
 
@@ -23,24 +24,75 @@ if TYPE_CHECKING:
     from runwright.runtime import Runtime
 
 
-MAX_PROCESS_JOB_THREADS = 1_000_000
-"""No real limit, as when each run had its own pool: a job that waits for another run (a
-trigger stage runs its workflow in this process) holds its thread, so a cap on the shared
-threads could leave the waited-for run's jobs with none. Threads start only when none is idle."""
+JOB_THREAD_IDLE_SECONDS = 60.0
+"""How long a job thread waits for the next job before it ends: a scheduler's minutely runs find
+their threads still there, and a server's thread count follows its load, not its busiest hour."""
 
-_process_threads: tuple[int, ThreadPoolExecutor] | None = None
+
+class JobThreads:
+    """The job threads of this process, shared by its runs: a thread that finished a job takes
+    the next one, of any run, so a server starting hundreds of short runs starts no thread per
+    run (that cost a fifth of a one-stage run).
+
+    A thread starts only when a job comes and none is idle, and ends after
+    :data:`JOB_THREAD_IDLE_SECONDS` without one. There is no cap, as when each run had its own
+    pool: a job that waits for another run (a trigger stage runs its workflow in this process)
+    holds its thread, so a cap could leave the waited-for run's jobs with none. Until the idle
+    threads ended, every thread a load peak started stayed for the life of the process, each
+    with its stack and, on glibc, often an arena of its own (issue 30).
+    """
+
+    def __init__(self) -> None:
+        self._ready = threading.Condition(threading.Lock())
+        self._work: deque[Callable[[], None]] = deque()
+        self._idle = 0
+        self._exiting = False
+        self._names = itertools.count()
+        # as concurrent.futures does: at interpreter exit, idle threads end at once and running
+        # jobs are waited for (the threads are not daemons, so no job is cut off mid-stage)
+        threading._register_atexit(self._exit)  # type: ignore[attr-defined]
+
+    def submit(self, work: Callable[[], None]) -> None:
+        """Run ``work`` on an idle thread, else on a new one (``work`` handles its own errors)."""
+        with self._ready:
+            self._work.append(work)
+            if self._idle >= len(self._work):  # enough waiting threads: wake one
+                self._ready.notify()
+                return
+        name = f"runwright-job_{next(self._names)}"
+        threading.Thread(target=self._serve, name=name).start()
+
+    def _serve(self) -> None:
+        while True:
+            with self._ready:
+                while not self._work:
+                    if self._exiting:
+                        return
+                    self._idle += 1
+                    woken = self._ready.wait(JOB_THREAD_IDLE_SECONDS)
+                    self._idle -= 1
+                    if not woken and not self._work:
+                        return  # idle long enough: this thread's stack and state are freed
+                work = self._work.popleft()
+            work()
+            del work  # a finished job's frame is not kept while this thread waits
+
+    def _exit(self) -> None:
+        with self._ready:
+            self._exiting = True
+            self._ready.notify_all()
+
+
+_process_threads: tuple[int, JobThreads] | None = None
 _process_threads_lock = threading.Lock()
 
 
-def process_job_threads() -> ThreadPoolExecutor:
-    """The job threads of this process, shared by its runs: a thread that finished a job takes
-    the next one, of any run, so a server starting hundreds of short runs starts no thread per
-    run (that cost a fifth of a one-stage run). A new thread starts only when none is idle."""
+def process_job_threads() -> JobThreads:
+    """This process's :class:`JobThreads` (new in a forked child: threads die in a fork)."""
     global _process_threads
     with _process_threads_lock:
-        if _process_threads is None or _process_threads[0] != os.getpid():  # threads die in a fork
-            pool = ThreadPoolExecutor(max_workers=MAX_PROCESS_JOB_THREADS, thread_name_prefix="runwright-job")
-            _process_threads = (os.getpid(), pool)
+        if _process_threads is None or _process_threads[0] != os.getpid():
+            _process_threads = (os.getpid(), JobThreads())
         return _process_threads[1]
 
 
