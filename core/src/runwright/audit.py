@@ -59,10 +59,15 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+RECORD_CONFIG = ConfigDict(extra="forbid", cache_strings="keys")
+"""Stores parse records from JSON: pydantic's parser would otherwise keep every short value it
+meets (run ids, ...) in its process-wide string cache, 16,384 of them, for a server's life."""
+
+
 class ReleaseRecord(BaseModel):
     """One attempt at one release (workflow, logical date). Secrets are masked before storing."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = RECORD_CONFIG
 
     workflow: str
     release: datetime = Field(description="The logical date of the tick, timezone-aware.")
@@ -156,7 +161,7 @@ class ListPosition(NamedTuple):
 class WorkflowPause(BaseModel):
     """A paused workflow: no scheduler sharing the store releases its ticks until unpaused."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = RECORD_CONFIG
 
     workflow: str
     paused_at: datetime

@@ -58,7 +58,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from pydantic import TypeAdapter
+from pydantic import ConfigDict, TypeAdapter
 from runwright.audit import (
     ACTIVE_STATUSES,
     BLOCKING_STATUSES,
@@ -90,7 +90,8 @@ LEASE_FOLDER = "_leases"
 LEASE_HOLDER_FOLDER = "_lease_holders"
 HOLDER_SEPARATOR = "="  # never in a safe_name: it splits '<holder>=<resource>' marker names
 LEASE_NAME_MAX = 113  # two of them and the separator stay under the usual 255-byte file name limit
-LEASE_LIST = TypeAdapter(list[Lease])
+# keys only, as runwright.audit.RECORD_CONFIG: pydantic would keep every holder id it parsed
+LEASE_LIST = TypeAdapter(list[Lease], config=ConfigDict(cache_strings="keys"))
 LOG_FOLDER = "_logs"
 RELEASE_LOCK_FILE = "release.lock"
 CLAIM_TRIES = 100
