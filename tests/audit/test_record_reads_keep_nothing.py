@@ -20,20 +20,40 @@ from runwright.audit import AuditBackend
 from tests.audit.conftest import BASE_TIME, make_record, url_for
 
 
-def retained_by_reading(backend: AuditBackend, run_ids: list[str]) -> int:
-    """Bytes still allocated after each record was read and dropped."""
+def retained_by(work: Callable[[], None]) -> int:
+    """Bytes allocated by the file store's code in ``work`` and still allocated after it.
+
+    Only what the store's frames allocated counts: threads of other tests still winding down
+    allocate meanwhile. pathlib interns each part of a path (the temp file of each write): as
+    those come and go the interpreter's table of interned strings is resized once to their
+    churn, then stays, so pathlib's own allocations are left out too."""
+    import runwright_audit_file
+
+    store_code = str(Path(runwright_audit_file.__file__).parent / "*")
     gc.collect()
-    tracemalloc.start()
+    tracemalloc.start(64)
     try:
-        before = tracemalloc.get_traced_memory()[0]
+        before = tracemalloc.take_snapshot()
+        work()
+        gc.collect()
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    counted = [
+        tracemalloc.Filter(True, store_code, all_frames=True),
+        tracemalloc.Filter(False, pathlib.__file__),
+    ]
+    differences = after.filter_traces(counted).compare_to(before.filter_traces(counted), "lineno")
+    return sum(difference.size_diff for difference in differences)
+
+
+def read_each(backend: AuditBackend, run_ids: list[str]) -> Callable[[], None]:
+    def work() -> None:
         for run_id in run_ids:
             record = backend.get(run_id)
             assert record is not None and record.run_id == run_id
-            del record
-        gc.collect()
-        return tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
+
+    return work
 
 
 def test_reading_file_store_records_keeps_none_of_their_values(
@@ -46,7 +66,7 @@ def test_reading_file_store_records_keeps_none_of_their_values(
         assert backend.claim(record)
         run_ids.append(record.run_id)
     backend.get(run_ids[0])  # whatever a first read builds once (validators, path caches)
-    retained = retained_by_reading(backend, run_ids[1:])
+    retained = retained_by(read_each(backend, run_ids[1:]))
     # each record holds some ten distinct short strings; cached, 3,000 of them kept ~1 MB
     assert retained < 100_000, f"{retained:,} bytes kept after reading {len(run_ids) - 1:,} records"
 
@@ -70,22 +90,5 @@ def test_taking_file_store_leases_keeps_none_of_their_holders(
             assert backend.release_lease("group:etl", holder)
 
     take_and_give_back(["warm-up"])
-    gc.collect()
-    tracemalloc.start()
-    try:
-        before = tracemalloc.take_snapshot()
-        take_and_give_back([f"run-{number:020d}" for number in range(2_000)])
-        gc.collect()
-        after = tracemalloc.take_snapshot()
-    finally:
-        tracemalloc.stop()
-    # pathlib interns each part of a path (the temp file of each write): as those come and go
-    # the interpreter's table of interned strings is resized once to its churn, then stays
-    not_interning = [tracemalloc.Filter(False, pathlib.__file__)]
-    retained = sum(
-        difference.size_diff
-        for difference in after.filter_traces(not_interning).compare_to(
-            before.filter_traces(not_interning), "lineno"
-        )
-    )
+    retained = retained_by(lambda: take_and_give_back([f"run-{number:020d}" for number in range(2_000)]))
     assert retained < 50_000, f"{retained:,} bytes kept after 2,000 holders took and gave back a lease"
