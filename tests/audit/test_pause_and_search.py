@@ -196,7 +196,8 @@ def test_sqlite_filters_in_its_query_not_after_reading(tmp_path, open_backend) -
     for n in range(30):
         assert backend.claim(make_record("w", BASE_TIME + hours(n), tags=["t"] if n % 2 else []))
     statements: list[str] = []
-    backend.connection().set_trace_callback(statements.append)
+    with backend.using() as connection:  # this thread's next use takes it again (last in, first out)
+        connection.set_trace_callback(statements.append)
     page = backend.find(RunQuery(workflow="w", tags=("t",), labels=(("a", "b"),), text="x"), limit=5)
     assert page == []
     [select] = [s for s in statements if s.startswith("SELECT")]

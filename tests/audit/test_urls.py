@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pluggy
 import pytest
-from runwright.audit import AuditBackend, make_audit_backend
+from runwright.audit import AuditBackend, ReleaseStatus, make_audit_backend
 from runwright.errors import RunwrightError
 from runwright.plugins import describe_plugins
 from runwright_audit_file import FileAuditBackend
@@ -145,33 +145,47 @@ def test_urls_naming_no_store_are_refused(url: str, plugin_manager: pluggy.Plugi
         make_audit_backend(url, pm=plugin_manager)
 
 
-def test_sqlite_backend_gives_each_thread_its_own_connection(
+def test_sqlite_backend_shares_a_few_connections_among_its_threads(
     tmp_path: Path, open_backend: Callable[[str], AuditBackend]
 ) -> None:
+    """Forty threads at once claim, read and update through one backend: every claim is won
+    once, and the process opens no more connections than its pool holds (a connection per
+    thread kept a page cache for each of a worker's run and job threads)."""
     import threading
     import uuid
 
+    from runwright_audit_sqlite.backend import CONNECTIONS_PER_PROCESS
+
     backend = open_backend(f"sqlite:///{tmp_path}/threads.db")
     assert isinstance(backend, SqliteAuditBackend)
-    seen: list[int] = []
+    opened: list[int] = []
+    open_connection = backend._open_connection
+
+    def counted() -> sqlite3.Connection:
+        opened.append(1)
+        return open_connection()
+
+    backend.close()
+    backend._connections._connect = counted  # type: ignore[attr-defined]
     claimed: list[bool] = []
-    all_connected = threading.Barrier(4)
+    all_started = threading.Barrier(40)
 
     def work() -> None:
-        seen.append(id(backend.connection()))
+        all_started.wait(10)
         # uuid, not threading.get_ident(): an ident is reused once its thread exits
-        claimed.append(backend.claim(make_record(workflow=f"thread-{uuid.uuid4().hex}")))
-        # a thread's connection is closed when it ends, and a new object may then take its id:
-        # the four threads stay alive until each has its own
-        all_connected.wait(10)
+        record = make_record(workflow=f"thread-{uuid.uuid4().hex}")
+        claimed.append(backend.claim(record))
+        assert backend.get(record.run_id) is not None
+        done = record.model_copy(update={"status": ReleaseStatus.SUCCESS})
+        claimed.append(backend.update(done, expect_running=True))
 
-    threads = [threading.Thread(target=work) for _ in range(4)]
+    threads = [threading.Thread(target=work) for _ in range(40)]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=10)
-    assert len(set(seen)) == 4 and id(backend.connection()) not in seen
-    assert claimed == [True] * 4
-    assert len(backend.list()) == 4
+        thread.join(timeout=30)
+    assert claimed == [True] * 80
+    assert 1 <= len(opened) <= CONNECTIONS_PER_PROCESS
+    assert {record.status for record in backend.list()} == {ReleaseStatus.SUCCESS}
     backend.close()
-    assert len(backend.list()) == 4  # after close, the next call opens a new connection
+    assert len(backend.list()) == 40  # after close, the next call opens a new connection

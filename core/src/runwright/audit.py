@@ -14,8 +14,10 @@ import os
 import re
 import socket
 import threading
+import time
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -733,6 +735,106 @@ class ThreadConnections(Generic[ConnectionT]):
             self._opened.clear()
             self._generation += 1
         for connection in opened:
+            connection.close()
+
+
+class PoolExhausted(RunwrightError):
+    """No connection of a :class:`ConnectionPool` came free in time."""
+
+
+class _PoolState(Generic[ConnectionT]):
+    """A :class:`ConnectionPool`'s connections in one process (a forked child starts anew)."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.ready = threading.Condition(threading.Lock())
+        self.idle: list[ConnectionT] = []
+        self.opened = 0  # idle and in use
+
+
+class ConnectionPool(Generic[ConnectionT]):
+    """At most ``size`` connections per process to a store whose connections a thread may use
+    only while no other does (SQLite), shared by the process's threads one use at a time.
+
+    Why not one per thread: a server's worker runs 64 runs on threads of its own, and their jobs
+    on more. A connection per thread gave each its own page cache, statement cache and the list
+    of cursors SQLite prunes only every 200, and every new thread a new set: a worker's memory
+    followed the most threads it ever had (issue 30). A thread that is already using one (inside
+    a transaction) and uses the store again gets the same connection, as before.
+    """
+
+    def __init__(self, connect: Callable[[], ConnectionT], size: int, wait_seconds: float) -> None:
+        self._connect = connect
+        self._size = size
+        self._wait_seconds = wait_seconds
+        self._state: _PoolState[ConnectionT] = _PoolState()
+        self._inherited: list[_PoolState[ConnectionT]] = []
+        self._local = threading.local()
+
+    def _current(self) -> _PoolState[ConnectionT]:
+        state = self._state
+        if state.pid != os.getpid():  # forked: the parent's connections are never used (nor closed) here
+            self._inherited.append(state)
+            state = self._state = _PoolState()
+        return state
+
+    @contextmanager
+    def connection(self) -> Iterator[ConnectionT]:
+        """A connection for this thread's use until the block ends."""
+        held: tuple[_PoolState[ConnectionT], ConnectionT] | None = getattr(self._local, "held", None)
+        if held is not None and held[0] is self._current():
+            yield held[1]
+            return
+        state = self._current()
+        connection = self._take(state)
+        self._local.held = (state, connection)
+        try:
+            yield connection
+        finally:
+            self._local.held = None
+            self._give_back(state, connection)
+
+    def _take(self, state: _PoolState[ConnectionT]) -> ConnectionT:
+        deadline = time.monotonic() + self._wait_seconds
+        with state.ready:
+            while not state.idle and state.opened >= self._size:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise PoolExhausted(
+                        f"all {self._size} connections to the store stayed in use "
+                        f"for {self._wait_seconds:g} s"
+                    )
+                state.ready.wait(left)
+            if state.idle:
+                return state.idle.pop()  # the most recently used: its cache is the warmest
+            state.opened += 1
+        try:
+            return self._connect()
+        except BaseException:
+            with state.ready:
+                state.opened -= 1
+                state.ready.notify()
+            raise
+
+    def _give_back(self, state: _PoolState[ConnectionT], connection: ConnectionT) -> None:
+        with state.ready:
+            if state is self._state:
+                state.idle.append(connection)
+                state.ready.notify()
+                return
+            state.opened -= 1
+        if state.pid == os.getpid():  # closed by close_all() while in use
+            connection.close()
+
+    def close_all(self) -> None:
+        """Close every idle connection now and every one in use when its use ends; later uses
+        open new ones."""
+        state = self._current()
+        self._state = _PoolState()
+        with state.ready:
+            idle, state.idle = state.idle, []
+            state.opened -= len(idle)
+        for connection in idle:
             connection.close()
 
 

@@ -26,7 +26,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from urllib.parse import parse_qs, unquote
 from runwright.audit import (
     ACTIVE_STATUSES,
     BLOCKING_STATUSES,
+    ConnectionPool,
     Lease,
     LeaseRequest,
     LeaseState,
@@ -43,7 +44,6 @@ from runwright.audit import (
     ReleaseRecord,
     ReleaseStatus,
     RunQuery,
-    ThreadConnections,
     WorkflowPause,
     check_search_text,
     check_update_target,
@@ -158,6 +158,11 @@ CREATE VIRTUAL TABLE IF NOT EXISTS log_words USING fts5(
 """
 LOG_COLUMNS = ("run_id", "workflow", "at", "event", "message", "job", "strategy", "stage")
 FEW_MATCHES = 2_000
+CONNECTIONS_PER_PROCESS = 8
+"""Connections a process keeps open to the store for records (its threads take turns: SQLite
+reads take a millisecond or two, and writes wait for this process's writer lock anyway)."""
+LEASE_CONNECTIONS_PER_PROCESS = 4
+"""And for leases (``synchronous=NORMAL``), renewed every second by each process's heartbeats."""
 PAGE_CACHE_KIB = 256
 """SQLite's page cache per connection (its default is 2,000 KiB). A connection is opened per
 thread that uses the store, and a server's worker runs 64 runs on threads of its own: at
@@ -221,7 +226,7 @@ def writer_lock(path: Path) -> threading.Lock:
 
 
 class SqliteAuditBackend:
-    """Audit records in one SQLite table; one connection per thread (and per forked process)."""
+    """Audit records in one SQLite table; a few connections per process, shared by its threads."""
 
     def __init__(self, url: str, relative_to: Path | None = None) -> None:
         self.path, self.timeout = path_from_url(url, relative_to)
@@ -229,8 +234,10 @@ class SqliteAuditBackend:
         self.url = f"{SCHEME}:///{self.path}" + (f"?{query}" if query else "")  # absolute: one store for all
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.resolved_path = self.path.resolve()
-        self._connections = ThreadConnections(self._open_connection)
-        self._lease_connections = ThreadConnections(lambda: self._open_connection("NORMAL"))
+        self._connections = ConnectionPool(self._open_connection, CONNECTIONS_PER_PROCESS, self.timeout)
+        self._lease_connections = ConnectionPool(
+            lambda: self._open_connection("NORMAL"), LEASE_CONNECTIONS_PER_PROCESS, self.timeout
+        )
         self._initialise()
 
     def _initialise(self) -> None:
@@ -242,9 +249,9 @@ class SqliteAuditBackend:
         deadline = time.monotonic() + self.timeout
         while True:
             try:
-                connection = self.connection()
-                if connection.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                    connection.execute("PRAGMA journal_mode=WAL")  # persistent: stored in the file
+                with self.using() as connection:
+                    if connection.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                        connection.execute("PRAGMA journal_mode=WAL")  # persistent: stored in the file
                 with self.transaction() as cursor:
                     for statement in (SCHEMA + LOG_SCHEMA).split(";"):
                         if statement.strip():
@@ -264,11 +271,11 @@ class SqliteAuditBackend:
     def __repr__(self) -> str:
         return f"SqliteAuditBackend({self.url!r} -> {str(self.path)!r})"
 
-    def connection(self, synchronous: str = "FULL") -> sqlite3.Connection:
-        """This thread's connection, opened on first use (again after ``close`` or a fork), closed
-        when the thread ends; one per ``synchronous`` level (records FULL, leases NORMAL: see
-        :meth:`lease_transaction`)."""
-        return (self._lease_connections if synchronous == "NORMAL" else self._connections).get()
+    def using(self, synchronous: str = "FULL") -> AbstractContextManager[sqlite3.Connection]:
+        """A connection of this process's pool for the block (the same one again inside it),
+        opened on first use (again after ``close`` or a fork); one pool per ``synchronous`` level
+        (records FULL, leases NORMAL: see :meth:`lease_transaction`)."""
+        return (self._lease_connections if synchronous == "NORMAL" else self._connections).connection()
 
     def _open_connection(self, synchronous: str = "FULL") -> sqlite3.Connection:
         connection = sqlite3.connect(
@@ -284,36 +291,44 @@ class SqliteAuditBackend:
         """A write transaction without the fsync of ``synchronous=FULL``: leases are renewed
         every second and expire on their own, so losing the last few to a power cut is safe
         (every process holding them died with it); records keep FULL."""
-        with self.transaction(self.connection("NORMAL")) as cursor:
+        with self.transaction("NORMAL") as cursor:
             yield cursor
 
     @contextmanager
-    def transaction(self, connection: sqlite3.Connection | None = None) -> Iterator[sqlite3.Cursor]:
+    def transaction(self, synchronous: str = "FULL") -> Iterator[sqlite3.Cursor]:
         """``BEGIN IMMEDIATE`` takes the write lock up front, so the transaction never deadlocks."""
-        connection = connection or self.connection()
-        cursor = connection.cursor()
-        with writer_lock(self.resolved_path):
-            cursor.execute("BEGIN IMMEDIATE")
-            try:
-                yield cursor
-            except BaseException:
-                if connection.in_transaction:  # some errors make SQLite roll back by itself
-                    cursor.execute("ROLLBACK")
-                raise
-            cursor.execute("COMMIT")
+        with self.using(synchronous) as connection:
+            cursor = connection.cursor()
+            with writer_lock(self.resolved_path):
+                cursor.execute("BEGIN IMMEDIATE")
+                try:
+                    yield cursor
+                except BaseException:
+                    if connection.in_transaction:  # some errors make SQLite roll back by itself
+                        cursor.execute("ROLLBACK")
+                    raise
+                cursor.execute("COMMIT")
 
-    def execute(self, sql: str, parameters: tuple[Any, ...] | dict[str, Any] = ()) -> sqlite3.Cursor:
-        """A read, or one autocommitted statement."""
-        return self.connection().execute(sql, parameters)
+    def query(self, sql: str, parameters: tuple[Any, ...] | dict[str, Any] = ()) -> list[Any]:
+        """The rows of a read (read whole: the connection goes back to the pool)."""
+        with self.using() as connection:
+            return connection.execute(sql, parameters).fetchall()
 
-    def write(self, sql: str, parameters: tuple[Any, ...] | dict[str, Any] = ()) -> sqlite3.Cursor:
-        """One autocommitted write, after this process's other writers (see the module doc)."""
-        connection = self.connection()
-        with writer_lock(self.resolved_path):
-            return connection.execute(sql, parameters)
+    def query_one(self, sql: str, parameters: tuple[Any, ...] | dict[str, Any] = ()) -> Any:
+        """The first row of a read, or None."""
+        with self.using() as connection:
+            return connection.execute(sql, parameters).fetchone()
+
+    def write(
+        self, sql: str, parameters: tuple[Any, ...] | dict[str, Any] = (), synchronous: str = "FULL"
+    ) -> int:
+        """One autocommitted write, after this process's other writers (see the module doc); the
+        number of rows it changed."""
+        with self.using(synchronous) as connection, writer_lock(self.resolved_path):
+            return connection.execute(sql, parameters).rowcount
 
     def exists(self, run_id: str) -> bool:
-        return self.execute("SELECT 1 FROM releases WHERE run_id = ?", (run_id,)).fetchone() is not None
+        return self.query_one("SELECT 1 FROM releases WHERE run_id = ?", (run_id,)) is not None
 
     # -- the AuditBackend protocol ----------------------------------------------------------
 
@@ -322,7 +337,7 @@ class SqliteAuditBackend:
         row = to_row(record)
         key = (row["workflow"], row["release"], row["attempt"])
         taken = "SELECT 1 FROM releases WHERE workflow = ? AND release = ? AND attempt = ?"
-        if self.execute(taken, key).fetchone():
+        if self.query_one(taken, key):
             return False  # a lock-free read (WAL) spares losers the wait for the write lock
         names = ", ".join(COLUMNS)
         values = ", ".join(f":{name}" for name in COLUMNS)
@@ -390,33 +405,31 @@ class SqliteAuditBackend:
         match = " AND ".join(f"{name} = :{name}" for name in KEY_COLUMNS)
         if expect_running:
             match += f" AND {ACTIVE_SQL}"
-        cursor = self.write(f"UPDATE releases SET {changes} WHERE run_id = :run_id AND {match}", row)
-        if cursor.rowcount == 0:
+        if self.write(f"UPDATE releases SET {changes} WHERE run_id = :run_id AND {match}", row) == 0:
             check_update_target(self.get(record.run_id), record)
             return False  # it was no longer RUNNING
         return True
 
     def latest_release(self, workflow: str) -> datetime | None:
-        row = self.execute("SELECT MAX(release) FROM releases WHERE workflow = ?", (workflow,)).fetchone()
+        row = self.query_one("SELECT MAX(release) FROM releases WHERE workflow = ?", (workflow,))
         return datetime.fromisoformat(row[0]) if row and row[0] else None
 
     def heartbeat(self, run_id: str, at: datetime) -> None:
         """Refresh the heartbeat of an active record; finished records are left alone."""
-        cursor = self.write(
+        changed = self.write(
             f"UPDATE releases SET heartbeat = ? WHERE run_id = ? AND {ACTIVE_SQL}", (timestamp(at), run_id)
         )
-        if cursor.rowcount == 0 and not self.exists(run_id):
+        if changed == 0 and not self.exists(run_id):
             raise KeyError(f"no audit record with run id {run_id!r}")
 
     def get(self, run_id: str) -> ReleaseRecord | None:
-        row = self.execute(f"{SELECT} WHERE run_id = ?", (run_id,)).fetchone()
+        row = self.query_one(f"{SELECT} WHERE run_id = ?", (run_id,))
         return from_row(row) if row is not None else None
 
     def attempts(self, workflow: str, release: datetime) -> list[ReleaseRecord]:
-        rows = self.execute(
-            f"{SELECT} WHERE workflow = ? AND release = ? ORDER BY attempt",
-            (workflow, timestamp(release)),
-        ).fetchall()
+        rows = self.query(
+            f"{SELECT} WHERE workflow = ? AND release = ? ORDER BY attempt", (workflow, timestamp(release))
+        )
         return [from_row(row) for row in rows]
 
     def list(
@@ -432,13 +445,13 @@ class SqliteAuditBackend:
     def mark_crashed(self, run_id: str, reason: str) -> bool:
         """One compare-and-set UPDATE: only a row still active changes, and rowcount says so."""
         error = json.dumps({"name": "Crashed", "message": reason})
-        cursor = self.write(
+        changed = self.write(
             "UPDATE releases SET status = ?, ended = COALESCE(ended, ?),"
             " errors = json_insert(errors, '$[#]', json(?))"
             f" WHERE run_id = ? AND {ACTIVE_SQL}",
             (ReleaseStatus.CRASHED.value, timestamp(utc_now()), error, run_id),
         )
-        return cursor.rowcount == 1
+        return changed == 1
 
     # -- leases (docs/concurrency.md) ------------------------------------------------------
 
@@ -491,19 +504,17 @@ class SqliteAuditBackend:
         return dict(rows)
 
     def release_lease(self, resource: str, holder: str) -> bool:
-        connection = self.connection("NORMAL")
-        with writer_lock(self.resolved_path):
-            cursor = connection.execute(
-                "DELETE FROM leases WHERE resource = ? AND holder = ?", (resource, holder)
-            )
-        return cursor.rowcount == 1
+        changed = self.write(
+            "DELETE FROM leases WHERE resource = ? AND holder = ?", (resource, holder), synchronous="NORMAL"
+        )
+        return changed == 1
 
     def list_leases(self, resource: str | None = None) -> list[Lease]:
         sql, parameters = f"{LEASE_SELECT} WHERE expires >= ?", [timestamp(utc_now())]
         if resource is not None:
             sql += " AND resource = ?"
             parameters.append(resource)
-        return [lease_from_row(row) for row in self.execute(sql + LEASE_ORDER, tuple(parameters)).fetchall()]
+        return [lease_from_row(row) for row in self.query(sql + LEASE_ORDER, tuple(parameters))]
 
     def close(self) -> None:
         """Close every connection this backend opened, in any thread; later calls reopen."""
@@ -514,19 +525,18 @@ class SqliteAuditBackend:
 
     def pause(self, workflow: str, by: str, at: datetime) -> bool:
         """INSERT unless paused already: the row count says whether this call paused it."""
-        cursor = self.write(
+        changed = self.write(
             "INSERT INTO paused_workflows (workflow, paused_at, by) VALUES (?, ?, ?)"
             " ON CONFLICT (workflow) DO NOTHING",
             (workflow, timestamp(at), by),
         )
-        return cursor.rowcount == 1
+        return changed == 1
 
     def unpause(self, workflow: str) -> bool:
-        cursor = self.write("DELETE FROM paused_workflows WHERE workflow = ?", (workflow,))
-        return cursor.rowcount == 1
+        return self.write("DELETE FROM paused_workflows WHERE workflow = ?", (workflow,)) == 1
 
     def paused(self) -> dict[str, WorkflowPause]:
-        rows = self.execute("SELECT workflow, paused_at, by FROM paused_workflows").fetchall()
+        rows = self.query("SELECT workflow, paused_at, by FROM paused_workflows")
         return {
             name: WorkflowPause(workflow=name, paused_at=datetime.fromisoformat(at), by=by)
             for name, at, by in rows
@@ -547,7 +557,7 @@ class SqliteAuditBackend:
         if limit is not None:
             sql += " LIMIT ?"
             parameters.append(limit)
-        return [from_row(row) for row in self.execute(sql, tuple(parameters)).fetchall()]
+        return [from_row(row) for row in self.query(sql, tuple(parameters))]
 
     # -- log search (issue 26) ---------------------------------------------------------------
 
@@ -604,7 +614,7 @@ class SqliteAuditBackend:
                 parameters.append(value)
         columns = ", ".join(f"l.{name}" for name in LOG_COLUMNS)
         count = "SELECT count(*) FROM log_words WHERE log_words MATCH ?"
-        (matches,) = self.execute(count, (match,)).fetchone()
+        (matches,) = self.query_one(count, (match,))
         if matches <= FEW_MATCHES:
             sql = (
                 f"SELECT {columns} FROM (SELECT rowid AS id FROM log_words WHERE log_words MATCH ?) AS m"
@@ -616,9 +626,7 @@ class SqliteAuditBackend:
             clauses.append("l.id IN (SELECT rowid FROM log_words WHERE log_words MATCH ?)")
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         ordered = [match, *parameters] if matches <= FEW_MATCHES else [*parameters, match]
-        rows = self.execute(
-            sql + where + " ORDER BY l.at DESC, l.id DESC LIMIT ?", (*ordered, max(0, limit))
-        ).fetchall()
+        rows = self.query(sql + where + " ORDER BY l.at DESC, l.id DESC LIMIT ?", (*ordered, max(0, limit)))
         # LOG_COLUMNS are LogLine's fields in its order; the time is stored as text
         return [LogLine(*row[:2], datetime.fromisoformat(row[2]), *row[3:]) for row in rows]
 

@@ -1,0 +1,110 @@
+"""The SQLite store's connections: a few per process, shared by its threads one use at a time
+(``runwright.audit.ConnectionPool``)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+from runwright.audit import ConnectionPool, PoolExhausted
+
+
+class FakeConnection:
+    """Stands for a database connection: remembers whether it was closed."""
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_use_inside_a_use_gets_the_same_connection_and_other_threads_another() -> None:
+    pool: ConnectionPool[FakeConnection] = ConnectionPool(FakeConnection, size=4, wait_seconds=5)
+    elsewhere: list[FakeConnection] = []
+    with pool.connection() as outer:
+        with pool.connection() as inner:  # a read inside a transaction sees the transaction
+            assert inner is outer
+        thread = threading.Thread(target=lambda: elsewhere.append(pool.connection().__enter__()))
+        thread.start()
+        thread.join(timeout=10)
+    assert elsewhere and elsewhere[0] is not outer
+    with pool.connection() as again:
+        assert again is outer  # last in, first out: the warmest cache
+
+
+def test_a_thread_that_finds_every_connection_taken_waits_then_says_so() -> None:
+    pool: ConnectionPool[FakeConnection] = ConnectionPool(FakeConnection, size=1, wait_seconds=0.3)
+    taken, release = threading.Event(), threading.Event()
+    got: list[FakeConnection] = []
+
+    def hold() -> None:
+        with pool.connection() as connection:
+            got.append(connection)
+            taken.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert taken.wait(10)
+    with pytest.raises(PoolExhausted, match=r"all 1 connections to the store stayed in use for 0.3 s"):
+        with pool.connection():
+            pass
+    waiter_got: list[FakeConnection] = []
+    waiter = threading.Thread(target=lambda: waiter_got.append(pool.connection().__enter__()))
+    waiter.start()  # waits for the holder, then gets its connection
+    release.set()
+    holder.join(timeout=10)
+    waiter.join(timeout=10)
+    assert waiter_got == got
+
+
+def test_close_all_closes_idle_connections_at_once_and_those_in_use_when_given_back() -> None:
+    pool: ConnectionPool[FakeConnection] = ConnectionPool(FakeConnection, size=4, wait_seconds=5)
+    in_use_ready, closed_now = threading.Event(), threading.Event()
+    in_use: list[FakeConnection] = []
+
+    def use() -> None:
+        with pool.connection() as connection:
+            in_use.append(connection)
+            in_use_ready.set()
+            closed_now.wait(10)
+            assert not connection.closed  # never under a thread's feet
+
+    thread = threading.Thread(target=use)
+    thread.start()
+    assert in_use_ready.wait(10)
+    with pool.connection() as idle_later:
+        assert idle_later is not in_use[0]
+    pool.close_all()
+    assert idle_later.closed and not in_use[0].closed
+    closed_now.set()
+    thread.join(timeout=10)
+    assert in_use[0].closed
+    with pool.connection() as fresh:
+        assert fresh not in (idle_later, in_use[0]) and not fresh.closed
+
+
+def test_a_forked_child_opens_its_own_connections_and_leaves_the_parents_alone(tmp_path: Path) -> None:
+    """SQLite forbids using a connection across a fork, and closing the parent's in the child
+    could checkpoint its WAL from the wrong process."""
+    pool: ConnectionPool[FakeConnection] = ConnectionPool(FakeConnection, size=1, wait_seconds=5)
+    with pool.connection() as parents:
+        pass
+    report = tmp_path / "child"
+    pid = os.fork()
+    if pid == 0:  # the child: report, then leave without running pytest's exit handlers
+        try:
+            with pool.connection() as childs:
+                report.write_text(f"{childs is parents} {parents.closed}")
+            pool.close_all()
+            report.write_text(report.read_text() + f" {parents.closed}")
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert report.read_text() == "False False False"
+    with pool.connection() as again:
+        assert again is parents and not parents.closed
