@@ -164,20 +164,29 @@ def test_four_processes_keep_a_group_of_two_first_in_first_out(shared: dict[str,
     spans = trace_spans(logs) | trace_spans(root / "server")
     assert set(spans) >= {r.run_id for r in records}
     assert most_at_once(list(spans.values())) <= 2
-    # first in, first out: a run queued earlier (smaller place) never got its slot after a later one
-    queued = sorted(
+    # first in, first out: a run queued earlier (smaller place) never got its slot after a later
+    # one. Places count up from the highest place in the queue, so once the queue has emptied
+    # they start again: only runs that were waiting at the same time are compared (the earlier
+    # one was queued before the later one got its slot).
+    queued = [
         (
-            r.context["concurrency"]["position"],
-            datetime.fromisoformat(r.context["concurrency"]["started_at"]).timestamp(),
+            note["position"],
+            datetime.fromisoformat(note["queued_at"]).timestamp(),
+            datetime.fromisoformat(note["started_at"]).timestamp(),
         )
-        for r in records
-        if (r.context.get("concurrency") or {}).get("position") is not None
-    )
+        for note in (r.context.get("concurrency") or {} for r in records)
+        if note.get("position") is not None
+    ]
     assert len(queued) > RUNS_EACH, "most runs should have waited"
-    # (the time is read just after the store granted the slot; a thread of a loaded machine may
-    # be held up that long before it reads the clock)
-    late = [(a, b) for a, b in zip(queued, queued[1:], strict=False) if b[1] < a[1] - 1.0]
-    assert not late, f"runs overtook earlier ones in the queue: {late[:5]}"
+    # (times are read just after the store answered; a thread of a loaded machine may be held up
+    # that long before it reads the clock)
+    late = [
+        (earlier, later)
+        for earlier in queued
+        for later in queued
+        if earlier[0] < later[0] and earlier[1] < later[2] and later[2] < earlier[2] - 1.0
+    ]
+    assert not late, f"runs overtook earlier ones in the queue (place, queued, started): {late[:5]}"
     assert store.list_leases() == []
 
 
