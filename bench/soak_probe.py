@@ -103,12 +103,39 @@ def rss_kib() -> int:
     return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
 
 
+def resident_by_mapping() -> Counter[str]:
+    """Resident KiB by kind of mapping (``/proc/self/smaps``): thread stacks (8 MiB anonymous),
+    pymalloc's arenas (1 MiB anonymous), malloc's heaps (``[heap]`` and the other anonymous
+    mappings), and files (libraries, SQLite's shared memory)."""
+    kinds: Counter[str] = Counter()
+    kind = ""
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        fields = line.split()
+        if "-" in fields[0] and len(fields) >= 5 and not fields[0].endswith(":"):  # a mapping's header
+            start, end = (int(part, 16) for part in fields[0].split("-"))
+            size_kib, name = (end - start) // 1024, fields[5] if len(fields) > 5 else ""
+            if name.startswith("["):
+                kind = name
+            elif name:
+                kind = "files"
+            elif size_kib == 8192:
+                kind = "thread stacks"
+            elif size_kib == 1024:
+                kind = "pymalloc arenas"
+            else:
+                kind = "other anonymous (malloc)"
+        elif fields[0] == "Rss:":
+            kinds[kind] += int(fields[1])
+    return kinds
+
+
 def reading() -> str:
     info = LIBC.mallinfo2()
+    by_mapping = ", ".join(f"{kind} {kib:,}" for kind, kib in sorted(resident_by_mapping().items()) if kib)
     return (
         f"rss {rss_kib():,} KiB, malloc used {info.uordblks // 1024:,} free {info.fordblks // 1024:,} "
         f"arena {info.arena // 1024:,}, sqlite {SQLITE.sqlite3_memory_used() // 1024:,} KiB, "
-        f"{threading.active_count()} threads"
+        f"{threading.active_count()} threads; resident KiB by mapping: {by_mapping}"
     )
 
 
