@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -103,7 +105,16 @@ def test_a_forked_child_opens_its_own_connections_and_leaves_the_parents_alone(t
             report.write_text(report.read_text() + f" {parents.closed}")
         finally:
             os._exit(0)
-    _, status = os.waitpid(pid, 0)
+    status = None
+    for _ in range(300):  # bounded: 30 s
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise AssertionError("the forked child did not finish within 30 s")
     assert os.waitstatus_to_exitcode(status) == 0
     assert report.read_text() == "False False False"
     with pool.connection() as again:
