@@ -119,3 +119,39 @@ def test_a_forked_child_opens_its_own_connections_and_leaves_the_parents_alone(t
     assert report.read_text() == "False False False"
     with pool.connection() as again:
         assert again is parents and not parents.closed
+
+
+def test_a_thread_waiting_for_a_connection_when_the_pool_is_closed_takes_a_new_one() -> None:
+    """``close_all`` (a backend closed, then used again) must not leave a waiting thread on the
+    closed connections until its wait runs out."""
+    pool: ConnectionPool[FakeConnection] = ConnectionPool(FakeConnection, size=1, wait_seconds=20)
+    taken, release = threading.Event(), threading.Event()
+    held: list[FakeConnection] = []
+    waited: list[FakeConnection | BaseException] = []
+
+    def hold() -> None:
+        with pool.connection() as connection:
+            held.append(connection)
+            taken.set()
+            release.wait(30)
+
+    def wait_for_one() -> None:
+        try:
+            with pool.connection() as connection:
+                waited.append(connection)
+        except BaseException as exc:  # handed to the test's thread
+            waited.append(exc)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert taken.wait(10)
+    waiter = threading.Thread(target=wait_for_one)
+    waiter.start()
+    waiter.join(timeout=0.3)
+    assert waiter.is_alive()  # the only connection is in use: it waits
+    pool.close_all()
+    waiter.join(timeout=5)  # not the pool's 20 s
+    release.set()
+    holder.join(timeout=10)
+    assert len(waited) == 1 and isinstance(waited[0], FakeConnection), waited
+    assert waited[0] is not held[0] and held[0].closed

@@ -785,8 +785,7 @@ class ConnectionPool(Generic[ConnectionT]):
         if held is not None and held[0] is self._current():
             yield held[1]
             return
-        state = self._current()
-        connection = self._take(state)
+        state, connection = self._take()
         self._local.held = (state, connection)
         try:
             yield connection
@@ -794,10 +793,18 @@ class ConnectionPool(Generic[ConnectionT]):
             self._local.held = None
             self._give_back(state, connection)
 
-    def _take(self, state: _PoolState[ConnectionT]) -> ConnectionT:
+    def _take(self) -> tuple[_PoolState[ConnectionT], ConnectionT]:
         deadline = time.monotonic() + self._wait_seconds
-        with state.ready:
-            while not state.idle and state.opened >= self._size:
+        while True:
+            state = self._current()
+            with state.ready:
+                if state is not self._state:
+                    continue  # closed meanwhile: wait on the new connections instead
+                if state.idle:
+                    return state, state.idle.pop()  # the most recently used: the warmest cache
+                if state.opened < self._size:
+                    state.opened += 1
+                    break
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise PoolExhausted(
@@ -805,11 +812,8 @@ class ConnectionPool(Generic[ConnectionT]):
                         f"for {self._wait_seconds:g} s"
                     )
                 state.ready.wait(left)
-            if state.idle:
-                return state.idle.pop()  # the most recently used: its cache is the warmest
-            state.opened += 1
         try:
-            return self._connect()
+            return state, self._connect()
         except BaseException:
             with state.ready:
                 state.opened -= 1
@@ -828,12 +832,13 @@ class ConnectionPool(Generic[ConnectionT]):
 
     def close_all(self) -> None:
         """Close every idle connection now and every one in use when its use ends; later uses
-        open new ones."""
+        (and threads waiting for one) take new ones."""
         state = self._current()
         self._state = _PoolState()
         with state.ready:
             idle, state.idle = state.idle, []
             state.opened -= len(idle)
+            state.ready.notify_all()
         for connection in idle:
             connection.close()
 
