@@ -155,3 +155,30 @@ def test_a_thread_waiting_for_a_connection_when_the_pool_is_closed_takes_a_new_o
     holder.join(timeout=10)
     assert len(waited) == 1 and isinstance(waited[0], FakeConnection), waited
     assert waited[0] is not held[0] and held[0].closed
+
+
+def test_a_sqlite_transaction_whose_commit_fails_leaves_its_pooled_connection_usable(tmp_path: Path) -> None:
+    """A COMMIT can fail (a deferred constraint, a full disk) without SQLite rolling back: the
+    connection must not go back to the pool still inside the transaction, where the next use
+    of any thread would find it."""
+    import sqlite3
+
+    from runwright_audit_sqlite.backend import SqliteAuditBackend
+
+    from tests.audit.conftest import make_record
+
+    backend = SqliteAuditBackend(f"sqlite:///{tmp_path / 'audit.db'}")
+    with backend.using() as connection:  # a table whose check waits for COMMIT
+        connection.execute("PRAGMA foreign_keys = ON")
+        connection.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+        connection.execute(
+            "CREATE TABLE child (parent INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)"
+        )
+    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
+        with backend.transaction() as cursor:
+            cursor.execute("INSERT INTO child (parent) VALUES (42)")
+    with backend.using() as connection:  # the same connection (last in, first out)
+        assert not connection.in_transaction
+    record = make_record()
+    assert backend.claim(record) and backend.get(record.run_id) == record
+    assert backend.query("SELECT * FROM child") == []

@@ -164,11 +164,10 @@ reads take a millisecond or two, and writes wait for this process's writer lock 
 LEASE_CONNECTIONS_PER_PROCESS = 4
 """And for leases (``synchronous=NORMAL``), renewed every second by each process's heartbeats."""
 PAGE_CACHE_KIB = 256
-"""SQLite's page cache per connection (its default is 2,000 KiB). A connection is opened per
-thread that uses the store, and a server's worker runs 64 runs on threads of its own: at
-SQLite's default the caches grew with the database towards 64 x 2 MiB per process, a few
-hundred KiB per 10,000 runs for months. A write touches a few pages; reads of a large store
-come from the operating system's file cache."""
+"""SQLite's page cache per connection (its default is 2,000 KiB): the caches grow with the
+database towards their bound, which a process with a connection per thread (a worker's 64 run
+threads, before the pool) reached only after months. A write touches a few pages; reads of a
+large store come from the operating system's file cache."""
 
 
 def path_from_url(url: str, relative_to: Path | None = None) -> tuple[Path, float]:
@@ -303,11 +302,13 @@ class SqliteAuditBackend:
                 cursor.execute("BEGIN IMMEDIATE")
                 try:
                     yield cursor
+                    cursor.execute("COMMIT")
                 except BaseException:
-                    if connection.in_transaction:  # some errors make SQLite roll back by itself
+                    # some errors make SQLite roll back by itself; a failed COMMIT does not, and
+                    # the connection goes back to the pool for another thread's next use
+                    if connection.in_transaction:
                         cursor.execute("ROLLBACK")
                     raise
-                cursor.execute("COMMIT")
 
     def query(self, sql: str, parameters: tuple[Any, ...] | dict[str, Any] = ()) -> list[Any]:
         """The rows of a read (read whole: the connection goes back to the pool)."""
