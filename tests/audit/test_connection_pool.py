@@ -23,6 +23,30 @@ class FakeConnection:
         self.closed = True
 
 
+class HeldInAThread:
+    """A connection of ``pool`` taken by a thread of its own and held until :meth:`give_back`."""
+
+    def __init__(self, pool: ConnectionPool[FakeConnection]) -> None:
+        self.connection: FakeConnection | None = None
+        self.closed_while_held = False
+        self._taken, self._release = threading.Event(), threading.Event()
+        self._thread = threading.Thread(target=self._hold, args=(pool,))
+        self._thread.start()
+        assert self._taken.wait(10)
+
+    def _hold(self, pool: ConnectionPool[FakeConnection]) -> None:
+        with pool.connection() as connection:
+            self.connection = connection
+            self._taken.set()
+            self._release.wait(30)
+            self.closed_while_held = connection.closed
+
+    def give_back(self) -> None:
+        self._release.set()
+        self._thread.join(timeout=10)
+        assert not self._thread.is_alive()
+
+
 def test_a_use_inside_a_use_gets_the_same_connection_and_other_threads_another() -> None:
     pool: ConnectionPool[FakeConnection] = ConnectionPool(FakeConnection, size=4, wait_seconds=5)
     elsewhere: list[FakeConnection] = []
@@ -39,54 +63,30 @@ def test_a_use_inside_a_use_gets_the_same_connection_and_other_threads_another()
 
 def test_a_thread_that_finds_every_connection_taken_waits_then_says_so() -> None:
     pool: ConnectionPool[FakeConnection] = ConnectionPool(FakeConnection, size=1, wait_seconds=0.3)
-    taken, release = threading.Event(), threading.Event()
-    got: list[FakeConnection] = []
-
-    def hold() -> None:
-        with pool.connection() as connection:
-            got.append(connection)
-            taken.set()
-            release.wait(10)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    assert taken.wait(10)
+    holder = HeldInAThread(pool)
     with pytest.raises(PoolExhausted, match=r"all 1 connections to the store stayed in use for 0.3 s"):
         with pool.connection():
             pass
     waiter_got: list[FakeConnection] = []
     waiter = threading.Thread(target=lambda: waiter_got.append(pool.connection().__enter__()))
     waiter.start()  # waits for the holder, then gets its connection
-    release.set()
-    holder.join(timeout=10)
+    holder.give_back()
     waiter.join(timeout=10)
-    assert waiter_got == got
+    assert waiter_got == [holder.connection]
 
 
 def test_close_all_closes_idle_connections_at_once_and_those_in_use_when_given_back() -> None:
     pool: ConnectionPool[FakeConnection] = ConnectionPool(FakeConnection, size=4, wait_seconds=5)
-    in_use_ready, closed_now = threading.Event(), threading.Event()
-    in_use: list[FakeConnection] = []
-
-    def use() -> None:
-        with pool.connection() as connection:
-            in_use.append(connection)
-            in_use_ready.set()
-            closed_now.wait(10)
-            assert not connection.closed  # never under a thread's feet
-
-    thread = threading.Thread(target=use)
-    thread.start()
-    assert in_use_ready.wait(10)
+    in_use = HeldInAThread(pool)
     with pool.connection() as idle_later:
-        assert idle_later is not in_use[0]
+        assert idle_later is not in_use.connection
     pool.close_all()
-    assert idle_later.closed and not in_use[0].closed
-    closed_now.set()
-    thread.join(timeout=10)
-    assert in_use[0].closed
+    assert idle_later.closed and in_use.connection is not None and not in_use.connection.closed
+    in_use.give_back()
+    assert not in_use.closed_while_held  # never under a thread's feet
+    assert in_use.connection.closed
     with pool.connection() as fresh:
-        assert fresh not in (idle_later, in_use[0]) and not fresh.closed
+        assert fresh not in (idle_later, in_use.connection) and not fresh.closed
 
 
 def test_a_forked_child_opens_its_own_connections_and_leaves_the_parents_alone(tmp_path: Path) -> None:
@@ -125,15 +125,7 @@ def test_a_thread_waiting_for_a_connection_when_the_pool_is_closed_takes_a_new_o
     """``close_all`` (a backend closed, then used again) must not leave a waiting thread on the
     closed connections until its wait runs out."""
     pool: ConnectionPool[FakeConnection] = ConnectionPool(FakeConnection, size=1, wait_seconds=20)
-    taken, release = threading.Event(), threading.Event()
-    held: list[FakeConnection] = []
     waited: list[FakeConnection | BaseException] = []
-
-    def hold() -> None:
-        with pool.connection() as connection:
-            held.append(connection)
-            taken.set()
-            release.wait(30)
 
     def wait_for_one() -> None:
         try:
@@ -142,19 +134,16 @@ def test_a_thread_waiting_for_a_connection_when_the_pool_is_closed_takes_a_new_o
         except BaseException as exc:  # handed to the test's thread
             waited.append(exc)
 
-    holder = threading.Thread(target=hold)
-    holder.start()
-    assert taken.wait(10)
+    holder = HeldInAThread(pool)
     waiter = threading.Thread(target=wait_for_one)
     waiter.start()
     waiter.join(timeout=0.3)
     assert waiter.is_alive()  # the only connection is in use: it waits
     pool.close_all()
     waiter.join(timeout=5)  # not the pool's 20 s
-    release.set()
-    holder.join(timeout=10)
+    holder.give_back()
     assert len(waited) == 1 and isinstance(waited[0], FakeConnection), waited
-    assert waited[0] is not held[0] and held[0].closed
+    assert holder.connection is not None and waited[0] is not holder.connection and holder.connection.closed
 
 
 def test_a_sqlite_transaction_whose_commit_fails_leaves_its_pooled_connection_usable(tmp_path: Path) -> None:
