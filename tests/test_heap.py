@@ -249,3 +249,141 @@ def test_a_scheduler_caps_its_malloc_arenas(tmp_path: Path) -> None:
         if scheduler.poll() is None:
             scheduler.kill()
             scheduler.wait(timeout=10)
+
+
+#: Python for a ``run:`` stage (a thread of the process that runs it): how many of seven freed
+#: 1,000-byte blocks malloc took back, rather than the thread's cache keeping them (0 with glibc's
+#: default tcache, 7,056 with ``tcache_count=0``), then the process's pid and GLIBC_TUNABLES.
+THREAD_CACHE_PROBE = """
+import ctypes, os
+class MallocInfo(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = MallocInfo
+libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes = [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+blocks = [libc.malloc(1000) for _ in range(7)]
+in_use = libc.mallinfo2().uordblks
+for block in blocks:
+    libc.free(block)
+taken_back = in_use - libc.mallinfo2().uordblks
+with open(PROBE_FILE, "w") as probe:
+    probe.write(f"{taken_back} {os.getpid()} {os.environ.get('GLIBC_TUNABLES', 'unset')}")
+"""
+
+
+def read_probe(path: Path) -> tuple[int, int, str]:
+    """(bytes malloc took back, pid, GLIBC_TUNABLES) as :data:`THREAD_CACHE_PROBE` wrote them."""
+    taken_back, pid, tunables = path.read_text().split(" ", 2)
+    return int(taken_back), int(pid), tunables
+
+
+def probe_stage(file_expression: str) -> str:
+    code = THREAD_CACHE_PROBE.replace("PROBE_FILE", file_expression)
+    return "        - id: probe\n          run: |\n" + textwrap.indent(code.strip("\n"), " " * 12) + "\n"
+
+
+ENVIRONMENT_SEEN = (
+    """
+seen:
+  type: Workflow
+  params:
+    folder: str
+  jobs:
+    look:
+      stages:
+        - id: s
+          bash: 'echo "${GLIBC_TUNABLES-unset} ${RUNWRIGHT_SAVED_GLIBC_TUNABLES-unset}" > "${{ params.folder }}/seen"'
+"""
+    + probe_stage('"${{ params.folder }}/probe"')
+)
+USER_TUNABLES = "glibc.malloc.mmap_threshold=262144"
+
+
+@pytest.mark.skipif(not ON_GLIBC, reason="glibc's tunables")
+@pytest.mark.parametrize("workers", [1, 0], ids=["worker", "server threads"])
+@pytest.mark.parametrize("tunables", [None, USER_TUNABLES], ids=["no tunables", "the user's tunables"])
+def test_a_server_restarts_once_with_thread_caches_off_and_its_runs_see_the_environment_as_given(
+    tmp_path: Path, workers: int, tunables: str | None
+) -> None:
+    """``runwright serve`` restarts itself (same pid) with glibc's per-thread cache off, its worker
+    starts with it off too, a run's processes and code see ``GLIBC_TUNABLES`` exactly as the
+    server was given it, and a misspelt setting is warned of once, not once per start."""
+    env = {"RUNWRIGHT_MALLOC_THREAD_CACHE": "", "RUNWRIGHT_TUNABLE_TYPO": "1"}
+    env.update({"GLIBC_TUNABLES": tunables} if tunables else {})
+    base = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os, "environ", base)
+        running = start_server(tmp_path, extra_args=("--workers", str(workers)), conf_text=ENVIRONMENT_SEEN, env=env)
+    try:
+        run_id = running.trigger("seen", {"folder": str(tmp_path)})
+        assert running.wait_status(run_id)["status"] == "SUCCESS"
+        assert (tmp_path / "seen").read_text().split() == [tunables or "unset", "unset"]
+        taken_back, pid, seen_tunables = read_probe(tmp_path / "probe")
+        assert taken_back >= 7_000  # no thread cache kept them
+        assert seen_tunables == (tunables or "unset")
+        assert (pid != running.process.pid) if workers else (pid == running.process.pid)
+    finally:
+        stop_server(running)
+    assert running.printed.count("RUNWRIGHT_TUNABLE_TYPO") == 1, running.printed
+
+
+MINUTELY_PROBE = (
+    """
+probed:
+  type: Workflow
+  on: [{cronjob: "* * * * *"}]
+  jobs:
+    look:
+      stages:
+"""
+    + probe_stage('"FOLDER/probe-" + __import__("os").environ.get("RUNWRIGHT_RUN_ID", "")')
+)
+
+
+@pytest.mark.skipif(not ON_GLIBC, reason="glibc's tunables")
+@pytest.mark.parametrize(
+    ("setting", "tunables", "thread_cache_off"),
+    [
+        ("", None, True),
+        ("default", None, False),
+        ("", "glibc.malloc.tcache_count=3", False),
+        ("", USER_TUNABLES, True),
+    ],
+    ids=["default setting", "RUNWRIGHT_MALLOC_THREAD_CACHE=default", "the user's tcache_count wins", "the user's tunables"],
+)
+def test_a_scheduler_restarts_with_the_thread_cache_setting_unless_told_otherwise(
+    tmp_path: Path, setting: str, tunables: str | None, thread_cache_off: bool
+) -> None:
+    """``runwright scheduler`` restarts once (same pid) with glibc's per-thread cache off; its
+    releases see ``GLIBC_TUNABLES`` as given. ``default``, or a ``tcache_count`` of the user's
+    own, leaves the cache as glibc sets it."""
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "probed.yml").write_text(MINUTELY_PROBE.replace("FOLDER", str(tmp_path)))
+    env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
+    env.update(
+        {
+            "RUNWRIGHT_AUDIT_URL": f"file://{tmp_path / 'audits'}",
+            "RUNWRIGHT_LOG_PATH": str(tmp_path / "logs"),
+            "RUNWRIGHT_MALLOC_THREAD_CACHE": setting,
+        }
+    )
+    env.update({"GLIBC_TUNABLES": tunables} if tunables else {})
+    scheduler = subprocess.run(
+        [
+            sys.executable, "-m", "runwright", "scheduler", "--conf", str(conf),
+            "--simulate-from", "2024-01-01T00:00:30+00:00", "--until", "2024-01-01T00:01:30+00:00",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert scheduler.returncode == 0, scheduler.stderr
+    [probe] = tmp_path.glob("probe-*")
+    taken_back, _, seen_tunables = read_probe(probe)
+    assert (taken_back >= 7_000) if thread_cache_off else (taken_back < 5_000), taken_back  # 3 kept: 4,032
+    assert seen_tunables == (tunables or "unset")

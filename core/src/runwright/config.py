@@ -52,10 +52,12 @@ KNOWN_VARIABLES = frozenset(
         "RUNWRIGHT_AWS_SECRETS_CACHE_SECONDS",
         "RUNWRIGHT_MALLOC_ARENAS",
         "RUNWRIGHT_MALLOC_TRIM_SECONDS",
+        "RUNWRIGHT_MALLOC_THREAD_CACHE",
         # set by runwright for the processes it starts
         "RUNWRIGHT_OUTPUT",
         "RUNWRIGHT_RUN_ID",
         "RUNWRIGHT_STAGE_MARK",
+        "RUNWRIGHT_SAVED_GLIBC_TUNABLES",
     }
 )
 
@@ -206,6 +208,18 @@ def malloc_arenas() -> int:
     """``RUNWRIGHT_MALLOC_ARENAS``: the most malloc arenas of a scheduler, a server and its
     workers (default 2; 0: glibc's default, eight per core)."""
     return _positive_int("RUNWRIGHT_MALLOC_ARENAS", DEFAULT_MALLOC_ARENAS, zero_allowed=True)
+
+
+DEFAULT_MALLOC_THREAD_CACHE = 0
+
+
+def malloc_thread_cache() -> int | None:
+    """``RUNWRIGHT_MALLOC_THREAD_CACHE``: how many freed blocks of each size a thread of a
+    scheduler, a server or a worker keeps for itself (glibc's tcache; default 0, glibc's own is
+    7); ``default`` leaves glibc's setting and the process alone (None)."""
+    if os.environ.get("RUNWRIGHT_MALLOC_THREAD_CACHE", "").strip().lower() == "default":
+        return None
+    return _positive_int("RUNWRIGHT_MALLOC_THREAD_CACHE", DEFAULT_MALLOC_THREAD_CACHE, zero_allowed=True)
 
 
 def _positive_int(name: str, default: int, zero_allowed: bool = False) -> int:

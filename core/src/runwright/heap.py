@@ -16,6 +16,16 @@ and a worker runs 64 runs at once on threads of its own. So the scheduler, the s
 workers also cap the arenas at ``RUNWRIGHT_MALLOC_ARENAS`` (default 2; 0 leaves glibc's
 default) when they start, as ``MALLOC_ARENA_MAX`` would; a ``MALLOC_ARENA_MAX`` set in the
 environment is the deployment's choice and wins.
+
+What creeps after that is glibc's per-thread cache (tcache): every thread keeps up to 7 freed
+blocks of each of 64 sizes for itself, and a worker's 75 threads fill theirs slowly, each as it
+meets each size: bounded, but most of a server's growth over its first hundred thousand runs.
+It can only be set when a process starts (``GLIBC_TUNABLES``), so ``runwright serve`` and
+``runwright scheduler`` restart themselves once (``exec``: same pid, same arguments) with it set
+to ``RUNWRIGHT_MALLOC_THREAD_CACHE`` (default 0; ``default`` leaves glibc's 7 and skips the
+restart; a ``glibc.malloc.tcache_count`` already in ``GLIBC_TUNABLES`` wins). The processes a run
+starts get the environment as it was: the restarted process puts it back at once, or, for a
+server's workers, which must inherit it, each worker puts it back when it starts.
 """
 
 from __future__ import annotations
@@ -26,7 +36,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from runwright.config import malloc_arenas, malloc_trim_seconds
+from runwright.config import malloc_arenas, malloc_thread_cache, malloc_trim_seconds
 
 #: ``mallopt``'s parameter for the most arenas (glibc's ``malloc.h``).
 M_ARENA_MAX = -8
@@ -70,6 +80,78 @@ def limit_malloc_arenas() -> int | None:
     if mallopt is None or mallopt(M_ARENA_MAX, count) != 1:
         return None
     return count
+
+
+#: glibc's tunable: how many freed blocks of each size a thread keeps for itself.
+TCACHE_TUNABLE = "glibc.malloc.tcache_count"
+#: Set in the environment of a process that restarted itself with :data:`TCACHE_TUNABLE`: the
+#: ``GLIBC_TUNABLES`` it had before, after a ``=`` ("" when it had none).
+SAVED_TUNABLES = "RUNWRIGHT_SAVED_GLIBC_TUNABLES"
+
+_command_line = False
+
+
+def started_as_command() -> None:
+    """Called by the command line's ``main()``: this process is runwright's own, so a
+    long-running command may restart it. A program that calls the commands itself (a test's
+    ``CliRunner``, a user's script) is never restarted under it."""
+    global _command_line
+    _command_line = True
+
+
+def restarted() -> bool:
+    """Whether this process is the restart of a long-running command (its environment still
+    carries :data:`SAVED_TUNABLES`): what the first start already printed is not printed again."""
+    return SAVED_TUNABLES in os.environ
+
+
+def restart_with_thread_cache(children_inherit: bool = False) -> None:
+    """Restart this process (``exec``) with glibc's per-thread cache at
+    ``RUNWRIGHT_MALLOC_THREAD_CACHE`` (see the module doc), once, before any thread starts.
+
+    In the restarted process the environment is put back as it was, unless ``children_inherit``
+    (a server whose worker processes must start with the setting: each worker calls
+    :func:`restore_environment` first). Returns without restarting when not started as the
+    command line, off glibc, when the setting is ``default`` or already in ``GLIBC_TUNABLES``,
+    and when ``exec`` fails (said on stderr: the process runs on with glibc's cache).
+    """
+    if SAVED_TUNABLES in os.environ:
+        if not children_inherit:
+            restore_environment()
+        return
+    count = malloc_thread_cache()
+    tunables = os.environ.get("GLIBC_TUNABLES")
+    if not _command_line or count is None or TCACHE_TUNABLE in (tunables or "") or not on_glibc():
+        return
+    environment = dict(os.environ)
+    environment[SAVED_TUNABLES] = "" if tunables is None else f"={tunables}"
+    environment["GLIBC_TUNABLES"] = f"{tunables}:" if tunables else ""
+    environment["GLIBC_TUNABLES"] += f"{TCACHE_TUNABLE}={count}"
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execve(sys.executable, sys.orig_argv, environment)
+    except OSError as exc:
+        print(f"warning: could not restart with {TCACHE_TUNABLE}={count}: {exc}", file=sys.stderr)
+
+
+def restore_environment() -> None:
+    """Put ``GLIBC_TUNABLES`` back as it was before :func:`restart_with_thread_cache` (this
+    process keeps its setting: glibc read it when the process started)."""
+    saved = os.environ.pop(SAVED_TUNABLES, None)
+    if saved is None:
+        return
+    if saved.startswith("="):
+        os.environ["GLIBC_TUNABLES"] = saved[1:]
+    else:
+        os.environ.pop("GLIBC_TUNABLES", None)
+
+
+def on_glibc() -> bool:
+    """Whether this process runs on glibc (tunables, arenas and trims are glibc's)."""
+    import ctypes
+
+    return _glibc_function("malloc_trim", [ctypes.c_size_t]) is not None
 
 
 class HeapTrimmer:

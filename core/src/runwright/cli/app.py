@@ -63,6 +63,7 @@ python_show_warning = warnings.showwarning
 def main() -> None:
     from runwright.config import unknown_variable_warnings
     from runwright.console import install_console_streams
+    from runwright.heap import restarted, started_as_command
     from runwright.masking import register_environment_secrets
     from runwright.shutdown import freeze_collector_at_exit
 
@@ -70,7 +71,8 @@ def main() -> None:
     register_environment_secrets(os.environ)  # by the secrets of the environment from the start
     freeze_collector_at_exit()  # this process is the command's: skip the shutdown collections
     warnings.showwarning = show_warning
-    for warning in unknown_variable_warnings():
+    started_as_command()  # `serve` and `scheduler` may restart it (runwright/heap.py)
+    for warning in [] if restarted() else unknown_variable_warnings():  # said once, not again
         click.echo(warning, err=True)
     try:
         app()  # plugins' commands (`serve`) are found when asked for

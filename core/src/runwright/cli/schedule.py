@@ -63,10 +63,11 @@ def scheduler(
     grace: float,
 ) -> None:
     """Release every scheduled workflow and Schedule template at its ticks until stopped."""
-    from runwright.heap import limit_malloc_arenas
+    from runwright.heap import limit_malloc_arenas, restart_with_thread_cache
     from runwright.schedule.clock import SimulatedClock, SystemClock
     from runwright.schedule.scheduler import Scheduler
 
+    restart_with_thread_cache()  # once, with glibc's per-thread caches off (runwright/heap.py)
     limit_malloc_arenas()  # before any thread: a scheduler runs for months (runwright/heap.py)
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     clock: Any = (

@@ -115,6 +115,10 @@ def serve_command() -> Any:
             click.echo(f"error: {problem}", err=True)
             raise click.exceptions.Exit(2)
         generated = token is None and not no_token
+        from runwright.heap import restart_with_thread_cache
+
+        # once, with glibc's per-thread caches off; the workers inherit it (runwright/heap.py)
+        restart_with_thread_cache(children_inherit=workers > 0)
         from runwright_api.server import run_server
 
         run_server(

@@ -311,8 +311,9 @@ def worker_main(
     It takes orders from its server only: SIGINT and SIGTERM sent to the whole process group
     (Ctrl-C in a terminal, a service manager) are left to the server's graceful stop.
     """
-    from runwright.heap import limit_malloc_arenas
+    from runwright.heap import limit_malloc_arenas, restore_environment
 
+    restore_environment()  # its runs' processes get the environment the server was started with
     limit_malloc_arenas()  # before its 64 run threads start (runwright/heap.py)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
