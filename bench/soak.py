@@ -16,7 +16,10 @@
 
 Each scenario runs in a fresh process. Resident memory (``VmRSS``) is read after the warm-up
 (``--warm-up`` runs: caches filled, the bounded lists of recent outcomes full) and at the end;
-the growth per 10,000 runs after the warm-up is what a process that runs for months adds.
+the growth per 10,000 runs after the warm-up is what a process that runs for months adds. The
+server is also read after every round from the warm-up on, and the least-squares slope of those
+readings is printed beside the difference of the first and the last (resident sizes go up and
+down by a MiB or two from one reading to the next).
 Goal: under 100 KB per 10,000 runs on both stores and for the server.
 """
 
@@ -26,6 +29,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,6 +38,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from api import Connection, start  # bench/api.py: a server subprocess and a keep-alive client
 
@@ -152,10 +157,26 @@ def soak_server(triggers: int, warm_up: int, round_size: int, workers: int, stor
     label = f"server, {store}, {workers} worker{'s' if workers != 1 else ''}"
     line = growth_line(label, triggers, warm_up, marks["warm"], marks["end"], time.monotonic() - started)
     own = (marks["own_end"] - marks["own_warm"]) * 10_000 / max(1, triggers - warm_up)
+    readings = marks["readings"]
+    fitted = ""
+    if len(readings) >= 3:
+        fitted = (
+            f"\n{'':<22} fitted over {len(readings)} readings after the warm-up (one per round): "
+            f"{per_10k_fitted(readings, 1):+.0f} KiB per 10,000 runs, the server process "
+            f"{per_10k_fitted(readings, 2):+.0f}"
+        )
     return (
-        f"{line}\n{'':<22} of which the server process itself: {own:+.0f} KiB per 10,000 runs"
+        f"{line}\n{'':<22} of which the server process itself: {own:+.0f} KiB per 10,000 runs{fitted}"
         f"\n{'':<22} load average at the end: {load_average()}"
     )
+
+
+def per_10k_fitted(readings: list[tuple[int, int, int]], column: int) -> float:
+    """The least-squares slope of resident KiB against runs, per 10,000 runs: less at the mercy
+    of one high or low reading than the difference between the first and the last, as resident
+    sizes go up and down by a MiB or two between readings."""
+    slope, _ = statistics.linear_regression([r[0] for r in readings], [r[column] for r in readings])
+    return slope * 10_000
 
 
 def load_average() -> str:
@@ -176,10 +197,10 @@ def server_rss_kib(pid: int) -> int:
 
 async def _trigger_rounds(
     base: str, pid: int, triggers: int, warm_up: int, round_size: int
-) -> dict[str, int]:
+) -> dict[str, Any]:
     host, port = base.removeprefix("http://").split(":")
     body = json.dumps({"params": {}}).encode()
-    marks: dict[str, int] = {}
+    marks: dict[str, Any] = {"readings": []}
     sent = 0
     while sent < triggers:
         # new connections each round: the server closes a keep-alive connection idle for 5 s
@@ -202,6 +223,8 @@ async def _trigger_rounds(
             await asyncio.sleep(0.05)
         if sent == warm_up:
             marks["warm"], marks["own_warm"] = server_rss_kib(pid), rss_kib(pid)
+        if sent >= warm_up:
+            marks["readings"].append((sent, server_rss_kib(pid), rss_kib(pid)))
         if sent % 5_000 == 0:
             total, own = server_rss_kib(pid), rss_kib(pid)
             threads = [thread_count(pid)] + [thread_count(child) for child in children_of(pid)]

@@ -32,6 +32,7 @@ import tempfile
 import threading
 import time
 import tracemalloc
+import xml.etree.ElementTree as ElementTree  # imported here: not counted as growth between readings
 from collections import Counter
 from pathlib import Path
 
@@ -94,6 +95,10 @@ class MallInfo2(ctypes.Structure):
 
 LIBC = ctypes.CDLL(None)
 LIBC.mallinfo2.restype = MallInfo2
+LIBC.fopen.restype = ctypes.c_void_p
+LIBC.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+LIBC.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
+LIBC.fclose.argtypes = [ctypes.c_void_p]
 SQLITE = ctypes.CDLL("libsqlite3.so.0")  # the library Python's sqlite3 module is linked to here
 SQLITE.sqlite3_memory_used.restype = ctypes.c_int64
 
@@ -132,11 +137,45 @@ def resident_by_mapping() -> Counter[str]:
 def reading() -> str:
     info = LIBC.mallinfo2()
     by_mapping = ", ".join(f"{kind} {kib:,}" for kind, kib in sorted(resident_by_mapping().items()) if kib)
+    free = ", ".join(f"{band} {kib:,}" for band, kib in sorted(free_chunks_by_size().items()))
     return (
+        f"free chunks KiB by size: {free}; "
         f"rss {rss_kib():,} KiB, malloc used {info.uordblks // 1024:,} free {info.fordblks // 1024:,} "
-        f"arena {info.arena // 1024:,}, sqlite {SQLITE.sqlite3_memory_used() // 1024:,} KiB, "
+        f"arena {info.arena // 1024:,} mmapped {info.hblkhd // 1024:,}, sqlite {SQLITE.sqlite3_memory_used() // 1024:,} KiB, "
         f"{threading.active_count()} threads; resident KiB by mapping: {by_mapping}"
     )
+
+
+def resident_mappings() -> Counter[str]:
+    """Resident KiB of each mapped file (libraries, SQLite's ``-shm``) and of each anonymous
+    mapping (by its start and size), to name what grew between two readings."""
+    mappings: Counter[str] = Counter()
+    name = ""
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        fields = line.split()
+        if "-" in fields[0] and len(fields) >= 5 and not fields[0].endswith(":"):
+            start, end = (int(part, 16) for part in fields[0].split("-"))
+            name = fields[5] if len(fields) > 5 else f"anonymous {(end - start) // 1024:,} KiB at {start:x}"
+        elif fields[0] == "Rss:" and name:
+            mappings[name] += int(fields[1])
+    return mappings
+
+
+def free_chunks_by_size() -> Counter[str]:
+    """Free bytes malloc holds, by chunk size (glibc's ``malloc_info``, summed over its heaps):
+    which sizes of freed memory pile up between two readings."""
+    with tempfile.NamedTemporaryFile(suffix=".xml") as out:
+        stream = LIBC.fopen(out.name.encode(), b"w")
+        LIBC.malloc_info(0, stream)
+        LIBC.fclose(stream)
+        root = ElementTree.fromstring(Path(out.name).read_text())
+    sizes: Counter[str] = Counter()
+    for heap in root.iter("heap"):
+        for size in heap.iter("size"):
+            high = int(size.get("to", 0))
+            band = "<=1K" if high <= 1024 else "<=8K" if high <= 8192 else "<=64K" if high <= 65536 else ">64K"
+            sizes[band] += int(size.get("total", 0)) // 1024
+    return sizes
 
 
 def live_types() -> Counter[str]:
@@ -151,9 +190,10 @@ class Probe:
         self.label, self.trace = label, trace
         self.warm = ""
         self.types: Counter[str] = Counter()
+        self.files: Counter[str] = Counter()
 
     def start(self) -> None:
-        self.types, self.warm = live_types(), reading()
+        self.types, self.warm, self.files = live_types(), reading(), resident_mappings()
         if self.trace:
             tracemalloc.start(25)
 
@@ -161,6 +201,10 @@ class Probe:
         grown = live_types() - self.types
         lines = [f"{self.label} after the warm-up: {self.warm}", f"{self.label} at the end:     {reading()}"]
         lines.append(f"{self.label} types grown: {sorted(grown.items(), key=lambda kv: -kv[1])[:20]}")
+        mappings = resident_mappings()
+        mappings.subtract(self.files)
+        grown = [(Path(name).name, kib) for name, kib in mappings.most_common(10) if kib > 0]
+        lines.append(f"{self.label} mappings grown (KiB): {grown}")
         names = Counter(thread.name.rstrip("0123456789_").removesuffix("-") for thread in threading.enumerate())
         lines.append(f"{self.label} threads by name: {sorted(names.items(), key=lambda kv: -kv[1])}")
         if tracemalloc.is_tracing():
