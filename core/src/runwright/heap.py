@@ -121,7 +121,9 @@ def restart_with_thread_cache(children_inherit: bool = False) -> None:
         return
     count = malloc_thread_cache()
     tunables = os.environ.get("GLIBC_TUNABLES")
-    if not _command_line or count is None or TCACHE_TUNABLE in (tunables or "") or not on_glibc():
+    if not _command_line or count is None or TCACHE_TUNABLE in (tunables or ""):
+        return
+    if glibc_malloc_trim() is None:  # not glibc: no tunables to set
         return
     environment = dict(os.environ)
     environment[SAVED_TUNABLES] = "" if tunables is None else f"={tunables}"
@@ -145,13 +147,6 @@ def restore_environment() -> None:
         os.environ["GLIBC_TUNABLES"] = saved[1:]
     else:
         os.environ.pop("GLIBC_TUNABLES", None)
-
-
-def on_glibc() -> bool:
-    """Whether this process runs on glibc (tunables, arenas and trims are glibc's)."""
-    import ctypes
-
-    return _glibc_function("malloc_trim", [ctypes.c_size_t]) is not None
 
 
 class HeapTrimmer:
