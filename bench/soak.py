@@ -221,12 +221,12 @@ async def _trigger_rounds(
             if b"runwright_active_runs 0" in metrics:
                 break
             await asyncio.sleep(0.05)
+        total, own = server_rss_kib(pid), rss_kib(pid)  # the round's reading
         if sent == warm_up:
-            marks["warm"], marks["own_warm"] = server_rss_kib(pid), rss_kib(pid)
+            marks["warm"], marks["own_warm"] = total, own
         if sent >= warm_up:
-            marks["readings"].append((sent, server_rss_kib(pid), rss_kib(pid)))
+            marks["readings"].append((sent, total, own))
         if sent % 5_000 == 0:
-            total, own = server_rss_kib(pid), rss_kib(pid)
             threads = [thread_count(pid)] + [thread_count(child) for child in children_of(pid)]
             print(
                 f"  server: {sent:,} triggers, RSS {total / 1024:.1f} MiB "

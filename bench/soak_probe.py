@@ -108,30 +108,48 @@ def rss_kib() -> int:
     return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
 
 
-def resident_by_mapping() -> Counter[str]:
-    """Resident KiB by kind of mapping (``/proc/self/smaps``): thread stacks (8 MiB anonymous),
-    pymalloc's arenas (1 MiB anonymous), malloc's heaps (``[heap]`` and the other anonymous
-    mappings), and files (libraries, SQLite's shared memory)."""
-    kinds: Counter[str] = Counter()
-    kind = ""
+#: One mapping of ``/proc/self/smaps``: its start address, size in KiB and name ("" when anonymous).
+Mapping = tuple[int, int, str]
+
+
+def resident_mappings() -> Counter[Mapping]:
+    """Resident KiB of each mapping of this process (``/proc/self/smaps``)."""
+    mappings: Counter[Mapping] = Counter()
+    mapping: Mapping | None = None
     for line in Path("/proc/self/smaps").read_text().splitlines():
         fields = line.split()
         if "-" in fields[0] and len(fields) >= 5 and not fields[0].endswith(":"):  # a mapping's header
             start, end = (int(part, 16) for part in fields[0].split("-"))
-            size_kib, name = (end - start) // 1024, fields[5] if len(fields) > 5 else ""
-            if name.startswith("["):
-                kind = name
-            elif name:
-                kind = "files"
-            elif size_kib == 8192:
-                kind = "thread stacks"
-            elif size_kib == 1024:
-                kind = "pymalloc arenas"
-            else:
-                kind = "other anonymous (malloc)"
-        elif fields[0] == "Rss:":
-            kinds[kind] += int(fields[1])
+            mapping = (start, (end - start) // 1024, fields[5] if len(fields) > 5 else "")
+        elif fields[0] == "Rss:" and mapping is not None:
+            mappings[mapping] += int(fields[1])
+    return mappings
+
+
+def resident_by_mapping() -> Counter[str]:
+    """Resident KiB by kind of mapping: thread stacks (8 MiB anonymous), pymalloc's arenas
+    (1 MiB anonymous), malloc's heaps (``[heap]`` and the other anonymous mappings), and files
+    (libraries, SQLite's shared memory)."""
+    kinds: Counter[str] = Counter()
+    for (_, size_kib, name), kib in resident_mappings().items():
+        if name.startswith("["):
+            kind = name
+        elif name:
+            kind = "files"
+        elif size_kib == 8192:
+            kind = "thread stacks"
+        elif size_kib == 1024:
+            kind = "pymalloc arenas"
+        else:
+            kind = "other anonymous (malloc)"
+        kinds[kind] += kib
     return kinds
+
+
+def mapping_label(mapping: Mapping) -> str:
+    """A file mapping's file name; an anonymous one's size and start, to tell them apart."""
+    start, size_kib, name = mapping
+    return Path(name).name if name else f"anonymous {size_kib:,} KiB at {start:x}"
 
 
 def reading() -> str:
@@ -144,21 +162,6 @@ def reading() -> str:
         f"arena {info.arena // 1024:,} mmapped {info.hblkhd // 1024:,}, sqlite {SQLITE.sqlite3_memory_used() // 1024:,} KiB, "
         f"{threading.active_count()} threads; resident KiB by mapping: {by_mapping}"
     )
-
-
-def resident_mappings() -> Counter[str]:
-    """Resident KiB of each mapped file (libraries, SQLite's ``-shm``) and of each anonymous
-    mapping (by its start and size), to name what grew between two readings."""
-    mappings: Counter[str] = Counter()
-    name = ""
-    for line in Path("/proc/self/smaps").read_text().splitlines():
-        fields = line.split()
-        if "-" in fields[0] and len(fields) >= 5 and not fields[0].endswith(":"):
-            start, end = (int(part, 16) for part in fields[0].split("-"))
-            name = fields[5] if len(fields) > 5 else f"anonymous {(end - start) // 1024:,} KiB at {start:x}"
-        elif fields[0] == "Rss:" and name:
-            mappings[name] += int(fields[1])
-    return mappings
 
 
 def free_chunks_by_size() -> Counter[str]:
@@ -190,10 +193,10 @@ class Probe:
         self.label, self.trace = label, trace
         self.warm = ""
         self.types: Counter[str] = Counter()
-        self.files: Counter[str] = Counter()
+        self.mappings: Counter[Mapping] = Counter()
 
     def start(self) -> None:
-        self.types, self.warm, self.files = live_types(), reading(), resident_mappings()
+        self.types, self.warm, self.mappings = live_types(), reading(), resident_mappings()
         if self.trace:
             tracemalloc.start(25)
 
@@ -202,8 +205,8 @@ class Probe:
         lines = [f"{self.label} after the warm-up: {self.warm}", f"{self.label} at the end:     {reading()}"]
         lines.append(f"{self.label} types grown: {sorted(grown.items(), key=lambda kv: -kv[1])[:20]}")
         mappings = resident_mappings()
-        mappings.subtract(self.files)
-        grown = [(Path(name).name, kib) for name, kib in mappings.most_common(10) if kib > 0]
+        mappings.subtract(self.mappings)
+        grown = [(mapping_label(mapping), kib) for mapping, kib in mappings.most_common(10) if kib > 0]
         lines.append(f"{self.label} mappings grown (KiB): {grown}")
         names = Counter(thread.name.rstrip("0123456789_").removesuffix("-") for thread in threading.enumerate())
         lines.append(f"{self.label} threads by name: {sorted(names.items(), key=lambda kv: -kv[1])}")
