@@ -108,7 +108,8 @@ def rss_kib() -> int:
     return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
 
 
-#: One mapping of ``/proc/self/smaps``: its start address, size in KiB and name ("" when anonymous).
+#: A mapping of ``/proc/self/smaps``: an anonymous one's start address and size in KiB (and ""),
+#: or (0, 0, name) for a named one (a file's segments and a growing ``[heap]`` are one each).
 Mapping = tuple[int, int, str]
 
 
@@ -120,7 +121,8 @@ def resident_mappings() -> Counter[Mapping]:
         fields = line.split()
         if "-" in fields[0] and len(fields) >= 5 and not fields[0].endswith(":"):  # a mapping's header
             start, end = (int(part, 16) for part in fields[0].split("-"))
-            mapping = (start, (end - start) // 1024, fields[5] if len(fields) > 5 else "")
+            # a named mapping by its name alone: [heap] moves and grows, a file has several segments
+            mapping = (0, 0, fields[5]) if len(fields) > 5 else (start, (end - start) // 1024, "")
         elif fields[0] == "Rss:" and mapping is not None:
             mappings[mapping] += int(fields[1])
     return mappings
