@@ -40,14 +40,17 @@ def most_at_once(spans: list[tuple[float, float]]) -> int:
 
 
 def test_sequential_runs_reuse_the_job_threads(workflow_from, isolated_env) -> None:
-    one_job = workflow_from("tiny:\n  type: Workflow\n  jobs:\n    only: {stages: [{id: s, echo: hi}]}\n")
+    two_at_once = workflow_from(
+        "pair:\n  type: Workflow\n  jobs:\n"
+        "    a: {stages: [{id: s, echo: hi}]}\n    b: {stages: [{id: s, echo: hi}]}\n"
+    )
     def job_threads() -> set[int | None]:
         return {t.ident for t in threading.enumerate() if t.name.startswith("runwright-job")}
 
-    assert one_job.execute().status.value == "SUCCESS"
+    assert two_at_once.execute().status.value == "SUCCESS"
     before, seen = job_threads(), set()
     for _ in range(40):
-        assert one_job.execute().status.value == "SUCCESS"
+        assert two_at_once.execute().status.value == "SUCCESS"
         seen |= job_threads()
     assert before and len(seen - before) <= 2  # 40 runs, not 40 new threads
 
@@ -126,3 +129,70 @@ def test_a_process_exits_at_once_with_idle_job_threads_and_waits_for_running_job
     )
     assert ended.returncode == 0, ended.stderr
     assert marker.read_text() == "finished"
+
+
+JOB_THREADS_SEEN = """
+import threading
+job_threads = sorted(t.name for t in threading.enumerate() if t.name.startswith("runwright-job"))
+"""
+
+CHAIN_THEN_FAN_OUT = """
+chain:
+  type: Workflow
+  jobs:
+    first: {stages: [{id: s, echo: one}]}
+    second:
+      needs: [first]
+      stages:
+        - id: seen
+          run: |
+{body}
+    left: {needs: [second], stages: [{id: s, bash: "sleep 0.3"}]}
+    right: {needs: [second], stages: [{id: s, bash: "sleep 0.3"}]}
+"""
+
+
+def test_a_job_alone_runs_on_its_runs_thread(tmp_path, conf) -> None:
+    """A job whose needs are met while nothing else of its run runs is run by the run's own
+    thread, which would otherwise only wait for it: a chain of jobs starts no job thread (a
+    busy server had two threads per run, issue 30). Jobs that can run together still do."""
+    import subprocess
+    import sys
+
+    body = "\n".join(" " * 12 + line for line in JOB_THREADS_SEEN.strip().splitlines())
+    path = conf(CHAIN_THEN_FAN_OUT.replace("{body}", body))
+    program = (
+        "import json, sys\n"
+        "from runwright import Workflow\n"
+        "result = Workflow.from_conf('chain', path=sys.argv[1]).execute()\n"
+        "print(json.dumps({'status': result.status.value, 'jobs': result.context['jobs']}))\n"
+    )
+    ended = subprocess.run(  # a fresh process: no idle job thread left by another test
+        [sys.executable, "-c", program, str(path.parent)], capture_output=True, text=True, timeout=60
+    )
+    assert ended.returncode == 0, ended.stderr
+    import json
+
+    outcome = json.loads(ended.stdout.strip().splitlines()[-1])
+    assert outcome["status"] == "SUCCESS"
+    jobs = outcome["jobs"]
+    assert jobs["second"]["stages"]["seen"]["outputs"]["job_threads"] == []
+    left = jobs["left"]["stages"]["s"]
+    right = jobs["right"]["stages"]["s"]
+    assert left["status"] == right["status"] == "SUCCESS"
+
+
+def test_jobs_that_can_run_together_still_do(workflow_from, isolated_env) -> None:
+    """After a job that ran on the run's thread, two jobs whose needs it met run at once."""
+    fan_out = workflow_from(
+        "fan:\n  type: Workflow\n  jobs:\n"
+        "    first: {stages: [{id: s, echo: one}]}\n"
+        "    left: {needs: [first], stages: [{id: s, bash: 'sleep 0.5'}]}\n"
+        "    right: {needs: [first], stages: [{id: s, bash: 'sleep 0.5'}]}\n"
+        "    last: {needs: [left, right], stages: [{id: s, echo: done}]}\n"
+    )
+    result = fan_out.execute()
+    assert result.status.value == "SUCCESS"
+    spans = dict(zip(sorted(result.context["jobs"]), job_spans(result), strict=True))
+    assert most_at_once([spans["left"], spans["right"]]) == 2
+    assert spans["last"][0] >= max(spans["left"][1], spans["right"][1])

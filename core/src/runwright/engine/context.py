@@ -80,6 +80,9 @@ class CancelScope:
     def remaining(self) -> float | None:
         return None if self.deadline is None else self.deadline - time.monotonic()
 
+    def past_deadline(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
 
 RUN_DIR_PREFIX = "runwright-"
 OWNER_FILE = ".owner"

@@ -1,7 +1,8 @@
 """Decide what runs next: the job DAG, trigger rules, matrix strategies and stage sequences.
 
 The job scheduler is event-driven: a job is submitted to the executor the moment its last need
-finishes (``concurrent.futures.wait(FIRST_COMPLETED)``, no polling loop). Stage kinds only
+finishes (``concurrent.futures.wait(FIRST_COMPLETED)``, no polling loop); a local job that is the
+only one of its run able to run is run by the run's own thread instead of waited for. Stage kinds only
 ``run(ctx)``; everything about order, retries, timeouts, skipping and cancelling lives here.
 """
 
@@ -16,7 +17,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from runwright.engine.context import CancelScope, RunState, minutes_limit
-from runwright.engine.executors import ExecutorPools
+from runwright.engine.executors import ExecutorPools, local_thread_executor
 from runwright.engine.result import Result, Status, aggregate, error_record
 from runwright.engine.slots import SlotClaim, SlotVerdict, held_slots, job_claims
 from runwright.engine.stage_runner import run_stage_list
@@ -274,6 +275,8 @@ class WorkflowRunner:
                 dependents[need].append(job_id)
         statuses: dict[str, Status] = {}
         futures: dict[Future[Status], str] = {}
+        startable: list[str] = []  # needs met, not started yet
+        timed_out = False
         pools = ExecutorPools(self.state.runtime, min(self.max_parallel, max(1, len(jobs))))
 
         def ready(job_id: str) -> None:
@@ -286,11 +289,38 @@ class WorkflowRunner:
             if not ok:
                 finished(job_id, self._record_not_run(job_id, Status.SKIP, reason))
                 return
+            startable.append(job_id)
+
+        def start(job_id: str) -> None:
             try:
                 futures[pools.submit(self, job_id, self.runs_on(job_id))] = job_id
             except Exception as exc:  # an executor that cannot start (cluster unreachable...)
                 self.errors.append(error_record(exc, job=job_id))
                 finished(job_id, self._record_not_run(job_id, Status.FAILED, f"executor: {exc}"))
+
+        def start_all() -> None:
+            """Start the jobs whose needs are met. One job alone, with nothing else running, runs
+            on this thread: nothing can become ready before it ends, so this thread would only
+            wait for it (a job thread per run doubled a busy server's threads, issue 30)."""
+            nonlocal timed_out
+            while startable:
+                if len(startable) == 1 and not futures and self.runs_here(startable[0]):
+                    job_id = startable.pop()
+                    errors_before = len(self.errors)
+                    try:
+                        status = self.run_job(job_id)
+                    except Exception as exc:  # a bug of our own: the job fails, the run goes on
+                        self.errors.append(error_record(exc, job=job_id))
+                        status = Status.FAILED
+                    if not timed_out and self.state.scope.past_deadline():
+                        timed_out = True  # said first, as when the wait below sees the deadline
+                        self.time_out(at=errors_before)
+                    finished(job_id, status)
+                    continue
+                waiting_to_start = list(startable)
+                startable.clear()
+                for job_id in waiting_to_start:
+                    start(job_id)
 
         def finished(job_id: str, status: Status) -> None:
             statuses[job_id] = status
@@ -299,11 +329,11 @@ class WorkflowRunner:
                 if not waiting[dependent]:
                     ready(dependent)
 
-        timed_out = False
         try:
             for job_id in self.workflow.job_order:
                 if not jobs[job_id].needs:
                     ready(job_id)
+            start_all()
             while futures:
                 remaining = None if timed_out else self.state.scope.remaining()
                 done, _ = wait(
@@ -313,13 +343,7 @@ class WorkflowRunner:
                 )
                 if not done:
                     timed_out = True
-                    self.errors.append(
-                        {
-                            "name": "Timeout",
-                            "message": self.state.scope.ran_past(f"workflow '{self.workflow.name}'"),
-                        }
-                    )
-                    self.state.scope.cancel("workflow timeout")
+                    self.time_out()
                     continue
                 for future in done:
                     job_id = futures.pop(future)
@@ -329,6 +353,7 @@ class WorkflowRunner:
                         self.errors.append(error_record(exc, job=job_id))
                         status = Status.FAILED
                     finished(job_id, status)
+                start_all()
         finally:
             pools.shutdown()
         for job_id in jobs:  # jobs never reached (cancelled before their needs finished)
@@ -340,6 +365,18 @@ class WorkflowRunner:
         if self.state.scope.cancelled and Status.FAILED not in results:
             return Status.CANCEL
         return aggregate(results)
+
+    def runs_here(self, job_id: str) -> bool:
+        """Whether the job's executor is this process's own job threads (not a plugin's)."""
+        runs_on = self.runs_on(job_id)
+        return self.state.runtime.executors.get(runs_on.type) is local_thread_executor
+
+    def time_out(self, at: int | None = None) -> None:
+        """The workflow's deadline passed: say so (in the run's errors, ``at`` an index) and stop
+        what still runs."""
+        message = self.state.scope.ran_past(f"workflow '{self.workflow.name}'")
+        self.errors.insert(len(self.errors) if at is None else at, {"name": "Timeout", "message": message})
+        self.state.scope.cancel("workflow timeout")
 
     def _record_not_run(self, job_id: str, status: Status, reason: str) -> Status:
         self.context["jobs"][job_id] = {"status": status.value, "reason": reason, "stages": {}}
