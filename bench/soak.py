@@ -4,9 +4,10 @@
     uv run python bench/soak.py --releases 20000 --triggers 4000 # a quicker look
     uv run python bench/soak.py --only scheduler --stores sqlite
 
-- ``scheduler``: ``Scheduler.run()`` without ``until`` (as ``runwright scheduler`` runs, malloc's
-  arenas capped as it caps them: ``RUNWRIGHT_MALLOC_ARENAS``) on a
-  simulated clock, so a month of minutes passes in minutes; five workflows of two jobs each,
+- ``scheduler``: ``Scheduler.run()`` without ``until`` (as ``runwright scheduler`` runs: restarted
+  with glibc's per-thread cache as ``RUNWRIGHT_MALLOC_THREAD_CACHE`` says, malloc's arenas capped
+  as ``RUNWRIGHT_MALLOC_ARENAS`` says) on a simulated clock, so a month of minutes passes in
+  minutes; five workflows of two jobs each,
   every minute, on SQLite and on the file store (``fsync=0``), four releases at a time.
   Stopped after ``--releases`` releases (and the few already running).
 - ``server``: ``runwright serve`` (each of ``--stores``, ``--workers`` worker processes) on 127.0.0.1;
@@ -16,10 +17,11 @@
 
 Each scenario runs in a fresh process. Resident memory (``VmRSS``) is read after the warm-up
 (``--warm-up`` runs: caches filled, the bounded lists of recent outcomes full) and at the end;
-the growth per 10,000 runs after the warm-up is what a process that runs for months adds. The
-server is also read after every round from the warm-up on, and the least-squares slope of those
-readings is printed beside the difference of the first and the last (resident sizes go up and
-down by a MiB or two from one reading to the next).
+the growth per 10,000 runs after the warm-up is what a process that runs for months adds. Both
+are also read often from the warm-up on (the server after every round, the scheduler every
+1,000 releases), and the least-squares slope of those readings is printed beside the difference
+of the first and the last (resident sizes go up and down by a MiB or two from one reading to the
+next).
 Goal: under 100 KB per 10,000 runs on both stores and for the server.
 """
 
@@ -116,12 +118,14 @@ def soak_scheduler(store: str, releases: int, warm_up: int, root: Path) -> str:
     from runwright.schedule.clock import SimulatedClock
     from runwright.schedule.scheduler import Scheduler
 
-    limit_malloc_arenas()  # as `runwright scheduler` does first
+    limit_malloc_arenas()  # as `runwright scheduler` does first (after its restart: main())
     scheduler = Scheduler(root / "conf", clock=SimulatedClock(T0), max_workers=4, grace_seconds=0)
     count = 0
     marks: dict[str, int] = {}
     lock = threading.Lock()
     started = time.monotonic()
+
+    readings: list[tuple[int, int]] = []
 
     def listen(outcome: object) -> None:
         nonlocal count
@@ -129,6 +133,8 @@ def soak_scheduler(store: str, releases: int, warm_up: int, root: Path) -> str:
             count += 1
             if count == warm_up:
                 marks["warm"] = rss_kib()
+            if count >= warm_up and count % 1_000 == 0:
+                readings.append((count, rss_kib()))
             if count % 20_000 == 0:
                 print(f"  {store}: {count:,} releases, RSS {rss_kib() / 1024:.1f} MiB", flush=True)
             if count >= releases:
@@ -137,7 +143,13 @@ def soak_scheduler(store: str, releases: int, warm_up: int, root: Path) -> str:
     scheduler.outcome_listeners.append(listen)
     scheduler.run()
     end = rss_kib()
-    return growth_line(f"scheduler, {store}", count, warm_up, marks["warm"], end, time.monotonic() - started)
+    line = growth_line(f"scheduler, {store}", count, warm_up, marks["warm"], end, time.monotonic() - started)
+    if len(readings) >= 3:
+        line += (
+            f"\n{'':<22} fitted over {len(readings)} readings after the warm-up (one per 1,000): "
+            f"{per_10k_fitted(readings, 1):+.0f} KiB per 10,000 runs"
+        )
+    return f"{line}\n{'':<22} load average at the end: {load_average()}"
 
 
 # -- the server --------------------------------------------------------------------------------
@@ -171,7 +183,7 @@ def soak_server(triggers: int, warm_up: int, round_size: int, workers: int, stor
     )
 
 
-def per_10k_fitted(readings: list[tuple[int, int, int]], column: int) -> float:
+def per_10k_fitted(readings: list[tuple[int, ...]], column: int) -> float:
     """The least-squares slope of resident KiB against runs, per 10,000 runs: less at the mercy
     of one high or low reading than the difference between the first and the last, as resident
     sizes go up and down by a MiB or two between readings."""
@@ -256,6 +268,11 @@ def main() -> None:
     parser.add_argument("--round", type=int, default=500, help="triggers per round (server)")
     parser.add_argument("--child", nargs=2, metavar=("KIND", "STORE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        from runwright import heap
+
+        heap.started_as_command()  # the thread cache as `runwright scheduler` sets it: this
+        heap.restart_with_thread_cache()  # process restarts once (exec), here, before any thread
     with tempfile.TemporaryDirectory(prefix="runwright-soak-") as folder:
         if args.child:
             warm = args.warm_up or max(2_000, args.releases // 10)

@@ -2,8 +2,9 @@
 
 The job scheduler is event-driven: a job is submitted to the executor the moment its last need
 finishes (``concurrent.futures.wait(FIRST_COMPLETED)``, no polling loop); a local job that is the
-only one of its run able to run is run by the run's own thread instead of waited for. Stage kinds only
-``run(ctx)``; everything about order, retries, timeouts, skipping and cancelling lives here.
+only one of its run able to run is run by the run's own thread instead of waited for. Stage
+kinds only ``run(ctx)``; everything about order, retries, timeouts, skipping and cancelling lives
+here.
 """
 
 from __future__ import annotations
