@@ -81,6 +81,8 @@ class CancelScope:
         return None if self.deadline is None else self.deadline - time.monotonic()
 
     def past_deadline(self) -> bool:
+        """Whether the deadline (its own or an outer scope's) has passed: the stage watching
+        its work and the run after a job it ran itself both ask."""
         return self.deadline is not None and time.monotonic() >= self.deadline
 
 

@@ -229,8 +229,7 @@ def wait_step(ctx: StageContext) -> float:
 
 def cancelled_or_late(ctx: StageContext) -> bool:
     """Whether the stage must stop now (cancelling its scope when its deadline has passed)."""
-    remaining = ctx.scope.remaining()
-    if remaining is not None and remaining <= 0 and not ctx.scope.cancelled:
+    if ctx.scope.past_deadline() and not ctx.scope.cancelled:
         ctx.scope.cancel("timeout")
     return ctx.scope.cancelled
 
