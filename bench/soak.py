@@ -7,8 +7,8 @@
 - ``scheduler``: ``Scheduler.run()`` without ``until`` (as ``runwright scheduler`` runs: restarted
   with glibc's per-thread cache as ``RUNWRIGHT_MALLOC_THREAD_CACHE`` says, malloc's arenas capped
   as ``RUNWRIGHT_MALLOC_ARENAS`` says) on a simulated clock, so a month of minutes passes in
-  minutes; five workflows of two jobs each,
-  every minute, on SQLite and on the file store (``fsync=0``), four releases at a time.
+  minutes; five workflows of two jobs each, every minute, on SQLite and on the file store
+  (``fsync=0``), four releases at a time.
   Stopped after ``--releases`` releases (and the few already running).
 - ``server``: ``runwright serve`` (each of ``--stores``, ``--workers`` worker processes) on 127.0.0.1;
   ``--triggers`` runs of a two-job workflow triggered through ``POST /api/v1/workflows/.../runs``
