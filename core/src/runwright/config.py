@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
-from runwright import state
+if TYPE_CHECKING:
+    from pathlib import Path
 
 DEFAULT_REGISTRY = "runwright_contrib"
 
@@ -89,9 +89,29 @@ def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-@dataclass(frozen=True)
-class Settings:
-    """The process configuration.
+class PluginSwitches(NamedTuple):
+    """The settings that decide which plugins load: all the command line's help needs (it
+    reads them without :class:`Settings`, whose paths would import :mod:`pathlib`)."""
+
+    disable_plugin_autoload: bool
+    disabled_plugins: tuple[str, ...]
+    trace_plugins: bool
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> PluginSwitches:
+        env = os.environ if env is None else env
+        return cls(
+            disable_plugin_autoload=_flag(env.get("RUNWRIGHT_DISABLE_PLUGIN_AUTOLOAD")),
+            disabled_plugins=tuple(
+                p.strip() for p in env.get("RUNWRIGHT_DISABLE_PLUGINS", "").split(",") if p.strip()
+            ),
+            trace_plugins=_flag(env.get("RUNWRIGHT_TRACE_PLUGINS")),
+        )
+
+
+class Settings(NamedTuple):
+    """The process configuration (immutable; a named tuple, not a frozen dataclass: every
+    command imports this module, and a dataclass's generated methods cost ~1 ms each class).
 
     - ``RUNWRIGHT_CONF``: where templates live (default ``./conf``).
     - ``RUNWRIGHT_REGISTRY``: comma list of registry packages searched by ``uses:``
@@ -132,26 +152,31 @@ class Settings:
     def log_dir_for(self, conf_path: Path | None) -> Path:
         """Where the traces of runs of templates from ``conf_path`` go (its state folder's
         ``logs``), unless ``RUNWRIGHT_LOG_PATH`` names one folder for all."""
+        from runwright import state
+
         if self.log_path_is_explicit or conf_path is None:
             return self.log_path
         return state.state_dir(conf_path) / "logs"
 
     @classmethod
     def from_env(cls) -> Settings:
+        from pathlib import Path
+
+        from runwright import state
+
         env = os.environ
         registry = env.get("RUNWRIGHT_REGISTRY", DEFAULT_REGISTRY)
         conf_path = Path(env.get("RUNWRIGHT_CONF", "conf"))
+        plugins = PluginSwitches.from_env(env)
         return cls(
             conf_path=conf_path,
             registry_packages=tuple(p.strip() for p in registry.split(",") if p.strip()),
             registry_is_explicit="RUNWRIGHT_REGISTRY" in env,
             log_path=state.log_dir(conf_path, env),
             max_job_parallel=max(1, int(env.get("RUNWRIGHT_MAX_JOB_PARALLEL", "4"))),
-            disable_plugin_autoload=_flag(env.get("RUNWRIGHT_DISABLE_PLUGIN_AUTOLOAD")),
-            disabled_plugins=tuple(
-                p.strip() for p in env.get("RUNWRIGHT_DISABLE_PLUGINS", "").split(",") if p.strip()
-            ),
-            trace_plugins=_flag(env.get("RUNWRIGHT_TRACE_PLUGINS")),
+            disable_plugin_autoload=plugins.disable_plugin_autoload,
+            disabled_plugins=plugins.disabled_plugins,
+            trace_plugins=plugins.trace_plugins,
             trace_enabled=env.get("RUNWRIGHT_TRACE", "1").strip().lower() not in {"0", "false", "no", "off"},
             audit_url=env.get("RUNWRIGHT_AUDIT_URL") or None,
             stop_boundary_delta=env.get("RUNWRIGHT_STOP_BOUNDARY_DELTA") or None,
@@ -170,6 +195,8 @@ def deps_unrestricted() -> bool:
 def secrets_dir() -> Path | None:
     """``RUNWRIGHT_SECRETS_DIR``: a folder of one file per secret (the file's name is the
     variable's, its text the value), as Docker and Kubernetes mount secrets; unset: none."""
+    from pathlib import Path
+
     text = os.environ.get("RUNWRIGHT_SECRETS_DIR", "").strip()
     return Path(text) if text else None
 
@@ -230,8 +257,7 @@ def _positive_int(name: str, default: int, zero_allowed: bool = False) -> int:
         return default
 
 
-@dataclass(frozen=True)
-class Limits:
+class Limits(NamedTuple):
     """How much work one template or one expression may ask for (hostile input stays cheap).
 
     - ``RUNWRIGHT_MAX_TEMPLATE_BYTES``: largest template file read (default 2,000,000).

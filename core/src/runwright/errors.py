@@ -7,7 +7,10 @@ message; the CLI prints it without a traceback.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class RunwrightError(Exception):

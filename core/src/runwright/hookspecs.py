@@ -9,10 +9,12 @@ point group ``runwright``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 hookspec = pluggy.HookspecMarker("runwright")
 hookimpl = pluggy.HookimplMarker("runwright")

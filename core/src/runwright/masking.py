@@ -22,11 +22,9 @@ names the variable instead. What cannot be masked is listed in ``docs/security.m
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import threading
-import urllib.parse
 import weakref
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
@@ -84,6 +82,9 @@ def encodings(value: str) -> set[str]:
     """``value`` and the forms it commonly takes in output: base64, URL, JSON, hex, Python's
     ``repr``/``ascii`` (in either quoting), each line of a multi-line value, and the text of
     the number it holds (``007`` is printed ``7`` once it is an int)."""
+    import json  # only once a secret is registered: every command imports this module
+    import urllib.parse  # (with the ipaddress module it imports, ~3 ms of `runwright --help`)
+
     raw = value.encode("utf-8")
     forms = {value, raw.hex(), raw.hex().upper()}
     forms |= _base64_fragments(raw)

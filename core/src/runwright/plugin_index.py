@@ -19,7 +19,6 @@ import os
 import sys
 import zlib
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 ENTRY_POINT_GROUP = "runwright"
 CACHE_VERSION = 1
@@ -39,10 +38,11 @@ class PluginEntryPoint:
     hooks: list[str] | None = field(default=None)
 
 
-def cache_folder() -> Path:
-    """``$XDG_CACHE_HOME/runwright``, else ``~/.cache/runwright``."""
+def cache_folder() -> str:
+    """``$XDG_CACHE_HOME/runwright``, else ``~/.cache/runwright``. A string, not a ``Path``:
+    :mod:`pathlib` (with the ``urllib.parse`` it imports) is a tenth of ``runwright --help``."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "runwright"
+    return os.path.join(base, "runwright")
 
 
 def installed_fingerprint(path: list[str] | None = None) -> str:
@@ -82,7 +82,7 @@ def _mtime(folder: str, name: str) -> int | None:
 class PluginIndex:
     """The entry points of this environment, from the cache when it is current."""
 
-    def __init__(self, entry_points: list[PluginEntryPoint], fingerprint: str, cache_file: Path) -> None:
+    def __init__(self, entry_points: list[PluginEntryPoint], fingerprint: str, cache_file: str) -> None:
         self.entry_points = entry_points
         self.fingerprint = fingerprint
         self.cache_file = cache_file
@@ -93,7 +93,7 @@ class PluginIndex:
         """Read the cache if it matches the installed distributions, else scan them and save it."""
         fingerprint = installed_fingerprint()
         key = digest(sys.executable)
-        cache_file = cache_folder() / f"entry-points-v{CACHE_VERSION}-{key}.json"
+        cache_file = os.path.join(cache_folder(), f"entry-points-v{CACHE_VERSION}-{key}.json")
         cached = _parse_entries(_read_indexes(cache_file).get(fingerprint))
         if cached is not None:
             return cls(cached, fingerprint, cache_file)
@@ -122,9 +122,10 @@ class PluginIndex:
         indexes[self.fingerprint] = entries  # the newest last
         kept = dict(list(indexes.items())[-KEPT_INDEXES:])
         try:
-            self.cache_file.parent.mkdir(parents=True, exist_ok=True)
-            temporary = self.cache_file.with_name(f"{self.cache_file.name}.{os.getpid()}.tmp")
-            temporary.write_text(json.dumps({"version": CACHE_VERSION, "indexes": kept}), encoding="utf-8")
+            os.makedirs(os.path.dirname(self.cache_file), exist_ok=True)
+            temporary = f"{self.cache_file}.{os.getpid()}.tmp"
+            with open(temporary, "w", encoding="utf-8") as stream:
+                stream.write(json.dumps({"version": CACHE_VERSION, "indexes": kept}))
             os.replace(temporary, self.cache_file)
             self._saved = entries
         except OSError:
@@ -146,10 +147,11 @@ def scan_entry_points() -> list[PluginEntryPoint]:
     return found
 
 
-def _read_indexes(cache_file: Path) -> dict[str, object]:
+def _read_indexes(cache_file: str) -> dict[str, object]:
     """fingerprint -> entry points, as cached; empty when the file is missing or not ours."""
     try:
-        document = json.loads(cache_file.read_text(encoding="utf-8"))
+        with open(cache_file, encoding="utf-8") as stream:
+            document = json.loads(stream.read())
         if isinstance(document, dict) and document.get("version") == CACHE_VERSION:
             indexes = document.get("indexes")
             if isinstance(indexes, dict):

@@ -19,7 +19,7 @@ from typing import Any
 import pluggy
 
 from runwright import hookspecs
-from runwright.config import Settings
+from runwright.config import PluginSwitches, Settings
 from runwright.errors import PluginLoadError
 from runwright.plugin_index import ENTRY_POINT_GROUP, PluginEntryPoint, PluginIndex  # noqa: F401 - re-exported
 from runwright.stages import BUILTIN_STAGE_MODULES
@@ -68,29 +68,29 @@ def get_plugin_manager(
         pm.register(plugin)
     if not settings.disable_plugin_autoload:
         _load_entry_points(pm, settings.disabled_plugins)
-    return _checked(pm, settings)
+    return _checked(pm, settings.trace_plugins)
 
 
-def get_cli_plugin_manager(settings: Settings | None = None) -> pluggy.PluginManager:
+def get_cli_plugin_manager(switches: PluginSwitches | None = None) -> pluggy.PluginManager:
     """A manager with only the entry-point plugins that add CLI commands (``register_cli_commands``).
 
     The command line's help and dispatch need nothing else, so the stage kinds, filters and audit
     backends are not imported for them.
     """
-    settings = settings or Settings.from_env()
+    switches = switches or PluginSwitches.from_env()
     pm = RunwrightPluginManager()
-    if not settings.disable_plugin_autoload:
-        _load_entry_points(pm, settings.disabled_plugins, needed_hook="register_cli_commands")
-    return _checked(pm, settings)
+    if not switches.disable_plugin_autoload:
+        _load_entry_points(pm, switches.disabled_plugins, needed_hook="register_cli_commands")
+    return _checked(pm, switches.trace_plugins)
 
 
-def _checked(pm: RunwrightPluginManager, settings: Settings) -> RunwrightPluginManager:
+def _checked(pm: RunwrightPluginManager, trace_plugins: bool) -> RunwrightPluginManager:
     """Every hook implementation must match a hookspec (a misspelt hook is an error, not ignored)."""
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
         raise PluginLoadError(f"{_plugin_label(pm, exc.plugin)}: {exc}") from exc
-    if settings.trace_plugins:
+    if trace_plugins:
         pm.trace.root.setwriter(lambda message: sys.stderr.write(message))
         pm.enable_tracing()
     return pm

@@ -5,9 +5,7 @@ Imported whenever runwright loads its plugins, so it imports nothing heavy at mo
 
 from __future__ import annotations
 
-import ipaddress
 import os
-from pathlib import Path
 from typing import Any
 
 from runwright import hookimpl
@@ -17,6 +15,8 @@ TOKEN_ENV = "RUNWRIGHT_API_TOKEN"
 
 def is_loopback(host: str) -> bool:
     """Whether ``host`` only accepts connections from this machine."""
+    import ipaddress
+
     if host == "localhost":
         return True
     try:
@@ -27,7 +27,8 @@ def is_loopback(host: str) -> bool:
 
 def serve_command() -> Any:
     """The ``serve`` command; click is imported here, when the command line is being built,
-    not when a library user's process loads its plugins."""
+    not when a library user's process loads its plugins. ``--conf`` is read as text and made a
+    path when the command runs: ``runwright --help`` builds this command without :mod:`pathlib`."""
     import click
 
     @click.command("serve")
@@ -38,7 +39,7 @@ def serve_command() -> Any:
     @click.option(
         "--conf",
         "-c",
-        type=click.Path(path_type=Path),
+        type=click.Path(),
         help="Conf path (default: $RUNWRIGHT_CONF or ./conf).",
     )
     @click.option("--scheduler", is_flag=True, help="Also run the scheduler in this process.")
@@ -78,7 +79,7 @@ def serve_command() -> Any:
     def serve(
         host: str,
         port: int,
-        conf: Path | None,
+        conf: str | None,
         scheduler: bool,
         grace_seconds: float,
         workers: int,
@@ -93,6 +94,8 @@ def serve_command() -> Any:
         start and printed once in a sign-in link. A host other than loopback needs
         RUNWRIGHT_API_TOKEN.
         """
+        from pathlib import Path
+
         from runwright_api.sessions import TokenTooShort, check_token_length, new_token
 
         token = os.environ.get(TOKEN_ENV) or None
@@ -124,7 +127,7 @@ def serve_command() -> Any:
         run_server(
             host=host,
             port=port,
-            conf=conf,
+            conf=Path(conf) if conf is not None else None,
             scheduler=scheduler,
             grace_seconds=grace_seconds,
             token=new_token() if generated else token,
