@@ -170,6 +170,53 @@ def test_a_plugin_installed_after_the_cache_was_written_is_found(tmp_path: Path,
     assert "late  (runwright-late 1.2.3)" in after.stdout
 
 
+def test_help_lists_plugins_commands_from_the_cache_without_loading_a_plugin(cache_home: dict[str, str]) -> None:
+    """Once the command line has loaded the plugins, the help page lists their commands from the
+    plugin cache: neither pluggy nor the plugin that adds ``serve`` is imported (~5 ms)."""
+    modules, proc = cli_modules("--help", env=cache_home)
+    serve_line = next(line for line in proc.stdout.splitlines() if line.strip().startswith("serve "))
+    assert "Serve the workflow API" in serve_line
+    assert loaded(modules, ("pluggy", "runwright.plugins", "runwright_api", "runwright_api.plugin")) == []
+    modules, proc = cli_modules("serve", "--help", env=cache_home)  # asked for: the real command
+    assert "--allow-host" in proc.stdout and "runwright_api.plugin" in modules
+    modules, proc = cli_modules("--help", env={**cache_home, "RUNWRIGHT_DISABLE_PLUGINS": "api"})
+    assert "serve " not in proc.stdout and "pause " in proc.stdout
+
+
+CLI_PLUGIN = """
+from runwright import hookimpl
+
+@hookimpl
+def register_cli_commands(app):
+    import click
+
+    @app.command("greet-all")
+    def greet_all():
+        \"\"\"Greet everybody ({words}).\"\"\"
+        click.echo("hello all")
+"""
+
+
+def test_a_plugin_command_added_or_changed_by_an_install_is_listed(tmp_path: Path, cache_home: dict[str, str]) -> None:
+    """The cache of plugins' commands follows what is installed: a newly installed plugin's
+    command is listed (and learned), and a reinstall with another help text shows the new text."""
+    site = tmp_path / "site"
+    site.mkdir()
+    env = {**cache_home, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    install_fake_plugin(site, "runwright-greeter", "greeter", "rw_greeter", CLI_PLUGIN.format(words="first"))
+    modules, proc = cli_modules("--help", env=env)
+    assert "Greet everybody (first)." in proc.stdout and "rw_greeter" in modules
+    modules, proc = cli_modules("--help", env=env)  # learned: listed without importing it
+    assert "Greet everybody (first)." in proc.stdout and "rw_greeter" not in modules
+    modules, proc = cli_modules("greet-all", env=env)
+    assert "hello all" in proc.stdout, proc.stderr
+    (site / "rw_greeter.py").write_text(CLI_PLUGIN.format(words="second"), encoding="utf-8")
+    info = site / "runwright_greeter-1.2.3.dist-info"
+    info.rename(site / "runwright_greeter-1.2.4.dist-info")  # what a reinstall of a new version does
+    modules, proc = cli_modules("--help", env=env)
+    assert "Greet everybody (second)." in proc.stdout and "(first)" not in proc.stdout
+
+
 def test_a_corrupt_cache_is_ignored_and_rewritten(cache_home: dict[str, str]) -> None:
     files = list((Path(cache_home["XDG_CACHE_HOME"]) / "runwright").glob("entry-points-*.json"))
     assert files
@@ -184,6 +231,14 @@ def test_a_corrupt_cache_is_ignored_and_rewritten(cache_home: dict[str, str]) ->
         path.write_text(json.dumps({"version": 1, "indexes": dict.fromkeys(indexes, [{"name": 1}])}))
     modules, proc = cli_modules("--help", env=cache_home)
     assert "serve  " in proc.stdout, proc.stderr
+    for path in files:  # and so are remembered commands of the wrong shape
+        document = json.loads(path.read_text(encoding="utf-8"))
+        for entries in document["indexes"].values():
+            for entry in entries:
+                entry["commands"] = [{"name": "serve", "help": 3}]
+        path.write_text(json.dumps(document), encoding="utf-8")
+    modules, proc = cli_modules("--help", env=cache_home)
+    assert "Serve the workflow API" in proc.stdout, proc.stderr
 
 
 def test_an_unwritable_cache_folder_only_costs_a_scan(tmp_path: Path) -> None:

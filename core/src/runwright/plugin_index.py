@@ -7,9 +7,11 @@ folder (``$XDG_CACHE_HOME/runwright`` or ``~/.cache/runwright``) keyed by a fing
 ``sys.path`` folders: the names and modification times of the ``*.dist-info`` / ``*.egg-info``
 folders in them (and of their ``entry_points.txt``), not the folders' own times, which change
 whenever any file is written beside a script. The cache also remembers which hooks each plugin
-implements (learned when it is first loaded), so a command needing one hook (``--help`` needs
-``register_cli_commands``) imports only the plugins that implement it. A missing, corrupt or
-stale cache is rebuilt; a cache folder that cannot be written is ignored.
+implements (learned when it is first loaded), so a command needing one hook imports only the
+plugins that implement it, and the commands a plugin adds to the command line (their names and
+help, learned when the command line first loads it), so ``runwright --help`` lists them without
+importing pluggy or any plugin. A missing, corrupt or stale cache is rebuilt; a cache folder that
+cannot be written is ignored.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import os
 import sys
 import zlib
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 ENTRY_POINT_GROUP = "runwright"
 CACHE_VERSION = 1
@@ -36,6 +39,19 @@ class PluginEntryPoint:
     version: str
     #: The hooks the plugin implements, once it has been loaded; None until then.
     hooks: list[str] | None = field(default=None)
+    #: What its ``register_cli_commands`` added, once the command line has loaded it: one
+    #: mapping per command (:data:`COMMAND_FIELDS`); None until then.
+    commands: list[dict[str, Any]] | None = field(default=None)
+
+
+#: What is remembered of a plugin's command: enough for a help page to list it as click would.
+COMMAND_FIELDS = {
+    "name": (str,),
+    "help": (str, type(None)),
+    "short_help": (str, type(None)),
+    "hidden": (bool,),
+    "deprecated": (bool, str),
+}
 
 
 def cache_folder() -> str:
@@ -108,6 +124,31 @@ class PluginIndex:
             if entry.name == name:
                 entry.hooks = sorted(hooks)
 
+    def learn_commands(self, name: str, commands: list[dict[str, Any]]) -> None:
+        """Remember the commands the plugin ``name`` adds to the command line (saved by :meth:`save`)."""
+        for entry in self.entry_points:
+            if entry.name == name:
+                entry.commands = [{key: command[key] for key in COMMAND_FIELDS} for command in commands]
+
+    def cli_commands(
+        self, disabled: tuple[str, ...], hook: str = "register_cli_commands"
+    ) -> list[dict[str, Any]] | None:
+        """The commands the enabled plugins add, as remembered, in the order loading them would
+        give (the first entry point of a name wins, as the first command of a name does); None
+        when a plugin that may add commands has not been loaded by the command line yet."""
+        seen: set[str] = set()
+        commands: list[dict[str, Any]] = []
+        for entry in self.entry_points:
+            if entry.name in disabled or entry.distribution in disabled or entry.name in seen:
+                continue
+            seen.add(entry.name)
+            if entry.hooks is not None and hook not in entry.hooks:
+                continue
+            if entry.hooks is None or entry.commands is None:
+                return None
+            commands.extend(entry.commands)
+        return commands
+
     def save(self) -> None:
         """Write the cache if it changed; an unwritable cache folder only costs the next scan.
 
@@ -171,6 +212,9 @@ def _parse_entries(items: object) -> list[PluginEntryPoint] | None:
             hooks = item["hooks"]
             if hooks is not None and not all(isinstance(hook, str) for hook in hooks):
                 return None
+            commands = item.get("commands")  # absent from caches written before commands were kept
+            if commands is not None and not all(_is_command(command) for command in commands):
+                return None
             entries.append(
                 PluginEntryPoint(
                     str(item["name"]),
@@ -178,8 +222,15 @@ def _parse_entries(items: object) -> list[PluginEntryPoint] | None:
                     str(item["distribution"]),
                     str(item["version"]),
                     list(hooks) if hooks is not None else None,
+                    list(commands) if commands is not None else None,
                 )
             )
         return entries
-    except (KeyError, TypeError):
+    except (KeyError, TypeError, AttributeError):
         return None
+
+
+def _is_command(item: object) -> bool:
+    return isinstance(item, dict) and all(
+        key in item and isinstance(item[key], kinds) for key, kinds in COMMAND_FIELDS.items()
+    )

@@ -84,6 +84,15 @@ def get_cli_plugin_manager(switches: PluginSwitches | None = None) -> pluggy.Plu
     return _checked(pm, switches.trace_plugins)
 
 
+def remember_cli_commands(commands_by_plugin: dict[str, list[dict[str, Any]]]) -> None:
+    """Keep in the plugin cache what each entry-point plugin added to the command line (name and
+    help of each command), so the next help page lists them without loading any plugin."""
+    index = PluginIndex.load()
+    for name, commands in commands_by_plugin.items():
+        index.learn_commands(name, commands)
+    index.save()
+
+
 def _checked(pm: RunwrightPluginManager, trace_plugins: bool) -> RunwrightPluginManager:
     """Every hook implementation must match a hookspec (a misspelt hook is an error, not ignored)."""
     try:

@@ -4,7 +4,9 @@
 importing the commands. A command's module is imported when the command runs or shows its own
 help; it imports click and its options, and the models, engine and store inside the command.
 Plugin commands (``serve``) come from the plugins that implement ``register_cli_commands``,
-loaded only when they are listed or asked for.
+loaded only when one of them is asked for; the help page lists them from the plugin cache
+(:mod:`runwright.plugin_index`: what each plugin added when the command line last loaded it), and
+loads them itself only when the cache does not know them yet.
 A test keeps :data:`COMMANDS` equal to each command's real docstring.
 """
 
@@ -70,6 +72,7 @@ class LazyCommands(MutableMapping[str, click.Command]):
     def __init__(self, loaded: dict[str, click.Command]) -> None:
         self.loaded = dict(loaded)
         self.plugin_commands: dict[str, click.Command] | None = None
+        self.listed_plugin_commands: dict[str, click.Command] | None = None
 
     def __getitem__(self, name: str) -> click.Command:
         if name in self.loaded:
@@ -83,20 +86,44 @@ class LazyCommands(MutableMapping[str, click.Command]):
         return command
 
     def plugins(self) -> dict[str, click.Command]:
-        """Commands of the plugins implementing ``register_cli_commands`` (only those are imported)."""
-        if self.plugin_commands is None:
-            from runwright.plugins import get_cli_plugin_manager
+        """Commands of the plugins implementing ``register_cli_commands`` (only those are imported).
 
-            plugin_app = click.Group("runwright")  # plugins' commands never replace a built-in one
-            get_cli_plugin_manager().hook.register_cli_commands(app=plugin_app)
-            found = plugin_app.commands
+        Each plugin's hook is called on its own, so the plugin cache can remember what each one
+        adds; where two add a command of one name, the first loaded wins, as it did on one group.
+        """
+        if self.plugin_commands is None:
+            from runwright.plugins import get_cli_plugin_manager, remember_cli_commands
+
+            pm = get_cli_plugin_manager()
+            found: dict[str, click.Command] = {}
+            learned: dict[str, list[dict[str, Any]]] = {}
+            for name, plugin in pm.list_name_plugin():
+                others = [other for other in pm.get_plugins() if other is not plugin]
+                plugin_app = click.Group("runwright")
+                pm.subset_hook_caller("register_cli_commands", remove_plugins=others)(app=plugin_app)
+                learned[str(name)] = [command_summary(cmd) for cmd in plugin_app.commands.values()]
+                for command_name, command in plugin_app.commands.items():
+                    found.setdefault(command_name, command)
+            remember_cli_commands(learned)
+            # plugins' commands never replace a built-in one
             self.plugin_commands = {name: cmd for name, cmd in found.items() if name not in COMMANDS}
         return self.plugin_commands
+
+    def listed_plugins(self) -> dict[str, click.Command]:
+        """The plugins' commands as a help page lists them: stand-ins made from the plugin cache
+        (nothing imported), else the real ones."""
+        if self.plugin_commands is not None:
+            return self.plugin_commands
+        if self.listed_plugin_commands is None:
+            self.listed_plugin_commands = cached_plugin_commands()
+            if self.listed_plugin_commands is None:
+                return self.plugins()
+        return self.listed_plugin_commands
 
     def names(self) -> list[str]:
         """Built-in commands in :data:`COMMANDS` order, then any other loaded one, then plugins'."""
         names = list(COMMANDS) + [name for name in self.loaded if name not in COMMANDS]
-        return names + [name for name in self.plugins() if name not in names]
+        return names + [name for name in self.listed_plugins() if name not in names]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
@@ -105,13 +132,46 @@ class LazyCommands(MutableMapping[str, click.Command]):
         return len(self.names())
 
     def __contains__(self, name: object) -> bool:
-        return name in COMMANDS or name in self.loaded or name in self.plugins()
+        return name in COMMANDS or name in self.loaded or name in self.listed_plugins()
 
     def __setitem__(self, name: str, command: click.Command) -> None:
         self.loaded[name] = command
 
     def __delitem__(self, name: str) -> None:
         del self.loaded[name]
+
+
+def command_summary(command: click.Command) -> dict[str, Any]:
+    """What the plugin cache keeps of a plugin's command (:data:`COMMAND_FIELDS`)."""
+    return {
+        "name": command.name,
+        "help": command.help,
+        "short_help": command.short_help,
+        "hidden": command.hidden,
+        "deprecated": command.deprecated,
+    }
+
+
+def cached_plugin_commands() -> dict[str, click.Command] | None:
+    """Stand-ins for the plugins' commands from the plugin cache (name and help, as each plugin
+    last added them), without importing pluggy or any plugin; None when the cache does not know
+    them all yet, or when hook calls are traced (``RUNWRIGHT_TRACE_PLUGINS``) and must be made."""
+    from runwright.config import PluginSwitches
+    from runwright.plugin_index import PluginIndex
+
+    switches = PluginSwitches.from_env()
+    if switches.disable_plugin_autoload:
+        return {}
+    if switches.trace_plugins:
+        return None
+    summaries = PluginIndex.load().cli_commands(switches.disabled_plugins)
+    if summaries is None:
+        return None
+    stand_ins: dict[str, click.Command] = {}
+    for summary in summaries:
+        if summary["name"] not in COMMANDS:
+            stand_ins.setdefault(summary["name"], click.Command(**summary))
+    return stand_ins
 
 
 class LazyGroup(click.Group):
@@ -136,7 +196,7 @@ class LazyGroup(click.Group):
                 stand_in = click.Command(name, help=COMMANDS[name][1])  # shortened as click would
                 rows.append((name, stand_in.get_short_help_str(limit)))
                 continue
-            command = self.commands.get(name)
+            command = self.commands.loaded.get(name) or self.commands.listed_plugins().get(name)
             if command is not None and not command.hidden:
                 rows.append((name, command.get_short_help_str(limit)))
         with formatter.section("Commands"):
