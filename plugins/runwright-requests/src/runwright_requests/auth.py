@@ -27,7 +27,11 @@ def _hyphenate(name: str) -> str:
 class AuthSpec(BaseModel):
     """How to authenticate: `{type: bearer|basic|oauth-client-credentials, ...}`."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, alias_generator=_hyphenate)
+    # built on first use, not when `runwright plugins` or a run imports this module to list calls
+    # (the first model a process builds costs ~30 ms: pydantic reads every distribution's metadata)
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, alias_generator=_hyphenate, defer_build=True
+    )
 
     type: Literal["bearer", "basic", "oauth-client-credentials"]
     keys: SecretStr | None = None

@@ -28,7 +28,11 @@ def _hyphenate(name: str) -> str:
 class PaginationSpec(BaseModel):
     """`{type: next-link|json-path, next-url-path: ..., max-pages: 100, items-path: ...}`."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, alias_generator=_hyphenate)
+    # built on first use, not when `runwright plugins` or a run imports this module to list calls
+    # (the first model a process builds costs ~30 ms: pydantic reads every distribution's metadata)
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, alias_generator=_hyphenate, defer_build=True
+    )
 
     type: Literal["next-link", "json-path"] | None = None
     next_url_path: str | None = None
