@@ -66,6 +66,11 @@ FLOORS: dict[str, str] = {
     "python -c 'import runwright'": "import runwright",
     "floor: import click": "import click",
     "floor: import click, pluggy": "import click, pluggy",
+    # `plugins` imports every plugin: the stage kinds' and calls' models need pydantic's fields
+    # (pydantic.Field imports pydantic.types: secrets, hmac, OpenSSL), no YAML and no templates
+    "floor: import click, pluggy, pydantic.BaseModel, pydantic.Field": (
+        "import click, pluggy; from pydantic import BaseModel, Field"
+    ),
     "floor: import click, pluggy, yaml, jinja2.sandbox, pydantic.BaseModel": (
         "import click, pluggy, yaml, jinja2.sandbox; from pydantic import BaseModel"
     ),
