@@ -217,6 +217,28 @@ def test_a_plugin_command_added_or_changed_by_an_install_is_listed(tmp_path: Pat
     assert "Greet everybody (second)." in proc.stdout and "(first)" not in proc.stdout
 
 
+def test_a_disabled_distribution_blocks_its_entry_point_name_in_the_cached_list_too(
+    tmp_path: Path, cache_home: dict[str, str]
+) -> None:
+    """The help page's list from the cache follows the loading rules: an entry-point name that a
+    disabled distribution declares is loaded from no distribution, so the plugin of that name
+    learned earlier from another distribution adds no command, loaded or from the cache."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    path = os.pathsep.join([str(first), str(second), os.environ.get("PYTHONPATH", "")])
+    install_fake_plugin(first, "runwright-greeter-b", "greeter", "rw_greeter_b", CLI_PLUGIN.format(words="b"))
+    install_fake_plugin(second, "runwright-greeter-a", "greeter", "rw_greeter_a", CLI_PLUGIN.format(words="a"))
+    modules, proc = cli_modules("--help", env={**cache_home, "PYTHONPATH": path})
+    assert "Greet everybody (b)." in proc.stdout, proc.stdout  # the first of the name, learned
+    disabled = {**cache_home, "PYTHONPATH": path, "RUNWRIGHT_DISABLE_PLUGINS": "runwright-greeter-a"}
+    for _ in range(2):
+        modules, proc = cli_modules("--help", env=disabled)
+        assert "serve " in proc.stdout and "greet-all" not in proc.stdout, proc.stdout
+    modules, proc = cli_modules("plugins", env=disabled)  # loading agrees
+    assert "greeter" not in proc.stdout, proc.stdout
+
+
 def test_a_corrupt_cache_is_ignored_and_rewritten(cache_home: dict[str, str]) -> None:
     files = list((Path(cache_home["XDG_CACHE_HOME"]) / "runwright").glob("entry-points-*.json"))
     assert files

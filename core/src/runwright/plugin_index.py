@@ -44,6 +44,9 @@ class PluginEntryPoint:
     commands: list[dict[str, Any]] | None = field(default=None)
 
 
+#: The hook through which a plugin adds commands to the command line.
+CLI_HOOK = "register_cli_commands"
+
 #: What is remembered of a plugin's command: enough for a help page to list it as click would.
 COMMAND_FIELDS = {
     "name": (str,),
@@ -130,20 +133,33 @@ class PluginIndex:
             if entry.name == name:
                 entry.commands = [{key: command[key] for key in COMMAND_FIELDS} for command in commands]
 
-    def cli_commands(
-        self, disabled: tuple[str, ...], hook: str = "register_cli_commands"
-    ) -> list[dict[str, Any]] | None:
-        """The commands the enabled plugins add, as remembered, in the order loading them would
-        give (the first entry point of a name wins, as the first command of a name does); None
-        when a plugin that may add commands has not been loaded by the command line yet."""
-        seen: set[str] = set()
-        commands: list[dict[str, Any]] = []
+    def blocked_names(self, disabled: tuple[str, ...]) -> set[str]:
+        """Entry-point names not to load: named in ``disabled``, or declared by a distribution
+        named there (the name is then skipped whichever distribution declares it)."""
+        return {entry.name for entry in self.entry_points if {entry.name, entry.distribution} & set(disabled)}
+
+    def selected(self, disabled: tuple[str, ...], needed_hook: str | None = None) -> list[PluginEntryPoint]:
+        """The entry points loading imports, in order: none of :meth:`blocked_names`, the first
+        of each name (as pluggy's loader), and with ``needed_hook`` only those known to
+        implement it or not known yet."""
+        blocked = self.blocked_names(disabled)
+        chosen: set[str] = set()
+        selected = []
         for entry in self.entry_points:
-            if entry.name in disabled or entry.distribution in disabled or entry.name in seen:
+            if entry.name in blocked or entry.name in chosen:
                 continue
-            seen.add(entry.name)
-            if entry.hooks is not None and hook not in entry.hooks:
+            if needed_hook is not None and entry.hooks is not None and needed_hook not in entry.hooks:
                 continue
+            chosen.add(entry.name)
+            selected.append(entry)
+        return selected
+
+    def cli_commands(self, disabled: tuple[str, ...]) -> list[dict[str, Any]] | None:
+        """The commands the plugins the command line loads add, as remembered, in loading order
+        (the first command of a name wins); None when one of those plugins has not been loaded
+        by the command line yet."""
+        commands: list[dict[str, Any]] = []
+        for entry in self.selected(disabled, needed_hook=CLI_HOOK):
             if entry.hooks is None or entry.commands is None:
                 return None
             commands.extend(entry.commands)

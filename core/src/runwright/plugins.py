@@ -21,7 +21,7 @@ import pluggy
 from runwright import hookspecs
 from runwright.config import PluginSwitches, Settings
 from runwright.errors import PluginLoadError
-from runwright.plugin_index import ENTRY_POINT_GROUP, PluginEntryPoint, PluginIndex  # noqa: F401 - re-exported
+from runwright.plugin_index import CLI_HOOK, ENTRY_POINT_GROUP, PluginEntryPoint, PluginIndex  # noqa: F401 - re-exported
 from runwright.stages import BUILTIN_STAGE_MODULES
 
 BUILTIN_PLUGIN_MODULES = (
@@ -41,6 +41,8 @@ class RunwrightPluginManager(pluggy.PluginManager):
         self.add_hookspecs(hookspecs)
         #: plugin name -> (distribution name, version), for entry-point plugins.
         self.distributions: dict[str, tuple[str, str]] = {}
+        #: The plugin cache the entry-point plugins were loaded from (None: autoload is off).
+        self.index: PluginIndex | None = None
 
 
 def get_plugin_manager(
@@ -80,17 +82,21 @@ def get_cli_plugin_manager(switches: PluginSwitches | None = None) -> pluggy.Plu
     switches = switches or PluginSwitches.from_env()
     pm = RunwrightPluginManager()
     if not switches.disable_plugin_autoload:
-        _load_entry_points(pm, switches.disabled_plugins, needed_hook="register_cli_commands")
+        _load_entry_points(pm, switches.disabled_plugins, needed_hook=CLI_HOOK)
     return _checked(pm, switches.trace_plugins)
 
 
-def remember_cli_commands(commands_by_plugin: dict[str, list[dict[str, Any]]]) -> None:
-    """Keep in the plugin cache what each entry-point plugin added to the command line (name and
-    help of each command), so the next help page lists them without loading any plugin."""
-    index = PluginIndex.load()
+def remember_cli_commands(
+    pm: RunwrightPluginManager, commands_by_plugin: dict[str, list[dict[str, Any]]]
+) -> None:
+    """Keep in the plugin cache ``pm`` was loaded from what each entry-point plugin added to the
+    command line (name and help of each command), so the next help page lists them without
+    loading any plugin."""
+    if pm.index is None:
+        return
     for name, commands in commands_by_plugin.items():
-        index.learn_commands(name, commands)
-    index.save()
+        pm.index.learn_commands(name, commands)
+    pm.index.save()
 
 
 def _checked(pm: RunwrightPluginManager, trace_plugins: bool) -> RunwrightPluginManager:
@@ -113,14 +119,12 @@ def _load_entry_points(
     With ``needed_hook``, only the plugins known to implement it (or not known yet) are imported.
     A plugin that fails to load is one error naming it and its distribution.
     """
-    index = PluginIndex.load()
-    for entry in index.entry_points:
-        if entry.name in disabled or entry.distribution in disabled:
-            pm.set_blocked(entry.name)
-        if pm.get_plugin(entry.name) is not None or pm.is_blocked(entry.name):
-            continue  # the first entry point of a name wins, as with pluggy's loader
-        if needed_hook is not None and entry.hooks is not None and needed_hook not in entry.hooks:
-            continue
+    index = pm.index = PluginIndex.load()
+    for name in index.blocked_names(disabled):
+        pm.set_blocked(name)
+    for entry in index.selected(disabled, needed_hook):
+        if pm.get_plugin(entry.name) is not None:
+            continue  # a plugin of that name was registered otherwise
         try:
             plugin = _load_entry_point(entry)
             pm.register(plugin, name=entry.name)

@@ -92,7 +92,7 @@ class LazyCommands(MutableMapping[str, click.Command]):
         adds; where two add a command of one name, the first loaded wins, as it did on one group.
         """
         if self.plugin_commands is None:
-            from runwright.plugins import get_cli_plugin_manager, remember_cli_commands
+            from runwright.plugins import CLI_HOOK, get_cli_plugin_manager, remember_cli_commands
 
             pm = get_cli_plugin_manager()
             found: dict[str, click.Command] = {}
@@ -100,11 +100,11 @@ class LazyCommands(MutableMapping[str, click.Command]):
             for name, plugin in pm.list_name_plugin():
                 others = [other for other in pm.get_plugins() if other is not plugin]
                 plugin_app = click.Group("runwright")
-                pm.subset_hook_caller("register_cli_commands", remove_plugins=others)(app=plugin_app)
+                pm.subset_hook_caller(CLI_HOOK, remove_plugins=others)(app=plugin_app)
                 learned[str(name)] = [command_summary(cmd) for cmd in plugin_app.commands.values()]
                 for command_name, command in plugin_app.commands.items():
                     found.setdefault(command_name, command)
-            remember_cli_commands(learned)
+            remember_cli_commands(pm, learned)
             # plugins' commands never replace a built-in one
             self.plugin_commands = {name: cmd for name, cmd in found.items() if name not in COMMANDS}
         return self.plugin_commands
@@ -142,14 +142,11 @@ class LazyCommands(MutableMapping[str, click.Command]):
 
 
 def command_summary(command: click.Command) -> dict[str, Any]:
-    """What the plugin cache keeps of a plugin's command (:data:`COMMAND_FIELDS`)."""
-    return {
-        "name": command.name,
-        "help": command.help,
-        "short_help": command.short_help,
-        "hidden": command.hidden,
-        "deprecated": command.deprecated,
-    }
+    """What the plugin cache keeps of a plugin's command: its attributes named in
+    :data:`~runwright.plugin_index.COMMAND_FIELDS`, the keyword arguments of a stand-in."""
+    from runwright.plugin_index import COMMAND_FIELDS
+
+    return {key: getattr(command, key) for key in COMMAND_FIELDS}
 
 
 def cached_plugin_commands() -> dict[str, click.Command] | None:
