@@ -99,6 +99,13 @@ def remember_cli_commands(
     pm.index.save()
 
 
+def hook_alone(pm: pluggy.PluginManager, plugin: object, hook: str) -> pluggy.HookCaller:
+    """``hook`` as ``plugin`` alone implements it (pluggy's subset caller without every other
+    plugin): to learn what one plugin registers."""
+    others = [other for other in pm.get_plugins() if other is not plugin]
+    return pm.subset_hook_caller(hook, remove_plugins=others)
+
+
 def _checked(pm: RunwrightPluginManager, trace_plugins: bool) -> RunwrightPluginManager:
     """Every hook implementation must match a hookspec (a misspelt hook is an error, not ignored)."""
     try:
@@ -206,16 +213,14 @@ def describe_plugins(pm: pluggy.PluginManager) -> list[PluginInfo]:
 
 def _provided_by(pm: pluggy.PluginManager, plugin: Any, hooks: list[str]) -> dict[str, list[str]]:
     """Call each of the plugin's hooks alone (pluggy's subset caller) and note what it gives."""
-    others = [p for p in pm.get_plugins() if p is not plugin]
     provides: dict[str, list[str]] = {}
     for hook, (label, pick) in REGISTER_HOOKS.items():
         if hook in hooks:
             found: list[str] = []
-            caller = pm.subset_hook_caller(hook, remove_plugins=others)
+            caller = hook_alone(pm, plugin, hook)
             caller(register=lambda *args, _found=found, _pick=pick: _found.append(_pick(*args)))
             provides[label] = found
     for hook, (label, pick) in LIST_HOOKS.items():
         if hook in hooks:
-            caller = pm.subset_hook_caller(hook, remove_plugins=others)
-            provides[label] = [pick(item) for group in caller() for item in group]
+            provides[label] = [pick(item) for group in hook_alone(pm, plugin, hook)() for item in group]
     return provides

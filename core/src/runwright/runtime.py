@@ -27,7 +27,7 @@ from runwright.engine.context import sweep_stale_run_dirs
 from runwright.errors import RunCancelled, RunwrightError
 from runwright.masking import register_environment_secrets
 from runwright.models.stage import Stage
-from runwright.plugins import get_plugin_manager
+from runwright.plugins import get_plugin_manager, hook_alone
 from runwright.registry import CallFunction, parse_uses, unresolved_call_error
 from runwright.secret_sources import SecretLookup, conf_folder
 from runwright.shutdown import freeze_collector_at_exit
@@ -78,9 +78,7 @@ class StageKinds(Mapping[str, "type[Stage]"]):
                 return
             module = importlib.import_module(module_name)
             self._pm.register(module, name=module_name)
-            others = [plugin for plugin in self._pm.get_plugins() if plugin is not module]
-            caller = self._pm.subset_hook_caller("register_stage_types", remove_plugins=others)
-            caller(register=self.register)
+            hook_alone(self._pm, module, "register_stage_types")(register=self.register)
 
     def load_named_in(self, raw: Any) -> None:
         """Register every built-in kind whose key appears in a raw (parsed YAML) template."""

@@ -92,15 +92,14 @@ class LazyCommands(MutableMapping[str, click.Command]):
         adds; where two add a command of one name, the first loaded wins, as it did on one group.
         """
         if self.plugin_commands is None:
-            from runwright.plugins import CLI_HOOK, get_cli_plugin_manager, remember_cli_commands
+            from runwright.plugins import CLI_HOOK, get_cli_plugin_manager, hook_alone, remember_cli_commands
 
             pm = get_cli_plugin_manager()
             found: dict[str, click.Command] = {}
             learned: dict[str, list[dict[str, Any]]] = {}
             for name, plugin in pm.list_name_plugin():
-                others = [other for other in pm.get_plugins() if other is not plugin]
                 plugin_app = click.Group("runwright")
-                pm.subset_hook_caller(CLI_HOOK, remove_plugins=others)(app=plugin_app)
+                hook_alone(pm, plugin, CLI_HOOK)(app=plugin_app)
                 learned[str(name)] = [command_summary(cmd) for cmd in plugin_app.commands.values()]
                 for command_name, command in plugin_app.commands.items():
                     found.setdefault(command_name, command)
