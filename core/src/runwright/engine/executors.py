@@ -188,6 +188,11 @@ class ExecutorPools:
                 raise
         return pool
 
+    def runs_in_process(self, runs_on: RunsOn) -> bool:
+        """Whether jobs with this ``runs-on`` run on this process's own job threads: the built-in
+        local executor, not a plugin's (one registered as ``local`` included)."""
+        return self.runtime.executors.get(runs_on.type) is local_thread_executor
+
     def submit(self, runner: WorkflowRunner, job_id: str, runs_on: RunsOn) -> Future[Any]:
         """An executor with ``submit_job(runner, job_id)`` ships the job itself (to another
         process or host); any other runs the runner's ``run_job`` as a callable."""

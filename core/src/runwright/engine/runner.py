@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from runwright.engine.context import CancelScope, RunState, minutes_limit
-from runwright.engine.executors import ExecutorPools, local_thread_executor
+from runwright.engine.executors import ExecutorPools
 from runwright.engine.result import Result, Status, aggregate, error_record
 from runwright.engine.slots import SlotClaim, SlotVerdict, held_slots, job_claims
 from runwright.engine.stage_runner import run_stage_list
@@ -305,7 +305,7 @@ class WorkflowRunner:
             wait for it (a job thread per run doubled a busy server's threads, issue 30)."""
             nonlocal timed_out
             while startable:
-                if len(startable) == 1 and not futures and self.runs_here(startable[0]):
+                if len(startable) == 1 and not futures and pools.runs_in_process(self.runs_on(startable[0])):
                     job_id = startable.pop()
                     errors_before = len(self.errors)
                     try:
@@ -366,11 +366,6 @@ class WorkflowRunner:
         if self.state.scope.cancelled and Status.FAILED not in results:
             return Status.CANCEL
         return aggregate(results)
-
-    def runs_here(self, job_id: str) -> bool:
-        """Whether the job's executor is this process's own job threads (not a plugin's)."""
-        runs_on = self.runs_on(job_id)
-        return self.state.runtime.executors.get(runs_on.type) is local_thread_executor
 
     def time_out(self, at: int | None = None) -> None:
         """The workflow's deadline passed: say so (in the run's errors, ``at`` an index) and stop
