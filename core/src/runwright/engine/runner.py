@@ -9,6 +9,7 @@ here.
 
 from __future__ import annotations
 
+import functools
 import threading
 import uuid
 from collections import defaultdict
@@ -308,11 +309,7 @@ class WorkflowRunner:
                 if len(startable) == 1 and not futures and pools.runs_in_process(self.runs_on(startable[0])):
                     job_id = startable.pop()
                     errors_before = len(self.errors)
-                    try:
-                        status = self.run_job(job_id)
-                    except Exception as exc:  # a bug of our own: the job fails, the run goes on
-                        self.errors.append(error_record(exc, job=job_id))
-                        status = Status.FAILED
+                    status = status_of(job_id, functools.partial(self.run_job, job_id))
                     if not timed_out and self.state.scope.past_deadline():
                         timed_out = True  # said first, as when the wait below sees the deadline
                         self.time_out(at=errors_before)
@@ -322,6 +319,15 @@ class WorkflowRunner:
                 startable.clear()
                 for job_id in waiting_to_start:
                     start(job_id)
+
+        def status_of(job_id: str, outcome: Callable[[], Status]) -> Status:
+            """The job's status; an exception out of it (a bug in a plugin's executor or our own)
+            is recorded and fails the job, and the run goes on."""
+            try:
+                return outcome()
+            except Exception as exc:
+                self.errors.append(error_record(exc, job=job_id))
+                return Status.FAILED
 
         def finished(job_id: str, status: Status) -> None:
             statuses[job_id] = status
@@ -348,12 +354,7 @@ class WorkflowRunner:
                     continue
                 for future in done:
                     job_id = futures.pop(future)
-                    try:
-                        status = future.result()
-                    except Exception as exc:  # a bug in a plugin's executor or our own
-                        self.errors.append(error_record(exc, job=job_id))
-                        status = Status.FAILED
-                    finished(job_id, status)
+                    finished(job_id, status_of(job_id, future.result))
                 start_all()
         finally:
             pools.shutdown()
