@@ -49,7 +49,7 @@ def plugin_manager() -> pluggy.PluginManager:
         "-e plugins/runwright-audit-sqlite` (or add them to the root pyproject's dependencies)"
     )
     settings = Settings.from_env()
-    assert not settings.disable_plugin_autoload, "the audit tests need the entry-point plugins"
+    assert not settings.plugins.disable_plugin_autoload, "the audit tests need the entry-point plugins"
     return get_plugin_manager(settings)
 
 

@@ -90,8 +90,8 @@ def _flag(value: str | None) -> bool:
 
 
 class PluginSwitches(NamedTuple):
-    """The settings that decide which plugins load: all the command line's help needs (it
-    reads them without :class:`Settings`, whose paths would import :mod:`pathlib`)."""
+    """The settings that decide which plugins load (``Settings.plugins``): all the command
+    line's help needs, which reads them alone (the other settings' paths import :mod:`pathlib`)."""
 
     disable_plugin_autoload: bool
     disabled_plugins: tuple[str, ...]
@@ -140,9 +140,7 @@ class Settings(NamedTuple):
     registry_is_explicit: bool
     log_path: Path
     max_job_parallel: int
-    disable_plugin_autoload: bool
-    disabled_plugins: tuple[str, ...]
-    trace_plugins: bool
+    plugins: PluginSwitches
     trace_enabled: bool
     audit_url: str | None
     stop_boundary_delta: str | None
@@ -167,16 +165,13 @@ class Settings(NamedTuple):
         env = os.environ
         registry = env.get("RUNWRIGHT_REGISTRY", DEFAULT_REGISTRY)
         conf_path = Path(env.get("RUNWRIGHT_CONF", "conf"))
-        plugins = PluginSwitches.from_env(env)
         return cls(
             conf_path=conf_path,
             registry_packages=tuple(p.strip() for p in registry.split(",") if p.strip()),
             registry_is_explicit="RUNWRIGHT_REGISTRY" in env,
             log_path=state.log_dir(conf_path, env),
             max_job_parallel=max(1, int(env.get("RUNWRIGHT_MAX_JOB_PARALLEL", "4"))),
-            disable_plugin_autoload=plugins.disable_plugin_autoload,
-            disabled_plugins=plugins.disabled_plugins,
-            trace_plugins=plugins.trace_plugins,
+            plugins=PluginSwitches.from_env(env),
             trace_enabled=env.get("RUNWRIGHT_TRACE", "1").strip().lower() not in {"0", "false", "no", "off"},
             audit_url=env.get("RUNWRIGHT_AUDIT_URL") or None,
             stop_boundary_delta=env.get("RUNWRIGHT_STOP_BOUNDARY_DELTA") or None,

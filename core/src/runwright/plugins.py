@@ -68,9 +68,9 @@ def get_plugin_manager(
     pm.register(registry, name="runwright.registry")
     for plugin in extra_plugins:
         pm.register(plugin)
-    if not settings.disable_plugin_autoload:
-        _load_entry_points(pm, settings.disabled_plugins)
-    return _checked(pm, settings.trace_plugins)
+    if not settings.plugins.disable_plugin_autoload:
+        _load_entry_points(pm, settings.plugins.disabled_plugins)
+    return _checked(pm, settings.plugins.trace_plugins)
 
 
 def get_cli_plugin_manager(switches: PluginSwitches | None = None) -> pluggy.PluginManager:
