@@ -13,12 +13,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from runwright.audit import AuditBackend, ReleaseRecord, ReleaseStatus
 
 from tests.audit.backend_worker import FIRST_RELEASE
 from tests.audit.conftest import make_record
+
+if TYPE_CHECKING:
+    import psycopg
 
 WORKER = Path(__file__).with_name("backend_worker.py")
 RACERS = 8
@@ -116,6 +120,21 @@ def test_many_processes_can_create_one_new_store_together(
     assert [stdout.strip() for stdout, _ in outputs] == ["opened"] * RACERS
 
 
+def wait_for_other_sessions_to_end(pg: psycopg.Connection[tuple[object, ...]], timeout: float = 20) -> None:
+    """A killed client's last COMMIT, once the server has it, still lands after the client is gone.
+
+    The server's session ends only when that commit is done and it finds the socket closed, so
+    the store is read once no other session is left on this test's own database.
+    """
+    deadline = time.monotonic() + timeout
+    others = (
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+    while (row := pg.execute(others).fetchone()) and row[0]:
+        assert time.monotonic() < deadline, "a killed writer's session is still open on the server"
+        time.sleep(0.02)
+
+
 def run_ids_read_from_the_store(audit_url: str) -> set[str]:
     """Read the store directly, not through the backend: every record must parse in full."""
     if audit_url.startswith("file://"):
@@ -125,7 +144,8 @@ def run_ids_read_from_the_store(audit_url: str) -> set[str]:
     if audit_url.startswith("postgresql://"):
         import psycopg
 
-        with psycopg.connect(audit_url) as pg:
+        with psycopg.connect(audit_url, autocommit=True) as pg:
+            wait_for_other_sessions_to_end(pg)
             documents = [row[0] for row in pg.execute("SELECT record FROM runwright_releases")]
         return {ReleaseRecord.model_validate(document).run_id for document in documents}
     connection = sqlite3.connect(audit_url.removeprefix("sqlite:///"))
