@@ -307,6 +307,37 @@ def test_no_address_starts_a_temporary_cluster_for_the_run(workflow_from) -> Non
     assert gone
 
 
+LISTENING = """
+laptop:
+  type: Workflow
+  jobs:
+    j:
+      runs-on: dask
+      stages:
+        - id: listening
+          run: |
+            import psutil
+            driver = psutil.Process(DRIVER_PID)
+            processes = [driver, *driver.children(recursive=True)]
+            addresses = sorted(
+                f"{c.laddr.ip}:{c.laddr.port}"
+                for process in processes
+                for c in process.net_connections("inet")
+                if c.status == psutil.CONN_LISTEN
+            )
+            del driver, processes  # not picklable: only the addresses come back
+"""
+
+
+def test_a_temporary_cluster_listens_on_127_0_0_1_only(workflow_from) -> None:
+    """Its scheduler, dashboard, nanny and worker: nothing reachable from another machine."""
+    result = workflow_from(LISTENING.replace("DRIVER_PID", str(os.getpid()))).execute()
+    assert result.status is Status.SUCCESS, result.errors
+    addresses = result.context["jobs"]["j"]["stages"]["listening"]["outputs"]["addresses"]
+    assert len(addresses) >= 3, addresses  # the scheduler, its dashboard, the nanny, the worker
+    assert [a for a in addresses if not a.startswith("127.0.0.1:")] == []
+
+
 @pytest.mark.parametrize("matrix", [False, True])
 def test_a_follower_on_the_cluster_reads_its_release_event(workflow_from, dask_address, matrix: bool) -> None:
     """``${{ release.upstream.* }}`` of an ``on: release`` run is the same on a worker as locally."""

@@ -46,7 +46,8 @@ CONNECT_TIMEOUT_SECONDS = 30
 class DaskExecutor:
     """A ``concurrent.futures``-style executor whose jobs run on a Dask cluster.
 
-    No ``address``: a temporary ``LocalCluster`` on 127.0.0.1 lives as long as the run.
+    No ``address``: a temporary ``LocalCluster`` lives as long as the run; all of it, dashboard
+    included, listens on 127.0.0.1 only.
     """
 
     def __init__(self, max_workers: int, address: str | None = None, retries: int = 0) -> None:
@@ -55,7 +56,7 @@ class DaskExecutor:
         if address:
             self.client = Client(address, timeout=CONNECT_TIMEOUT_SECONDS, set_as_default=False)
         else:
-            self.cluster = LocalCluster(processes=True, dashboard_address=":0", host="127.0.0.1")
+            self.cluster = LocalCluster(processes=True, dashboard_address="127.0.0.1:0", host="127.0.0.1")
             self.client = Client(self.cluster, set_as_default=False)
         self.driver = ThreadPoolExecutor(max_workers, thread_name_prefix="runwright-dask")
 
