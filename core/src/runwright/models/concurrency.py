@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from runwright.models.base import TemplateModel
+from runwright.models.base import TemplateModel, TemplateName
 
 MAX_LIMIT = 10_000
 """Upper bound of a limit, a queue or a pool's slots: a typo (``limit: 10000000``) is an error."""
@@ -85,7 +85,7 @@ class Concurrency(TemplateModel):
 class Pool(TemplateModel):
     """Named slots shared by jobs and stages (``pool: NAME``) of every workflow and process."""
 
-    name: str = Field(pattern=r"^[^${}]+$")
+    name: TemplateName
     type: Literal["Pool"] = Field("Pool", description="Marks the template as a pool.")
     desc: str | None = Field(None, description="Free text for readers; never run.")
     slots: int = Field(

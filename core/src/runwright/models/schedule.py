@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, PrivateAttr, field_validator
 
-from runwright.models.base import TemplateModel
+from runwright.models.base import TemplateModel, TemplateName
 from runwright.models.events import CronEvent, normalise_on
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ class ScheduledWorkflow(TemplateModel):
 class Schedule(TemplateModel):
     """Releases of workflows on cron ticks; run with :meth:`pending`."""
 
-    name: str = Field(pattern=r"^[^${}]+$")
+    name: TemplateName
     type: Literal["Schedule"] = Field("Schedule", description="Marks the template as a schedule.")
     desc: str | None = Field(None, description="Free text for readers; never run.")
     workflows: list[ScheduledWorkflow] = Field(

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from runwright.errors import ParamError, RunwrightError, UndeclaredParamWarning
-from runwright.models.base import MAX_MINUTES, TemplateModel
+from runwright.models.base import MAX_MINUTES, TemplateModel, TemplateName
 from runwright.models.concurrency import MAX_LIMIT, Concurrency
 from runwright.models.events import CronEvent, normalise_on, split_release_triggers
 from runwright.models.job import Job
@@ -45,7 +45,7 @@ def _on_schema(schema: dict[str, Any]) -> None:
 class Workflow(TemplateModel):
     """One ``type: Workflow`` template. Load it with :meth:`from_conf` / :meth:`from_loader`."""
 
-    name: str = Field(pattern=r"^[^${}]+$")
+    name: TemplateName
     type: Literal["Workflow"] = Field("Workflow", description="Marks the template as a workflow.")
     desc: str | None = Field(None, description="Free text for readers; never run.")
     params: dict[str, ParamSpec] = Field(
