@@ -6,7 +6,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+from runwright import Status
+from runwright.errors import RunIdError
 from runwright.trace import read_trace
+
+from tests.conftest import run_cli
 
 
 def events_in(path: Path) -> list[dict]:
@@ -66,3 +71,42 @@ def test_many_runs_share_one_flushing_thread(workflow_from, isolated_env) -> Non
     while time.monotonic() < deadline and len(events_in(Path(result.log_file))) < 14:
         time.sleep(0.02)
     assert [e["event"] for e in events_in(Path(result.log_file))][-1] == "run-end"
+
+
+RUN_ID_WORKFLOW = """
+named:
+  type: Workflow
+  jobs:
+    j:
+      stages:
+        - id: s
+          echo: hi
+"""
+
+
+@pytest.mark.parametrize("run_id", ["../escaped", "sub/dir", "a b", "x" * 129, "-leading", ".."])
+def test_a_run_id_that_cannot_name_a_file_is_refused_before_anything_is_written(
+    workflow_from, isolated_env, tmp_path, run_id: str
+) -> None:
+    workflow = workflow_from(RUN_ID_WORKFLOW)
+    with pytest.raises(RunIdError, match=r"expected 1 to 128 letters, digits"):
+        workflow.execute(run_id=run_id)
+    with pytest.raises(RunIdError):
+        workflow.start(run_id=run_id)  # at once, not in the run's thread
+    assert list(tmp_path.rglob("*.jsonl")) == []  # no trace, in the logs folder or anywhere
+
+
+def test_a_run_id_of_the_callers_own_names_the_trace_file(workflow_from, isolated_env) -> None:
+    result = workflow_from(RUN_ID_WORKFLOW).execute(run_id="nightly-2024.01.01_a")
+    assert result.status is Status.SUCCESS, result.errors
+    assert [p.name for p in isolated_env.iterdir()] == ["nightly-2024.01.01_a.jsonl"]
+    assert result.log_file == str(isolated_env / "nightly-2024.01.01_a.jsonl")
+
+
+def test_logs_of_a_path_instead_of_a_run_id_is_a_usage_error(tmp_path) -> None:
+    outside = tmp_path / "outside.jsonl"
+    outside.write_text('{"event": "run-start", "message": "not a trace of this folder"}\n')
+    done = run_cli("logs", "../outside", env={"RUNWRIGHT_LOG_PATH": str(tmp_path / "logs")})
+    assert done.returncode == 2, done.stdout
+    assert done.stderr.startswith("error: run id '../outside': expected"), done.stderr
+    assert "not a trace" not in done.stdout

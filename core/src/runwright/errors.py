@@ -76,6 +76,12 @@ class ParamError(RunwrightError):
         return error
 
 
+class RunIdError(RunwrightError, ValueError):
+    """A run id given by a caller that cannot name a trace file or a URL (``/runs/<id>``)."""
+
+    permanent = True
+
+
 class EnvSubstitutionError(RunwrightError):
     """A ``${VAR}`` names a variable that is not set and has no ``:-default``."""
 

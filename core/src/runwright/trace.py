@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,7 +21,23 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from runwright.console import runwright_output
+from runwright.errors import RunIdError
 from runwright.masking import mask
+
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+"""What a run id may be: it names the run's trace file (``<id>.jsonl``) and its URL."""
+
+
+def checked_run_id(run_id: str) -> str:
+    """``run_id`` if it can name a file and a URL path step, else a :class:`RunIdError`."""
+    if not RUN_ID.fullmatch(run_id):
+        shown = run_id if len(run_id) <= 80 else run_id[:77] + "..."
+        raise RunIdError(
+            f"run id {shown!r}: expected 1 to 128 letters, digits, '-', '_' or '.', starting with a "
+            "letter or digit (it names the run's trace file and its URL)"
+        )
+    return run_id
+
 
 FLUSH_DELAY = 0.05
 """Seconds an event may wait in the file's buffer: a run writing many events flushes (one
@@ -118,7 +135,7 @@ class RunTrace:
         self._flush_scheduled = False
         if log_dir is not None:
             log_dir.mkdir(parents=True, exist_ok=True)
-            self.path = os.path.join(log_dir, f"{run_id}.jsonl")
+            self.path = os.path.join(log_dir, f"{checked_run_id(run_id)}.jsonl")
             self._file = open(self.path, "a", encoding="utf-8")  # closed by close()
 
     def listen(self, listener: Callable[[dict[str, Any]], None]) -> None:

@@ -52,7 +52,7 @@ def logs(
     """Print a run's trace readably (stdout/stderr of stages included, secrets masked)."""
     from runwright.config import Settings
     from runwright.masking import mask
-    from runwright.trace import format_event, read_trace
+    from runwright.trace import checked_run_id, format_event, read_trace
 
     if grep is not None and run_id is None:
         search_logs(grep, workflow, since, until, limit, as_json, conf)
@@ -60,7 +60,7 @@ def logs(
     if run_id is None:
         raise fail_usage("logs: give a RUN_ID, or --grep PATTERN to search every run's lines")
     settings = Settings.from_env()
-    path = settings.log_dir_for(conf or settings.conf_path) / f"{run_id}.jsonl"
+    path = settings.log_dir_for(conf or settings.conf_path) / f"{checked_run_id(run_id)}.jsonl"
     if not path.is_file():
         click.echo(f"error: no trace for run '{run_id}' at {path}", err=True)
         raise Exit(EXIT_USAGE)

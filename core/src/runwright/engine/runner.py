@@ -27,7 +27,7 @@ from runwright.masking import ACTIVE_RUN_SECRETS, RunSecrets
 from runwright.models.base import slugify
 from runwright.models.job import Job, TriggerRule
 from runwright.models.runs_on import RunsOn, check_installed, parse_executor_setting
-from runwright.trace import RunTrace
+from runwright.trace import RunTrace, checked_run_id
 
 if TYPE_CHECKING:
     from runwright.engine.slots import SlotTaker
@@ -136,7 +136,7 @@ def run_workflow(
         from runwright.check import check_before_run  # lazy: the checker is not needed to import the engine
 
         check_before_run(workflow, runtime)  # the same errors `runwright validate` prints stop the run
-        run_id = run_id or new_run_id()
+        run_id = checked_run_id(run_id) if run_id else new_run_id()
         tracing = settings.trace_enabled if trace is None else trace
         tracer = runtime.pm.hook.make_run_tracer(
             workflow=workflow.name,
@@ -232,7 +232,8 @@ def run_release(
 def start_workflow(workflow: Workflow, params: Mapping[str, Any] | None = None, **options: Any) -> RunHandle:
     """Run in a background thread and return a handle that can cancel it."""
     scope = CancelScope()
-    run_id = options.pop("run_id", None) or new_run_id()
+    given = options.pop("run_id", None)
+    run_id = checked_run_id(given) if given else new_run_id()  # a bad one raises here, not later
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="runwright-run")
     future = pool.submit(run_workflow, workflow, params, run_id=run_id, scope=scope, **options)
     pool.shutdown(wait=False)

@@ -300,7 +300,11 @@ class Workflow(TemplateModel):
         parent_run_id: str | None = None,
         **options: Any,
     ) -> Result:
-        """Run every job and return the :class:`Result` (never raises for a failed stage)."""
+        """Run every job and return the :class:`Result` (never raises for a failed stage).
+
+        ``run_id``: the caller's own id for the run, 1 to 128 letters, digits, ``-``, ``_`` or
+        ``.`` (it names the trace file); by default a new one. Another raises ``RunIdError``.
+        """
         from runwright.engine.runner import run_workflow
 
         return run_workflow(self, params, run_id=run_id, parent_run_id=parent_run_id, **options)
