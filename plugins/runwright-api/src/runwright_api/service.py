@@ -47,12 +47,12 @@ from runwright.schedule.release import (
     replay_params,
     run_claimed,
 )
+from runwright.trace import RUN_ID
 
 from runwright_api.workers import RunOrder, WorkerPool, WorkersUnavailable
 
 HEARTBEAT_SECONDS = 10.0
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
-MAX_RUN_ID_LENGTH = 200  # run ids are 26 characters; anything this long names no run
 
 
 class NotFound(RunwrightError):
@@ -283,14 +283,8 @@ class RunService:
         return self.log_path / f"{run_id}.jsonl"
 
     def record(self, run_id: str) -> ReleaseRecord:
-        if (
-            not run_id
-            or len(run_id) > MAX_RUN_ID_LENGTH
-            or "/" in run_id
-            or "\\" in run_id
-            or run_id.startswith(".")
-            or not run_id.isprintable()
-        ):  # no store holds such an id; the file store would turn it into a bad file name
+        # no run has an id ``checked_run_id`` refuses; the file store would make it a bad file name
+        if not RUN_ID.fullmatch(run_id):
             shown = run_id if len(run_id) <= 60 else run_id[:60] + f"… ({len(run_id)} characters)"
             raise NotFound(f"no run with id {shown!r}")
         try:
